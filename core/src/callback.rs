@@ -1,0 +1,140 @@
+//! The two requests a DDS makes to a node, handled without any web framework:
+//! `POST /internal/v1/registrations` (the DDS hands over the node's id and
+//! secret) and `GET /health` (a probe that keeps the registration alive).
+//!
+//! These functions only parse and decide; the registrar applies the result
+//! (see [`crate::Registrar::handle_node_request`]).
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::fmt;
+
+/// Path of the DDS registration callback.
+pub const CALLBACK_PATH: &str = "/internal/v1/registrations";
+/// Path of the health probe.
+pub const HEALTH_PATH: &str = "/health";
+/// Largest callback body accepted (bigger: 413).
+pub const MAX_CALLBACK_BODY: usize = 64 * 1024;
+/// Largest secret accepted (bigger: 403, as the reference).
+pub const MAX_SECRET_BYTES: usize = 4096;
+
+/// What the DDS sends to the callback.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistrationCallback {
+    /// The node's id at the DDS.
+    pub id: String,
+    /// The node's secret; never shown.
+    pub secret: Secret,
+    /// The organisation the node belongs to, if any.
+    pub organization_id: Option<String>,
+}
+
+impl fmt::Debug for RegistrationCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrationCallback")
+            .field("id", &self.id)
+            .field("secret", &self.secret)
+            .field("organization_id", &self.organization_id)
+            .finish()
+    }
+}
+
+/// Why a callback was refused, with the status to answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackRejection {
+    /// 413: the body is larger than [`MAX_CALLBACK_BODY`].
+    #[error("callback body too large")]
+    TooLarge,
+    /// 400: not a JSON object of the expected shape.
+    #[error("callback body is malformed: {0}")]
+    Malformed(String),
+    /// 422: `id` missing or blank.
+    #[error("missing id")]
+    MissingId,
+    /// 422: `secret` missing or blank.
+    #[error("missing secret")]
+    MissingSecret,
+    /// 403: `secret` longer than [`MAX_SECRET_BYTES`].
+    #[error("secret too large")]
+    SecretTooLarge,
+    /// 409: no registration of this node is pending, so no DDS should be calling.
+    #[error("no registration pending")]
+    NotPending,
+}
+
+impl CallbackRejection {
+    /// The HTTP status to answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            CallbackRejection::TooLarge => 413,
+            CallbackRejection::Malformed(_) => 400,
+            CallbackRejection::MissingId | CallbackRejection::MissingSecret => 422,
+            CallbackRejection::SecretTooLarge => 403,
+            CallbackRejection::NotPending => 409,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackBody {
+    // Missing and blank are the same mistake: both answer 422.
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    secret: Secret,
+    #[serde(default)]
+    organization_id: Option<String>,
+}
+
+/// Parses and checks a callback body. Never panics, whatever the bytes.
+pub fn parse_registration_callback(body: &[u8]) -> Result<RegistrationCallback, CallbackRejection> {
+    if body.len() > MAX_CALLBACK_BODY {
+        return Err(CallbackRejection::TooLarge);
+    }
+    let parsed: CallbackBody = serde_json::from_slice(body)
+        .map_err(|err| CallbackRejection::Malformed(crate::json_error_summary(&err)))?;
+    if parsed.id.trim().is_empty() {
+        return Err(CallbackRejection::MissingId);
+    }
+    if parsed.secret.expose().trim().is_empty() {
+        return Err(CallbackRejection::MissingSecret);
+    }
+    if parsed.secret.len() > MAX_SECRET_BYTES {
+        return Err(CallbackRejection::SecretTooLarge);
+    }
+    Ok(RegistrationCallback {
+        id: parsed.id,
+        secret: parsed.secret,
+        organization_id: parsed.organization_id,
+    })
+}
+
+/// Whether a `User-Agent` is the DDS's health probe (`DDS v…`).
+pub fn is_dds_user_agent(user_agent: &str) -> bool {
+    user_agent.starts_with("DDS v")
+}
+
+/// A response for the host's web framework to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers to set.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl NodeResponse {
+    pub(crate) fn json(status: u16, body: &serde_json::Value) -> Self {
+        NodeResponse {
+            status,
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    pub(crate) fn error(status: u16, message: &str) -> Self {
+        Self::json(status, &serde_json::json!({ "error": message }))
+    }
+}

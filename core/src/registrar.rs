@@ -1,0 +1,1036 @@
+//! The registration loop as a sans-IO state machine.
+//!
+//! The host owns every side effect. It feeds in wall-clock time, responses
+//! (matched by [`RequestId`]), lock results and the DDS's calls to the node,
+//! and drains [`Registrar::poll_output`] until it answers [`Output::Wait`]:
+//!
+//! ```text
+//! let mut registrar = Registrar::new(config, key, stored_snapshot, now, seed)?;
+//! loop {
+//!     match registrar.poll_output() {
+//!         Output::Transmit(req)  => send it; later: registrar.handle_response(req.id, result, now)
+//!         Output::AcquireLock    => try the lock; registrar.handle_lock(outcome, now)
+//!         Output::ReleaseLock    => release it
+//!         Output::Persist(snap)  => store snap.encode() atomically
+//!         Output::Event(event)   => log it / call the user's callback
+//!         Output::Wait(deadline) => sleep until `deadline` or until a response or
+//!                                   node request arrives; then registrar.handle_timeout(now)
+//!     }
+//! }
+//! ```
+//!
+//! Behaviour follows the reference loop: first check one second after start;
+//! `disconnected → registering → registered`; TTL = max(interval, 1 s); a
+//! registered node whose last health check is older than the TTL registers
+//! again; failures back off `min(2ⁿ, 60) s × U[0.8, 1.2]`; an optional retry
+//! cap pauses for a full TTL. Where the reference is wrong this is better, on
+//! purpose: responses are classified (409 and other 4xx wait a full interval),
+//! `Retry-After` is honoured, expiry is noticed when it happens rather than up
+//! to a TTL later, and callbacks are accepted only while a registration is
+//! pending.
+
+use crate::callback::{self, CallbackRejection, NodeResponse, CALLBACK_PATH, HEALTH_PATH};
+use crate::keys::PrivateKey;
+use crate::request::{self, HttpRequest, NodeDescription, SiweChallenge};
+use crate::response::{self, Failure, FailureClass, HttpResponse, TransportError};
+use crate::rng::SplitMix64;
+use crate::secret::Secret;
+use crate::snapshot::{DdsCredentials, Snapshot};
+use crate::time::UnixTime;
+use crate::url::{validate_node_url, BaseUrl, UrlError};
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+/// Delay before the first check, and after a reset or an expired health check.
+pub const SHORT_DELAY: Duration = Duration::from_secs(1);
+/// Backoff never waits longer than this (before jitter).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Repeated conflict or refused-request warnings are logged at most this often.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(180);
+/// How long after an attempt starts a DDS callback is still expected.
+pub const CALLBACK_WINDOW: Duration = Duration::from_secs(300);
+/// Default time a request may stay unanswered before it counts as timed out.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default registration interval (the health-check TTL).
+pub const DEFAULT_REGISTER_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Where the registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Status {
+    /// Not registered and not trying yet.
+    #[default]
+    Disconnected,
+    /// Trying to register.
+    Registering,
+    /// Registered with the DDS.
+    Registered,
+}
+
+impl Status {
+    /// The name the reference stores: `disconnected`, `registering`, `registered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Disconnected => "disconnected",
+            Status::Registering => "registering",
+            Status::Registered => "registered",
+        }
+    }
+
+    /// The status with that stored name.
+    pub fn from_name(name: &str) -> Option<Status> {
+        match name {
+            "disconnected" => Some(Status::Disconnected),
+            "registering" => Some(Status::Registering),
+            "registered" => Some(Status::Registered),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which registration protocol to speak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Flow {
+    /// `nodes/register`, signed over the node URL; the DDS calls the node back
+    /// and probes its health, and an expired health check means registering again.
+    Legacy {
+        /// The node's public URL, signed and sent verbatim.
+        node_url: String,
+    },
+    /// SIWE: a nonce, an EIP-191 signature, `nodes/register-wallet`. Once
+    /// registered, the registrar stays registered (as the reference does).
+    Wallet,
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The DDS URL.
+    #[error("invalid DDS URL: {0}")]
+    DdsUrl(UrlError),
+    /// The node URL.
+    #[error("invalid node URL: {0}")]
+    NodeUrl(UrlError),
+    /// The wallet flow needs at least one capability.
+    #[error("the wallet flow needs at least one capability")]
+    NoCapabilities,
+    /// A blank node version.
+    #[error("node version must not be empty")]
+    EmptyVersion,
+}
+
+/// Everything the registrar needs to know that does not change while it runs.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// The DDS base URL.
+    pub dds_url: BaseUrl,
+    /// Which protocol.
+    pub flow: Flow,
+    /// Version, capabilities and registration credentials.
+    pub node: NodeDescription,
+    /// The health-check TTL and interval between checks (at least 1 s is used).
+    pub register_interval: Duration,
+    /// Consecutive fast failures before pausing a full TTL; `None` never pauses.
+    pub max_retry: Option<u32>,
+    /// Whether the host coordinates processes with a lock ([`Output::AcquireLock`]).
+    pub use_lock: bool,
+    /// How long a request may stay unanswered before it counts as timed out.
+    pub request_timeout: Duration,
+}
+
+impl RegistrarConfig {
+    /// A configuration with the reference's defaults: 60 s interval, no retry
+    /// cap, no lock, 30 s request timeout. Validates the URLs and the version.
+    pub fn new(
+        dds_url: &str,
+        flow: Flow,
+        node_version: &str,
+        capabilities: Vec<String>,
+        credentials: Secret,
+    ) -> Result<Self, ConfigError> {
+        let dds_url = BaseUrl::parse(dds_url).map_err(ConfigError::DdsUrl)?;
+        if let Flow::Legacy { node_url } = &flow {
+            validate_node_url(node_url).map_err(ConfigError::NodeUrl)?;
+        }
+        if matches!(flow, Flow::Wallet) && capabilities.is_empty() {
+            return Err(ConfigError::NoCapabilities);
+        }
+        if node_version.trim().is_empty() {
+            return Err(ConfigError::EmptyVersion);
+        }
+        Ok(RegistrarConfig {
+            dds_url,
+            flow,
+            node: NodeDescription {
+                version: node_version.to_owned(),
+                capabilities,
+                credentials,
+            },
+            register_interval: DEFAULT_REGISTER_INTERVAL,
+            max_retry: None,
+            use_lock: false,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        })
+    }
+
+    /// The health-check TTL: the interval, at least one second.
+    pub fn ttl(&self) -> Duration {
+        self.register_interval.max(Duration::from_secs(1))
+    }
+
+    /// After this long a lock holder is presumed dead: `clamp(2 × TTL, 30 s, 600 s)`.
+    /// Hosts whose locks do not vanish with their holder use it.
+    pub fn lock_stale_after(&self) -> Duration {
+        (self.ttl() * 2).clamp(Duration::from_secs(30), Duration::from_secs(600))
+    }
+}
+
+/// Identifies an outgoing request; hand it back with the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// A request the host must send, and report back with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRequest {
+    /// Pass to [`Registrar::handle_response`].
+    pub id: RequestId,
+    /// What to send.
+    pub request: HttpRequest,
+    /// Give up (report [`response::TransportErrorKind::Timeout`]) after this long.
+    pub timeout: Duration,
+}
+
+/// The result of the host's attempt to take the registration lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// Taken. `fresh` is the snapshot as stored now, read under the lock: another
+    /// process may have registered meanwhile.
+    Acquired {
+        /// The stored snapshot, if any.
+        fresh: Option<Snapshot>,
+    },
+    /// Another process holds it.
+    Busy,
+    /// The lock could not be tried (the message must not contain secrets).
+    Failed(String),
+}
+
+/// How loud an event is; hosts map it to their logger's levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Diagnostic detail.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something failed.
+    Warn,
+}
+
+/// Something that happened, for logs and callbacks. Never carries a secret:
+/// `Display` gives a human line, [`Event::name`] the reference's event name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `registration.loop.start`
+    LoopStarted {
+        /// The health-check TTL.
+        ttl: Duration,
+    },
+    /// `lock.acquired`
+    LockAcquired,
+    /// `lock.busy`: another process is registering; check again after a TTL.
+    LockBusy,
+    /// `lock.error`
+    LockError {
+        /// What the host reported.
+        error: String,
+    },
+    /// `status.transition`
+    StatusChanged {
+        /// Old status.
+        from: Status,
+        /// New status.
+        to: Status,
+    },
+    /// `registration.success`
+    Registered {
+        /// How long the attempt took.
+        elapsed: Duration,
+    },
+    /// `registration.error` (also the rate-limited warning for 4xx answers)
+    RegistrationFailed {
+        /// The classified failure.
+        failure: Failure,
+        /// Consecutive fast failures so far (0 after a slow-retry answer).
+        attempt: u32,
+        /// When the next attempt is due.
+        retry_in: Duration,
+        /// Whether this deserves a warning (repeats are rate-limited to debug).
+        warn: bool,
+    },
+    /// `registration.conflict`: the DDS says the node is registered elsewhere.
+    Conflict {
+        /// The classified failure.
+        failure: Failure,
+        /// How long the conflict has lasted.
+        blocked_for: Duration,
+        /// Whether this deserves a warning (at most every 180 s).
+        warn: bool,
+    },
+    /// `registration.max_retry_reached`
+    MaxRetryReached {
+        /// The configured cap.
+        max_retry: u32,
+    },
+    /// `healthcheck.expired`
+    HealthCheckExpired {
+        /// Time since the last health check (None: never checked).
+        since_last: Option<Duration>,
+    },
+    /// `status.unknown`: a stored status was none of the known ones.
+    UnknownStatus {
+        /// The stored text (at most 64 characters of it).
+        stored: String,
+    },
+    /// `healthcheck.touch`: the DDS probed `/health`.
+    HealthCheckReceived,
+    /// `registration.callback`: the DDS handed over id and secret.
+    CallbackAccepted {
+        /// The node's id.
+        id: String,
+        /// Its organisation, if given.
+        organization_id: Option<String>,
+        /// Length of the secret in bytes (never the secret).
+        secret_len: usize,
+    },
+    /// `registration.callback.rejected`
+    CallbackRejected {
+        /// The status answered.
+        status: u16,
+        /// Why.
+        reason: String,
+    },
+    /// `response.ignored`: a response for a request that is no longer awaited.
+    StaleResponse {
+        /// Its id.
+        id: RequestId,
+    },
+}
+
+impl Event {
+    /// The reference's event name, e.g. `status.transition`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::LoopStarted { .. } => "registration.loop.start",
+            Event::LockAcquired => "lock.acquired",
+            Event::LockBusy => "lock.busy",
+            Event::LockError { .. } => "lock.error",
+            Event::StatusChanged { .. } => "status.transition",
+            Event::Registered { .. } => "registration.success",
+            Event::RegistrationFailed { .. } => "registration.error",
+            Event::Conflict { .. } => "registration.conflict",
+            Event::MaxRetryReached { .. } => "registration.max_retry_reached",
+            Event::HealthCheckExpired { .. } => "healthcheck.expired",
+            Event::UnknownStatus { .. } => "status.unknown",
+            Event::HealthCheckReceived => "healthcheck.touch",
+            Event::CallbackAccepted { .. } => "registration.callback",
+            Event::CallbackRejected { .. } => "registration.callback.rejected",
+            Event::StaleResponse { .. } => "response.ignored",
+        }
+    }
+
+    /// How loud the event is.
+    pub fn level(&self) -> Level {
+        match self {
+            Event::LockBusy | Event::HealthCheckReceived | Event::StaleResponse { .. } => {
+                Level::Debug
+            }
+            Event::LockError { .. }
+            | Event::MaxRetryReached { .. }
+            | Event::UnknownStatus { .. }
+            | Event::CallbackRejected { .. } => Level::Warn,
+            Event::RegistrationFailed { warn, .. } | Event::Conflict { warn, .. } => {
+                if *warn {
+                    Level::Warn
+                } else {
+                    Level::Debug
+                }
+            }
+            _ => Level::Info,
+        }
+    }
+
+    /// For events that end an attempt: its result.
+    pub fn attempt_result(&self) -> Option<Result<(), &Failure>> {
+        match self {
+            Event::Registered { .. } => Some(Ok(())),
+            Event::RegistrationFailed { failure, .. } | Event::Conflict { failure, .. } => {
+                Some(Err(failure))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::LoopStarted { ttl } => {
+                write!(f, "registration loop started (health-check TTL {}s)", ttl.as_secs())
+            }
+            Event::LockAcquired => f.write_str("registration lock acquired"),
+            Event::LockBusy => f.write_str("another registrar is active"),
+            Event::LockError { error } => write!(f, "could not acquire lock: {error}"),
+            Event::StatusChanged { from, to } => write!(f, "status {from} -> {to}"),
+            Event::Registered { elapsed } => {
+                write!(f, "successfully registered to DDS in {} ms", elapsed.as_millis())
+            }
+            Event::RegistrationFailed {
+                failure,
+                attempt,
+                retry_in,
+                ..
+            } => write!(
+                f,
+                "registration to DDS failed (attempt {attempt}, {}); retrying in {:.1}s: {failure}",
+                failure.class.as_str(),
+                retry_in.as_secs_f64()
+            ),
+            Event::Conflict {
+                failure,
+                blocked_for,
+                ..
+            } => write!(
+                f,
+                "registration blocked by an existing online node for {}s: {failure}",
+                blocked_for.as_secs()
+            ),
+            Event::MaxRetryReached { max_retry } => write!(
+                f,
+                "max retry ({max_retry}) reached; pausing until next TTL window"
+            ),
+            Event::HealthCheckExpired { since_last } => match since_last {
+                Some(d) => write!(f, "health-check TTL exceeded ({}s since last); registering again", d.as_secs()),
+                None => f.write_str("no health check recorded; registering again"),
+            },
+            Event::UnknownStatus { stored } => {
+                write!(f, "unknown stored status {stored:?}; resetting to disconnected")
+            }
+            Event::HealthCheckReceived => f.write_str("health check from DDS"),
+            Event::CallbackAccepted {
+                id,
+                organization_id,
+                secret_len,
+            } => write!(
+                f,
+                "registration callback accepted: id {id}, organization {}, secret of {secret_len} bytes",
+                organization_id.as_deref().unwrap_or("-")
+            ),
+            Event::CallbackRejected { status, reason } => {
+                write!(f, "registration callback rejected with {status}: {reason}")
+            }
+            Event::StaleResponse { id } => write!(f, "ignored response to request {}", id.0),
+        }
+    }
+}
+
+/// What the host has to do next; see the module docs for the loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this request.
+    Transmit(OutgoingRequest),
+    /// Try the registration lock, then call [`Registrar::handle_lock`].
+    AcquireLock,
+    /// Release the registration lock.
+    ReleaseLock,
+    /// Store this snapshot (atomically).
+    Persist(Snapshot),
+    /// Report this event.
+    Event(Event),
+    /// Nothing to do until this time (or until a response or node request arrives).
+    Wait(UnixTime),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    SiweNonce,
+    Register,
+}
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    id: RequestId,
+    step: Step,
+    endpoint: String,
+    attempt_started: UnixTime,
+    deadline: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    /// Waiting for `next_check`.
+    Idle,
+    /// Waiting for [`Registrar::handle_lock`].
+    AwaitingLock,
+    /// One request outstanding: never more than one.
+    InFlight(InFlight),
+}
+
+/// The registration state machine. See the module docs.
+pub struct Registrar {
+    config: RegistrarConfig,
+    key: PrivateKey,
+    rng: SplitMix64,
+    status: Status,
+    last_health_check: Option<UnixTime>,
+    attempt: u32,
+    credentials: Option<DdsCredentials>,
+    phase: Phase,
+    holding_lock: bool,
+    next_check: UnixTime,
+    next_request_id: u64,
+    callback_expected_until: Option<UnixTime>,
+    conflict_since: Option<UnixTime>,
+    next_conflict_warn: Option<UnixTime>,
+    next_refusal_warn: Option<UnixTime>,
+    outputs: VecDeque<Output>,
+}
+
+impl fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registrar")
+            .field("dds_url", &self.config.dds_url)
+            .field("address", &self.key.eth_address())
+            .field("status", &self.status)
+            .field("attempt", &self.attempt)
+            .field("next_check", &self.next_check)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registrar {
+    /// Starts a registrar at `now`, resuming from a stored snapshot if there is
+    /// one. `seed` seeds the jitter generator: pass OS randomness in production,
+    /// a constant in tests and simulations to replay exactly.
+    pub fn new(
+        config: RegistrarConfig,
+        key: PrivateKey,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Registrar {
+        let snapshot = snapshot.unwrap_or_default();
+        let mut registrar = Registrar {
+            rng: SplitMix64::new(seed),
+            status: snapshot.status,
+            last_health_check: snapshot.last_health_check,
+            attempt: snapshot.attempt,
+            credentials: snapshot.credentials,
+            phase: Phase::Idle,
+            holding_lock: false,
+            next_check: now + SHORT_DELAY,
+            next_request_id: 1,
+            callback_expected_until: None,
+            conflict_since: None,
+            next_conflict_warn: None,
+            next_refusal_warn: None,
+            outputs: VecDeque::new(),
+            key,
+            config,
+        };
+        registrar.emit(Event::LoopStarted {
+            ttl: registrar.config.ttl(),
+        });
+        if let Some(stored) = snapshot.unknown_status {
+            registrar.emit(Event::UnknownStatus {
+                stored: stored.chars().take(64).collect(),
+            });
+            registrar.persist();
+        }
+        registrar
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.config
+    }
+
+    /// The node's key (for hosts that show its address or public key).
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Id and secret from the DDS callback, once received.
+    pub fn credentials(&self) -> Option<&DdsCredentials> {
+        self.credentials.as_ref()
+    }
+
+    /// Whether a request is outstanding.
+    pub fn has_request_in_flight(&self) -> bool {
+        matches!(self.phase, Phase::InFlight(_))
+    }
+
+    /// The state to persist.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            status: self.status,
+            last_health_check: self.last_health_check,
+            attempt: self.attempt,
+            credentials: self.credentials.clone(),
+            unknown_status: None,
+        }
+    }
+
+    /// The next thing for the host to do. Drain until [`Output::Wait`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        let wake = match &self.phase {
+            Phase::Idle => self.next_check,
+            Phase::InFlight(flight) => flight.deadline,
+            // Nothing happens until the host answers; re-poll in a TTL at the latest.
+            Phase::AwaitingLock => self.next_check + self.config.ttl(),
+        };
+        Output::Wait(wake)
+    }
+
+    /// Lets time pass: runs a due check, or times out an unanswered request.
+    pub fn handle_timeout(&mut self, now: UnixTime) {
+        match &self.phase {
+            Phase::InFlight(flight) if now >= flight.deadline => {
+                let id = flight.id;
+                let error = TransportError::new(
+                    response::TransportErrorKind::Timeout,
+                    "no response within the request timeout",
+                );
+                self.handle_response(id, Err(error), now);
+            }
+            Phase::Idle if now >= self.next_check => self.check(now),
+            _ => {}
+        }
+    }
+
+    /// Starts an attempt now, whatever the status (for "register once" and for
+    /// hosts that learn the registration is gone). Ignored while one is running.
+    pub fn register_now(&mut self, now: UnixTime) {
+        if matches!(self.phase, Phase::Idle) {
+            if self.status == Status::Registered {
+                self.set_status(Status::Registering);
+            }
+            self.next_check = now;
+            self.check(now);
+        }
+    }
+
+    fn check(&mut self, now: UnixTime) {
+        match self.status {
+            Status::Disconnected | Status::Registering => {
+                if self.config.use_lock {
+                    self.phase = Phase::AwaitingLock;
+                    self.outputs.push_back(Output::AcquireLock);
+                } else {
+                    self.start_attempt(now);
+                }
+            }
+            Status::Registered => {
+                let ttl = self.config.ttl();
+                if matches!(self.config.flow, Flow::Wallet) {
+                    // The wallet flow parks once registered, as the reference does.
+                    self.next_check = now + ttl;
+                    return;
+                }
+                let since_last = self.last_health_check.map(|t| now.saturating_since(t));
+                match since_last {
+                    Some(elapsed) if elapsed <= ttl => {
+                        // Wake just after the TTL lapses, not a whole TTL later.
+                        self.next_check = now + (ttl - elapsed) + Duration::from_millis(1);
+                    }
+                    _ => {
+                        self.emit(Event::HealthCheckExpired { since_last });
+                        self.set_status(Status::Registering);
+                        self.persist();
+                        self.next_check = now + SHORT_DELAY;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports the result of [`Output::AcquireLock`].
+    pub fn handle_lock(&mut self, outcome: LockOutcome, now: UnixTime) {
+        if !matches!(self.phase, Phase::AwaitingLock) {
+            // An answer nobody asked for: hand a taken lock straight back.
+            if matches!(outcome, LockOutcome::Acquired { .. }) && !self.holding_lock {
+                self.outputs.push_back(Output::ReleaseLock);
+            }
+            return;
+        }
+        self.phase = Phase::Idle;
+        match outcome {
+            LockOutcome::Acquired { fresh } => {
+                self.holding_lock = true;
+                self.emit(Event::LockAcquired);
+                if let Some(fresh) = fresh {
+                    if self.adopt_if_registered(fresh, now) {
+                        self.release_lock();
+                        self.next_check = now;
+                        self.check(now);
+                        return;
+                    }
+                }
+                self.start_attempt(now);
+            }
+            LockOutcome::Busy => {
+                self.emit(Event::LockBusy);
+                self.next_check = now + self.config.ttl();
+            }
+            LockOutcome::Failed(error) => {
+                self.emit(Event::LockError { error });
+                self.next_check = now + self.config.ttl();
+            }
+        }
+    }
+
+    /// Takes over a registration another process made, if it is still alive.
+    fn adopt_if_registered(&mut self, fresh: Snapshot, now: UnixTime) -> bool {
+        let alive = match self.config.flow {
+            Flow::Wallet => true,
+            Flow::Legacy { .. } => fresh
+                .last_health_check
+                .is_some_and(|t| now.saturating_since(t) <= self.config.ttl()),
+        };
+        if fresh.status != Status::Registered || !alive {
+            return false;
+        }
+        self.last_health_check = fresh.last_health_check;
+        self.credentials = fresh.credentials.or(self.credentials.take());
+        self.attempt = 0;
+        self.set_status(Status::Registered);
+        true
+    }
+
+    fn start_attempt(&mut self, now: UnixTime) {
+        if self.status == Status::Disconnected {
+            self.set_status(Status::Registering);
+            self.persist();
+        }
+        self.callback_expected_until = Some(now + CALLBACK_WINDOW);
+        match &self.config.flow {
+            Flow::Legacy { node_url } => {
+                let request = request::legacy_registration_request(
+                    &self.config.dds_url,
+                    node_url,
+                    &self.config.node,
+                    &self.key,
+                    now,
+                );
+                self.transmit(request, Step::Register, now, now);
+            }
+            Flow::Wallet => {
+                let request =
+                    request::siwe_nonce_request(&self.config.dds_url, &self.key.eth_address());
+                self.transmit(request, Step::SiweNonce, now, now);
+            }
+        }
+    }
+
+    fn transmit(
+        &mut self,
+        request: HttpRequest,
+        step: Step,
+        attempt_started: UnixTime,
+        now: UnixTime,
+    ) {
+        let id = RequestId(self.next_request_id);
+        self.next_request_id += 1;
+        let timeout = self.config.request_timeout;
+        self.phase = Phase::InFlight(InFlight {
+            id,
+            step,
+            endpoint: request.url.clone(),
+            attempt_started,
+            deadline: now + timeout,
+        });
+        self.outputs.push_back(Output::Transmit(OutgoingRequest {
+            id,
+            request,
+            timeout,
+        }));
+    }
+
+    /// Reports what became of request `id`: a response (body cut to
+    /// [`response::MAX_RESPONSE_BODY`]) or a transport error. Responses to
+    /// requests no longer awaited are ignored.
+    pub fn handle_response(
+        &mut self,
+        id: RequestId,
+        result: Result<HttpResponse, TransportError>,
+        now: UnixTime,
+    ) {
+        let flight = match &self.phase {
+            Phase::InFlight(flight) if flight.id == id => flight.clone(),
+            _ => {
+                self.emit(Event::StaleResponse { id });
+                return;
+            }
+        };
+        self.phase = Phase::Idle;
+        let outcome = match &result {
+            Ok(response) => response::classify_response(&flight.endpoint, response, now),
+            Err(error) => Err(response::classify_transport_error(&flight.endpoint, error)),
+        };
+        match (outcome, flight.step) {
+            (Ok(()), Step::Register) => self.succeeded(flight.attempt_started, now),
+            (Ok(()), Step::SiweNonce) => {
+                let body = result.map(|r| r.body).unwrap_or_default();
+                match SiweChallenge::parse(&body) {
+                    Ok(challenge) => {
+                        let request = request::wallet_registration_request(
+                            &self.config.dds_url,
+                            &challenge,
+                            &self.config.node,
+                            &self.key,
+                        );
+                        self.transmit(request, Step::Register, flight.attempt_started, now);
+                    }
+                    Err(err) => {
+                        let failure =
+                            response::unusable_response(&flight.endpoint, &err.to_string());
+                        self.failed(failure, now);
+                    }
+                }
+            }
+            (Err(failure), _) => self.failed(failure, now),
+        }
+    }
+
+    fn succeeded(&mut self, attempt_started: UnixTime, now: UnixTime) {
+        self.attempt = 0;
+        self.last_health_check = Some(now);
+        self.conflict_since = None;
+        self.next_conflict_warn = None;
+        self.next_refusal_warn = None;
+        self.set_status(Status::Registered);
+        self.emit(Event::Registered {
+            elapsed: now.saturating_since(attempt_started),
+        });
+        self.persist();
+        self.release_lock();
+        self.next_check = now;
+        self.check(now);
+    }
+
+    fn failed(&mut self, failure: Failure, now: UnixTime) {
+        let ttl = self.config.ttl();
+        // A server's Retry-After is a floor for any wait it applies to.
+        let at_least = |wait: Duration| failure.retry_after.map_or(wait, |ra| wait.max(ra));
+        let wait;
+        match failure.class {
+            FailureClass::Conflict => {
+                self.attempt = 0;
+                self.next_refusal_warn = None;
+                let since = *self.conflict_since.get_or_insert(now);
+                let warn = self.next_conflict_warn.is_none_or(|at| now >= at);
+                if warn {
+                    self.next_conflict_warn = Some(now + WARN_INTERVAL);
+                }
+                wait = at_least(ttl);
+                self.emit(Event::Conflict {
+                    failure,
+                    blocked_for: now.saturating_since(since),
+                    warn,
+                });
+            }
+            FailureClass::RetryLater => {
+                self.attempt = 0;
+                self.conflict_since = None;
+                self.next_conflict_warn = None;
+                let warn = self.next_refusal_warn.is_none_or(|at| now >= at);
+                if warn {
+                    self.next_refusal_warn = Some(now + WARN_INTERVAL);
+                }
+                wait = at_least(ttl);
+                self.emit(Event::RegistrationFailed {
+                    failure,
+                    attempt: 0,
+                    retry_in: wait,
+                    warn,
+                });
+            }
+            FailureClass::RetryFast => {
+                self.conflict_since = None;
+                self.next_conflict_warn = None;
+                self.attempt = self.attempt.saturating_add(1);
+                let attempt = self.attempt;
+                let capped = self.config.max_retry.filter(|max| attempt >= *max);
+                wait = match (capped, failure.retry_after) {
+                    (Some(_), retry_after) => ttl.max(retry_after.unwrap_or_default()),
+                    // Spread clients across the second the server booked.
+                    (None, Some(retry_after)) => {
+                        retry_after + self.rng.duration_below(Duration::from_secs(1))
+                    }
+                    (None, None) => backoff(attempt).mul_f64(self.rng.jitter_factor()),
+                };
+                self.emit(Event::RegistrationFailed {
+                    failure,
+                    attempt,
+                    retry_in: wait,
+                    warn: true,
+                });
+                if let Some(max_retry) = capped {
+                    self.emit(Event::MaxRetryReached { max_retry });
+                    self.attempt = 0;
+                }
+            }
+        }
+        self.persist();
+        self.release_lock();
+        self.next_check = now + wait;
+    }
+
+    /// The DDS probed `/health` with this `User-Agent`. Returns whether it
+    /// counted as a health check (`DDS v…`).
+    pub fn handle_health_check(&mut self, user_agent: &str, now: UnixTime) -> bool {
+        if !callback::is_dds_user_agent(user_agent) {
+            return false;
+        }
+        self.last_health_check = Some(now);
+        self.emit(Event::HealthCheckReceived);
+        self.persist();
+        if self.status == Status::Registered && matches!(self.phase, Phase::Idle) {
+            self.next_check = now;
+            self.check(now);
+        }
+        true
+    }
+
+    /// The DDS called `POST /internal/v1/registrations` with `body`.
+    ///
+    /// Unlike the reference, which accepts any callback, this accepts one only
+    /// while a registration is pending (an attempt started within the last
+    /// [`CALLBACK_WINDOW`], and not already answered by a callback): a forged
+    /// callback changes nothing.
+    pub fn handle_registration_callback(
+        &mut self,
+        body: &[u8],
+        now: UnixTime,
+    ) -> Result<(), CallbackRejection> {
+        let result = callback::parse_registration_callback(body).and_then(|cb| {
+            match self.callback_expected_until {
+                Some(until) if now <= until => Ok(cb),
+                _ => Err(CallbackRejection::NotPending),
+            }
+        });
+        let cb = match result {
+            Ok(cb) => cb,
+            Err(rejection) => {
+                self.emit(Event::CallbackRejected {
+                    status: rejection.status(),
+                    reason: rejection.to_string(),
+                });
+                return Err(rejection);
+            }
+        };
+        self.callback_expected_until = None;
+        self.emit(Event::CallbackAccepted {
+            id: cb.id.clone(),
+            organization_id: cb.organization_id.clone(),
+            secret_len: cb.secret.len(),
+        });
+        self.credentials = Some(DdsCredentials {
+            id: cb.id,
+            secret: cb.secret,
+            organization_id: cb.organization_id,
+        });
+        // The DDS reaching the node is as good as a health check.
+        self.last_health_check = Some(now);
+        if self.status != Status::Registered {
+            self.set_status(Status::Registered);
+        }
+        self.persist();
+        if matches!(self.phase, Phase::Idle) {
+            self.next_check = now;
+            self.check(now);
+        }
+        Ok(())
+    }
+
+    /// Routes a request the node's web server received: `POST
+    /// /internal/v1/registrations` and `GET /health`; anything else is 404.
+    /// Returns the response to send. Header names are matched case-insensitively.
+    pub fn handle_node_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        now: UnixTime,
+    ) -> NodeResponse {
+        let path = path.split('?').next().unwrap_or(path);
+        let method = method.to_ascii_uppercase();
+        match (method.as_str(), path) {
+            ("POST", CALLBACK_PATH) => match self.handle_registration_callback(body, now) {
+                Ok(()) => NodeResponse::json(200, &serde_json::json!({ "ok": true })),
+                Err(rejection) => NodeResponse::error(rejection.status(), &rejection.to_string()),
+            },
+            ("GET" | "HEAD", HEALTH_PATH) => {
+                let user_agent = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
+                    .map_or("", |(_, value)| value.as_str());
+                self.handle_health_check(user_agent, now);
+                NodeResponse::json(200, &serde_json::json!({ "ok": true }))
+            }
+            (_, CALLBACK_PATH | HEALTH_PATH) => NodeResponse::error(405, "method not allowed"),
+            _ => NodeResponse::error(404, "not found"),
+        }
+    }
+
+    fn set_status(&mut self, to: Status) {
+        let from = self.status;
+        if from != to {
+            self.status = to;
+            self.emit(Event::StatusChanged { from, to });
+        }
+    }
+
+    fn release_lock(&mut self) {
+        if self.holding_lock {
+            self.holding_lock = false;
+            self.outputs.push_back(Output::ReleaseLock);
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn persist(&mut self) {
+        // One write per step is enough: a newer snapshot replaces a queued one
+        // unless something (a lock release) must happen between them.
+        if let Some(Output::Persist(_)) = self.outputs.back() {
+            self.outputs.pop_back();
+        }
+        self.outputs.push_back(Output::Persist(self.snapshot()));
+    }
+}
+
+/// The reference's backoff before jitter: `min(2^attempt, 60)` seconds.
+pub fn backoff(attempt: u32) -> Duration {
+    if attempt == 0 {
+        return Duration::ZERO;
+    }
+    let secs = 1u64.checked_shl(attempt).unwrap_or(u64::MAX);
+    Duration::from_secs(secs).min(MAX_BACKOFF)
+}

@@ -1,0 +1,222 @@
+//! The HTTP requests a node sends to the DDS, as plain data.
+//!
+//! The host sends them with whatever HTTP client its runtime has. Bodies are
+//! the exact bytes the reference crate sends (serde_json, fields in its order).
+
+use crate::keys::PrivateKey;
+use crate::secret::Secret;
+use crate::time::UnixTime;
+use crate::url::BaseUrl;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Path of the legacy registration endpoint.
+pub const LEGACY_REGISTER_PATH: &str = "/internal/v1/nodes/register";
+/// Path of the SIWE nonce request.
+pub const SIWE_REQUEST_PATH: &str = "/internal/v1/auth/siwe/request";
+/// Path of the wallet registration endpoint.
+pub const WALLET_REGISTER_PATH: &str = "/internal/v1/nodes/register-wallet";
+
+/// HTTP method of an outgoing request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+}
+
+impl Method {
+    /// The method's name, `GET` or `POST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// An HTTP request for the host to send.
+///
+/// `Debug` shows the body's length only: a registration body carries the
+/// registration credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// `POST` for every DDS call.
+    pub method: Method,
+    /// The full URL.
+    pub url: String,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes, sent as they are.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &self.headers)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
+}
+
+/// What a node tells the DDS about itself, in either flow.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NodeDescription {
+    /// The node's software version.
+    pub version: String,
+    /// Capability paths, e.g. `/reconstruction/global-refinement/v1`.
+    pub capabilities: Vec<String>,
+    /// The registration credentials sent with each registration.
+    pub credentials: Secret,
+}
+
+impl fmt::Debug for NodeDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeDescription")
+            .field("version", &self.version)
+            .field("capabilities", &self.capabilities)
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+#[derive(Serialize)]
+struct LegacyBody<'a> {
+    url: &'a str,
+    version: &'a str,
+    registration_credentials: &'a str,
+    signature: &'a str,
+    timestamp: &'a str,
+    public_key: &'a str,
+    capabilities: &'a [String],
+}
+
+/// The legacy registration: `POST {dds}/internal/v1/nodes/register`, signed over
+/// `node_url ‖ timestamp` with the timestamp taken from `now`.
+pub fn legacy_registration_request(
+    dds: &BaseUrl,
+    node_url: &str,
+    node: &NodeDescription,
+    key: &PrivateKey,
+    now: UnixTime,
+) -> HttpRequest {
+    let timestamp = now.to_rfc3339_nanos();
+    let signature = key.sign_registration(format!("{node_url}{timestamp}").as_bytes());
+    let public_key = key.public_key_hex();
+    json_post(
+        dds.endpoint(LEGACY_REGISTER_PATH),
+        &LegacyBody {
+            url: node_url,
+            version: &node.version,
+            registration_credentials: node.credentials.expose(),
+            signature: &signature,
+            timestamp: &timestamp,
+            public_key: &public_key,
+            capabilities: &node.capabilities,
+        },
+    )
+}
+
+/// SIWE step 1: ask the DDS for a nonce for `wallet` (an `0x` address).
+pub fn siwe_nonce_request(dds: &BaseUrl, wallet: &str) -> HttpRequest {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        wallet: &'a str,
+    }
+    json_post(dds.endpoint(SIWE_REQUEST_PATH), &Body { wallet })
+}
+
+/// What the DDS answers to a SIWE nonce request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiweChallenge {
+    /// Single-use nonce; never empty.
+    pub nonce: String,
+    /// The domain asking for the signature.
+    pub domain: String,
+    /// The URI of the sign-in.
+    pub uri: String,
+    /// SIWE message version.
+    pub version: String,
+    /// EIP-155 chain id.
+    #[serde(rename = "chainId")]
+    pub chain_id: i64,
+    /// When the DDS issued the nonce (RFC 3339, copied verbatim).
+    #[serde(rename = "issuedAt")]
+    pub issued_at: String,
+}
+
+/// Why a SIWE challenge could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    /// Not JSON, or a field missing or of the wrong type.
+    #[error("SIWE challenge is malformed: {0}")]
+    Malformed(String),
+    /// The nonce is empty.
+    #[error("SIWE challenge has an empty nonce")]
+    EmptyNonce,
+}
+
+impl SiweChallenge {
+    /// Reads the DDS's answer to [`siwe_nonce_request`].
+    pub fn parse(body: &[u8]) -> Result<Self, ChallengeError> {
+        let challenge: SiweChallenge = serde_json::from_slice(body)
+            .map_err(|err| ChallengeError::Malformed(crate::json_error_summary(&err)))?;
+        if challenge.nonce.is_empty() {
+            return Err(ChallengeError::EmptyNonce);
+        }
+        Ok(challenge)
+    }
+
+    /// The EIP-4361 message the node signs, in the reference's exact layout.
+    pub fn message(&self, address: &str) -> String {
+        format!(
+            "{} wants you to sign in with your Ethereum account:\n{}\n\nURI: {}\nVersion: {}\nChain ID: {}\nNonce: {}\nIssued At: {}",
+            self.domain, address, self.uri, self.version, self.chain_id, self.nonce, self.issued_at
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct WalletBody<'a> {
+    message: &'a str,
+    signature: &'a str,
+    registration_credentials: &'a str,
+    capabilities: &'a [String],
+    version: &'a str,
+}
+
+/// SIWE step 2: sign the challenge (EIP-191) and register:
+/// `POST {dds}/internal/v1/nodes/register-wallet`.
+pub fn wallet_registration_request(
+    dds: &BaseUrl,
+    challenge: &SiweChallenge,
+    node: &NodeDescription,
+    key: &PrivateKey,
+) -> HttpRequest {
+    let message = challenge.message(&key.eth_address());
+    let signature = key.sign_eip191(message.as_bytes());
+    json_post(
+        dds.endpoint(WALLET_REGISTER_PATH),
+        &WalletBody {
+            message: &message,
+            signature: &signature,
+            registration_credentials: node.credentials.expose(),
+            capabilities: &node.capabilities,
+            version: &node.version,
+        },
+    )
+}
+
+fn json_post(url: String, body: &impl Serialize) -> HttpRequest {
+    HttpRequest {
+        method: Method::Post,
+        url,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        // Serialising plain strings and string lists into a Vec cannot fail.
+        body: serde_json::to_vec(body).expect("string fields always serialise"),
+    }
+}

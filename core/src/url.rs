@@ -1,0 +1,119 @@
+//! Validation of the URLs the protocol carries: the DDS base URL (endpoints are
+//! appended to it) and the node's own public URL (signed and sent verbatim).
+//!
+//! Errors describe the problem and never echo the URL: it may carry credentials.
+
+use std::fmt;
+
+/// Why a URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Nothing given.
+    #[error("URL is empty")]
+    Empty,
+    /// Not `http://` or `https://`.
+    #[error("URL must start with http:// or https://")]
+    UnsupportedScheme,
+    /// No host after the scheme.
+    #[error("URL has no host")]
+    MissingHost,
+    /// `user:password@` in the authority: it would leak into logs and errors.
+    #[error("URL must not contain user credentials (user:password@)")]
+    HasCredentials,
+    /// Whitespace or control characters.
+    #[error("URL contains whitespace or control characters")]
+    InvalidCharacter,
+    /// A `?query` or `#fragment` on a base URL that paths are appended to.
+    #[error("DDS base URL must not contain a query or fragment")]
+    HasQueryOrFragment,
+}
+
+/// A validated DDS base URL, normalised without trailing `/`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    /// Validates and normalises a DDS base URL (surrounding whitespace and trailing
+    /// slashes removed; `https://dds.example.com/` → `https://dds.example.com`).
+    pub fn parse(text: &str) -> Result<Self, UrlError> {
+        let text = text.trim();
+        check_http_url(text)?;
+        if text.contains(['?', '#']) {
+            return Err(UrlError::HasQueryOrFragment);
+        }
+        Ok(BaseUrl(text.trim_end_matches('/').to_owned()))
+    }
+
+    /// The base URL followed by `path` (which starts with `/`).
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+
+    /// The normalised base URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BaseUrl({:?})", self.0)
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks the node's public URL. It is signed and sent exactly as given, so it
+/// is validated but not rewritten.
+pub fn validate_node_url(text: &str) -> Result<(), UrlError> {
+    check_http_url(text)
+}
+
+fn check_http_url(text: &str) -> Result<(), UrlError> {
+    if text.is_empty() {
+        return Err(UrlError::Empty);
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(UrlError::InvalidCharacter);
+    }
+    let rest = strip_scheme(text).ok_or(UrlError::UnsupportedScheme)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(UrlError::HasCredentials);
+    }
+    let host = host_of_authority(authority);
+    if host.is_empty() {
+        return Err(UrlError::MissingHost);
+    }
+    Ok(())
+}
+
+fn strip_scheme(text: &str) -> Option<&str> {
+    let (scheme, rest) = text.split_once("://")?;
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")).then_some(rest)
+}
+
+fn host_of_authority(authority: &str) -> &str {
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("");
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _port)| host)
+}
+
+/// The host of an `http(s)` URL (IPv6 without brackets), if it has one.
+/// Lets a host decide, for example, whether a URL is loopback.
+pub fn url_host(text: &str) -> Option<&str> {
+    let rest = strip_scheme(text)?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = host_of_authority(authority);
+    (!host.is_empty()).then_some(host)
+}
