@@ -1,0 +1,411 @@
+//! `posemesh-registration`: register a node with a DDS, run the conformance
+//! DDS, or watch a whole registration happen on loopback (`demo`).
+
+use clap::{Parser, Subcommand, ValueEnum};
+use posemesh_registration::core::registrar::Event;
+use posemesh_registration::{
+    Driver, FileStore, Flow, MemoryStore, PrivateKey, RegisterOnceError, RegistrarConfig, Secret,
+    Status,
+};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Parser)]
+#[command(
+    name = "posemesh-registration",
+    version,
+    about = "Register a posemesh node with the Domain Discovery Service (DDS) and keep it registered."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the embedded conformance DDS and a node with a fresh key on
+    /// loopback, register, and exit once registered and health-checked.
+    Demo {
+        /// Stay running (re-registering as needed) until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+    },
+    /// Register a node with a DDS and keep it registered (until Ctrl-C).
+    ///
+    /// The private key comes from POSEMESH_PRIVATE_KEY or --key-file, the
+    /// registration secret from POSEMESH_REGISTRATION_SECRET or --secret-file,
+    /// never from a flag value.
+    Register(RegisterArgs),
+    /// Run the conformance DDS on its own. Prints its URL as the first line.
+    MockDds {
+        /// Loopback address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Require exactly the registration credentials in this file.
+        #[arg(long)]
+        credentials_file: Option<PathBuf>,
+        /// Interval between health probes of registered nodes, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        probe_interval_ms: u64,
+        /// Exit when standard input closes (lets a test harness own the process).
+        #[arg(long)]
+        exit_on_stdin_eof: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FlowArg {
+    /// `nodes/register` signed over the node URL; the DDS calls the node back.
+    Legacy,
+    /// SIWE: nonce, EIP-191 signature, `nodes/register-wallet`.
+    Wallet,
+}
+
+#[derive(clap::Args)]
+struct RegisterArgs {
+    /// DDS base URL (http or https).
+    #[arg(long)]
+    dds_url: String,
+    /// The node's public URL (legacy flow).
+    #[arg(long)]
+    node_url: Option<String>,
+    /// The node's version.
+    #[arg(long)]
+    node_version: String,
+    /// A capability path; repeat for several.
+    #[arg(long = "capability")]
+    capabilities: Vec<String>,
+    /// Make one attempt and exit: 0 on success, 1 with the error otherwise.
+    #[arg(long)]
+    once: bool,
+    /// Where to keep registration state (default: in memory only).
+    #[arg(long)]
+    state_file: Option<PathBuf>,
+    /// Which registration protocol.
+    #[arg(long, value_enum, default_value = "legacy")]
+    flow: FlowArg,
+    /// Serve the DDS callbacks (`/internal/v1/registrations`, `/health`) here.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Seconds between health-check TTL checks.
+    #[arg(long, default_value_t = 60)]
+    interval: u64,
+    /// Consecutive fast failures before pausing a full interval (default: never pause).
+    #[arg(long)]
+    max_retry: Option<u32>,
+    /// File holding the private key as hex (instead of POSEMESH_PRIVATE_KEY).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// File holding the registration secret (instead of POSEMESH_REGISTRATION_SECRET).
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+}
+
+/// A user error: one line on stderr, exit code 2.
+struct UsageError(String);
+
+impl<E: std::fmt::Display> From<E> for UsageError {
+    fn from(err: E) -> Self {
+        UsageError(err.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(default_filter(&cli.command))
+            }),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Demo { keep_running } => demo(keep_running).await,
+            Command::Register(args) => register(args).await,
+            Command::MockDds {
+                listen,
+                credentials_file,
+                probe_interval_ms,
+                exit_on_stdin_eof,
+            } => {
+                mock_dds(
+                    listen,
+                    credentials_file,
+                    probe_interval_ms,
+                    exit_on_stdin_eof,
+                )
+                .await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(UsageError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn default_filter(command: &Command) -> &'static str {
+    match command {
+        // The demo prints its own human lines; keep the log to problems.
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    }
+}
+
+async fn mock_dds(
+    listen: SocketAddr,
+    credentials_file: Option<PathBuf>,
+    probe_interval_ms: u64,
+    exit_on_stdin_eof: bool,
+) -> Result<ExitCode, UsageError> {
+    let credentials = credentials_file
+        .map(|path| read_secret_file(&path, "credentials file"))
+        .transpose()?;
+    let mock = posemesh_dds_mock::start(posemesh_dds_mock::MockConfig {
+        listen,
+        credentials: credentials.map(|c| c.expose().to_owned()),
+        probe_interval: Duration::from_millis(probe_interval_ms.max(10)),
+        ..Default::default()
+    })
+    .await?;
+    println!("{}", mock.url());
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    if exit_on_stdin_eof {
+        let mut stdin = tokio::io::stdin();
+        let mut sink = tokio::io::sink();
+        tokio::select! {
+            _ = tokio::io::copy(&mut stdin, &mut sink) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    } else {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    mock.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_secret_file(path: &PathBuf, what: &str) -> Result<Secret, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| UsageError(format!("cannot read {what} {}: {err}", path.display())))?;
+    Ok(Secret::new(text.trim().to_owned()))
+}
+
+fn load_key(key_file: Option<&PathBuf>) -> Result<PrivateKey, UsageError> {
+    let text = match key_file {
+        Some(path) => read_secret_file(path, "key file")?,
+        None => Secret::new(std::env::var("POSEMESH_PRIVATE_KEY").map_err(|_| {
+            UsageError("no private key: set POSEMESH_PRIVATE_KEY or pass --key-file".into())
+        })?),
+    };
+    Ok(PrivateKey::from_hex(text.expose())?)
+}
+
+fn load_secret(secret_file: Option<&PathBuf>) -> Result<Secret, UsageError> {
+    match secret_file {
+        Some(path) => read_secret_file(path, "secret file"),
+        None => std::env::var("POSEMESH_REGISTRATION_SECRET").map(Secret::new).map_err(|_| {
+            UsageError("no registration secret: set POSEMESH_REGISTRATION_SECRET or pass --secret-file".into())
+        }),
+    }
+}
+
+async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
+    let key = load_key(args.key_file.as_ref())?;
+    let secret = load_secret(args.secret_file.as_ref())?;
+    let flow = match args.flow {
+        FlowArg::Legacy => Flow::Legacy {
+            node_url: args
+                .node_url
+                .clone()
+                .ok_or_else(|| UsageError("the legacy flow needs --node-url".into()))?,
+        },
+        FlowArg::Wallet => Flow::Wallet,
+    };
+    let mut config = RegistrarConfig::new(
+        &args.dds_url,
+        flow,
+        &args.node_version,
+        args.capabilities,
+        secret,
+    )?;
+    config.register_interval = Duration::from_secs(args.interval);
+    config.max_retry = args.max_retry;
+    let builder = Driver::builder(config, key);
+    let builder = match &args.state_file {
+        Some(path) => builder.store(FileStore::new(path)),
+        None => builder.store(MemoryStore::new()),
+    };
+    let driver = builder.build()?;
+    if let Some(err) = driver.recovered_from() {
+        eprintln!("warning: stored state was unusable ({err}); it was set aside and the node registers afresh");
+    }
+    let server = match args.listen {
+        Some(addr) => Some(serve_callbacks(addr, driver.clone()).await?),
+        None => None,
+    };
+    let code = if args.once {
+        match driver.register_once().await {
+            Ok(()) => {
+                println!(
+                    "registered with {} as {}",
+                    args.dds_url.trim_end_matches('/'),
+                    driver.address()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(RegisterOnceError::Failed(failure)) => {
+                eprintln!("error: {failure}");
+                ExitCode::from(1)
+            }
+            Err(err) => return Err(err.into()),
+        }
+    } else {
+        driver
+            .run_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        ExitCode::SUCCESS
+    };
+    if let Some((_, task)) = server {
+        task.abort();
+    }
+    Ok(code)
+}
+
+/// Serves the DDS callbacks on `addr`; returns the bound address and the task.
+async fn serve_callbacks(
+    addr: SocketAddr,
+    driver: Driver,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), UsageError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|err| UsageError(format!("cannot listen on {addr}: {err}")))?;
+    let bound = listener.local_addr()?;
+    let app = posemesh_registration::server::router(driver);
+    let task = tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::warn!(error = %err, "callback server stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
+/// What the demo waits for before it exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Milestone {
+    Registered,
+    HealthChecked,
+}
+
+async fn demo(keep_running: bool) -> Result<ExitCode, UsageError> {
+    let mock = posemesh_dds_mock::start(posemesh_dds_mock::MockConfig {
+        probe_interval: Duration::from_millis(500),
+        ..Default::default()
+    })
+    .await?;
+    println!("conformance DDS listening at {}", mock.url());
+
+    let key = PrivateKey::from_random_bytes(random_bytes()?)?;
+    let secret = Secret::new(format!(
+        "demo-{:016x}",
+        u64::from_le_bytes(random_bytes::<8>()?)
+    ));
+    // Bind first: the node URL must name the real port.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let node_url = format!("http://{}", listener.local_addr()?);
+    println!("node {} at {node_url}", key.eth_address());
+
+    let mut config = RegistrarConfig::new(
+        mock.url(),
+        Flow::Legacy { node_url },
+        env!("CARGO_PKG_VERSION"),
+        vec!["/reconstruction/global-refinement/v1".into()],
+        secret,
+    )?;
+    config.register_interval = Duration::from_secs(5);
+    config.request_timeout = Duration::from_secs(10);
+
+    let (milestones, mut reached) = mpsc::unbounded_channel();
+    let driver = Driver::builder(config, key)
+        .on_event(Arc::new(move |event: &Event| {
+            match event {
+                Event::StatusChanged { .. }
+                | Event::Registered { .. }
+                | Event::RegistrationFailed { .. } => {
+                    println!("{:<24} {event}", event.name());
+                }
+                Event::CallbackAccepted { .. } => println!("{:<24} {event}", event.name()),
+                _ => {}
+            }
+            let milestone = match event {
+                Event::Registered { .. } => Some(Milestone::Registered),
+                Event::HealthCheckReceived => Some(Milestone::HealthChecked),
+                _ => None,
+            };
+            if let Some(m) = milestone {
+                let _ = milestones.send(m);
+            }
+        }))
+        .build()?;
+    let app = posemesh_registration::server::router(driver.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let looping = driver.clone();
+    let registrar = tokio::spawn(async move { looping.run().await });
+
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        let (mut registered, mut checked) = (false, false);
+        while let Some(milestone) = reached.recv().await {
+            registered |= milestone == Milestone::Registered;
+            checked |= milestone == Milestone::HealthChecked && registered;
+            if registered && checked {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    let ok = matches!(waited, Ok(true)) && driver.status() == Status::Registered;
+    if ok {
+        println!("health check received from the DDS: node is registered and alive");
+    } else {
+        eprintln!("error: the node did not register within 60 s");
+    }
+    if ok && keep_running {
+        println!("running until Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    registrar.abort();
+    server.abort();
+    mock.shutdown().await;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], UsageError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|err| UsageError(format!("no OS randomness: {err}")))?;
+    Ok(bytes)
+}

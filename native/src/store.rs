@@ -1,0 +1,212 @@
+//! Where the registration snapshot lives between runs.
+//!
+//! [`FileStore`] writes atomically (temporary file in the same folder, fsync,
+//! rename, fsync of the folder: a crash leaves the old or the new snapshot,
+//! never a torn one) and coordinates processes with an OS advisory lock on a
+//! sibling `.lock` file, which the OS releases when its holder dies.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A failed store operation. Never contains the stored bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {source}")]
+pub struct StoreError {
+    action: &'static str,
+    path: String,
+    #[source]
+    source: io::Error,
+}
+
+impl StoreError {
+    /// A store error for operation `action` on `path`.
+    pub fn new(action: &'static str, path: impl Into<String>, source: io::Error) -> Self {
+        StoreError {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Persistence for the registration snapshot (opaque bytes), and optionally a
+/// lock so that of several processes sharing it only one registers at a time.
+pub trait Store: Send + Sync + 'static {
+    /// The stored bytes, or `None` if nothing was stored yet.
+    fn load(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Replaces the stored bytes (atomically, if the store can).
+    fn save(&self, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Whether this store coordinates processes; if so the driver calls
+    /// [`Store::try_lock`] before each registration attempt.
+    fn uses_lock(&self) -> bool {
+        false
+    }
+    /// Takes the lock without waiting: `Ok(true)` taken, `Ok(false)` held elsewhere.
+    fn try_lock(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Releases the lock.
+    fn unlock(&self) {}
+    /// Moves unreadable stored bytes aside (so nothing is lost) before they
+    /// are overwritten by a fresh snapshot.
+    fn set_aside_corrupt(&self) {}
+}
+
+/// Keeps the snapshot in memory only.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    bytes: Mutex<Option<Vec<u8>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemoryStore {
+    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.bytes.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        *self.bytes.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes.to_vec());
+        Ok(())
+    }
+}
+
+/// The snapshot in a file, written atomically, with a cross-process lock.
+#[derive(Debug)]
+pub struct FileStore {
+    path: PathBuf,
+    lock_path: PathBuf,
+    held: Mutex<Option<File>>,
+}
+
+/// Stored snapshots are small; anything larger than this is not one.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl FileStore {
+    /// A store at `path`; the lock is `path` + `.lock`. Nothing is touched yet.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let mut lock_path = path.clone().into_os_string();
+        lock_path.push(".lock");
+        FileStore {
+            path,
+            lock_path: lock_path.into(),
+            held: Mutex::new(None),
+        }
+    }
+
+    /// The snapshot file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, action: &'static str, source: io::Error) -> StoreError {
+        StoreError::new(action, self.path.display().to_string(), source)
+    }
+
+    fn folder(&self) -> &Path {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        }
+    }
+}
+
+impl Store for FileStore {
+    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.err("cannot read state file", e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.err("cannot read state file", e))?;
+        Ok(Some(bytes))
+    }
+
+    fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let folder = self.folder();
+        fs::create_dir_all(folder).map_err(|e| self.err("cannot create folder for", e))?;
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = folder.join(format!(
+            ".{file_name}.{}.{}.tmp",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let write = || -> io::Result<()> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            fs::rename(&temp, &self.path)?;
+            // The rename is durable only once the folder entry is.
+            File::open(folder)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&temp);
+            self.err("cannot write state file", e)
+        })
+    }
+
+    fn uses_lock(&self) -> bool {
+        true
+    }
+
+    fn try_lock(&self) -> Result<bool, StoreError> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_some() {
+            return Ok(true);
+        }
+        if let Some(parent) = self
+            .lock_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            fs::create_dir_all(parent).map_err(|e| self.err("cannot create folder for", e))?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.lock_path)
+            .map_err(|e| self.err("cannot open lock file for", e))?;
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(true)
+            }
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(e)) => Err(self.err("cannot lock", e)),
+        }
+    }
+
+    fn unlock(&self) {
+        // Closing the file releases the lock.
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    fn set_aside_corrupt(&self) {
+        let mut aside = self.path.clone().into_os_string();
+        aside.push(".corrupt");
+        let _ = fs::rename(&self.path, aside);
+    }
+}
