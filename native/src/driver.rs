@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use posemesh_registration_core::{
     Event, Failure, HttpResponse, Level, LockOutcome, NodeResponse, OutgoingRequest, Output,
     PrivateKey, Registrar, RegistrarConfig, RequestId, Snapshot, SnapshotError, Status,
-    TransportError, UnixTime,
+    TransportError, TransportErrorKind, UnixTime,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -280,6 +280,12 @@ impl Driver {
             RequestId,
             BoxFuture<'_, Result<HttpResponse, TransportError>>,
         )> = None;
+        // If this future is dropped (or shut down) mid-request, tell the
+        // registrar the request is gone, so it does not wait out its timeout.
+        let mut abandon = AbandonOnDrop {
+            driver: self,
+            id: None,
+        };
         loop {
             let pumped = self.pump(&mut self.registrar());
             let finished = pumped.events.iter().any(&mut stop);
@@ -292,12 +298,14 @@ impl Driver {
                     .shared
                     .transport
                     .send(outgoing.request, outgoing.timeout);
+                abandon.id = Some(outgoing.id);
                 in_flight = Some((outgoing.id, send));
             }
             let sleep_for = pumped.wait_until.saturating_since(self.shared.clock.now());
             tokio::select! {
                 result = async { in_flight.as_mut().expect("guarded").1.as_mut().await }, if in_flight.is_some() => {
                     let (id, _) = in_flight.take().expect("guarded");
+                    abandon.id = None;
                     self.registrar().handle_response(id, result, self.shared.clock.now());
                 }
                 _ = tokio::time::sleep(sleep_for) => {
@@ -366,6 +374,30 @@ impl Driver {
                 handler(&event);
             }
         }
+    }
+}
+
+/// Reports a request that [`Driver::drive`] stopped awaiting (the future was
+/// dropped or shut down) as failed, so the registrar is idle again at once and
+/// the next `register_once` or `run` starts afresh.
+struct AbandonOnDrop<'a> {
+    driver: &'a Driver,
+    id: Option<RequestId>,
+}
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let error = TransportError::new(
+            TransportErrorKind::Other,
+            "request abandoned: the driver stopped before the answer",
+        );
+        let driver = self.driver;
+        driver
+            .registrar()
+            .handle_response(id, Err(error), driver.shared.clock.now());
+        let pumped = driver.pump(&mut driver.registrar());
+        driver.dispatch(pumped.events);
     }
 }
 

@@ -126,7 +126,7 @@ fn check_timestamp_format(ts: &str) -> Result<(), Rejection> {
 pub fn parse_siwe(message: &str) -> Result<SiweFields, Rejection> {
     let bad = || reject(400, "SIWE message does not have the expected layout");
     let lines: Vec<&str> = message.split('\n').collect();
-    if lines.len() != 9 || !lines[2].is_empty() {
+    if lines.len() != 8 || !lines[2].is_empty() {
         return Err(bad());
     }
     let domain = lines[0]
