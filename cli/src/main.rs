@@ -323,7 +323,7 @@ async fn demo(keep_running: bool) -> Result<ExitCode, UsageError> {
     .await?;
     println!("conformance DDS listening at {}", mock.url());
 
-    let key = PrivateKey::from_random_bytes(random_bytes()?)?;
+    let key = posemesh_registration::generate_key()?;
     let secret = Secret::new(format!(
         "demo-{:016x}",
         u64::from_le_bytes(random_bytes::<8>()?)

@@ -18,6 +18,9 @@ pub enum KeyError {
     /// The key does not have 32 bytes.
     #[error("private key must be 32 bytes, got {0}")]
     WrongLength(usize),
+    /// The hex text does not have 64 digits.
+    #[error("private key must be 64 hex digits (32 bytes), got {0} digits")]
+    WrongHexLength(usize),
     /// Zero or not below the curve order.
     #[error("private key is not a valid secp256k1 scalar (zero or not below the curve order)")]
     OutOfRange,
@@ -50,10 +53,13 @@ impl PrivateKey {
     pub fn from_hex(text: &str) -> Result<Self, KeyError> {
         let trimmed = text.trim();
         let digits = trimmed.strip_prefix("0x").unwrap_or(trimmed);
-        let bytes = Zeroizing::new(hex::decode(digits).map_err(|err| match err {
-            hex::FromHexError::OddLength => KeyError::WrongLength(digits.len() / 2),
-            _ => KeyError::NotHex,
-        })?);
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(KeyError::NotHex);
+        }
+        if digits.len() != 64 {
+            return Err(KeyError::WrongHexLength(digits.len()));
+        }
+        let bytes = Zeroizing::new(hex::decode(digits).map_err(|_| KeyError::NotHex)?);
         Self::from_bytes(&bytes)
     }
 

@@ -46,3 +46,15 @@ pub use posemesh_registration_core::{
 };
 pub use store::{FileStore, MemoryStore, Store, StoreError};
 pub use transport::{ReqwestTransport, Transport};
+
+/// A new private key from the operating system's randomness.
+pub fn generate_key() -> Result<PrivateKey, getrandom::Error> {
+    loop {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        // Out of range (zero or ≥ the curve order) has probability ~2⁻¹²⁸: draw again.
+        if let Ok(key) = PrivateKey::from_random_bytes(bytes) {
+            return Ok(key);
+        }
+    }
+}

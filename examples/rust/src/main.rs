@@ -1,0 +1,56 @@
+//! A node that registers with the DDS named by `POSEMESH_DDS_URL`, serves the
+//! DDS's callbacks, and exits once registered.
+//!
+//! ```sh
+//! POSEMESH_DDS_URL=http://127.0.0.1:8080 cargo run -p posemesh-registration-example
+//! ```
+//! The key comes from `POSEMESH_PRIVATE_KEY` (hex); without it a throwaway
+//! key is made for the run.
+
+use posemesh_registration::{Driver, FileStore, Flow, PrivateKey, RegistrarConfig, Status};
+use std::time::Duration;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().with_env_filter("info").init();
+    let dds_url = std::env::var("POSEMESH_DDS_URL")?;
+    let key = match std::env::var("POSEMESH_PRIVATE_KEY") {
+        Ok(hex) => PrivateKey::from_hex(&hex)?,
+        Err(_) => posemesh_registration::generate_key()?,
+    };
+
+    // The DDS calls the node back on its public URL: serve those routes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let node_url = format!("http://{}", listener.local_addr()?);
+    let config = RegistrarConfig::new(
+        &dds_url,
+        Flow::Legacy { node_url },
+        "1.0.0",
+        vec!["/reconstruction/global-refinement/v1".into()],
+        std::env::var("POSEMESH_REGISTRATION_SECRET")
+            .unwrap_or_else(|_| "example-secret".into())
+            .into(),
+    )?;
+    let state = std::env::temp_dir().join(format!("posemesh-example-{}.json", std::process::id()));
+    let driver = Driver::builder(config, key)
+        .store(FileStore::new(&state))
+        .build()?;
+    let app = posemesh_registration::server::router(driver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Run the loop until the node is registered, then stop.
+    let mut status = driver.watch_status();
+    let registered = async {
+        while *status.borrow_and_update() != Status::Registered {
+            status.changed().await.ok();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), driver.run_until(registered)).await??;
+    println!(
+        "registered as {} (state in {})",
+        driver.address(),
+        state.display()
+    );
+    let _ = std::fs::remove_file(&state);
+    Ok(())
+}
