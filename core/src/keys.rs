@@ -155,6 +155,50 @@ impl fmt::Display for PrivateKey {
     }
 }
 
+/// What the protocol needs from a node's key. [`PrivateKey`] implements it; a
+/// host whose key lives elsewhere (an HSM, a hardware wallet) can implement it
+/// too, as long as it produces the same deterministic signatures.
+pub trait Signer: Send + Sync {
+    /// The uncompressed public key as 130 lowercase hex digits.
+    fn public_key_hex(&self) -> String;
+    /// The `0x` Ethereum address.
+    fn eth_address(&self) -> String;
+    /// The legacy registration signature (see [`PrivateKey::sign_registration`]).
+    fn sign_registration(&self, message: &[u8]) -> String;
+    /// The EIP-191 signature (see [`PrivateKey::sign_eip191`]).
+    fn sign_eip191(&self, message: &[u8]) -> String;
+}
+
+impl Signer for PrivateKey {
+    fn public_key_hex(&self) -> String {
+        PrivateKey::public_key_hex(self)
+    }
+    fn eth_address(&self) -> String {
+        PrivateKey::eth_address(self)
+    }
+    fn sign_registration(&self, message: &[u8]) -> String {
+        PrivateKey::sign_registration(self, message)
+    }
+    fn sign_eip191(&self, message: &[u8]) -> String {
+        PrivateKey::sign_eip191(self, message)
+    }
+}
+
+impl<T: Signer + ?Sized> Signer for &T {
+    fn public_key_hex(&self) -> String {
+        (**self).public_key_hex()
+    }
+    fn eth_address(&self) -> String {
+        (**self).eth_address()
+    }
+    fn sign_registration(&self, message: &[u8]) -> String {
+        (**self).sign_registration(message)
+    }
+    fn sign_eip191(&self, message: &[u8]) -> String {
+        (**self).sign_eip191(message)
+    }
+}
+
 /// `keccak256(data)`: the original Keccak-256 (Ethereum), not SHA3-256.
 pub fn keccak256(data: &[u8]) -> [u8; 32] {
     Keccak256::digest(data).into()

@@ -52,7 +52,7 @@ pub mod time;
 pub mod url;
 
 pub use callback::{NodeResponse, RegistrationCallback};
-pub use keys::{KeyError, PrivateKey, SignatureError};
+pub use keys::{KeyError, PrivateKey, SignatureError, Signer};
 pub use registrar::{
     ConfigError, Event, Flow, Level, LockOutcome, OutgoingRequest, Output, Registrar,
     RegistrarConfig, RequestId, Status,

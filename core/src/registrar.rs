@@ -30,7 +30,7 @@
 //! pending.
 
 use crate::callback::{self, CallbackRejection, NodeResponse, CALLBACK_PATH, HEALTH_PATH};
-use crate::keys::PrivateKey;
+use crate::keys::{PrivateKey, Signer};
 use crate::request::{self, HttpRequest, NodeDescription, SiweChallenge};
 use crate::response::{self, Failure, FailureClass, HttpResponse, TransportError};
 use crate::rng::SplitMix64;
@@ -40,6 +40,7 @@ use crate::time::UnixTime;
 use crate::url::{validate_node_url, BaseUrl, UrlError};
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Delay before the first check, and after a reset or an expired health check.
@@ -187,7 +188,9 @@ impl RegistrarConfig {
     /// After this long a lock holder is presumed dead: `clamp(2 × TTL, 30 s, 600 s)`.
     /// Hosts whose locks do not vanish with their holder use it.
     pub fn lock_stale_after(&self) -> Duration {
-        (self.ttl() * 2).clamp(Duration::from_secs(30), Duration::from_secs(600))
+        self.ttl()
+            .saturating_mul(2)
+            .clamp(Duration::from_secs(30), Duration::from_secs(600))
     }
 }
 
@@ -484,7 +487,7 @@ enum Phase {
 /// The registration state machine. See the module docs.
 pub struct Registrar {
     config: RegistrarConfig,
-    key: PrivateKey,
+    key: Arc<dyn Signer>,
     rng: SplitMix64,
     status: Status,
     last_health_check: Option<UnixTime>,
@@ -520,6 +523,18 @@ impl Registrar {
     pub fn new(
         config: RegistrarConfig,
         key: PrivateKey,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Registrar {
+        Self::with_signer(config, Arc::new(key), snapshot, now, seed)
+    }
+
+    /// Like [`Registrar::new`], with a [`Signer`] other than a [`PrivateKey`]
+    /// (which may be shared by many registrars, as in a fleet simulation).
+    pub fn with_signer(
+        config: RegistrarConfig,
+        key: Arc<dyn Signer>,
         snapshot: Option<Snapshot>,
         now: UnixTime,
         seed: u64,
@@ -560,9 +575,9 @@ impl Registrar {
         &self.config
     }
 
-    /// The node's key (for hosts that show its address or public key).
-    pub fn key(&self) -> &PrivateKey {
-        &self.key
+    /// The node's signer (for hosts that show its address or public key).
+    pub fn signer(&self) -> &dyn Signer {
+        &*self.key
     }
 
     /// The current status.
@@ -617,6 +632,16 @@ impl Registrar {
                 self.handle_response(id, Err(error), now);
             }
             Phase::Idle if now >= self.next_check => self.check(now),
+            // The host never answered `AcquireLock`. Without this the registrar
+            // would keep asking to be woken at a deadline already past (a host
+            // sleeping until it would spin). Count it as a lock error; a late
+            // `Acquired` is handed straight back by `handle_lock`.
+            Phase::AwaitingLock if now >= self.next_check + self.config.ttl() => {
+                self.handle_lock(
+                    LockOutcome::Failed("no answer to the lock request within the TTL".into()),
+                    now,
+                );
+            }
             _ => {}
         }
     }
@@ -732,7 +757,7 @@ impl Registrar {
                     &self.config.dds_url,
                     node_url,
                     &self.config.node,
-                    &self.key,
+                    &*self.key,
                     now,
                 );
                 self.transmit(request, Step::Register, now, now);
@@ -800,7 +825,7 @@ impl Registrar {
                             &self.config.dds_url,
                             &challenge,
                             &self.config.node,
-                            &self.key,
+                            &*self.key,
                         );
                         self.transmit(request, Step::Register, flight.attempt_started, now);
                     }

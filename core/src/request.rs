@@ -3,7 +3,7 @@
 //! The host sends them with whatever HTTP client its runtime has. Bodies are
 //! the exact bytes the reference crate sends (serde_json, fields in its order).
 
-use crate::keys::PrivateKey;
+use crate::keys::Signer;
 use crate::secret::Secret;
 use crate::time::UnixTime;
 use crate::url::BaseUrl;
@@ -97,11 +97,11 @@ struct LegacyBody<'a> {
 
 /// The legacy registration: `POST {dds}/internal/v1/nodes/register`, signed over
 /// `node_url ‖ timestamp` with the timestamp taken from `now`.
-pub fn legacy_registration_request(
+pub fn legacy_registration_request<S: Signer + ?Sized>(
     dds: &BaseUrl,
     node_url: &str,
     node: &NodeDescription,
-    key: &PrivateKey,
+    key: &S,
     now: UnixTime,
 ) -> HttpRequest {
     let timestamp = now.to_rfc3339_nanos();
@@ -191,11 +191,11 @@ struct WalletBody<'a> {
 
 /// SIWE step 2: sign the challenge (EIP-191) and register:
 /// `POST {dds}/internal/v1/nodes/register-wallet`.
-pub fn wallet_registration_request(
+pub fn wallet_registration_request<S: Signer + ?Sized>(
     dds: &BaseUrl,
     challenge: &SiweChallenge,
     node: &NodeDescription,
-    key: &PrivateKey,
+    key: &S,
 ) -> HttpRequest {
     let message = challenge.message(&key.eth_address());
     let signature = key.sign_eip191(message.as_bytes());

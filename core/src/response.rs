@@ -211,3 +211,163 @@ pub fn parse_retry_after(value: &str, now: UnixTime) -> Option<Duration> {
     };
     Some(wait.min(MAX_RETRY_AFTER))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENDPOINT: &str = "https://dds.example.com/internal/v1/nodes/register";
+
+    fn response(status: u16, body: &[u8]) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: Vec::new(),
+            body: body.to_vec(),
+        }
+    }
+
+    fn snippet_of_failure(body: &[u8]) -> String {
+        let failure = classify_response(ENDPOINT, &response(500, body), UnixTime::EPOCH)
+            .expect_err("500 is a failure");
+        let prefix =
+            format!("registration failed: status 500, endpoint {ENDPOINT}, body_snippet: ");
+        assert!(failure.message.starts_with(&prefix), "{}", failure.message);
+        failure.message[prefix.len()..].to_owned()
+    }
+
+    // The reference does `text.truncate(512)` on the body, which panics when byte
+    // 512 falls inside a multi-byte character. These must cut before it instead.
+    #[test]
+    fn snippet_cuts_before_a_character_straddling_byte_512() {
+        for tail in ["é", "😀", "€"] {
+            for pad in [509, 510, 511] {
+                let body = format!("{}{tail}rest of the body", "a".repeat(pad));
+                let snippet = snippet_of_failure(body.as_bytes());
+                assert!(snippet.len() <= SNIPPET_MAX_BYTES);
+                let fits = pad + tail.len() <= SNIPPET_MAX_BYTES;
+                let expected = if fits {
+                    format!(
+                        "{}{tail}{}",
+                        "a".repeat(pad),
+                        &"rest"[..SNIPPET_MAX_BYTES - pad - tail.len()]
+                    )
+                } else {
+                    "a".repeat(pad)
+                };
+                assert_eq!(snippet, expected, "pad {pad}, tail {tail:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn snippet_keeps_exactly_512_ascii_bytes() {
+        let body = "b".repeat(2000);
+        assert_eq!(snippet_of_failure(body.as_bytes()), "b".repeat(512));
+        assert_eq!(snippet_of_failure(b"short"), "short");
+        assert_eq!(snippet_of_failure(b""), "");
+    }
+
+    #[test]
+    fn snippet_replaces_line_breaks() {
+        assert_eq!(
+            snippet_of_failure(b"line one\nline two\r\nline three\r"),
+            "line one line two  line three "
+        );
+    }
+
+    #[test]
+    fn snippet_of_non_utf8_body() {
+        assert_eq!(
+            snippet_of_failure(b"ok \xff\xfe end"),
+            "ok \u{fffd}\u{fffd} end"
+        );
+        // A body of invalid bytes grows threefold as text; still capped.
+        let snippet = snippet_of_failure(&[0xff; 600]);
+        assert!(snippet.len() <= SNIPPET_MAX_BYTES);
+        assert_eq!(snippet, "\u{fffd}".repeat(SNIPPET_MAX_BYTES / 3));
+        // A character cut by the body itself (truncated by the host).
+        assert_eq!(snippet_of_failure(&"ab€".as_bytes()[..4]), "ab\u{fffd}");
+    }
+
+    #[test]
+    fn class_table() {
+        use FailureClass::*;
+        let table: [(u16, Option<FailureClass>); 15] = [
+            (200, None),
+            (204, None),
+            (400, Some(RetryLater)),
+            (401, Some(RetryLater)),
+            (403, Some(RetryLater)),
+            (404, Some(RetryLater)),
+            (408, Some(RetryFast)),
+            (409, Some(Conflict)),
+            (422, Some(RetryLater)),
+            (429, Some(RetryFast)),
+            (500, Some(RetryFast)),
+            (502, Some(RetryFast)),
+            (503, Some(RetryFast)),
+            (504, Some(RetryFast)),
+            (599, Some(RetryFast)),
+        ];
+        for (status, class) in table {
+            let result = classify_response(ENDPOINT, &response(status, b""), UnixTime::EPOCH);
+            assert_eq!(result.as_ref().err().map(|f| f.class), class, "{status}");
+            if let Err(failure) = result {
+                assert_eq!(failure.status, Some(status));
+                assert!(failure.message.contains(&format!("status {status},")));
+            }
+        }
+        assert_eq!(FailureClass::Conflict.as_str(), "conflict");
+        assert_eq!(FailureClass::RetryFast.as_str(), "retry_fast");
+        assert_eq!(FailureClass::RetryLater.as_str(), "retry_later");
+    }
+
+    #[test]
+    fn retry_after_header_is_read_case_insensitively() {
+        let mut r = response(503, b"");
+        r.headers.push(("RETRY-AFTER".into(), "12".into()));
+        let failure = classify_response(ENDPOINT, &r, UnixTime::EPOCH).unwrap_err();
+        assert_eq!(failure.retry_after, Some(Duration::from_secs(12)));
+    }
+
+    #[test]
+    fn retry_after_values() {
+        // Wed, 21 Oct 2015 07:28:00 GMT = 1445412480 s; "now" is 100 s earlier.
+        let now = UnixTime::from_secs_nanos(1_445_412_380, 0);
+        let cases: [(&str, Option<u64>); 10] = [
+            ("0", Some(0)),
+            ("120", Some(120)),
+            (" 5 ", Some(5)),
+            ("Wed, 21 Oct 2015 07:28:00 GMT", Some(100)),
+            ("Wed, 21 Oct 2015 07:00:00 GMT", Some(0)),
+            ("-1", None),
+            ("abc", None),
+            ("", None),
+            ("99999999999999999999999", Some(600)),
+            ("601", Some(600)),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(
+                parse_retry_after(value, now),
+                expected.map(Duration::from_secs),
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn transport_errors_are_fast_one_line_and_bounded() {
+        let error = TransportError::new(TransportErrorKind::Connect, "refused\nsecond line");
+        let failure = classify_transport_error(ENDPOINT, &error);
+        assert_eq!(failure.class, FailureClass::RetryFast);
+        assert_eq!(failure.status, None);
+        assert_eq!(
+            failure.message,
+            format!("POST {ENDPOINT} could not connect: refused second line")
+        );
+        let long = TransportError::new(TransportErrorKind::Other, "é".repeat(400));
+        let failure = classify_transport_error(ENDPOINT, &long);
+        assert!(failure.message.ends_with(&"é".repeat(256)));
+        assert!(!failure.message.ends_with(&"é".repeat(257)));
+    }
+}

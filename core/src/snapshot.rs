@@ -14,7 +14,12 @@ use std::fmt;
 /// The snapshot version this library writes.
 pub const SNAPSHOT_VERSION: u32 = 1;
 /// Larger stored snapshots are refused as corrupt.
-pub const MAX_SNAPSHOT_BYTES: usize = 64 * 1024;
+///
+/// It must exceed anything [`Snapshot::encode`] writes after an accepted
+/// callback: the credentials re-encode to no more bytes than the callback body
+/// carried them in (at most [`crate::callback::MAX_CALLBACK_BODY`]), plus the
+/// snapshot's own small fields.
+pub const MAX_SNAPSHOT_BYTES: usize = 2 * crate::callback::MAX_CALLBACK_BODY;
 
 /// What the DDS handed the node through its callback.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,5 +141,123 @@ impl Snapshot {
             credentials: stored.credentials,
             unknown_status,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> Snapshot {
+        Snapshot {
+            status: Status::Registered,
+            last_health_check: Some(UnixTime::from_millis(1_700_000_000_123)),
+            attempt: 3,
+            credentials: Some(DdsCredentials {
+                id: "node-1".into(),
+                secret: Secret::new("dds-secret-value"),
+                organization_id: Some("org-9".into()),
+            }),
+            unknown_status: None,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        for snapshot in [Snapshot::default(), full()] {
+            assert_eq!(Snapshot::decode(&snapshot.encode()), Ok(snapshot));
+        }
+    }
+
+    #[test]
+    fn encoded_form() {
+        let json: serde_json::Value = serde_json::from_slice(&full().encode()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "version": 1,
+                "status": "registered",
+                "last_health_check_ms": 1_700_000_000_123u64,
+                "attempt": 3,
+                "credentials": {"id": "node-1", "secret": "dds-secret-value", "organization_id": "org-9"},
+            })
+        );
+    }
+
+    #[test]
+    fn reference_v0_format() {
+        let decoded =
+            Snapshot::decode(br#"{"status":"registered","last_healthcheck":1700000000}"#).unwrap();
+        assert_eq!(
+            decoded,
+            Snapshot {
+                status: Status::Registered,
+                last_health_check: Some(UnixTime::from_secs_nanos(1_700_000_000, 0)),
+                ..Snapshot::default()
+            }
+        );
+        let decoded = Snapshot::decode(br#"{"status":"disconnected"}"#).unwrap();
+        assert_eq!(decoded, Snapshot::default());
+        let decoded =
+            Snapshot::decode(br#"{"status":"registering","last_healthcheck":-5}"#).unwrap();
+        assert_eq!(decoded.status, Status::Registering);
+        assert_eq!(decoded.last_health_check, None);
+        assert_eq!(Snapshot::decode(b"{}").unwrap(), Snapshot::default());
+        let unknown = Snapshot::decode(br#"{"status":"paused"}"#).unwrap();
+        assert_eq!(unknown.status, Status::Disconnected);
+        assert_eq!(unknown.unknown_status.as_deref(), Some("paused"));
+    }
+
+    #[test]
+    fn newer_version_is_refused() {
+        assert_eq!(
+            Snapshot::decode(br#"{"version":2}"#),
+            Err(SnapshotError::UnsupportedVersion { found: 2 })
+        );
+        assert_eq!(
+            Snapshot::decode(br#"{"version":4000000000,"status":"registered"}"#),
+            Err(SnapshotError::UnsupportedVersion {
+                found: 4_000_000_000
+            })
+        );
+    }
+
+    #[test]
+    fn corrupt_snapshots_do_not_quote_their_content() {
+        let cases: [&[u8]; 7] = [
+            br#"{"version":1,"credentials":{"id":"x","secret":12345678901}}"#,
+            br#"{"version":1,"status":"registered","credentials":{"id":"x","secret":"hunter2-topsecret"#,
+            br#"{"version":1,"credentials":{"id":"x","secret":["hunter2-topsecret"]}}"#,
+            br#"{"version":"hunter2-topsecret"}"#,
+            br#"hunter2-topsecret"#,
+            br#"["hunter2-topsecret"]"#,
+            br#"{"status":"registered"} hunter2-topsecret"#,
+        ];
+        for bytes in cases {
+            let err = Snapshot::decode(bytes).unwrap_err();
+            assert!(matches!(err, SnapshotError::Corrupt(_)), "{err:?}");
+            for text in [err.to_string(), format!("{err:?}")] {
+                assert!(!text.contains("12345678901"), "{text}");
+                assert!(!text.contains("hunter2"), "{text}");
+                assert!(!text.contains("topsecret"), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_snapshot_is_corrupt() {
+        let mut big = br#"{"status":"registered","pad":""#.to_vec();
+        big.resize(MAX_SNAPSHOT_BYTES - 2, b' ');
+        big.extend_from_slice(br#""}"#);
+        assert_eq!(big.len(), MAX_SNAPSHOT_BYTES);
+        assert!(
+            Snapshot::decode(&big).is_ok(),
+            "the limit itself is accepted"
+        );
+        big.insert(1, b' ');
+        assert!(matches!(
+            Snapshot::decode(&big),
+            Err(SnapshotError::Corrupt(_))
+        ));
     }
 }

@@ -117,3 +117,125 @@ pub fn url_host(text: &str) -> Option<&str> {
     let host = host_of_authority(authority);
     (!host.is_empty()).then_some(host)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_base_urls() {
+        let cases = [
+            ("http://dds.example.com", "http://dds.example.com"),
+            ("https://dds.example.com", "https://dds.example.com"),
+            ("HTTP://dds.example.com", "HTTP://dds.example.com"),
+            ("HtTpS://dds.example.com", "HtTpS://dds.example.com"),
+            ("https://dds.example.com/", "https://dds.example.com"),
+            ("https://dds.example.com///", "https://dds.example.com"),
+            ("  https://dds.example.com/  ", "https://dds.example.com"),
+            (
+                "https://dds.example.com/api/v2/",
+                "https://dds.example.com/api/v2",
+            ),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("http://[::1]", "http://[::1]"),
+            ("http://localhost", "http://localhost"),
+        ];
+        for (input, normalised) in cases {
+            let url = BaseUrl::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(url.as_str(), normalised, "{input:?}");
+            assert_eq!(url.to_string(), normalised);
+            assert_eq!(
+                url.endpoint("/internal/v1/nodes/register"),
+                format!("{normalised}/internal/v1/nodes/register")
+            );
+        }
+    }
+
+    #[test]
+    fn rejected_base_urls() {
+        let cases = [
+            ("", UrlError::Empty),
+            ("   ", UrlError::Empty),
+            ("ftp://dds.example.com", UrlError::UnsupportedScheme),
+            ("dds.example.com", UrlError::UnsupportedScheme),
+            ("//dds.example.com", UrlError::UnsupportedScheme),
+            ("httpx://dds.example.com", UrlError::UnsupportedScheme),
+            ("http://", UrlError::MissingHost),
+            ("http:///x", UrlError::MissingHost),
+            ("http://:8080", UrlError::MissingHost),
+            ("http://[]:8080", UrlError::MissingHost),
+            ("http://user:pw@host", UrlError::HasCredentials),
+            ("http://user@host/path", UrlError::HasCredentials),
+            ("http://dds.example.com/a b", UrlError::InvalidCharacter),
+            ("http://dds.exa\tmple.com", UrlError::InvalidCharacter),
+            ("http://dds.example.com/\u{7f}", UrlError::InvalidCharacter),
+            ("http://dds.example.com?q=1", UrlError::HasQueryOrFragment),
+            ("http://dds.example.com/api?q", UrlError::HasQueryOrFragment),
+            ("http://dds.example.com#f", UrlError::HasQueryOrFragment),
+        ];
+        for (input, error) in cases {
+            assert_eq!(BaseUrl::parse(input), Err(error.clone()), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn errors_do_not_echo_the_url() {
+        let input = "http://alice:hunter2-password@dds.example.com";
+        let err = BaseUrl::parse(input).unwrap_err();
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(!text.contains("alice"), "{text}");
+        }
+    }
+
+    #[test]
+    fn node_urls() {
+        // Signed verbatim: query, fragment and trailing slash are fine and kept.
+        for ok in [
+            "https://node.example.com",
+            "https://node.example.com/",
+            "http://127.0.0.1:8080/node?x=1&y=2",
+            "https://node.example.com/#frag",
+            "https://nöde.example.com/π",
+            "http://[2001:db8::1]:9090",
+        ] {
+            assert_eq!(validate_node_url(ok), Ok(()), "{ok:?}");
+        }
+        for (bad, error) in [
+            ("", UrlError::Empty),
+            ("node.example.com", UrlError::UnsupportedScheme),
+            ("ws://node.example.com", UrlError::UnsupportedScheme),
+            ("https://", UrlError::MissingHost),
+            ("https://u:p@node.example.com", UrlError::HasCredentials),
+            (" https://node.example.com", UrlError::InvalidCharacter),
+            ("https://node.example.com\n", UrlError::InvalidCharacter),
+        ] {
+            assert_eq!(validate_node_url(bad), Err(error), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        let cases = [
+            ("http://dds.example.com", Some("dds.example.com")),
+            (
+                "https://dds.example.com:8443/path?q#f",
+                Some("dds.example.com"),
+            ),
+            ("HTTP://LOCALHOST:80", Some("LOCALHOST")),
+            ("http://127.0.0.1:8080", Some("127.0.0.1")),
+            ("http://[::1]:8080/x", Some("::1")),
+            ("http://[::1]", Some("::1")),
+            ("http://user:pw@host:1/x", Some("host")),
+            ("http://host?x=a@b", Some("host")),
+            ("http://", None),
+            ("http://:80", None),
+            ("ftp://host", None),
+            ("host", None),
+        ];
+        for (url, host) in cases {
+            assert_eq!(url_host(url), host, "{url:?}");
+        }
+    }
+}

@@ -1,0 +1,1233 @@
+//! The registrar driven in simulated time. Expected times follow from the
+//! reference loop's rules (PROTOCOL.md), not from running the code:
+//! first check 1 s after start; TTL = 60 s here; backoff `min(2ⁿ, 60) s × [0.8, 1.2)`;
+//! a registered legacy node re-checks just after `last health check + TTL`
+//! (TTL + 1 ms) and retries 1 s after noticing the expiry.
+
+mod common;
+
+use common::*;
+use posemesh_registration_core::response::FailureClass;
+use posemesh_registration_core::{
+    keys, Event, Level, LockOutcome, Output, RequestId, Snapshot, Status, TransportErrorKind,
+    UnixTime,
+};
+use serde_json::Value;
+use std::time::Duration;
+
+const TTL: Duration = Duration::from_secs(60);
+
+fn failed_event(outputs: &[Output]) -> (u32, Duration, bool, posemesh_registration_core::Failure) {
+    let found: Vec<_> = events(outputs)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::RegistrationFailed {
+                failure,
+                attempt,
+                retry_in,
+                warn,
+            } => Some((attempt, retry_in, warn, failure)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one registration.error in {outputs:?}"
+    );
+    found.into_iter().next().unwrap()
+}
+
+fn assert_in(delay: Duration, low: f64, high: f64, what: &str) {
+    let d = delay.as_secs_f64();
+    assert!(
+        d >= low && d < high,
+        "{what}: {d} s is not in [{low}, {high})"
+    );
+}
+
+/// The delay after the n-th consecutive fast failure: [0.8, 1.2) × min(2ⁿ, 60) s.
+fn assert_backoff(delay: Duration, n: u32) {
+    let base = if n >= 6 { 60.0 } else { f64::from(1u32 << n) };
+    assert_in(
+        delay,
+        0.8 * base,
+        1.2 * base,
+        &format!("backoff after failure {n}"),
+    );
+}
+
+fn body_json(request: &posemesh_registration_core::OutgoingRequest) -> Value {
+    serde_json::from_slice(&request.request.body).expect("request body is JSON")
+}
+
+/// Starts a legacy registrar and answers its first request with 200 at t0 + 1 s.
+fn registered_sim(config: posemesh_registration_core::RegistrarConfig) -> Sim {
+    let mut sim = Sim::new(config, None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(200, &[], b"{}");
+    assert_eq!(sim.reg.status(), Status::Registered);
+    sim
+}
+
+// ------------------------------------------------------------------ first registration
+
+#[test]
+fn first_registration() {
+    let mut sim = Sim::new(legacy_config(), None);
+    assert_eq!(
+        events(&sim.log.iter().map(|r| r.output.clone()).collect::<Vec<_>>()),
+        [Event::LoopStarted { ttl: TTL }]
+    );
+    assert_eq!(sim.wake, t0() + secs(1));
+    assert_eq!(sim.reg.status(), Status::Disconnected);
+
+    // Nothing happens before the first second is over.
+    sim.now = t0() + secs(1) - Duration::from_nanos(1);
+    assert!(sim.timeout().is_empty());
+
+    let outs = sim.advance_to_wake();
+    assert_eq!(sim.now, t0() + secs(1));
+    let sent = transmits(&outs);
+    assert_eq!(sent.len(), 1);
+    let request = &sent[0].request;
+    assert_eq!(request.method.as_str(), "POST");
+    assert_eq!(request.url, "http://dds.test/internal/v1/nodes/register");
+    let body = body_json(&sent[0]);
+    assert_eq!(body["url"], NODE_URL);
+    assert_eq!(body["registration_credentials"], REG_SECRET);
+    // Signed at the send time: 1700000001 s = 2023-11-14T22:13:21Z.
+    assert_eq!(body["timestamp"], "2023-11-14T22:13:21.000000000Z");
+    let signer = keys::recover_registration_signer(
+        format!("{NODE_URL}2023-11-14T22:13:21.000000000Z").as_bytes(),
+        body["signature"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(signer, key().public_key_hex());
+    assert_eq!(sim.reg.status(), Status::Registering);
+    assert!(sim.reg.has_request_in_flight());
+    assert_eq!(sent[0].timeout, secs(30));
+
+    sim.elapse(ms(250));
+    let answered_at = sim.now;
+    let outs = sim.respond(200, &[], b"{}");
+    assert_eq!(sim.reg.status(), Status::Registered);
+    assert!(!sim.reg.has_request_in_flight());
+    let registered: Vec<_> = events(&outs)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Registered { .. }))
+        .collect();
+    assert_eq!(registered, [Event::Registered { elapsed: ms(250) }]);
+    let stored = persists(&outs);
+    let last = stored.last().expect("the result is persisted");
+    assert_eq!(last.status, Status::Registered);
+    assert_eq!(last.last_health_check, Some(answered_at));
+    assert_eq!(last.attempt, 0);
+    assert_eq!(sim.wake, answered_at + TTL + ms(1));
+
+    let transitions: Vec<Event> = sim
+        .events()
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| e.name() == "status.transition")
+        .collect();
+    assert_eq!(
+        transitions,
+        [
+            Event::StatusChanged {
+                from: Status::Disconnected,
+                to: Status::Registering
+            },
+            Event::StatusChanged {
+                from: Status::Registering,
+                to: Status::Registered
+            },
+        ]
+    );
+    let names: Vec<&str> = sim.events().iter().map(|(_, e)| e.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "registration.loop.start",
+            "status.transition",
+            "status.transition",
+            "registration.success"
+        ]
+    );
+}
+
+// ------------------------------------------------------------------ backoff
+
+#[test]
+fn http_failures_back_off_exponentially() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    let mut factors = Vec::new();
+    for n in 1..=10u32 {
+        let outs = sim.respond(503, &[], b"service unavailable");
+        let (attempt, retry_in, warn, failure) = failed_event(&outs);
+        assert_eq!(attempt, n);
+        assert!(warn);
+        assert_eq!(failure.class, FailureClass::RetryFast);
+        assert_eq!(failure.status, Some(503));
+        assert!(
+            failure.message.contains("status 503"),
+            "{}",
+            failure.message
+        );
+        assert!(failure.message.contains("service unavailable"));
+        let failed_at = sim.now;
+        sim.run_until_transmit(secs(100));
+        let delay = sim.now.saturating_since(failed_at);
+        assert_backoff(delay, n);
+        assert_eq!(delay, retry_in, "the event announces the real delay");
+        factors.push(delay.as_secs_f64() / f64::from(1u32 << n.min(6)).min(60.0));
+    }
+    assert_eq!(sim.reg.status(), Status::Registering);
+    // Jittered: not one fixed factor.
+    factors.sort_by(f64::total_cmp);
+    factors.dedup();
+    assert!(factors.len() > 5, "no jitter: {factors:?}");
+}
+
+#[test]
+fn transport_failures_back_off_exponentially() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    let kinds = [
+        TransportErrorKind::Timeout,
+        TransportErrorKind::Connect,
+        TransportErrorKind::Io,
+        TransportErrorKind::Other,
+    ];
+    for n in 1..=9u32 {
+        let outs = sim.fail_transport(kinds[n as usize % kinds.len()]);
+        let (attempt, retry_in, _, failure) = failed_event(&outs);
+        assert_eq!(attempt, n);
+        assert_eq!(failure.class, FailureClass::RetryFast);
+        assert_eq!(failure.status, None);
+        let failed_at = sim.now;
+        sim.run_until_transmit(secs(100));
+        let delay = sim.now.saturating_since(failed_at);
+        assert_backoff(delay, n);
+        assert_eq!(delay, retry_in);
+    }
+}
+
+#[test]
+fn success_resets_the_attempt_counter() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    for n in 1..=3 {
+        let outs = sim.respond(500, &[], b"");
+        assert_eq!(failed_event(&outs).0, n);
+        sim.run_until_transmit(secs(20));
+    }
+    sim.respond(200, &[], b"");
+    assert_eq!(sim.reg.snapshot().attempt, 0);
+    // Let it expire, fail again: attempt 1 and a 2 s backoff.
+    sim.run_until_transmit(TTL + secs(5));
+    let outs = sim.respond(500, &[], b"");
+    assert_eq!(failed_event(&outs).0, 1);
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(5));
+    assert_backoff(sim.now.saturating_since(failed_at), 1);
+}
+
+// ------------------------------------------------------------------ retry cap
+
+#[test]
+fn retry_cap_pauses_a_full_ttl() {
+    let mut config = legacy_config();
+    config.max_retry = Some(3);
+    let mut sim = Sim::new(config, None);
+    sim.run_until_transmit(secs(2));
+    for round in 0..2 {
+        for n in 1..=2u32 {
+            let outs = sim.respond(503, &[], b"");
+            let (attempt, _, _, _) = failed_event(&outs);
+            assert_eq!(attempt, n, "round {round}");
+            assert!(!event_names(&outs).contains(&"registration.max_retry_reached"));
+            let failed_at = sim.now;
+            sim.run_until_transmit(secs(10));
+            assert_backoff(sim.now.saturating_since(failed_at), n);
+        }
+        let outs = sim.respond(503, &[], b"");
+        let (attempt, retry_in, _, _) = failed_event(&outs);
+        assert_eq!(attempt, 3);
+        assert_eq!(retry_in, TTL);
+        let names = event_names(&outs);
+        let error_at = names
+            .iter()
+            .position(|n| *n == "registration.error")
+            .unwrap();
+        let cap_at = names
+            .iter()
+            .position(|n| *n == "registration.max_retry_reached")
+            .expect("max_retry_reached after the 3rd failure");
+        assert!(error_at < cap_at);
+        assert!(events(&outs).contains(&Event::MaxRetryReached { max_retry: 3 }));
+        assert_eq!(sim.reg.snapshot().attempt, 0, "counter reset");
+        let failed_at = sim.now;
+        sim.run_until_transmit(TTL + secs(1));
+        assert_eq!(sim.now, failed_at + TTL, "next attempt exactly a TTL later");
+    }
+}
+
+#[test]
+fn retry_cap_of_zero_pauses_after_every_failure() {
+    // The reference: `max_retry >= 0 && attempt >= max_retry` after attempt += 1,
+    // so 0 pauses a full TTL after every failure.
+    let mut config = legacy_config();
+    config.max_retry = Some(0);
+    let mut sim = Sim::new(config, None);
+    sim.run_until_transmit(secs(2));
+    for _ in 0..4 {
+        let outs = sim.fail_transport(TransportErrorKind::Connect);
+        let (attempt, retry_in, _, _) = failed_event(&outs);
+        assert_eq!(attempt, 1);
+        assert_eq!(retry_in, TTL);
+        assert!(events(&outs).contains(&Event::MaxRetryReached { max_retry: 0 }));
+        let failed_at = sim.now;
+        sim.run_until_transmit(TTL + secs(1));
+        assert_eq!(sim.now, failed_at + TTL);
+    }
+}
+
+// ------------------------------------------------------------------ health-check TTL
+
+#[test]
+fn legacy_registration_expires_without_health_checks() {
+    let mut sim = registered_sim(legacy_config());
+    let registered_at = t0() + secs(1);
+    // Quiet up to the TTL itself.
+    let outs = sim.run_until(registered_at + TTL);
+    assert!(outs.is_empty(), "{outs:?}");
+    assert_eq!(sim.reg.status(), Status::Registered);
+
+    let outs = sim.advance_to_wake();
+    assert_eq!(sim.now, registered_at + TTL + ms(1));
+    assert_eq!(
+        events(&outs),
+        [
+            Event::HealthCheckExpired {
+                since_last: Some(TTL + ms(1))
+            },
+            Event::StatusChanged {
+                from: Status::Registered,
+                to: Status::Registering
+            },
+        ]
+    );
+    assert!(transmits(&outs).is_empty());
+    assert_eq!(persists(&outs).last().unwrap().status, Status::Registering);
+    let expired_at = sim.now;
+    let request = sim.run_until_transmit(secs(2));
+    assert_eq!(sim.now, expired_at + secs(1));
+    assert!(request.request.url.ends_with("/internal/v1/nodes/register"));
+}
+
+#[test]
+fn dds_health_checks_keep_it_registered() {
+    let mut sim = registered_sim(legacy_config());
+    let registered_at = t0() + secs(1);
+    let mut last_check = registered_at;
+    for i in 1..=20u64 {
+        let at = registered_at + secs(30 * i);
+        sim.run_until(at);
+        assert!(sim.reg.handle_health_check("DDS v1.0", sim.now));
+        sim.drain();
+        assert_eq!(sim.reg.snapshot().last_health_check, Some(at));
+        assert_eq!(sim.wake, at + TTL + ms(1));
+        last_check = at;
+    }
+    assert_eq!(sim.transmits().len(), 1, "no new registration in 10 TTLs");
+    assert!(sim
+        .events()
+        .iter()
+        .all(|(_, e)| e.name() != "healthcheck.expired"));
+    assert_eq!(sim.reg.status(), Status::Registered);
+
+    // A probe that is not the DDS does not count.
+    sim.run_until(last_check + secs(30));
+    assert!(!sim.reg.handle_health_check("curl/8", sim.now));
+    assert!(sim.drain().is_empty());
+    assert_eq!(sim.reg.snapshot().last_health_check, Some(last_check));
+
+    sim.run_until_transmit(TTL + secs(2));
+    let (expired_at, _) = sim
+        .events()
+        .into_iter()
+        .find(|(_, e)| e.name() == "healthcheck.expired")
+        .unwrap();
+    assert_eq!(expired_at, last_check + TTL + ms(1));
+    assert_eq!(sim.now, expired_at + secs(1));
+}
+
+// ------------------------------------------------------------------ stored snapshots
+
+#[test]
+fn unknown_stored_status_resets_then_registers() {
+    let snapshot = Snapshot::decode(br#"{"status":"weird"}"#).unwrap();
+    assert_eq!(snapshot.status, Status::Disconnected);
+    assert_eq!(snapshot.unknown_status.as_deref(), Some("weird"));
+    let mut sim = Sim::new(legacy_config(), Some(snapshot));
+    let first: Vec<Output> = sim.log.iter().map(|r| r.output.clone()).collect();
+    assert_eq!(
+        events(&first),
+        [
+            Event::LoopStarted { ttl: TTL },
+            Event::UnknownStatus {
+                stored: "weird".into()
+            }
+        ]
+    );
+    assert_eq!(
+        Event::UnknownStatus {
+            stored: "weird".into()
+        }
+        .level(),
+        Level::Warn
+    );
+    let stored = persists(&first);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].status, Status::Disconnected);
+    assert_eq!(stored[0].unknown_status, None);
+
+    sim.run_until_transmit(secs(2));
+    assert_eq!(sim.now, t0() + secs(1));
+    sim.respond(200, &[], b"");
+    assert_eq!(sim.reg.status(), Status::Registered);
+}
+
+#[test]
+fn reference_v0_snapshot_loads() {
+    let at = T0_SECS - 10;
+    let snapshot = Snapshot::decode(
+        format!(r#"{{"status":"registered","last_healthcheck":{at}}}"#).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(snapshot.status, Status::Registered);
+    assert_eq!(
+        snapshot.last_health_check,
+        Some(UnixTime::from_secs_nanos(at, 0))
+    );
+    let mut sim = Sim::new(legacy_config(), Some(snapshot));
+    // Still fresh at the first check (11 s old): no registration.
+    let outs = sim.advance_to_wake();
+    assert!(transmits(&outs).is_empty());
+    assert_eq!(sim.reg.status(), Status::Registered);
+    let expires = UnixTime::from_secs_nanos(at, 0) + TTL + ms(1);
+    assert_eq!(sim.wake, expires);
+    sim.run_until_transmit(TTL);
+    assert_eq!(sim.now, expires + secs(1));
+}
+
+#[test]
+fn stored_attempt_counter_resumes() {
+    let snapshot = Snapshot {
+        status: Status::Registering,
+        attempt: 4,
+        ..Snapshot::default()
+    };
+    let mut sim = Sim::new(legacy_config(), Some(snapshot));
+    sim.run_until_transmit(secs(2));
+    let outs = sim.respond(503, &[], b"");
+    assert_eq!(failed_event(&outs).0, 5);
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(60));
+    assert_backoff(sim.now.saturating_since(failed_at), 5);
+}
+
+// ------------------------------------------------------------------ wallet flow
+
+#[test]
+fn wallet_flow_registers_and_parks() {
+    let mut sim = Sim::new(wallet_config(), None);
+    let nonce_request = sim.run_until_transmit(secs(2));
+    assert_eq!(sim.now, t0() + secs(1));
+    assert_eq!(nonce_request.request.method.as_str(), "POST");
+    assert_eq!(
+        nonce_request.request.url,
+        "http://dds.test/internal/v1/auth/siwe/request"
+    );
+    assert_eq!(
+        nonce_request.request.body,
+        format!(r#"{{"wallet":"{KEY_ADDRESS}"}}"#).as_bytes()
+    );
+
+    sim.elapse(ms(100));
+    let outs = sim.respond(200, &[], &challenge_json("n0nce-42"));
+    let sent = transmits(&outs);
+    assert_eq!(sent.len(), 1, "the wallet registration follows at once");
+    assert_ne!(sent[0].id, nonce_request.id);
+    assert_eq!(
+        sent[0].request.url,
+        "http://dds.test/internal/v1/nodes/register-wallet"
+    );
+    let body = body_json(&sent[0]);
+    let message = body["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        format!(
+            "dds.test wants you to sign in with your Ethereum account:\n{KEY_ADDRESS}\n\nURI: http://dds.test\nVersion: 1\nChain ID: 1\nNonce: n0nce-42\nIssued At: 2023-11-14T22:13:21Z"
+        )
+    );
+    let signer =
+        keys::recover_eip191_signer(message.as_bytes(), body["signature"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(signer, KEY_ADDRESS);
+    assert_eq!(body["registration_credentials"], REG_SECRET);
+    assert_eq!(body["version"], "1.2.3");
+    assert_eq!(sim.reg.status(), Status::Registering);
+
+    sim.elapse(ms(100));
+    let outs = sim.respond(200, &[], b"{}");
+    assert_eq!(sim.reg.status(), Status::Registered);
+    assert!(events(&outs).contains(&Event::Registered { elapsed: ms(200) }));
+
+    // The wallet flow never expires.
+    let end = sim.now + TTL * 100;
+    let outs = sim.run_until(end);
+    assert!(transmits(&outs).is_empty());
+    assert!(event_names(&outs)
+        .iter()
+        .all(|n| *n != "healthcheck.expired"));
+    assert_eq!(sim.reg.status(), Status::Registered);
+}
+
+#[test]
+fn wallet_flow_bad_challenges_retry_fast() {
+    let mut sim = Sim::new(wallet_config(), None);
+    sim.run_until_transmit(secs(2));
+    let bad: [&[u8]; 4] = [
+        &challenge_json(""),
+        b"not json",
+        br#"{"nonce":"abc"}"#,
+        br#"{"nonce":"abc","domain":"d","uri":"u","version":"1","chainId":"one","issuedAt":"x"}"#,
+    ];
+    for (i, body) in bad.iter().enumerate() {
+        let n = i as u32 + 1;
+        let outs = sim.respond(200, &[], body);
+        assert!(
+            transmits(&outs).is_empty(),
+            "no wallet registration on a bad challenge"
+        );
+        let (attempt, _, _, failure) = failed_event(&outs);
+        assert_eq!(attempt, n);
+        assert_eq!(failure.class, FailureClass::RetryFast);
+        assert!(failure.message.contains("/internal/v1/auth/siwe/request"));
+        let failed_at = sim.now;
+        let next = sim.run_until_transmit(secs(20));
+        assert!(next.request.url.ends_with("/internal/v1/auth/siwe/request"));
+        assert_backoff(sim.now.saturating_since(failed_at), n);
+    }
+    let (_, _, _, empty) = {
+        let mut sim = Sim::new(wallet_config(), None);
+        sim.run_until_transmit(secs(2));
+        let outs = sim.respond(200, &[], &challenge_json(""));
+        failed_event(&outs)
+    };
+    assert!(empty.message.contains("empty nonce"), "{}", empty.message);
+}
+
+#[test]
+fn wallet_flow_failure_of_either_step_backs_off() {
+    let mut sim = Sim::new(wallet_config(), None);
+    sim.run_until_transmit(secs(2));
+    let outs = sim.respond(503, &[], b"");
+    assert_eq!(failed_event(&outs).0, 1);
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(5));
+    assert_backoff(sim.now.saturating_since(failed_at), 1);
+    sim.respond(200, &[], &challenge_json("abc"));
+    let outs = sim.respond(502, &[], b"bad gateway");
+    let (attempt, _, _, failure) = failed_event(&outs);
+    assert_eq!(attempt, 2);
+    assert!(failure
+        .message
+        .contains("/internal/v1/nodes/register-wallet"));
+    let failed_at = sim.now;
+    let next = sim.run_until_transmit(secs(10));
+    assert!(
+        next.request.url.ends_with("/siwe/request"),
+        "a new attempt starts with a nonce"
+    );
+    assert_backoff(sim.now.saturating_since(failed_at), 2);
+}
+
+// ------------------------------------------------------------------ 409 and other 4xx
+
+#[test]
+fn conflict_waits_a_ttl_and_resets_the_counter() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(503, &[], b"");
+    sim.run_until_transmit(secs(5));
+    let outs = sim.respond(409, &[], b"already registered");
+    let conflicts: Vec<_> = events(&outs)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Conflict { .. }))
+        .collect();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].name(), "registration.conflict");
+    assert!(!event_names(&outs).contains(&"registration.error"));
+    assert_eq!(sim.reg.snapshot().attempt, 0);
+    let failed_at = sim.now;
+    sim.run_until_transmit(TTL + secs(1));
+    assert_eq!(sim.now, failed_at + TTL);
+    let outs = sim.respond(503, &[], b"");
+    assert_eq!(
+        failed_event(&outs).0,
+        1,
+        "counter was reset by the conflict"
+    );
+}
+
+#[test]
+fn repeated_conflicts_warn_at_most_every_180_s() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    let first = sim.now;
+    for k in 0..8u64 {
+        assert_eq!(sim.now, first + TTL * k as u32);
+        let outs = sim.respond(409, &[], b"conflict");
+        let conflict = events(&outs)
+            .into_iter()
+            .find(|e| matches!(e, Event::Conflict { .. }))
+            .unwrap();
+        let Event::Conflict {
+            blocked_for, warn, ..
+        } = &conflict
+        else {
+            unreachable!()
+        };
+        // Conflicts at 0, 60, 120, 180, … s: warnings at 0, 180, 360 s.
+        let expect_warn = k % 3 == 0;
+        assert_eq!(*warn, expect_warn, "conflict {k}");
+        assert_eq!(
+            conflict.level(),
+            if expect_warn {
+                Level::Warn
+            } else {
+                Level::Debug
+            },
+            "conflict {k}"
+        );
+        assert_eq!(*blocked_for, TTL * k as u32);
+        sim.run_until_transmit(TTL + secs(1));
+    }
+}
+
+#[test]
+fn other_client_errors_retry_after_a_ttl_with_rate_limited_warnings() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    let statuses = [400u16, 401, 403, 422, 400, 401, 403, 422];
+    let first = sim.now;
+    for (k, status) in statuses.into_iter().enumerate() {
+        assert_eq!(sim.now, first + TTL * k as u32);
+        let outs = sim.respond(status, &[], b"refused");
+        let (attempt, retry_in, warn, failure) = failed_event(&outs);
+        assert_eq!(failure.class, FailureClass::RetryLater, "{status}");
+        assert_eq!(failure.status, Some(status));
+        assert_eq!(attempt, 0, "{status}");
+        assert_eq!(retry_in, TTL);
+        let expect_warn = k % 3 == 0;
+        assert_eq!(warn, expect_warn, "answer {k} ({status})");
+        let event = events(&outs)
+            .into_iter()
+            .find(|e| e.name() == "registration.error")
+            .unwrap();
+        assert_eq!(
+            event.level(),
+            if expect_warn {
+                Level::Warn
+            } else {
+                Level::Debug
+            }
+        );
+        let failed_at = sim.now;
+        sim.run_until_transmit(TTL + secs(1));
+        assert_eq!(sim.now, failed_at + TTL, "{status}");
+    }
+}
+
+#[test]
+fn client_error_resets_the_fast_failure_counter() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(500, &[], b"");
+    sim.run_until_transmit(secs(5));
+    sim.respond(500, &[], b"");
+    sim.run_until_transmit(secs(10));
+    sim.respond(403, &[], b"");
+    sim.run_until_transmit(TTL + secs(1));
+    let outs = sim.respond(500, &[], b"");
+    assert_eq!(failed_event(&outs).0, 1);
+}
+
+// ------------------------------------------------------------------ Retry-After
+
+fn first_failure_delay(status: u16, retry_after: &str) -> (Duration, Duration) {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    assert_eq!(sim.now, t0() + secs(1));
+    let outs = sim.respond(status, &[("Retry-After", retry_after)], b"");
+    let (_, retry_in, _, _) = failed_event(&outs);
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(700));
+    (sim.now.saturating_since(failed_at), retry_in)
+}
+
+#[test]
+fn retry_after_seconds_is_honoured() {
+    for status in [429, 503] {
+        let (delay, announced) = first_failure_delay(status, "7");
+        assert_in(delay, 7.0, 8.0, &format!("{status} Retry-After: 7"));
+        assert_eq!(delay, announced);
+    }
+}
+
+#[test]
+fn retry_after_http_date_is_honoured() {
+    // Answered at 1700000001 s = Tue, 14 Nov 2023 22:13:21 GMT; 30 s later:
+    let (delay, _) = first_failure_delay(503, "Tue, 14 Nov 2023 22:13:51 GMT");
+    assert_in(delay, 30.0, 31.0, "HTTP-date 30 s ahead");
+}
+
+#[test]
+fn retry_after_is_capped_at_600_s() {
+    let (delay, _) = first_failure_delay(429, "100000");
+    assert_in(delay, 600.0, 601.0, "Retry-After: 100000");
+}
+
+#[test]
+fn garbage_retry_after_means_normal_backoff() {
+    for value in ["soon", "", "-5", "1.5"] {
+        let (delay, _) = first_failure_delay(503, value);
+        assert_backoff(delay, 1);
+    }
+}
+
+#[test]
+fn retry_after_is_a_floor_for_slow_retries() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(409, &[("retry-after", "120")], b"");
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(200));
+    assert_eq!(sim.now, failed_at + secs(120));
+    // But never shortens the full interval.
+    sim.respond(403, &[("retry-after", "5")], b"");
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(200));
+    assert_eq!(sim.now, failed_at + TTL);
+}
+
+// ------------------------------------------------------------------ lock
+
+fn lock_config() -> posemesh_registration_core::RegistrarConfig {
+    let mut config = legacy_config();
+    config.use_lock = true;
+    config
+}
+
+#[test]
+fn lock_busy_rechecks_after_a_ttl() {
+    let mut sim = Sim::new(lock_config(), None);
+    let outs = sim.advance_to_wake();
+    assert_eq!(kinds(&outs), ["acquire_lock"]);
+    assert!(!sim.reg.has_request_in_flight());
+    let outs = sim.lock(LockOutcome::Busy);
+    assert_eq!(event_names(&outs), ["lock.busy"]);
+    assert!(transmits(&outs).is_empty());
+    assert_eq!(sim.wake, t0() + secs(1) + TTL);
+    let outs = sim.advance_to_wake();
+    assert_eq!(kinds(&outs), ["acquire_lock"]);
+    let outs = sim.lock(LockOutcome::Failed("lock file unreadable".into()));
+    let evs = events(&outs);
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].name(), "lock.error");
+    assert_eq!(evs[0].level(), Level::Warn);
+    assert_eq!(sim.wake, t0() + secs(1) + TTL * 2);
+    assert!(sim.transmits().is_empty());
+}
+
+#[test]
+fn lock_acquired_then_released_after_persisting_the_result() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    let outs = sim.lock(LockOutcome::Acquired { fresh: None });
+    assert!(event_names(&outs).contains(&"lock.acquired"));
+    assert_eq!(transmits(&outs).len(), 1);
+    assert!(!kinds(&outs).contains(&"release_lock".to_owned()));
+
+    let outs = sim.respond(503, &[], b"");
+    let k = kinds(&outs);
+    let persist = k.iter().rposition(|x| x == "persist").expect("persisted");
+    let release = k
+        .iter()
+        .position(|x| x == "release_lock")
+        .expect("released");
+    assert!(persist < release, "{k:?}");
+    assert_eq!(k.iter().filter(|x| *x == "release_lock").count(), 1);
+
+    let outs = sim.advance_to_wake();
+    assert_eq!(kinds(&outs), ["acquire_lock"]);
+    sim.lock(LockOutcome::Acquired { fresh: None });
+    let outs = sim.respond(200, &[], b"");
+    let k = kinds(&outs);
+    let persist = k.iter().rposition(|x| x == "persist").unwrap();
+    let release = k.iter().position(|x| x == "release_lock").unwrap();
+    assert!(persist < release, "{k:?}");
+    assert_eq!(persists(&outs).last().unwrap().status, Status::Registered);
+}
+
+#[test]
+fn lock_with_a_fresh_registration_is_adopted() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    let checked = t0() - secs(10);
+    let fresh = Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(checked),
+        ..Snapshot::default()
+    };
+    let outs = sim.lock(LockOutcome::Acquired { fresh: Some(fresh) });
+    assert!(transmits(&outs).is_empty());
+    assert!(kinds(&outs).contains(&"release_lock".to_owned()));
+    assert_eq!(sim.reg.status(), Status::Registered);
+    assert_eq!(sim.reg.snapshot().last_health_check, Some(checked));
+    assert_eq!(sim.wake, checked + TTL + ms(1));
+}
+
+#[test]
+fn lock_with_a_stale_registration_registers() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    let fresh = Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(t0() - secs(120)),
+        ..Snapshot::default()
+    };
+    let outs = sim.lock(LockOutcome::Acquired { fresh: Some(fresh) });
+    assert_eq!(transmits(&outs).len(), 1);
+}
+
+#[test]
+fn unanswered_lock_does_not_spin() {
+    // A host whose lock attempt hangs: the registrar must not ask to be woken at
+    // a deadline that has already passed (the harness asserts that in `timeout`).
+    let mut sim = Sim::new(lock_config(), None);
+    let outs = sim.advance_to_wake();
+    assert_eq!(kinds(&outs), ["acquire_lock"]);
+    sim.run_until(t0() + TTL * 5);
+    assert!(sim.transmits().is_empty());
+    // It asks again rather than waiting forever for the lost answer …
+    let asked = kinds(&sim.log.iter().map(|r| r.output.clone()).collect::<Vec<_>>())
+        .iter()
+        .filter(|k| *k == "acquire_lock")
+        .count();
+    assert!(asked >= 2, "asked for the lock {asked} time(s)");
+    // … and registers once the host answers.
+    while !sim.lock_requested {
+        sim.advance_to_wake();
+    }
+    let outs = sim.lock(LockOutcome::Acquired { fresh: None });
+    assert_eq!(transmits(&outs).len(), 1);
+}
+
+// ------------------------------------------------------------------ one request at a time
+
+#[test]
+fn never_two_requests_in_flight() {
+    let mut sim = Sim::new(legacy_config(), None);
+    let request = sim.run_until_transmit(secs(2));
+    for _ in 0..10 {
+        sim.elapse(secs(1));
+        sim.timeout();
+        sim.reg.register_now(sim.now);
+        sim.drain(); // panics on a second transmit
+        assert!(sim.reg.has_request_in_flight());
+    }
+    assert_eq!(sim.transmits().len(), 1);
+
+    // A response to some other id changes nothing.
+    let before = sim.reg.snapshot();
+    let wrong = RequestId(request.id.0 + 1);
+    sim.reg.handle_response(
+        wrong,
+        Ok(posemesh_registration_core::HttpResponse {
+            status: 200,
+            ..Default::default()
+        }),
+        sim.now,
+    );
+    let outs = sim.drain();
+    assert_eq!(events(&outs), [Event::StaleResponse { id: wrong }]);
+    assert_eq!(events(&outs)[0].name(), "response.ignored");
+    assert_eq!(sim.reg.snapshot(), before);
+    assert_eq!(sim.reg.status(), Status::Registering);
+    assert!(sim.reg.has_request_in_flight());
+
+    sim.respond(200, &[], b"");
+    assert_eq!(sim.reg.status(), Status::Registered);
+    // The same (now old) id again: ignored.
+    let before = sim.reg.snapshot();
+    sim.reg.handle_response(
+        request.id,
+        Ok(posemesh_registration_core::HttpResponse {
+            status: 503,
+            ..Default::default()
+        }),
+        sim.now,
+    );
+    let outs = sim.drain();
+    assert_eq!(events(&outs), [Event::StaleResponse { id: request.id }]);
+    assert_eq!(sim.reg.snapshot(), before);
+    assert_eq!(sim.reg.status(), Status::Registered);
+}
+
+#[test]
+fn request_timeout_is_a_fast_failure() {
+    let mut config = legacy_config();
+    config.request_timeout = secs(10);
+    let mut sim = Sim::new(config, None);
+    let request = sim.run_until_transmit(secs(2));
+    let sent = sim.now;
+    assert_eq!(request.timeout, secs(10));
+    assert_eq!(sim.wake, sent + secs(10));
+    sim.now = sent + secs(10) - Duration::from_nanos(1);
+    assert!(sim.timeout().is_empty());
+    assert!(sim.reg.has_request_in_flight());
+
+    let outs = sim.advance_to_wake();
+    assert_eq!(sim.now, sent + secs(10));
+    let (attempt, _, _, failure) = failed_event(&outs);
+    assert_eq!(attempt, 1);
+    assert_eq!(failure.class, FailureClass::RetryFast);
+    assert_eq!(failure.status, None);
+    assert!(failure.message.contains("timed out"), "{}", failure.message);
+    assert!(!sim.reg.has_request_in_flight());
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(5));
+    assert_backoff(sim.now.saturating_since(failed_at), 1);
+
+    // The late answer to the timed-out request is ignored.
+    let before = sim.reg.snapshot();
+    sim.reg.handle_response(
+        request.id,
+        Ok(posemesh_registration_core::HttpResponse {
+            status: 200,
+            ..Default::default()
+        }),
+        sim.now,
+    );
+    let outs = sim.drain();
+    assert_eq!(events(&outs), [Event::StaleResponse { id: request.id }]);
+    assert_eq!(sim.reg.snapshot(), before);
+}
+
+#[test]
+fn register_now_starts_an_attempt_when_idle() {
+    let mut sim = registered_sim(legacy_config());
+    sim.elapse(secs(5));
+    sim.reg.register_now(sim.now);
+    let outs = sim.drain();
+    assert_eq!(transmits(&outs).len(), 1);
+    assert!(events(&outs).contains(&Event::StatusChanged {
+        from: Status::Registered,
+        to: Status::Registering
+    }));
+}
+
+// ------------------------------------------------------------------ callbacks
+
+const CALLBACK: &str = "/internal/v1/registrations";
+
+fn json_body(response: &posemesh_registration_core::NodeResponse) -> Value {
+    serde_json::from_slice(&response.body).expect("node response is JSON")
+}
+
+#[test]
+fn callback_while_pending_stores_credentials() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.elapse(ms(500));
+    let (response, outs) = sim.node_request(
+        "POST",
+        CALLBACK,
+        &[("content-type", "application/json")],
+        br#"{"id":"n1","secret":"s3cr3t","organization_id":"org-7"}"#,
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(json_body(&response), serde_json::json!({"ok": true}));
+    let credentials = sim.reg.credentials().expect("stored");
+    assert_eq!(credentials.id, "n1");
+    assert_eq!(credentials.secret.expose(), "s3cr3t");
+    assert_eq!(credentials.organization_id.as_deref(), Some("org-7"));
+    let stored = persists(&outs);
+    let last = stored.last().expect("persisted");
+    assert_eq!(last.credentials.as_ref().unwrap().id, "n1");
+    assert_eq!(last.credentials.as_ref().unwrap().secret.expose(), "s3cr3t");
+    assert_eq!(last.status, Status::Registered);
+    let accepted = events(&outs)
+        .into_iter()
+        .find(|e| e.name() == "registration.callback")
+        .expect("registration.callback event");
+    assert_eq!(
+        accepted,
+        Event::CallbackAccepted {
+            id: "n1".into(),
+            organization_id: Some("org-7".into()),
+            secret_len: 6
+        }
+    );
+
+    // Only once.
+    let before = sim.reg.snapshot();
+    let (response, outs) =
+        sim.node_request("POST", CALLBACK, &[], br#"{"id":"n2","secret":"other"}"#);
+    assert_eq!(response.status, 409);
+    assert_eq!(sim.reg.snapshot(), before);
+    assert!(event_names(&outs).contains(&"registration.callback.rejected"));
+}
+
+#[test]
+fn callback_without_a_pending_attempt_is_refused() {
+    let mut sim = Sim::new(legacy_config(), None);
+    let before = sim.reg.snapshot();
+    let (response, outs) =
+        sim.node_request("POST", CALLBACK, &[], br#"{"id":"n1","secret":"s3cr3t"}"#);
+    assert_eq!(response.status, 409);
+    assert!(json_body(&response)["error"].is_string());
+    assert_eq!(sim.reg.snapshot(), before);
+    assert_eq!(sim.reg.status(), Status::Disconnected);
+    assert!(sim.reg.credentials().is_none());
+    assert!(persists(&outs).is_empty());
+    let rejected = events(&outs);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].level(), Level::Warn);
+}
+
+#[test]
+fn callback_window_closes() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(503, &[], b"");
+    // Every attempt reopens the window; keep the registrar quiet for 600 s.
+    sim.run_until_transmit(secs(5));
+    let started = sim.now;
+    sim.respond(403, &[("retry-after", "600")], b"");
+    sim.run_until(started + secs(301));
+    let before = sim.reg.snapshot();
+    let (response, _) =
+        sim.node_request("POST", CALLBACK, &[], br#"{"id":"n1","secret":"s3cr3t"}"#);
+    assert_eq!(response.status, 409);
+    assert_eq!(sim.reg.snapshot(), before);
+}
+
+#[test]
+fn malformed_callbacks_are_refused_and_change_nothing() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    let long_secret = "x".repeat(4097);
+    let too_long = format!(r#"{{"id":"n1","secret":"{long_secret}"}}"#);
+    let mut huge = br#"{"id":"n1","secret":"s","pad":""#.to_vec();
+    huge.resize(64 * 1024 + 1 - 2, b'a');
+    huge.extend_from_slice(b"\"}");
+    assert_eq!(huge.len(), 64 * 1024 + 1);
+    let cases: Vec<(&[u8], u16)> = vec![
+        (br#"{"id":"","secret":"s3cr3t"}"#, 422),
+        (br#"{"id":"   ","secret":"s3cr3t"}"#, 422),
+        (br#"{"secret":"s3cr3t"}"#, 422),
+        (br#"{"id":"n1","secret":""}"#, 422),
+        (br#"{"id":"n1","secret":" \t "}"#, 422),
+        (br#"{"id":"n1"}"#, 422),
+        (too_long.as_bytes(), 403),
+        (b"{not json", 400),
+        (b"", 400),
+        (br#"{"id":1,"secret":"s3cr3t"}"#, 400),
+        (&huge, 413),
+    ];
+    for (body, status) in cases {
+        let before = sim.reg.snapshot();
+        let (response, outs) = sim.node_request("POST", CALLBACK, &[], body);
+        assert_eq!(
+            response.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&body[..body.len().min(60)])
+        );
+        assert!(json_body(&response)["error"].is_string());
+        assert_eq!(sim.reg.snapshot(), before);
+        assert!(persists(&outs).is_empty());
+        assert!(sim.reg.credentials().is_none());
+    }
+    // A secret of exactly 4096 bytes is fine, and rejections did not use up the window.
+    let ok = format!(r#"{{"id":"n1","secret":"{}"}}"#, "x".repeat(4096));
+    let (response, _) = sim.node_request("POST", CALLBACK, &[], ok.as_bytes());
+    assert_eq!(response.status, 200);
+    assert_eq!(sim.reg.credentials().unwrap().secret.len(), 4096);
+}
+
+#[test]
+fn health_endpoint_and_routing() {
+    let mut sim = registered_sim(legacy_config());
+    sim.elapse(secs(20));
+    let (response, outs) = sim.node_request("GET", "/health", &[("User-Agent", "DDS v2")], b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(sim.reg.snapshot().last_health_check, Some(sim.now));
+    assert!(event_names(&outs).contains(&"healthcheck.touch"));
+    assert_eq!(sim.wake, sim.now + TTL + ms(1));
+
+    sim.elapse(secs(20));
+    let checked = sim.reg.snapshot().last_health_check;
+    let (response, _) = sim.node_request(
+        "GET",
+        "/health?probe=1",
+        &[("user-agent", "kube-probe/1.29")],
+        b"",
+    );
+    assert_eq!(response.status, 200, "always 200");
+    assert_eq!(sim.reg.snapshot().last_health_check, checked, "not the DDS");
+    let (response, _) = sim.node_request("GET", "/health", &[], b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(sim.reg.snapshot().last_health_check, checked);
+
+    let (response, _) = sim.node_request("get", "/health", &[("USER-AGENT", "DDS v3")], b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(sim.reg.snapshot().last_health_check, Some(sim.now));
+
+    let before = sim.reg.snapshot();
+    for (method, path, status) in [
+        ("GET", "/nope", 404),
+        ("POST", "/", 404),
+        ("GET", CALLBACK, 405),
+        ("PUT", CALLBACK, 405),
+        ("POST", "/health", 405),
+        ("DELETE", "/health", 405),
+    ] {
+        let (response, _) = sim.node_request(method, path, &[("User-Agent", "DDS v2")], b"{}");
+        assert_eq!(response.status, status, "{method} {path}");
+        assert!(json_body(&response)["error"].is_string());
+    }
+    assert_eq!(sim.reg.snapshot(), before);
+}
+
+// ------------------------------------------------------------------ determinism
+
+fn scripted_run(seed: u64) -> Vec<Record> {
+    let mut sim = Sim::with_seed(legacy_config(), None, seed, t0());
+    sim.run_until_transmit(secs(2));
+    for _ in 0..5 {
+        sim.respond(503, &[], b"busy");
+        sim.run_until_transmit(secs(100));
+    }
+    sim.fail_transport(TransportErrorKind::Connect);
+    sim.run_until_transmit(secs(100));
+    sim.respond(429, &[("Retry-After", "7")], b"");
+    sim.run_until_transmit(secs(100));
+    sim.elapse(ms(40));
+    sim.respond(200, &[], b"");
+    sim.run_until_transmit(TTL * 2);
+    sim.respond(200, &[], b"");
+    sim.run_until(sim.now + TTL * 3);
+    sim.log
+}
+
+#[test]
+fn same_seed_same_outputs() {
+    let a = scripted_run(7);
+    let b = scripted_run(7);
+    assert!(a.len() > 20);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn different_seeds_different_jitter() {
+    let a = scripted_run(7);
+    let b = scripted_run(8);
+    let times = |log: &[Record]| -> Vec<UnixTime> {
+        log.iter()
+            .filter(|r| matches!(r.output, Output::Transmit(_)))
+            .map(|r| r.at)
+            .collect()
+    };
+    assert_eq!(times(&a).len(), times(&b).len());
+    assert_ne!(times(&a), times(&b));
+}
+
+#[test]
+fn largest_accepted_callback_still_persists_readably() {
+    // Whatever callback the registrar accepts ends up in the snapshot; the host
+    // must be able to read that snapshot back after a restart.
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    let prefix = br#"{"id":""#;
+    let suffix = br#"","secret":"s3cr3t","organization_id":"o"}"#;
+    let id_len = 64 * 1024 - prefix.len() - suffix.len();
+    let mut body = prefix.to_vec();
+    body.extend(std::iter::repeat_n(b'i', id_len));
+    body.extend_from_slice(suffix);
+    assert_eq!(body.len(), 64 * 1024);
+    let (response, outs) = sim.node_request("POST", CALLBACK, &[], &body);
+    assert_eq!(response.status, 200);
+    let stored = persists(&outs).pop().unwrap();
+    let decoded = Snapshot::decode(&stored.encode()).expect("persisted snapshot decodes");
+    assert_eq!(decoded, stored);
+}
+
+#[test]
+fn late_lock_answer_is_handed_back() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    assert!(sim.lock_requested);
+    // No answer within a TTL: a lock error, and a new check a TTL later.
+    let outs = sim.advance_to_wake();
+    assert_eq!(sim.now, t0() + secs(1) + TTL);
+    assert_eq!(event_names(&outs), ["lock.error"]);
+    assert_eq!(sim.wake, sim.now + TTL);
+    // The answer finally arrives: the lock goes straight back, nothing is sent.
+    sim.elapse(secs(5));
+    let outs = sim.lock(LockOutcome::Acquired { fresh: None });
+    assert_eq!(kinds(&outs), ["release_lock"]);
+    assert!(sim.transmits().is_empty());
+}
+
+#[test]
+fn extreme_configuration_values_do_not_panic() {
+    let mut config = lock_config();
+    config.register_interval = Duration::MAX;
+    config.request_timeout = Duration::MAX;
+    assert_eq!(config.ttl(), Duration::MAX);
+    assert_eq!(config.lock_stale_after(), secs(600));
+    let mut sim = Sim::new(config, None);
+    sim.advance_to_wake();
+    sim.lock(LockOutcome::Acquired { fresh: None });
+    sim.respond(503, &[], b"");
+    sim.advance_to_wake();
+    sim.lock(LockOutcome::Acquired { fresh: None });
+    sim.respond(200, &[], b"");
+    assert_eq!(sim.reg.status(), Status::Registered);
+
+    let mut config = legacy_config();
+    config.register_interval = Duration::ZERO;
+    assert_eq!(config.ttl(), secs(1), "TTL is at least one second");
+    assert_eq!(config.lock_stale_after(), secs(30));
+    config.register_interval = secs(200);
+    assert_eq!(config.lock_stale_after(), secs(400));
+    config.register_interval = secs(400);
+    assert_eq!(config.lock_stale_after(), secs(600));
+}
+
+#[test]
+fn extreme_times_do_not_panic() {
+    let end = UnixTime::from_secs_nanos(u64::MAX, u32::MAX);
+    assert_eq!(end, UnixTime::from_duration_since_epoch(Duration::MAX));
+    let mut sim = Sim::with_seed(legacy_config(), None, SEED, end - secs(5));
+    sim.run_until_transmit(secs(2));
+    sim.respond(503, &[], b"");
+    sim.advance_to_wake();
+}
