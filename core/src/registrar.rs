@@ -318,6 +318,11 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// `request.cancelled`: the host abandoned the request in flight.
+    RequestCancelled {
+        /// Its id.
+        id: RequestId,
+    },
     /// `response.ignored`: a response for a request that is no longer awaited.
     StaleResponse {
         /// Its id.
@@ -343,6 +348,7 @@ impl Event {
             Event::HealthCheckReceived => "healthcheck.touch",
             Event::CallbackAccepted { .. } => "registration.callback",
             Event::CallbackRejected { .. } => "registration.callback.rejected",
+            Event::RequestCancelled { .. } => "request.cancelled",
             Event::StaleResponse { .. } => "response.ignored",
         }
     }
@@ -350,9 +356,10 @@ impl Event {
     /// How loud the event is.
     pub fn level(&self) -> Level {
         match self {
-            Event::LockBusy | Event::HealthCheckReceived | Event::StaleResponse { .. } => {
-                Level::Debug
-            }
+            Event::LockBusy
+            | Event::HealthCheckReceived
+            | Event::StaleResponse { .. }
+            | Event::RequestCancelled { .. } => Level::Debug,
             Event::LockError { .. }
             | Event::MaxRetryReached { .. }
             | Event::UnknownStatus { .. }
@@ -437,6 +444,7 @@ impl fmt::Display for Event {
             Event::CallbackRejected { status, reason } => {
                 write!(f, "registration callback rejected with {status}: {reason}")
             }
+            Event::RequestCancelled { id } => write!(f, "request {} abandoned by the host", id.0),
             Event::StaleResponse { id } => write!(f, "ignored response to request {}", id.0),
         }
     }
@@ -792,6 +800,20 @@ impl Registrar {
             request,
             timeout,
         }));
+    }
+
+    /// The host gave up on the request in flight without an answer (its task
+    /// was cancelled). Nothing is counted as a failure: the registrar becomes
+    /// idle, releases the lock, and checks again at once when next driven. A
+    /// late answer to the abandoned request is ignored.
+    pub fn cancel_request(&mut self, now: UnixTime) {
+        if let Phase::InFlight(flight) = &self.phase {
+            let id = flight.id;
+            self.phase = Phase::Idle;
+            self.emit(Event::RequestCancelled { id });
+            self.release_lock();
+            self.next_check = now;
+        }
     }
 
     /// Reports what became of request `id`: a response (body cut to

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use posemesh_registration_core::{
     Event, Failure, HttpResponse, Level, LockOutcome, NodeResponse, OutgoingRequest, Output,
     PrivateKey, Registrar, RegistrarConfig, RequestId, Snapshot, SnapshotError, Status,
-    TransportError, TransportErrorKind, UnixTime,
+    TransportError, UnixTime,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -191,7 +191,7 @@ impl Driver {
 
     /// The node's Ethereum address.
     pub fn address(&self) -> String {
-        self.registrar().key().eth_address()
+        self.registrar().signer().eth_address()
     }
 
     /// Runs the registration loop until `shutdown` completes. Cancel-safe: dropping
@@ -276,16 +276,13 @@ impl Driver {
         mut stop: impl FnMut(&Event) -> bool,
     ) {
         tokio::pin!(shutdown);
+        // If this future is dropped (or shut down) mid-request, tell the
+        // registrar, or it would wait for an answer nobody will report.
+        let _abandon = AbandonOnDrop(self);
         let mut in_flight: Option<(
             RequestId,
             BoxFuture<'_, Result<HttpResponse, TransportError>>,
         )> = None;
-        // If this future is dropped (or shut down) mid-request, tell the
-        // registrar the request is gone, so it does not wait out its timeout.
-        let mut abandon = AbandonOnDrop {
-            driver: self,
-            id: None,
-        };
         loop {
             let pumped = self.pump(&mut self.registrar());
             let finished = pumped.events.iter().any(&mut stop);
@@ -298,14 +295,12 @@ impl Driver {
                     .shared
                     .transport
                     .send(outgoing.request, outgoing.timeout);
-                abandon.id = Some(outgoing.id);
                 in_flight = Some((outgoing.id, send));
             }
             let sleep_for = pumped.wait_until.saturating_since(self.shared.clock.now());
             tokio::select! {
                 result = async { in_flight.as_mut().expect("guarded").1.as_mut().await }, if in_flight.is_some() => {
                     let (id, _) = in_flight.take().expect("guarded");
-                    abandon.id = None;
                     self.registrar().handle_response(id, result, self.shared.clock.now());
                 }
                 _ = tokio::time::sleep(sleep_for) => {
@@ -377,30 +372,6 @@ impl Driver {
     }
 }
 
-/// Reports a request that [`Driver::drive`] stopped awaiting (the future was
-/// dropped or shut down) as failed, so the registrar is idle again at once and
-/// the next `register_once` or `run` starts afresh.
-struct AbandonOnDrop<'a> {
-    driver: &'a Driver,
-    id: Option<RequestId>,
-}
-
-impl Drop for AbandonOnDrop<'_> {
-    fn drop(&mut self) {
-        let Some(id) = self.id.take() else { return };
-        let error = TransportError::new(
-            TransportErrorKind::Other,
-            "request abandoned: the driver stopped before the answer",
-        );
-        let driver = self.driver;
-        driver
-            .registrar()
-            .handle_response(id, Err(error), driver.shared.clock.now());
-        let pumped = driver.pump(&mut driver.registrar());
-        driver.dispatch(pumped.events);
-    }
-}
-
 /// Why [`Driver::register_once`] did not register.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterOnceError {
@@ -410,6 +381,25 @@ pub enum RegisterOnceError {
     /// The driver could not run the attempt.
     #[error(transparent)]
     Driver(DriverError),
+}
+
+/// Tells the registrar when [`Driver::drive`] stops awaiting a request (its
+/// future was dropped or shut down), so the next `register_once` or `run`
+/// starts afresh instead of waiting out the request timeout.
+struct AbandonOnDrop<'a>(&'a Driver);
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        let driver = self.0;
+        let now = driver.shared.clock.now();
+        let mut registrar = driver.registrar();
+        if registrar.has_request_in_flight() {
+            registrar.cancel_request(now);
+            let pumped = driver.pump(&mut registrar);
+            drop(registrar);
+            driver.dispatch(pumped.events);
+        }
+    }
 }
 
 struct RunningGuard<'a>(&'a AtomicBool);

@@ -495,3 +495,30 @@ async fn forged_callbacks_change_nothing() {
         413
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_attempt_leaves_the_driver_ready_for_the_next() {
+    let dds = Dds::start().await;
+    let node = Node::new().await;
+    let driver = node
+        .builder(dds.url(), Duration::from_secs(30))
+        .build()
+        .unwrap();
+    dds.faults(json!([{ "delay_ms": 5000, "status": 200 }]))
+        .await;
+    let cancelled = tokio::time::timeout(Duration::from_millis(300), driver.register_once()).await;
+    assert!(
+        cancelled.is_err(),
+        "the slow attempt should still be running when cancelled"
+    );
+    assert!(!driver.snapshot().status.eq(&Status::Registered));
+    // No waiting out the 5 s request timeout: the next attempt goes at once.
+    let started = std::time::Instant::now();
+    driver.register_once().await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(driver.status(), Status::Registered);
+}
