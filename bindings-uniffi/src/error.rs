@@ -1,0 +1,199 @@
+//! The one error type of the bindings: a sealed `RegistrationException`
+//! hierarchy in Kotlin, a `RegistrationError` enum conforming to `Error` in Swift.
+//!
+//! No variant ever carries a private key, registration credentials or a DDS
+//! secret: every text is built from core errors that redact them, or from
+//! fixed phrases.
+
+use crate::http::TransportErrorKind;
+use posemesh_registration_core as core;
+use std::time::Duration;
+
+/// Everything that can go wrong, for the app to `catch`/`switch` on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum RegistrationError {
+    /// The private key was refused (never echoes the key).
+    #[error("invalid private key: {reason}")]
+    InvalidKey {
+        /// Why, e.g. "private key must be 32 bytes, got 31".
+        reason: String,
+    },
+    /// The registrar configuration was refused (URL, version, capabilities).
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// Why.
+        reason: String,
+    },
+    /// An argument of a protocol function was refused (URL, SIWE challenge, signature).
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// Why.
+        reason: String,
+    },
+    /// A registration attempt failed: the DDS refused it or could not be reached.
+    #[error("registration attempt failed ({}): {detail}", failure_class.as_str())]
+    AttemptFailed {
+        /// What the registrar does about it (retry soon, retry after the interval, conflict).
+        failure_class: FailureClass,
+        /// The HTTP status, when the DDS answered.
+        status: Option<u16>,
+        /// The DDS's `Retry-After`, when it sent one (capped to 10 minutes).
+        retry_after: Option<Duration>,
+        /// `registration failed: status S, endpoint E, body_snippet: B` or the transport error.
+        detail: String,
+    },
+    /// Thrown by an app's `HttpClient` when a request got no response.
+    #[error("HTTP request failed ({}): {detail}", kind.as_str())]
+    Http {
+        /// Timeout, connection failure, broken connection or other.
+        kind: TransportErrorKind,
+        /// The client's description (no request body, please).
+        detail: String,
+    },
+    /// Thrown by an app's `SnapshotStore`, or a failure of the built-in file store.
+    #[error("snapshot store failed: {detail}")]
+    Store {
+        /// What failed.
+        detail: String,
+    },
+    /// A DDS callback was refused; `status` is the HTTP status to answer.
+    #[error("registration callback rejected with {status}: {reason}")]
+    CallbackRejected {
+        /// The HTTP status (400, 403, 409, 413, 422).
+        status: u16,
+        /// Why.
+        reason: String,
+    },
+    /// `registerOnce`, `run` or `start` while another of them is active on the same registrar.
+    #[error("another registration attempt or loop is already running on this registrar")]
+    AlreadyRunning,
+    /// The attempt ended without a result (the registrar was stopped).
+    #[error("stopped before the attempt finished")]
+    Stopped,
+    /// App code called by the library (HTTP client, store, logger) threw
+    /// something other than this error type, or an internal failure.
+    #[error("unexpected error: {detail}")]
+    Unexpected {
+        /// The description.
+        detail: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for RegistrationError {
+    fn from(err: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        RegistrationError::Unexpected {
+            detail: truncate(&err.reason, 512),
+        }
+    }
+}
+
+impl From<core::KeyError> for RegistrationError {
+    fn from(err: core::KeyError) -> Self {
+        RegistrationError::InvalidKey {
+            reason: err.to_string(),
+        }
+    }
+}
+
+impl From<core::ConfigError> for RegistrationError {
+    fn from(err: core::ConfigError) -> Self {
+        RegistrationError::InvalidConfig {
+            reason: err.to_string(),
+        }
+    }
+}
+
+impl From<core::Failure> for RegistrationError {
+    fn from(failure: core::Failure) -> Self {
+        RegistrationError::AttemptFailed {
+            failure_class: failure.class.into(),
+            status: failure.status,
+            retry_after: failure.retry_after,
+            detail: failure.message,
+        }
+    }
+}
+
+impl From<posemesh_registration::DriverError> for RegistrationError {
+    fn from(err: posemesh_registration::DriverError) -> Self {
+        use posemesh_registration::DriverError;
+        match err {
+            DriverError::Store(err) => RegistrationError::Store {
+                detail: err.to_string(),
+            },
+            DriverError::Http(detail) => RegistrationError::Unexpected { detail },
+            DriverError::AlreadyRunning => RegistrationError::AlreadyRunning,
+            DriverError::Stopped => RegistrationError::Stopped,
+        }
+    }
+}
+
+/// What the registrar does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum FailureClass {
+    /// 409: the node is registered elsewhere; retried after the full interval.
+    Conflict,
+    /// 408, 429, 5xx, transport errors, unusable answers: retried soon with backoff.
+    RetryFast,
+    /// Any other 4xx: the request is refused; retried after the full interval.
+    RetryLater,
+}
+
+impl FailureClass {
+    /// `conflict`, `retry_fast` or `retry_later`.
+    pub fn as_str(self) -> &'static str {
+        core::FailureClass::from(self).as_str()
+    }
+}
+
+impl From<core::FailureClass> for FailureClass {
+    fn from(class: core::FailureClass) -> Self {
+        match class {
+            core::FailureClass::Conflict => FailureClass::Conflict,
+            core::FailureClass::RetryFast => FailureClass::RetryFast,
+            core::FailureClass::RetryLater => FailureClass::RetryLater,
+        }
+    }
+}
+
+impl From<FailureClass> for core::FailureClass {
+    fn from(class: FailureClass) -> Self {
+        match class {
+            FailureClass::Conflict => core::FailureClass::Conflict,
+            FailureClass::RetryFast => core::FailureClass::RetryFast,
+            FailureClass::RetryLater => core::FailureClass::RetryLater,
+        }
+    }
+}
+
+/// At most `max` bytes of `text`, cut on a character boundary.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn key_errors_do_not_echo_the_input() {
+        let input = "4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f9";
+        let err: RegistrationError = core::PrivateKey::from_hex(input).unwrap_err().into();
+        assert!(!err.to_string().contains(input));
+        assert!(!format!("{err:?}").contains(input));
+    }
+}

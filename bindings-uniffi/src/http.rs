@@ -1,0 +1,284 @@
+//! HTTP as the app does it: the [`HttpClient`] foreign trait (OkHttp,
+//! `java.net.http`, URLSession, …), the request/response types it sees, and the
+//! adapter that lets the native driver send through it.
+
+use crate::error::{truncate, RegistrationError};
+use futures_util::future::BoxFuture;
+use posemesh_registration::Transport;
+use posemesh_registration_core as core;
+use posemesh_registration_core::response::MAX_RESPONSE_BODY;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpHeader {
+    /// The name (requests use lower case; compare case-insensitively).
+    pub name: String,
+    /// The value.
+    pub value: String,
+}
+
+/// An HTTP request for the app's client to send exactly as it is.
+///
+/// An object rather than a record so that its `toString()`/`description`
+/// never prints the body: a registration body carries the registration
+/// credentials. Read the body (`body()`) only to send it.
+#[derive(uniffi::Object)]
+#[uniffi::export(Display, Debug)]
+pub struct HttpRequest {
+    inner: core::HttpRequest,
+    timeout: Duration,
+}
+
+impl HttpRequest {
+    pub(crate) fn new(inner: core::HttpRequest, timeout: Duration) -> Arc<Self> {
+        Arc::new(HttpRequest { inner, timeout })
+    }
+}
+
+#[uniffi::export]
+impl HttpRequest {
+    /// `POST` (every DDS call) or `GET`.
+    pub fn method(&self) -> String {
+        self.inner.method.as_str().to_owned()
+    }
+
+    /// The full URL.
+    pub fn url(&self) -> String {
+        self.inner.url.clone()
+    }
+
+    /// Headers to set (lower-case names), e.g. `content-type: application/json`.
+    pub fn headers(&self) -> Vec<HttpHeader> {
+        self.inner
+            .headers
+            .iter()
+            .map(|(name, value)| HttpHeader {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect()
+    }
+
+    /// The body bytes, to send unchanged. Contains the registration
+    /// credentials: never log it.
+    pub fn body(&self) -> Vec<u8> {
+        self.inner.body.clone()
+    }
+
+    /// Give up after this long: throw the `Http` error (Kotlin `RegistrationException.Http`,
+    /// Swift `RegistrationError.Http`) with kind timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+impl fmt::Display for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} (body of {} bytes, not shown)",
+            self.inner.method.as_str(),
+            self.inner.url,
+            self.inner.body.len()
+        )
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // core's Debug shows the body's length only.
+        f.debug_struct("HttpRequest")
+            .field("request", &self.inner)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// What the app's client received.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Response headers (`Retry-After` is the one the registrar reads).
+    #[uniffi(default = [])]
+    pub headers: Vec<HttpHeader>,
+    /// The body, or its first 64 KiB: the registrar never needs more, so
+    /// stop reading there. Longer bodies are cut.
+    pub body: Vec<u8>,
+}
+
+impl From<HttpResponse> for core::HttpResponse {
+    fn from(response: HttpResponse) -> Self {
+        let mut body = response.body;
+        body.truncate(MAX_RESPONSE_BODY);
+        core::HttpResponse {
+            status: response.status,
+            headers: response
+                .headers
+                .into_iter()
+                .map(|h| (h.name, h.value))
+                .collect(),
+            body,
+        }
+    }
+}
+
+/// How a request failed to produce a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum TransportErrorKind {
+    /// No answer within the request's timeout.
+    Timeout,
+    /// The connection could not be made (refused, DNS, TLS).
+    Connect,
+    /// The connection broke while sending or receiving.
+    Io,
+    /// Anything else.
+    Other,
+}
+
+impl TransportErrorKind {
+    /// `timeout`, `connect`, `io` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportErrorKind::Timeout => "timeout",
+            TransportErrorKind::Connect => "connect",
+            TransportErrorKind::Io => "io",
+            TransportErrorKind::Other => "other",
+        }
+    }
+}
+
+impl From<TransportErrorKind> for core::TransportErrorKind {
+    fn from(kind: TransportErrorKind) -> Self {
+        match kind {
+            TransportErrorKind::Timeout => core::TransportErrorKind::Timeout,
+            TransportErrorKind::Connect => core::TransportErrorKind::Connect,
+            TransportErrorKind::Io => core::TransportErrorKind::Io,
+            TransportErrorKind::Other => core::TransportErrorKind::Other,
+        }
+    }
+}
+
+/// The app's HTTP client (OkHttp, `java.net.http`, URLSession, …).
+///
+/// Called from a background thread, one request at a time per registrar.
+/// Send the request as it is (method, URL, headers, body), give up after
+/// the request's `timeout()`, and return any status, 4xx and 5xx included: the
+/// registrar classifies them. Throw the `Http` error (Kotlin
+/// `RegistrationException.Http`, Swift `RegistrationError.Http`) when there is no
+/// response; anything else thrown counts as a transport error of kind other.
+///
+/// When the registrar no longer needs the answer (its coroutine/task was
+/// cancelled, or it gave up), the call is cancelled: in Kotlin the coroutine
+/// running `send` is cancelled, in Swift the `Task` is.
+#[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
+pub trait HttpClient: Send + Sync {
+    /// Sends `request` and returns the response (body: its first 64 KiB suffice).
+    async fn send(&self, request: Arc<HttpRequest>) -> Result<HttpResponse, RegistrationError>;
+}
+
+/// Lets the native driver send through an app's [`HttpClient`].
+pub(crate) struct ForeignTransport {
+    client: Arc<dyn HttpClient>,
+}
+
+impl ForeignTransport {
+    pub(crate) fn new(client: Arc<dyn HttpClient>) -> Self {
+        ForeignTransport { client }
+    }
+}
+
+/// Extra time the app's client gets past the request timeout before the
+/// registrar stops waiting on its own.
+const CLIENT_GRACE: Duration = Duration::from_secs(1);
+
+impl Transport for ForeignTransport {
+    fn send(
+        &self,
+        request: core::HttpRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<core::HttpResponse, core::TransportError>> {
+        Box::pin(async move {
+            let request = HttpRequest::new(request, timeout);
+            let sent = tokio::time::timeout(
+                timeout.saturating_add(CLIENT_GRACE),
+                self.client.send(request),
+            )
+            .await;
+            match sent {
+                Ok(Ok(response)) => Ok(response.into()),
+                Ok(Err(err)) => Err(transport_error(err)),
+                Err(_elapsed) => Err(core::TransportError::new(
+                    core::TransportErrorKind::Timeout,
+                    "the app's HTTP client did not answer within the request timeout",
+                )),
+            }
+        })
+    }
+}
+
+fn transport_error(err: RegistrationError) -> core::TransportError {
+    match err {
+        RegistrationError::Http { kind, detail } => {
+            core::TransportError::new(kind.into(), truncate(&detail, 512))
+        }
+        other => core::TransportError::new(
+            core::TransportErrorKind::Other,
+            truncate(&other.to_string(), 512),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_display_and_debug_hide_the_body() {
+        let request = HttpRequest::new(
+            core::HttpRequest {
+                method: core::Method::Post,
+                url: "http://127.0.0.1:1/x".into(),
+                headers: vec![],
+                body: b"{\"registration_credentials\":\"hunter2\"}".to_vec(),
+            },
+            Duration::from_secs(3),
+        );
+        for text in [request.to_string(), format!("{request:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("http://127.0.0.1:1/x"), "{text}");
+        }
+        assert!(String::from_utf8(request.body())
+            .unwrap()
+            .contains("hunter2"));
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let response = HttpResponse {
+            status: 500,
+            headers: vec![],
+            body: vec![b'x'; MAX_RESPONSE_BODY + 10],
+        };
+        let core: core::HttpResponse = response.into();
+        assert_eq!(core.body.len(), MAX_RESPONSE_BODY);
+    }
+
+    #[test]
+    fn client_errors_map_to_transport_errors() {
+        let err = transport_error(RegistrationError::Http {
+            kind: TransportErrorKind::Connect,
+            detail: "refused".into(),
+        });
+        assert_eq!(err.kind, core::TransportErrorKind::Connect);
+        let err = transport_error(RegistrationError::Unexpected {
+            detail: "java.lang.IllegalStateException: boom".into(),
+        });
+        assert_eq!(err.kind, core::TransportErrorKind::Other);
+        assert!(err.detail.contains("boom"));
+    }
+}

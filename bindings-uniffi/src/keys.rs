@@ -1,0 +1,186 @@
+//! The node's secp256k1 key and the protocol's three signatures.
+
+use crate::error::RegistrationError;
+use posemesh_registration_core as core;
+use std::fmt;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// A node's secp256k1 private key.
+///
+/// `toString()` / `description` / `debugDescription` show the Ethereum
+/// address only, never the key; the key bytes are zeroised when the object is
+/// destroyed (call `close()`/`destroy()` in Kotlin to do it promptly).
+#[derive(uniffi::Object)]
+#[uniffi::export(Display, Debug)]
+pub struct NodeKey {
+    pub(crate) inner: core::PrivateKey,
+}
+
+#[uniffi::export]
+impl NodeKey {
+    /// Loads a key from hex: surrounding whitespace trimmed, one optional
+    /// `0x`, exactly 64 hex digits (either case), a valid secp256k1 scalar.
+    /// Throws `InvalidKey`, whose message never contains the input.
+    #[uniffi::constructor]
+    pub fn from_hex(hex: String) -> Result<Arc<Self>, RegistrationError> {
+        let hex = Zeroizing::new(hex);
+        Ok(Arc::new(NodeKey {
+            inner: core::PrivateKey::from_hex(&hex)?,
+        }))
+    }
+
+    /// Loads a key from its 32 raw bytes (e.g. from the Keychain or Keystore).
+    #[uniffi::constructor]
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Arc<Self>, RegistrationError> {
+        let bytes = Zeroizing::new(bytes);
+        Ok(Arc::new(NodeKey {
+            inner: core::PrivateKey::from_bytes(&bytes)?,
+        }))
+    }
+
+    /// A new random key from the operating system's randomness. Store it with
+    /// `exportPrivateKeyBytes()` if the node must keep its identity.
+    #[uniffi::constructor]
+    pub fn generate() -> Result<Arc<Self>, RegistrationError> {
+        // Out of range (zero or ≥ n) has probability ~2⁻¹²⁸; retry a few times anyway.
+        for _ in 0..8 {
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            getrandom::fill(bytes.as_mut()).map_err(|err| RegistrationError::Unexpected {
+                detail: format!("no OS randomness: {err}"),
+            })?;
+            if let Ok(inner) = core::PrivateKey::from_bytes(bytes.as_ref()) {
+                return Ok(Arc::new(NodeKey { inner }));
+            }
+        }
+        Err(RegistrationError::Unexpected {
+            detail: "could not draw a valid secp256k1 key".into(),
+        })
+    }
+
+    /// The 32 secret bytes, for the app to store the key itself (Keychain,
+    /// Android Keystore-wrapped storage). Handle with care; never log them.
+    pub fn export_private_key_bytes(&self) -> Vec<u8> {
+        self.inner.to_bytes().to_vec()
+    }
+
+    /// The uncompressed public key `04 ‖ X ‖ Y` as 130 lowercase hex digits.
+    pub fn public_key_hex(&self) -> String {
+        self.inner.public_key_hex()
+    }
+
+    /// The Ethereum address, `0x` and 40 lowercase hex digits.
+    pub fn eth_address(&self) -> String {
+        self.inner.eth_address()
+    }
+
+    /// The legacy registration signature over the UTF-8 bytes of `message`:
+    /// `keccak256`, `r ‖ s ‖ v` with v ∈ {0, 1}, 130 lowercase hex digits.
+    pub fn sign_registration(&self, message: String) -> String {
+        self.inner.sign_registration(message.as_bytes())
+    }
+
+    /// The EIP-191 (`personal_sign`) signature over the UTF-8 bytes of
+    /// `message`: v ∈ {27, 28}, `0x` and 130 lowercase hex digits.
+    pub fn sign_eip191(&self, message: String) -> String {
+        self.inner.sign_eip191(message.as_bytes())
+    }
+
+    /// The compact signature `r ‖ s` over `sha256(message)`, 128 lowercase hex digits.
+    pub fn sign_compact(&self, message: String) -> String {
+        self.inner.sign_compact(message.as_bytes())
+    }
+}
+
+impl fmt::Display for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // "PrivateKey(<redacted>, 0x…)"
+        write!(f, "Node{}", self.inner)
+    }
+}
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeKey")
+            .field("key", &core::secret::REDACTED)
+            .field("address", &self.inner.eth_address())
+            .finish()
+    }
+}
+
+/// The public key (uncompressed, hex) that made a legacy registration
+/// signature over `message`: what a DDS checks.
+#[uniffi::export]
+pub fn recover_registration_signer(
+    message: String,
+    signature_hex: String,
+) -> Result<String, RegistrationError> {
+    core::keys::recover_registration_signer(message.as_bytes(), &signature_hex).map_err(|err| {
+        RegistrationError::InvalidInput {
+            reason: err.to_string(),
+        }
+    })
+}
+
+/// The Ethereum address that made an EIP-191 signature over `message`.
+#[uniffi::export]
+pub fn recover_eip191_signer(
+    message: String,
+    signature_hex: String,
+) -> Result<String, RegistrationError> {
+    core::keys::recover_eip191_signer(message.as_bytes(), &signature_hex).map_err(|err| {
+        RegistrationError::InvalidInput {
+            reason: err.to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90";
+
+    #[test]
+    fn display_and_debug_never_show_the_key() {
+        let key = NodeKey::from_hex(KEY.into()).unwrap();
+        for text in [key.to_string(), format!("{key:?}")] {
+            assert!(!text.contains(KEY), "{text}");
+            assert!(!text.contains(&KEY[..16]), "{text}");
+            assert!(
+                text.contains("0xfdbb6caf01414300c16ea14859fec7736d95355f"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn generated_keys_round_trip_through_bytes() {
+        let key = NodeKey::generate().unwrap();
+        let again = NodeKey::from_bytes(key.export_private_key_bytes()).unwrap();
+        assert_eq!(key.eth_address(), again.eth_address());
+        assert_ne!(
+            key.eth_address(),
+            NodeKey::generate().unwrap().eth_address()
+        );
+    }
+
+    #[test]
+    fn signatures_recover_to_the_signer() {
+        let key = NodeKey::from_hex(KEY.into()).unwrap();
+        let sig = key.sign_registration("hello".into());
+        assert_eq!(
+            recover_registration_signer("hello".into(), sig).unwrap(),
+            key.public_key_hex()
+        );
+        let sig = key.sign_eip191("hello".into());
+        assert_eq!(
+            recover_eip191_signer("hello".into(), sig).unwrap(),
+            key.eth_address()
+        );
+        assert!(matches!(
+            recover_eip191_signer("hello".into(), "zz".into()),
+            Err(RegistrationError::InvalidInput { .. })
+        ));
+    }
+}

@@ -1,0 +1,327 @@
+//! The protocol's building blocks, for apps that send the requests themselves
+//! (or want to check what the registrar sends): timestamps, the legacy and
+//! SIWE requests, response classification, the DDS callback.
+//!
+//! The [`crate::Registrar`] uses all of these internally; most apps need none.
+
+use crate::error::{FailureClass, RegistrationError};
+use crate::http::{HttpRequest, HttpResponse, TransportErrorKind};
+use crate::keys::NodeKey;
+use posemesh_registration::core::{self as core, request, response, BaseUrl, Secret, UnixTime};
+use posemesh_registration_core::callback;
+use posemesh_registration_core::registrar::DEFAULT_REQUEST_TIMEOUT;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Wall-clock time as the core wants it; times before 1970 count as the epoch.
+pub(crate) fn unix_time(time: SystemTime) -> UnixTime {
+    UnixTime::from_duration_since_epoch(time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))
+}
+
+pub(crate) fn system_time(time: UnixTime) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(time.since_epoch())
+        .unwrap_or(UNIX_EPOCH)
+}
+
+fn base_url(dds_url: &str) -> Result<BaseUrl, RegistrationError> {
+    BaseUrl::parse(dds_url).map_err(|err| RegistrationError::InvalidInput {
+        reason: format!("invalid DDS URL: {err}"),
+    })
+}
+
+fn node(version: String, capabilities: Vec<String>, credentials: String) -> core::NodeDescription {
+    core::NodeDescription {
+        version,
+        capabilities,
+        credentials: Secret::new(credentials),
+    }
+}
+
+/// The timestamp the legacy registration signs: RFC 3339 in UTC with nine
+/// fractional digits and `Z`, e.g. `2024-01-02T03:04:05.006007008Z`.
+#[uniffi::export]
+pub fn rfc3339_timestamp(time: SystemTime) -> String {
+    unix_time(time).to_rfc3339_nanos()
+}
+
+/// The legacy registration request, `POST {ddsUrl}/internal/v1/nodes/register`,
+/// signed over `nodeUrl ‖ timestamp` with the timestamp taken from `time`.
+#[uniffi::export]
+pub fn legacy_registration_request(
+    dds_url: String,
+    node_url: String,
+    node_version: String,
+    capabilities: Vec<String>,
+    registration_credentials: String,
+    key: Arc<NodeKey>,
+    time: SystemTime,
+) -> Result<Arc<HttpRequest>, RegistrationError> {
+    let dds = base_url(&dds_url)?;
+    core::url::validate_node_url(&node_url).map_err(|err| RegistrationError::InvalidInput {
+        reason: format!("invalid node URL: {err}"),
+    })?;
+    let request = request::legacy_registration_request(
+        &dds,
+        &node_url,
+        &node(node_version, capabilities, registration_credentials),
+        &key.inner,
+        unix_time(time),
+    );
+    Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
+}
+
+/// SIWE step 1: `POST {ddsUrl}/internal/v1/auth/siwe/request` asking a nonce for `wallet`.
+#[uniffi::export]
+pub fn siwe_nonce_request(
+    dds_url: String,
+    wallet: String,
+) -> Result<Arc<HttpRequest>, RegistrationError> {
+    let request = request::siwe_nonce_request(&base_url(&dds_url)?, &wallet);
+    Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
+}
+
+/// The DDS's answer to the nonce request.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SiweChallenge {
+    /// Single-use nonce; never empty.
+    pub nonce: String,
+    /// The domain asking for the signature.
+    pub domain: String,
+    /// The URI of the sign-in.
+    pub uri: String,
+    /// SIWE message version.
+    pub version: String,
+    /// EIP-155 chain id.
+    pub chain_id: i64,
+    /// When the DDS issued the nonce (RFC 3339, kept verbatim).
+    pub issued_at: String,
+}
+
+impl From<request::SiweChallenge> for SiweChallenge {
+    fn from(c: request::SiweChallenge) -> Self {
+        SiweChallenge {
+            nonce: c.nonce,
+            domain: c.domain,
+            uri: c.uri,
+            version: c.version,
+            chain_id: c.chain_id,
+            issued_at: c.issued_at,
+        }
+    }
+}
+
+impl From<SiweChallenge> for request::SiweChallenge {
+    fn from(c: SiweChallenge) -> Self {
+        request::SiweChallenge {
+            nonce: c.nonce,
+            domain: c.domain,
+            uri: c.uri,
+            version: c.version,
+            chain_id: c.chain_id,
+            issued_at: c.issued_at,
+        }
+    }
+}
+
+/// Reads the body of the DDS's answer to `siweNonceRequest`.
+#[uniffi::export]
+pub fn parse_siwe_challenge(body: Vec<u8>) -> Result<SiweChallenge, RegistrationError> {
+    request::SiweChallenge::parse(&body)
+        .map(Into::into)
+        .map_err(|err| RegistrationError::InvalidInput {
+            reason: err.to_string(),
+        })
+}
+
+/// The EIP-4361 message the node signs for `challenge` as `address`.
+#[uniffi::export]
+pub fn siwe_message(challenge: SiweChallenge, address: String) -> String {
+    request::SiweChallenge::from(challenge).message(&address)
+}
+
+/// SIWE step 2: the signed `POST {ddsUrl}/internal/v1/nodes/register-wallet`.
+#[uniffi::export]
+pub fn wallet_registration_request(
+    dds_url: String,
+    challenge: SiweChallenge,
+    node_version: String,
+    capabilities: Vec<String>,
+    registration_credentials: String,
+    key: Arc<NodeKey>,
+) -> Result<Arc<HttpRequest>, RegistrationError> {
+    if challenge.nonce.is_empty() {
+        return Err(RegistrationError::InvalidInput {
+            reason: "SIWE challenge has an empty nonce".into(),
+        });
+    }
+    let request = request::wallet_registration_request(
+        &base_url(&dds_url)?,
+        &challenge.into(),
+        &node(node_version, capabilities, registration_credentials),
+        &key.inner,
+    );
+    Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
+}
+
+/// A classified failure.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Failure {
+    /// What to do about it.
+    pub failure_class: FailureClass,
+    /// The HTTP status, when there was a response.
+    pub status: Option<u16>,
+    /// The server's `Retry-After`, capped to 10 minutes.
+    pub retry_after: Option<Duration>,
+    /// A one-line description safe to log (at most 512 bytes of the body).
+    pub detail: String,
+}
+
+impl From<core::Failure> for Failure {
+    fn from(f: core::Failure) -> Self {
+        Failure {
+            failure_class: f.class.into(),
+            status: f.status,
+            retry_after: f.retry_after,
+            detail: f.message,
+        }
+    }
+}
+
+/// Classifies the DDS's response to a request sent to `endpoint` (a URL):
+/// `null`/`nil` for 2xx, otherwise the failure. `now` resolves an HTTP-date
+/// `Retry-After`.
+#[uniffi::export]
+pub fn classify_response(
+    endpoint: String,
+    response: HttpResponse,
+    now: SystemTime,
+) -> Option<Failure> {
+    response::classify_response(&endpoint, &response.into(), unix_time(now))
+        .err()
+        .map(Into::into)
+}
+
+/// Classifies a request to `endpoint` that got no response.
+#[uniffi::export]
+pub fn classify_transport_error(
+    endpoint: String,
+    kind: TransportErrorKind,
+    detail: String,
+) -> Failure {
+    response::classify_transport_error(&endpoint, &core::TransportError::new(kind.into(), detail))
+        .into()
+}
+
+/// What a valid DDS callback (`POST /internal/v1/registrations`) says,
+/// without the secret.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RegistrationCallbackInfo {
+    /// The node's id at the DDS.
+    pub id: String,
+    /// Its organisation, if given.
+    pub organization_id: Option<String>,
+    /// Length of the secret in bytes.
+    pub secret_length: u32,
+}
+
+/// Checks a DDS callback body as the registrar would (blank id or secret:
+/// 422, secret over 4096 bytes: 403, malformed: 400, over 64 KiB: 413) and
+/// throws `CallbackRejected` with the status to answer. To apply a callback,
+/// pass the request to `Registrar.handleNodeRequest` instead.
+#[uniffi::export]
+pub fn check_registration_callback(
+    body: Vec<u8>,
+) -> Result<RegistrationCallbackInfo, RegistrationError> {
+    let cb = callback::parse_registration_callback(&body).map_err(|rejection| {
+        RegistrationError::CallbackRejected {
+            status: rejection.status(),
+            reason: rejection.to_string(),
+        }
+    })?;
+    Ok(RegistrationCallbackInfo {
+        id: cb.id,
+        organization_id: cb.organization_id,
+        secret_length: u32::try_from(cb.secret.len()).unwrap_or(u32::MAX),
+    })
+}
+
+/// Whether a `User-Agent` is the DDS's health probe (`DDS v…`).
+#[uniffi::export]
+pub fn is_dds_user_agent(user_agent: String) -> bool {
+    callback::is_dds_user_agent(&user_agent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_before_the_epoch_clamp() {
+        let before = UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339_timestamp(before), "1970-01-01T00:00:00.000000000Z");
+        let t = UNIX_EPOCH + Duration::new(1_704_164_645, 6_007_008);
+        assert_eq!(rfc3339_timestamp(t), "2024-01-02T03:04:05.006007008Z");
+        assert_eq!(system_time(unix_time(t)), t);
+    }
+
+    #[test]
+    fn callback_check_hides_the_secret() {
+        let info =
+            check_registration_callback(br#"{"id":"n1","secret":"s3cr3t"}"#.to_vec()).unwrap();
+        assert_eq!(info.id, "n1");
+        assert_eq!(info.secret_length, 6);
+        assert!(!format!("{info:?}").contains("s3cr3t"));
+        let err =
+            check_registration_callback(br#"{"id":"","secret":"s3cr3t"}"#.to_vec()).unwrap_err();
+        assert!(matches!(
+            err,
+            RegistrationError::CallbackRejected { status: 422, .. }
+        ));
+        assert!(!err.to_string().contains("s3cr3t"));
+        let err = check_registration_callback(b"\xff\x00garbage".to_vec()).unwrap_err();
+        assert!(matches!(
+            err,
+            RegistrationError::CallbackRejected { status: 400, .. }
+        ));
+    }
+
+    #[test]
+    fn classification() {
+        let now = SystemTime::now();
+        let ok = HttpResponse {
+            status: 204,
+            headers: vec![],
+            body: vec![],
+        };
+        assert_eq!(classify_response("u".into(), ok, now), None);
+        let busy = HttpResponse {
+            status: 503,
+            headers: vec![crate::http::HttpHeader {
+                name: "Retry-After".into(),
+                value: "7".into(),
+            }],
+            body: b"busy".to_vec(),
+        };
+        let failure = classify_response("u".into(), busy, now).unwrap();
+        assert_eq!(failure.failure_class, FailureClass::RetryFast);
+        assert_eq!(failure.retry_after, Some(Duration::from_secs(7)));
+        assert_eq!(failure.status, Some(503));
+    }
+
+    #[test]
+    fn bad_urls_are_invalid_input() {
+        let key = NodeKey::generate().unwrap();
+        let err = legacy_registration_request(
+            "ftp://x".into(),
+            "https://node".into(),
+            "1".into(),
+            vec![],
+            "secret".into(),
+            key,
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, RegistrationError::InvalidInput { .. }));
+    }
+}
