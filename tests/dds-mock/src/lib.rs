@@ -15,6 +15,7 @@
 //!
 //! It listens on loopback only and never calls a node that is not on loopback.
 
+pub mod slots;
 mod verify;
 
 pub use verify::Rejection;
