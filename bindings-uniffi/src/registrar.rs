@@ -8,11 +8,9 @@
 //! coroutine or `Task`) aborts the task, which drops the in-flight request
 //! (and with it the app's HTTP call).
 //!
-//! An aborted task leaves the driver's state machine waiting for an answer
-//! that will never come, so the next operation first lets the aborted task
-//! wind down, then continues with a fresh driver resumed from the snapshot
-//! store. Status, attempt count, credentials and health-check time survive in
-//! the snapshot; only the in-flight request is forgotten.
+//! An aborted task's driver future tells the state machine that its request
+//! was abandoned when it is dropped; the next operation waits for aborted
+//! tasks to wind down, then drives the same driver.
 
 use crate::error::RegistrationError;
 use crate::host::{ForeignStore, LogEvent, Logger, SnapshotStore};
@@ -188,18 +186,13 @@ struct Ops {
     loop_id: Option<u64>,
     /// Aborted tasks the next operation waits for before driving.
     winding_down: Vec<Task>,
-    /// The driver may be mid-request from an aborted task: replace it.
-    stale: bool,
 }
 
 struct Inner {
     config: core::RegistrarConfig,
     key: core::PrivateKey,
-    store: Arc<dyn Store>,
-    transport: Arc<dyn Transport>,
-    on_event: EventHandler,
     status: watch::Sender<Status>,
-    driver: Mutex<Driver>,
+    driver: Driver,
     recovered_from: Option<String>,
     ops: Mutex<Ops>,
 }
@@ -210,20 +203,7 @@ impl Inner {
     }
 
     fn driver(&self) -> Driver {
-        self.driver
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn build_driver(&self) -> Result<Driver, RegistrationError> {
-        let driver = Driver::builder(self.config.clone(), self.key.clone())
-            .shared_store(self.store.clone())
-            .transport(self.transport.clone())
-            .on_event(self.on_event.clone())
-            .build()?;
-        self.status.send_replace(driver.status());
-        Ok(driver)
+        self.driver.clone()
     }
 
     /// Claims the driver for a new operation.
@@ -260,26 +240,20 @@ impl Inner {
         task.abort();
         let mut ops = self.ops();
         ops.winding_down.push(task);
-        ops.stale = true;
         drop(ops);
         self.end(id);
     }
 
-    /// Inside an operation's task: waits for cancelled tasks to wind down and
-    /// replaces a driver they left mid-request. Returns the driver to use.
+    /// Inside an operation's task: waits for cancelled tasks to wind down
+    /// (their driver futures release the driver when dropped), then returns
+    /// the driver to use.
     async fn settled_driver(&self) -> Result<Driver, RegistrationError> {
         let winding_down = std::mem::take(&mut self.ops().winding_down);
         for task in winding_down {
             task.abort();
             let _ = task.await;
         }
-        if !self.ops().stale {
-            return Ok(self.driver());
-        }
-        let driver = self.build_driver()?;
-        *self.driver.lock().unwrap_or_else(|e| e.into_inner()) = driver.clone();
-        self.ops().stale = false;
-        Ok(driver)
+        Ok(self.driver())
     }
 
     /// Spawns operation `id`'s task; the task releases its claim when it
@@ -416,9 +390,9 @@ impl Registrar {
             }
         });
         let driver = Driver::builder(config.clone(), key.inner.clone())
-            .shared_store(store.clone())
-            .transport(transport.clone())
-            .on_event(on_event.clone())
+            .shared_store(store)
+            .transport(transport)
+            .on_event(on_event)
             .build()?;
         status.send_replace(driver.status());
         let recovered_from = driver.recovered_from().map(ToString::to_string);
@@ -426,11 +400,8 @@ impl Registrar {
             inner: Arc::new(Inner {
                 config,
                 key: key.inner.clone(),
-                store,
-                transport,
-                on_event,
                 status,
-                driver: Mutex::new(driver),
+                driver,
                 recovered_from,
                 ops: Mutex::new(Ops::default()),
             }),
