@@ -41,20 +41,27 @@ enum Command {
     /// never from a flag value.
     Register(RegisterArgs),
     /// Run the conformance DDS on its own. Prints its URL as the first line.
-    MockDds {
-        /// Loopback address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: SocketAddr,
-        /// Require exactly the registration credentials in this file.
-        #[arg(long)]
-        credentials_file: Option<PathBuf>,
-        /// Interval between health probes of registered nodes, in milliseconds.
-        #[arg(long, default_value_t = 2000)]
-        probe_interval_ms: u64,
-        /// Exit when standard input closes (lets a test harness own the process).
-        #[arg(long)]
-        exit_on_stdin_eof: bool,
-    },
+    MockDds(MockDdsArgs),
+}
+
+#[derive(clap::Args)]
+struct MockDdsArgs {
+    /// Loopback address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Require exactly the registration credentials in this file.
+    #[arg(long)]
+    credentials_file: Option<PathBuf>,
+    /// Interval between health probes of registered nodes, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    probe_interval_ms: u64,
+    /// Exit when standard input closes (lets a test harness own the process).
+    #[arg(long)]
+    exit_on_stdin_eof: bool,
+    /// Serve at most this many registrations a second; answer the rest 503
+    /// with a Retry-After naming a booked second.
+    #[arg(long)]
+    capacity: Option<u32>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,20 +142,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo { keep_running } => demo(keep_running).await,
             Command::Register(args) => register(args).await,
-            Command::MockDds {
-                listen,
-                credentials_file,
-                probe_interval_ms,
-                exit_on_stdin_eof,
-            } => {
-                mock_dds(
-                    listen,
-                    credentials_file,
-                    probe_interval_ms,
-                    exit_on_stdin_eof,
-                )
-                .await
-            }
+            Command::MockDds(args) => mock_dds(args).await,
         }
     });
     match result {
@@ -168,26 +162,23 @@ fn default_filter(command: &Command) -> &'static str {
     }
 }
 
-async fn mock_dds(
-    listen: SocketAddr,
-    credentials_file: Option<PathBuf>,
-    probe_interval_ms: u64,
-    exit_on_stdin_eof: bool,
-) -> Result<ExitCode, UsageError> {
-    let credentials = credentials_file
+async fn mock_dds(args: MockDdsArgs) -> Result<ExitCode, UsageError> {
+    let credentials = args
+        .credentials_file
         .map(|path| read_secret_file(&path, "credentials file"))
         .transpose()?;
     let mock = posemesh_dds_mock::start(posemesh_dds_mock::MockConfig {
-        listen,
+        listen: args.listen,
         credentials: credentials.map(|c| c.expose().to_owned()),
-        probe_interval: Duration::from_millis(probe_interval_ms.max(10)),
+        probe_interval: Duration::from_millis(args.probe_interval_ms.max(10)),
+        capacity: args.capacity,
         ..Default::default()
     })
     .await?;
     println!("{}", mock.url());
     use std::io::Write;
     std::io::stdout().flush()?;
-    if exit_on_stdin_eof {
+    if args.exit_on_stdin_eof {
         let mut stdin = tokio::io::stdin();
         let mut sink = tokio::io::sink();
         tokio::select! {

@@ -14,7 +14,12 @@ pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 pub const SNIPPET_MAX_BYTES: usize = 512;
 
 /// The longest `Retry-After` that is honoured; longer values are capped to it.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+///
+/// One hour: long enough for a DDS to book every node of a large fleet into a
+/// slot after an outage (1 M nodes at 500 registrations/s is a 33-minute
+/// backlog; a shorter cap makes the later nodes ask again), short enough that
+/// a misconfigured DDS cannot park nodes for long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A response as the host received it (body cut to [`MAX_RESPONSE_BODY`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -334,7 +339,7 @@ mod tests {
     fn retry_after_values() {
         // Wed, 21 Oct 2015 07:28:00 GMT = 1445412480 s; "now" is 100 s earlier.
         let now = UnixTime::from_secs_nanos(1_445_412_380, 0);
-        let cases: [(&str, Option<u64>); 10] = [
+        let cases: [(&str, Option<u64>); 11] = [
             ("0", Some(0)),
             ("120", Some(120)),
             (" 5 ", Some(5)),
@@ -343,8 +348,9 @@ mod tests {
             ("-1", None),
             ("abc", None),
             ("", None),
-            ("99999999999999999999999", Some(600)),
-            ("601", Some(600)),
+            ("99999999999999999999999", Some(3600)),
+            ("3601", Some(3600)),
+            ("601", Some(601)),
         ];
         for (value, expected) in cases {
             assert_eq!(

@@ -416,7 +416,7 @@ proptest! {
                 };
                 prop_assert_eq!(failure.class, expected_class);
                 if let Some(wait) = failure.retry_after {
-                    prop_assert!(wait <= Duration::from_secs(600));
+                    prop_assert!(wait <= Duration::from_secs(3600));
                 }
                 let prefix = format!(
                     "registration failed: status {status}, endpoint {REGISTER_ENDPOINT}, body_snippet: "

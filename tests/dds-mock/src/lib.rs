@@ -60,6 +60,9 @@ pub struct MockConfig {
     pub max_future: Duration,
     /// Whether to call legacy nodes back and probe them.
     pub call_nodes: bool,
+    /// Registrations served per second; the excess is answered 503 with a
+    /// `Retry-After` naming a booked second (see [`slots`]). `None`: unlimited.
+    pub capacity: Option<u32>,
 }
 
 impl Default for MockConfig {
@@ -71,6 +74,7 @@ impl Default for MockConfig {
             max_age: Duration::from_secs(60),
             max_future: Duration::from_secs(5),
             call_nodes: true,
+            capacity: None,
         }
     }
 }
@@ -136,6 +140,9 @@ struct Log {
     issued_secrets: Vec<String>,
     faults: Vec<Fault>,
     nonces: HashMap<String, String>,
+    /// Client (public key or wallet) → the second booked for it.
+    bookings: HashMap<String, u64>,
+    slots: Option<slots::SlotBooker>,
     probe_generation: HashMap<String, u64>,
     next_node: u64,
 }
@@ -210,9 +217,13 @@ pub async fn start(config: MockConfig) -> std::io::Result<RunningMock> {
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(std::io::Error::other)?;
+    let slots = config.capacity.map(slots::SlotBooker::new);
     let shared = Arc::new(Shared {
         config,
-        log: Mutex::new(Log::default()),
+        log: Mutex::new(Log {
+            slots,
+            ..Log::default()
+        }),
         in_flight: AtomicUsize::new(0),
         max_concurrent: AtomicUsize::new(0),
         client,
@@ -266,7 +277,10 @@ async fn clear_faults(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 async fn reset(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let mut log = lock(&shared);
     let generations = std::mem::take(&mut log.probe_generation);
-    *log = Log::default();
+    *log = Log {
+        slots: shared.config.capacity.map(slots::SlotBooker::new),
+        ..Log::default()
+    };
     // Bump every probe loop's generation so running loops stop.
     log.probe_generation = generations.into_iter().map(|(k, v)| (k, v + 1)).collect();
     shared.max_concurrent.store(0, Ordering::SeqCst);
@@ -438,8 +452,47 @@ fn check_credentials(shared: &Shared, given: &str) -> Result<(), Rejection> {
     }
 }
 
+/// Over capacity: 503 with a `Retry-After` HTTP date naming the booked second.
+fn admit(shared: &Shared, client: &str) -> Result<(), Response> {
+    let now = chrono::Utc::now();
+    let second = now.timestamp().max(0) as u64;
+    let mut log = lock(shared);
+    let Some(mut slots) = log.slots.take() else {
+        return Ok(());
+    };
+    let booked_for = log.bookings.remove(client);
+    let admission = slots.admit(second, booked_for);
+    log.slots = Some(slots);
+    match admission {
+        slots::Admission::Accept => Ok(()),
+        slots::Admission::RetryAt {
+            second: slot,
+            booked,
+        } => {
+            if booked {
+                log.bookings.insert(client.to_owned(), slot);
+            }
+            let date = chrono::DateTime::from_timestamp(slot as i64, 0).unwrap_or(now);
+            let mut response = json_response(503, json!({ "error": "over capacity" }));
+            if let Ok(value) =
+                HeaderValue::from_str(&date.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
+            {
+                response.headers_mut().insert("retry-after", value);
+            }
+            Err(response)
+        }
+    }
+}
+
 fn legacy(shared: &Arc<Shared>, path: &str, body: &[u8]) -> Result<Response, Rejection> {
     let reg: LegacyRegistration = verify::parse_json(body)?;
+    if let Err(busy) = admit(shared, &reg.public_key) {
+        record(
+            shared,
+            received(shared, path, 503, Some("over capacity".into())),
+        );
+        return Ok(busy);
+    }
     verify::verify_legacy(
         &reg,
         chrono::Utc::now(),
@@ -499,6 +552,16 @@ fn siwe_request(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Re
 
 fn wallet(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Rejection> {
     let reg: WalletRegistration = verify::parse_json(body)?;
+    let wallet = verify::parse_siwe(&reg.message)
+        .map(|f| f.address)
+        .unwrap_or_default();
+    if let Err(busy) = admit(shared, &wallet) {
+        record(
+            shared,
+            received(shared, path, 503, Some("over capacity".into())),
+        );
+        return Ok(busy);
+    }
     if reg.capabilities.is_empty() {
         return Err(Rejection {
             status: 422,

@@ -14,9 +14,22 @@ use std::collections::BTreeMap;
 pub enum Admission {
     /// Served now.
     Accept,
-    /// Over capacity: come back in this second (absolute, same clock as the input).
-    RetryAt(u64),
+    /// Over capacity: come back in this second (absolute, same clock as the
+    /// input). `booked` says whether a place is reserved there; beyond
+    /// [`MAX_BOOKING_AHEAD`] nothing is booked and the client just comes back
+    /// to ask again.
+    RetryAt {
+        /// The second to come back in.
+        second: u64,
+        /// Whether a place is reserved in it.
+        booked: bool,
+    },
 }
+
+/// Clients honour a `Retry-After` of at most an hour
+/// (`posemesh_registration_core::response::MAX_RETRY_AFTER`), so no slot is
+/// booked further ahead: a client told to wait longer would come back early.
+pub const MAX_BOOKING_AHEAD: u64 = 3600;
 
 /// Per-second capacity with a booking queue.
 #[derive(Debug, Clone)]
@@ -64,13 +77,14 @@ impl SlotBooker {
         }
     }
 
-    /// A registration arrives in `second`. A client that was booked is served
-    /// (its place was reserved); others take what is left, and when the second
-    /// is full they are booked into the first later second with room.
-    pub fn admit(&mut self, second: u64, booked: bool) -> Admission {
+    /// A registration arrives in `second`. A client arriving in (or after) the
+    /// second it was booked into is served: its place was reserved. Others
+    /// take what is left, and when the second is full they are booked into the
+    /// first later second with room, at most [`MAX_BOOKING_AHEAD`] ahead.
+    pub fn admit(&mut self, second: u64, booked_for: Option<u64>) -> Admission {
         // Seconds before this one can take nobody any more.
         self.forget_before(second);
-        if booked {
+        if booked_for.is_some_and(|slot| second >= slot) {
             return Admission::Accept;
         }
         let load = self.load.entry(second).or_insert(0);
@@ -79,16 +93,22 @@ impl SlotBooker {
             return Admission::Accept;
         }
         let mut candidate = self.next_free.max(second + 1);
-        loop {
+        while candidate - second <= MAX_BOOKING_AHEAD {
             let load = self.load.entry(candidate).or_insert(0);
             if *load < self.capacity {
                 *load += 1;
-                break;
+                self.next_free = candidate;
+                return Admission::RetryAt {
+                    second: candidate,
+                    booked: true,
+                };
             }
             candidate += 1;
         }
-        self.next_free = candidate;
-        Admission::RetryAt(candidate)
+        Admission::RetryAt {
+            second: second + MAX_BOOKING_AHEAD,
+            booked: false,
+        }
     }
 }
 
@@ -98,15 +118,57 @@ mod tests {
 
     #[test]
     fn serves_capacity_then_books_later_seconds_in_order() {
+        let booked = |second| Admission::RetryAt {
+            second,
+            booked: true,
+        };
         let mut dds = SlotBooker::new(2);
-        assert_eq!(dds.admit(10, false), Admission::Accept);
-        assert_eq!(dds.admit(10, false), Admission::Accept);
-        assert_eq!(dds.admit(10, false), Admission::RetryAt(11));
-        assert_eq!(dds.admit(10, false), Admission::RetryAt(11));
-        assert_eq!(dds.admit(10, false), Admission::RetryAt(12));
+        assert_eq!(dds.admit(10, None), Admission::Accept);
+        assert_eq!(dds.admit(10, None), Admission::Accept);
+        assert_eq!(dds.admit(10, None), booked(11));
+        assert_eq!(dds.admit(10, None), booked(11));
+        assert_eq!(dds.admit(10, None), booked(12));
         // Second 11 is fully promised: a newcomer there is booked after the queue.
-        assert_eq!(dds.admit(11, false), Admission::RetryAt(12));
-        assert_eq!(dds.admit(11, true), Admission::Accept);
-        assert_eq!(dds.admit(13, false), Admission::Accept);
+        assert_eq!(dds.admit(11, None), booked(12));
+        assert_eq!(dds.admit(11, Some(11)), Admission::Accept);
+        assert_eq!(dds.admit(13, None), Admission::Accept);
+    }
+
+    #[test]
+    fn early_arrivals_are_not_served_on_a_later_booking() {
+        let mut dds = SlotBooker::new(1);
+        assert_eq!(dds.admit(0, None), Admission::Accept);
+        assert_eq!(
+            dds.admit(0, None),
+            Admission::RetryAt {
+                second: 1,
+                booked: true
+            }
+        );
+        assert_eq!(
+            dds.admit(0, None),
+            Admission::RetryAt {
+                second: 2,
+                booked: true
+            }
+        );
+        // Booked for 2, back in 1 (full): not let in.
+        assert!(matches!(dds.admit(1, Some(2)), Admission::RetryAt { .. }));
+    }
+
+    #[test]
+    fn books_no_further_ahead_than_clients_wait() {
+        let mut dds = SlotBooker::new(1);
+        for _ in 0..=MAX_BOOKING_AHEAD {
+            dds.admit(0, None);
+        }
+        // Seconds 0..=600 are all taken: the next client is told to come back, unbooked.
+        assert_eq!(
+            dds.admit(0, None),
+            Admission::RetryAt {
+                second: MAX_BOOKING_AHEAD,
+                booked: false
+            }
+        );
     }
 }

@@ -265,3 +265,42 @@ async fn our_wallet_flow_registers_end_to_end() {
         "0xfdbb6caf01414300c16ea14859fec7736d95355f"
     );
 }
+
+#[tokio::test]
+async fn over_capacity_answers_book_a_slot_that_is_honoured() {
+    let mock = posemesh_dds_mock::start(MockConfig {
+        capacity: Some(1),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dds = mock.url();
+    let good = node("c", &["/cap/v1"]);
+    // Fill this second, then one more client is over capacity.
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for key in [KEY, OTHER_KEY] {
+        let response = reqwest::Client::new()
+            .post(format!("{dds}/internal/v1/nodes/register"))
+            .body(legacy(dds, key, now(), &good).body)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+        if let Some(value) = response.headers().get("retry-after") {
+            retry_after = Some(value.to_str().unwrap().to_owned());
+        }
+    }
+    // Both may land in different seconds; at most one is turned away.
+    if statuses == [200, 200] {
+        return;
+    }
+    assert_eq!(statuses, [200, 503]);
+    let wait =
+        posemesh_registration_core::response::parse_retry_after(&retry_after.unwrap(), now())
+            .unwrap();
+    assert!(wait <= Duration::from_secs(2), "{wait:?}");
+    // Back in the booked second, the same client is served.
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    assert_eq!(send(&legacy(dds, OTHER_KEY, now(), &good)).await.0, 200);
+}

@@ -130,7 +130,11 @@ struct Dds {
 }
 
 impl Dds {
-    fn answer(&self, now_ms: u64, booked: &mut bool) -> Result<HttpResponse, TransportError> {
+    fn answer(
+        &self,
+        now_ms: u64,
+        booked: &mut Option<u64>,
+    ) -> Result<HttpResponse, TransportError> {
         let second = now_ms / 1000;
         self.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(count) = self.offered.get(second as usize) {
@@ -145,9 +149,12 @@ impl Dds {
         let admission = {
             let mut slots = self.slots.lock().expect("no panics while held");
             match self.policy {
-                DdsPolicy::BookedRetryAfter => slots.admit(second, std::mem::take(booked)),
+                DdsPolicy::BookedRetryAfter => slots.admit(second, booked.take()),
                 DdsPolicy::Plain if slots.try_serve(second) => Admission::Accept,
-                DdsPolicy::Plain => Admission::RetryAt(0),
+                DdsPolicy::Plain => Admission::RetryAt {
+                    second,
+                    booked: false,
+                },
             }
         };
         match admission {
@@ -155,11 +162,14 @@ impl Dds {
                 status: 200,
                 ..Default::default()
             }),
-            Admission::RetryAt(slot) => {
+            Admission::RetryAt {
+                second: slot,
+                booked: reserved,
+            } => {
                 self.rejected_after.fetch_add(1, Ordering::Relaxed);
                 let mut headers = Vec::new();
                 if self.policy == DdsPolicy::BookedRetryAfter {
-                    *booked = true;
+                    *booked = reserved.then_some(slot);
                     // An HTTP date names the booked second exactly.
                     let date = chrono::DateTime::from_timestamp((BASE_SECS + slot) as i64, 0)
                         .expect("in range");
@@ -177,7 +187,8 @@ impl Dds {
 
 struct Node {
     registrar: Registrar,
-    booked: bool,
+    /// The second the DDS reserved for this node, if any.
+    booked: Option<u64>,
 }
 
 /// Runs a scenario.
@@ -238,12 +249,12 @@ pub fn run(scenario: &Scenario) -> Report {
                         at(checked_ms),
                         scenario.seed.wrapping_add(i as u64),
                     );
-                    let wake = drain(&mut registrar, checked_ms, dds, &mut false)
+                    let wake = drain(&mut registrar, checked_ms, dds, &mut None)
                         .expect("not registered yet");
                     queue.push(Reverse((wake, nodes.len() as u32)));
                     nodes.push(Node {
                         registrar,
-                        booked: false,
+                        booked: None,
                     });
                 }
                 let mut second = 0u64;
@@ -336,7 +347,12 @@ fn sim_ms(time: UnixTime) -> u64 {
 
 /// Carries out a registrar's outputs at `now_ms` (the DDS answers at once).
 /// Returns its next wake-up, or `None` once it is registered again.
-fn drain(registrar: &mut Registrar, now_ms: u64, dds: &Dds, booked: &mut bool) -> Option<u64> {
+fn drain(
+    registrar: &mut Registrar,
+    now_ms: u64,
+    dds: &Dds,
+    booked: &mut Option<u64>,
+) -> Option<u64> {
     loop {
         match registrar.poll_output() {
             Output::Transmit(outgoing) => {
