@@ -1,0 +1,111 @@
+// Type-checked with `tsc --noEmit` against the packed package's declarations (test.sh).
+// Lines marked @ts-expect-error must fail to type-check: the declarations are not `any`.
+import init, {
+  PrivateKey,
+  Registrar,
+  MemoryStorage,
+  KvStorage,
+  WebStorage,
+  RegistrationError,
+  PosemeshError,
+  buildRegistrationRequest,
+  buildWalletRegistrationRequest,
+  classifyResponse,
+  formatTimestamp,
+  type HttpRequest,
+  type RegistrarEvent,
+  type RegistrarOptions,
+  type SnapshotStorage,
+  type TickResult,
+  type Classification,
+  type RegistrationStatus,
+} from "posemesh-registration";
+
+await init();
+
+const key: PrivateKey = PrivateKey.fromHex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90");
+const address: string = key.ethAddress;
+const signature: string = key.signRegistration(new Uint8Array([1, 2]));
+// @ts-expect-error a number is not a message
+key.signEip191(42);
+
+const request: HttpRequest = buildRegistrationRequest(key, {
+  ddsUrl: "https://dds.example.com",
+  nodeUrl: "https://node.example.com",
+  version: "1.2.3",
+  capabilities: ["/x/v1"],
+  registrationCredentials: "secret",
+  timestamp: { seconds: 1, nanos: 2 },
+});
+const method: "GET" | "POST" = request.method;
+const body: string = request.body;
+void fetch(request.url, request);
+
+// @ts-expect-error ddsUrl is required
+buildRegistrationRequest(key, { nodeUrl: "x", version: "1", registrationCredentials: "s" });
+
+const wallet = buildWalletRegistrationRequest(key, {
+  ddsUrl: "https://dds.example.com",
+  challenge: { nonce: "n", domain: "d", uri: "u", version: "1", chainId: 1, issuedAt: "t" },
+  version: "1",
+  capabilities: ["/x/v1"],
+  registrationCredentials: "s",
+});
+
+const classified: Classification = classifyResponse("https://x", { status: 503, headers: new Headers() });
+if (!classified.ok) {
+  const retry: number | undefined = classified.retryAfterMs;
+  const klass: "conflict" | "retry_fast" | "retry_later" = classified.failureClass;
+}
+const stamp: string = formatTimestamp(new Date());
+
+const storage: SnapshotStorage = new MemoryStorage();
+const custom: SnapshotStorage = { load: async () => null, save: async (_bytes: Uint8Array) => {} };
+declare const kvNamespace: { get(k: string, o: { type: "arrayBuffer" }): Promise<ArrayBuffer | null>; put(k: string, v: Uint8Array): Promise<void> };
+const kv = new KvStorage(kvNamespace, "key");
+const web = new WebStorage("key");
+
+const options: RegistrarOptions = {
+  ddsUrl: "https://dds.example.com",
+  flow: "wallet",
+  version: "1.2.3",
+  capabilities: ["/x/v1"],
+  registrationCredentials: "secret",
+  registerIntervalMs: 60_000,
+  maxRetry: null,
+  storage: custom,
+  logger: console,
+  onEvent: (event: RegistrarEvent) => {
+    const name: string = event.name;
+    const level: "debug" | "info" | "warn" = event.level;
+  },
+  seed: 42n,
+};
+// @ts-expect-error flows are a closed set
+const badFlow: RegistrarOptions = { ...options, flow: "pigeon" };
+
+const registrar = new Registrar(key, options);
+const status: RegistrationStatus = registrar.status;
+registrar.addEventListener("registration.success", (event) => {
+  const detail: RegistrarEvent = event.detail;
+  const elapsed: number | undefined = detail.elapsedMs;
+});
+// @ts-expect-error unknown event name
+registrar.addEventListener("registration.sucess", () => {});
+await registrar.start();
+await registrar.stop();
+try {
+  await registrar.registerOnce();
+} catch (err) {
+  if (err instanceof RegistrationError) {
+    const code: "registration_conflict" | "registration_rejected" | "registration_unavailable" = err.code;
+    const status: number | undefined = err.status;
+  } else if (err instanceof PosemeshError) {
+    const code: string = err.code;
+  }
+}
+const result: TickResult = await registrar.tick(Date.now());
+const next: number = result.nextCheckAt;
+const failure: RegistrationError | null = result.error;
+const response: Response = await registrar.handleCallback(new Request("http://node/health"));
+export { address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };

@@ -1,0 +1,174 @@
+//! Every failure reaches JavaScript as an instance of one of the `Error` subclasses in
+//! `js/support.js`, with a stable `code`. Messages come from core's error types, which
+//! never echo keys, secrets or URLs.
+
+use posemesh_registration_core::registrar::ConfigError;
+use posemesh_registration_core::request::ChallengeError;
+use posemesh_registration_core::{Failure, FailureClass, KeyError};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/js/support.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = makeError)]
+    fn make_error(kind: &str, code: &str, message: &str, details: JsValue) -> JsValue;
+}
+
+/// Which JavaScript class an error becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `PosemeshError` itself: a malformed argument.
+    Base,
+    /// `KeyError`
+    Key,
+    /// `ConfigError`
+    Config,
+    /// `RegistrationError`
+    Registration,
+    /// `StorageError`
+    Storage,
+    /// `StateError`
+    State,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Base => "base",
+            Kind::Key => "key",
+            Kind::Config => "config",
+            Kind::Registration => "registration",
+            Kind::Storage => "storage",
+            Kind::State => "state",
+        }
+    }
+}
+
+/// An error on its way to JavaScript.
+#[derive(Debug)]
+pub(crate) struct Error {
+    kind: Kind,
+    code: &'static str,
+    message: String,
+    details: Option<FailureDetail>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// A malformed argument (`PosemeshError`, code `invalid_argument`).
+    pub(crate) fn argument(message: impl Into<String>) -> Self {
+        Error::new(Kind::Base, "invalid_argument", message)
+    }
+
+    /// A malformed option (`ConfigError`, code `invalid_option`).
+    pub(crate) fn option(message: impl Into<String>) -> Self {
+        Error::new(Kind::Config, "invalid_option", message)
+    }
+
+    pub(crate) fn state(code: &'static str, message: impl Into<String>) -> Self {
+        Error::new(Kind::State, code, message)
+    }
+
+    pub(crate) fn storage(code: &'static str, message: impl Into<String>) -> Self {
+        Error::new(Kind::Storage, code, message)
+    }
+
+    /// A failed registration attempt, with its class, status and `Retry-After`.
+    pub(crate) fn registration(failure: &Failure, message: String) -> Self {
+        let code = match failure.class {
+            FailureClass::Conflict => "registration_conflict",
+            FailureClass::RetryLater => "registration_rejected",
+            FailureClass::RetryFast => "registration_unavailable",
+        };
+        Error {
+            kind: Kind::Registration,
+            code,
+            details: Some(FailureDetail::new(failure, message.clone())),
+            message,
+        }
+    }
+
+    /// The JavaScript error object.
+    pub(crate) fn into_js(self) -> JsValue {
+        let details = self
+            .details
+            .as_ref()
+            .and_then(|d| crate::convert::to_js(d).ok())
+            .unwrap_or(JsValue::UNDEFINED);
+        make_error(self.kind.as_str(), self.code, &self.message, details)
+    }
+}
+
+impl From<Error> for JsValue {
+    fn from(error: Error) -> JsValue {
+        error.into_js()
+    }
+}
+
+impl From<KeyError> for Error {
+    fn from(error: KeyError) -> Self {
+        let code = match error {
+            KeyError::NotHex => "key_not_hex",
+            KeyError::WrongLength(_) | KeyError::WrongHexLength(_) => "key_wrong_length",
+            KeyError::OutOfRange => "key_out_of_range",
+        };
+        Error::new(Kind::Key, code, error.to_string())
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        let code = match error {
+            ConfigError::DdsUrl(_) => "invalid_dds_url",
+            ConfigError::NodeUrl(_) => "invalid_node_url",
+            ConfigError::NoCapabilities => "no_capabilities",
+            ConfigError::EmptyVersion => "empty_version",
+        };
+        Error::new(Kind::Config, code, error.to_string())
+    }
+}
+
+impl From<ChallengeError> for Error {
+    fn from(error: ChallengeError) -> Self {
+        Error::new(Kind::Base, "invalid_challenge", error.to_string())
+    }
+}
+
+/// A classified failure as JavaScript sees it (in events, errors and `classifyResponse`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FailureDetail {
+    /// `conflict`, `retry_fast` or `retry_later`.
+    pub failure_class: &'static str,
+    /// The HTTP status, when there was a response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The server's `Retry-After`, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<f64>,
+    /// What went wrong, safe to log.
+    pub message: String,
+}
+
+impl FailureDetail {
+    /// `message` is the failure's message after redaction.
+    pub(crate) fn new(failure: &Failure, message: String) -> Self {
+        FailureDetail {
+            failure_class: failure.class.as_str(),
+            status: failure.status,
+            retry_after_ms: failure.retry_after.map(|d| d.as_millis() as f64),
+            message,
+        }
+    }
+}
+
+/// Shorthand for the bindings' results.
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

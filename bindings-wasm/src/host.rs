@@ -1,0 +1,223 @@
+//! The runtime's I/O, the same in Node, browsers, Deno and workerd: the clock
+//! (`Date.now`), timers (`setTimeout`), randomness (`crypto.getRandomValues`) and
+//! HTTP (`fetch` through gloo-net, cancelled with an `AbortController`).
+
+use gloo_net::http::{Method as FetchMethod, RequestBuilder};
+use js_sys::{Date, Function, Promise, Uint8Array};
+use posemesh_registration_core::{
+    HttpRequest, HttpResponse, Method, TransportError, TransportErrorKind, UnixTime,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AbortController, ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult,
+};
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(handle: &JsValue);
+}
+
+#[wasm_bindgen(module = "/js/support.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = randomBytes, catch)]
+    fn random_bytes(n: u32) -> Result<Vec<u8>, JsValue>;
+}
+
+/// `setTimeout` cannot wait longer than this (about 24.8 days); longer waits wake early
+/// and wait again.
+const MAX_TIMER_MS: f64 = 2_147_483_647.0;
+
+/// Wall-clock time from `Date.now()`.
+pub(crate) fn now() -> UnixTime {
+    // `as` saturates: a clock before 1970 reads as the epoch.
+    UnixTime::from_millis(Date::now() as u64)
+}
+
+/// A time source: the system clock, optionally shifted (for `tick(now)` with a given `now`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    /// The caller's time when `base` was read from the system clock.
+    origin: Option<(UnixTime, UnixTime)>,
+}
+
+impl Clock {
+    pub(crate) fn system() -> Self {
+        Clock { origin: None }
+    }
+
+    /// A clock that reads `start` now and advances with the system clock.
+    pub(crate) fn starting_at(start: UnixTime) -> Self {
+        Clock {
+            origin: Some((start, now())),
+        }
+    }
+
+    pub(crate) fn now(&self) -> UnixTime {
+        match self.origin {
+            None => now(),
+            Some((start, base)) => start + now().saturating_since(base),
+        }
+    }
+}
+
+/// A jitter seed from the runtime's CSPRNG (or the clock, where there is none).
+pub(crate) fn random_seed() -> u64 {
+    match random_bytes(8) {
+        Ok(bytes) if bytes.len() == 8 => u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])),
+        _ => Date::now().to_bits(),
+    }
+}
+
+/// A `setTimeout`, cleared when dropped (so a stopped registrar leaves no timer behind
+/// to keep Node alive).
+pub(crate) struct Sleep {
+    handle: JsValue,
+    done: JsFuture,
+}
+
+impl Sleep {
+    pub(crate) fn new(duration: Duration) -> Sleep {
+        let ms = (duration.as_millis() as f64).min(MAX_TIMER_MS);
+        let mut handle = JsValue::UNDEFINED;
+        let promise = Promise::new(&mut |resolve, _reject| {
+            handle = set_timeout(&resolve, ms);
+        });
+        Sleep {
+            handle,
+            done: JsFuture::from(promise),
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.done).poll(cx).map(|_| ())
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        clear_timeout(&self.handle);
+    }
+}
+
+type Exchanging = Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>>>>;
+
+/// One request on its way, aborted if dropped before it completes.
+pub(crate) struct Exchange {
+    controller: Option<AbortController>,
+    future: Exchanging,
+}
+
+impl Future for Exchange {
+    type Output = Result<HttpResponse, TransportError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let poll = self.future.as_mut().poll(cx);
+        if poll.is_ready() {
+            self.controller = None;
+        }
+        poll
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(controller) = self.controller.take() {
+            controller.abort();
+        }
+    }
+}
+
+/// Starts sending `request` with `fetch`. The body read is capped to `max_body` bytes; the
+/// timeout is the registrar's business (it drops the exchange, which aborts it).
+pub(crate) fn send(request: HttpRequest, max_body: usize) -> Exchange {
+    let controller = AbortController::new().ok();
+    let signal = controller.as_ref().map(AbortController::signal);
+    let future = Box::pin(async move {
+        let method = match request.method {
+            Method::Get => FetchMethod::GET,
+            Method::Post => FetchMethod::POST,
+        };
+        let mut builder = RequestBuilder::new(&request.url)
+            .method(method)
+            .abort_signal(signal.as_ref());
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let fetch_request = if request.body.is_empty() {
+            builder.build()
+        } else {
+            builder.body(Uint8Array::from(request.body.as_slice()))
+        }
+        .map_err(|err| transport_error(TransportErrorKind::Other, err))?;
+        let response = fetch_request
+            .send()
+            .await
+            .map_err(|err| transport_error(TransportErrorKind::Connect, err))?;
+        let headers = response.headers().entries().collect();
+        let body = match response.body() {
+            Some(stream) => read_capped(&stream, max_body)
+                .await
+                .map_err(|err| TransportError::new(TransportErrorKind::Io, describe(&err)))?,
+            None => Vec::new(),
+        };
+        Ok(HttpResponse {
+            status: response.status(),
+            headers,
+            body,
+        })
+    });
+    Exchange { controller, future }
+}
+
+fn transport_error(kind: TransportErrorKind, err: gloo_net::Error) -> TransportError {
+    // fetch's errors name the cause ("fetch failed", "Failed to fetch"): never the body.
+    TransportError::new(kind, err.to_string())
+}
+
+/// Reads a stream up to `max` bytes, then cancels it: a huge or endless body costs no
+/// more than a small one.
+pub(crate) async fn read_capped(stream: &ReadableStream, max: usize) -> Result<Vec<u8>, JsValue> {
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = Vec::new();
+    loop {
+        let chunk: ReadableStreamReadResult = JsFuture::from(reader.read()).await?.unchecked_into();
+        if chunk.get_done().unwrap_or(true) {
+            break;
+        }
+        let value = chunk.get_value();
+        let Some(bytes) = value.dyn_ref::<Uint8Array>() else {
+            return Err(JsValue::from_str("stream chunk is not a Uint8Array"));
+        };
+        let room = max - body.len();
+        let take = (bytes.length() as usize).min(room);
+        body.extend_from_slice(&bytes.subarray(0, take as u32).to_vec());
+        if body.len() == max {
+            // Nothing more is needed; the rest is discarded.
+            let _ = reader.cancel();
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// A JavaScript exception as one line: `name: message`, or its string form.
+pub(crate) fn describe(error: &JsValue) -> String {
+    if let Some(error) = error.dyn_ref::<js_sys::Error>() {
+        let name: String = error.name().into();
+        let message: String = error.message().into();
+        return format!("{name}: {message}");
+    }
+    error
+        .as_string()
+        .unwrap_or_else(|| "unknown JavaScript error".to_owned())
+}

@@ -1,0 +1,275 @@
+//! The low-level API: build the exact requests of both flows, classify the DDS's answers,
+//! format timestamps. For hosts that want to send requests themselves.
+
+use crate::convert::{self, Options};
+use crate::error::{Error, FailureDetail, Result};
+use crate::key::PrivateKey;
+use js_sys::Object;
+use posemesh_registration_core::request::{
+    legacy_registration_request, siwe_nonce_request, wallet_registration_request,
+};
+use posemesh_registration_core::response::{classify_response, MAX_RESPONSE_BODY};
+use posemesh_registration_core::{
+    BaseUrl, Flow, HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
+};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+import type { HttpRequest } from "./support.js";
+/** A wall-clock time: a `Date`, milliseconds since 1970, or seconds and nanoseconds. */
+export type TimeInput = Date | number | { seconds: number; nanos?: number };
+
+/** Headers as `fetch` accepts them. */
+export type HeadersLike = Headers | [string, string][] | Record<string, string>;
+
+/** What the node tells the DDS in a legacy registration. */
+export interface RegistrationRequestOptions {
+  /** The DDS base URL (`https://dds.example.com`; trailing slashes are removed). */
+  ddsUrl: string;
+  /** The node's public URL, signed and sent verbatim. */
+  nodeUrl: string;
+  /** The node's software version (not blank). */
+  version: string;
+  /** Capability paths such as `/reconstruction/global-refinement/v1`. */
+  capabilities?: string[];
+  /** The registration credentials (a secret). */
+  registrationCredentials: string;
+  /** The signed timestamp; default: now. */
+  timestamp?: TimeInput;
+}
+
+/** The DDS's answer to a SIWE nonce request. */
+export interface SiweChallenge {
+  nonce: string;
+  domain: string;
+  uri: string;
+  version: string;
+  chainId: number;
+  issuedAt: string;
+}
+
+/** What the node sends in a wallet registration. */
+export interface WalletRequestOptions {
+  ddsUrl: string;
+  /** The nonce response: its parsed JSON, or its body text or bytes. */
+  challenge: SiweChallenge | string | Uint8Array;
+  version: string;
+  /** At least one capability. */
+  capabilities: string[];
+  registrationCredentials: string;
+}
+
+/** A response as received, for `classifyResponse`. */
+export interface ResponseLike {
+  status: number;
+  headers?: HeadersLike;
+  /** The body (only its first 64 KiB are read). */
+  body?: string | Uint8Array | ArrayBuffer;
+}
+
+/** Why an attempt failed and what to do about it. */
+export type FailureClass = "conflict" | "retry_fast" | "retry_later";
+
+/** A classified failure. */
+export interface FailureInfo {
+  /** `conflict` (409), `retry_fast` (408, 429, 5xx, transport), `retry_later` (other 4xx). */
+  failureClass: FailureClass;
+  /** The HTTP status, when there was a response. */
+  status?: number;
+  /** The server's `Retry-After` in milliseconds (capped by the core, currently to one hour). */
+  retryAfterMs?: number;
+  /** A one-line description, safe to log (at most 512 bytes of the body). */
+  message: string;
+}
+
+/** The result of `classifyResponse`. */
+export type Classification = ({ ok: true }) | ({ ok: false } & FailureInfo);
+"#;
+
+#[wasm_bindgen(module = "/js/support.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = makeRequest)]
+    fn make_request(method: &str, url: &str, headers: &Object, body: &str) -> JsValue;
+}
+
+/// Converts a core request into the JavaScript `HttpRequest` object.
+pub(crate) fn to_js_request(request: &HttpRequest) -> JsValue {
+    let headers = Object::new();
+    for (name, value) in &request.headers {
+        let _ = js_sys::Reflect::set(&headers, &name.into(), &value.into());
+    }
+    // Core bodies are serde_json output: always UTF-8.
+    let body = String::from_utf8_lossy(&request.body);
+    make_request(request.method.as_str(), &request.url, &headers, &body)
+}
+
+fn description(options: &Options<'_>) -> Result<(String, Vec<String>, String)> {
+    Ok((
+        options.required_string("version")?,
+        options.strings("capabilities")?,
+        options.required_string("registrationCredentials")?,
+    ))
+}
+
+/// Builds the signed legacy registration, `POST {ddsUrl}/internal/v1/nodes/register`,
+/// exactly as the reference sends it. Throws a `ConfigError` for an invalid URL, blank
+/// version or missing option.
+#[wasm_bindgen(js_name = buildRegistrationRequest, unchecked_return_type = "HttpRequest")]
+pub fn build_registration_request(
+    key: &PrivateKey,
+    #[wasm_bindgen(unchecked_param_type = "RegistrationRequestOptions")] options: JsValue,
+) -> std::result::Result<JsValue, JsValue> {
+    let options = Options::new(&options, "options")?;
+    let dds_url = options.required_string("ddsUrl")?;
+    let node_url = options.required_string("nodeUrl")?;
+    let (version, capabilities, credentials) = description(&options)?;
+    let timestamp = convert::time(
+        &options.get("timestamp")?.unwrap_or(JsValue::UNDEFINED),
+        crate::host::now,
+    )?;
+    let config = RegistrarConfig::new(
+        &dds_url,
+        Flow::Legacy {
+            node_url: node_url.clone(),
+        },
+        &version,
+        capabilities,
+        credentials.into(),
+    )
+    .map_err(Error::from)?;
+    let request = legacy_registration_request(
+        &config.dds_url,
+        &node_url,
+        &config.node,
+        &key.inner,
+        timestamp,
+    );
+    Ok(to_js_request(&request))
+}
+
+/// Builds SIWE step 1, `POST {ddsUrl}/internal/v1/auth/siwe/request` for `address`
+/// (the node's lowercase `0x` address, `key.ethAddress`).
+#[wasm_bindgen(js_name = buildSiweNonceRequest, unchecked_return_type = "HttpRequest")]
+pub fn build_siwe_nonce_request(
+    dds_url: &str,
+    address: &str,
+) -> std::result::Result<JsValue, JsValue> {
+    let dds = BaseUrl::parse(dds_url)
+        .map_err(|err| Error::from(posemesh_registration_core::ConfigError::DdsUrl(err)))?;
+    Ok(to_js_request(&siwe_nonce_request(&dds, address)))
+}
+
+fn challenge(value: &JsValue) -> Result<SiweChallenge> {
+    let bytes = if value.as_string().is_some() || value.is_instance_of::<js_sys::Uint8Array>() {
+        convert::bytes(value, "challenge")?
+    } else if value.is_object() {
+        js_sys::JSON::stringify(value)
+            .ok()
+            .and_then(|text| text.as_string())
+            .ok_or_else(|| Error::argument("challenge cannot be serialised as JSON"))?
+            .into_bytes()
+    } else {
+        return Err(Error::argument(
+            "challenge must be an object, a JSON string or JSON bytes",
+        ));
+    };
+    Ok(SiweChallenge::parse(&bytes)?)
+}
+
+/// The EIP-4361 message the node signs for `challenge`, in the reference's exact layout.
+/// Throws a `PosemeshError` (`invalid_challenge`) for a malformed challenge.
+#[wasm_bindgen(js_name = siweMessage)]
+pub fn siwe_message(
+    #[wasm_bindgen(unchecked_param_type = "SiweChallenge | string | Uint8Array")]
+    challenge_value: JsValue,
+    address: &str,
+) -> std::result::Result<String, JsValue> {
+    Ok(challenge(&challenge_value)?.message(address))
+}
+
+/// Builds SIWE step 2: signs the challenge (EIP-191) and returns
+/// `POST {ddsUrl}/internal/v1/nodes/register-wallet`.
+#[wasm_bindgen(js_name = buildWalletRegistrationRequest, unchecked_return_type = "HttpRequest")]
+pub fn build_wallet_registration_request(
+    key: &PrivateKey,
+    #[wasm_bindgen(unchecked_param_type = "WalletRequestOptions")] options: JsValue,
+) -> std::result::Result<JsValue, JsValue> {
+    let options = Options::new(&options, "options")?;
+    let dds_url = options.required_string("ddsUrl")?;
+    let challenge_value = options
+        .get("challenge")?
+        .ok_or_else(|| Error::option("options.challenge is required"))?;
+    let (version, capabilities, credentials) = description(&options)?;
+    let challenge = challenge(&challenge_value)?;
+    let config = RegistrarConfig::new(
+        &dds_url,
+        Flow::Wallet,
+        &version,
+        capabilities,
+        credentials.into(),
+    )
+    .map_err(Error::from)?;
+    let request =
+        wallet_registration_request(&config.dds_url, &challenge, &config.node, &key.inner);
+    Ok(to_js_request(&request))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Classification {
+    ok: bool,
+    #[serde(flatten)]
+    failure: Option<FailureDetail>,
+}
+
+/// Classifies the DDS's answer to a request sent to `endpoint` (the URL, used in the
+/// message): `{ ok: true }` for 2xx, else the failure class, status, `Retry-After` and a
+/// message safe to log. `now` (default: now) resolves an HTTP-date `Retry-After`.
+#[wasm_bindgen(js_name = classifyResponse, unchecked_return_type = "Classification")]
+pub fn classify(
+    endpoint: &str,
+    #[wasm_bindgen(unchecked_param_type = "ResponseLike")] response: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "TimeInput")] now: JsValue,
+) -> std::result::Result<JsValue, JsValue> {
+    let options = Options::new(&response, "response")?;
+    let status = options
+        .count("status")?
+        .filter(|s| (100..=999).contains(s))
+        .ok_or_else(|| Error::argument("response.status must be an HTTP status (100-999)"))?;
+    let headers = convert::headers(&options.get("headers")?.unwrap_or(JsValue::UNDEFINED))?;
+    let mut body = match options.get("body")? {
+        Some(body) => convert::bytes(&body, "response.body")?,
+        None => Vec::new(),
+    };
+    body.truncate(MAX_RESPONSE_BODY);
+    let now = convert::time(&now, crate::host::now)?;
+    let response = HttpResponse {
+        status: status as u16,
+        headers,
+        body,
+    };
+    let result = match classify_response(endpoint, &response, now) {
+        Ok(()) => Classification {
+            ok: true,
+            failure: None,
+        },
+        Err(failure) => Classification {
+            ok: false,
+            failure: Some(FailureDetail::new(&failure, failure.message.clone())),
+        },
+    };
+    crate::convert::to_js(&result)
+        .map_err(|_| Error::argument("cannot convert the classification").into())
+}
+
+/// Formats a time as the protocol signs it: RFC 3339 UTC with nine fractional digits and
+/// `Z` (`2024-01-02T03:04:05.006007008Z`). Default: now.
+#[wasm_bindgen(js_name = formatTimestamp)]
+pub fn format_timestamp(
+    #[wasm_bindgen(unchecked_optional_param_type = "TimeInput")] time: JsValue,
+) -> std::result::Result<String, JsValue> {
+    let time: UnixTime = convert::time(&time, crate::host::now)?;
+    Ok(time.to_rfc3339_nanos())
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test of the npm package (bindings-wasm); exits non-zero on any failure.
+#   1. wasm-bindgen-test unit tests of the binding crate, in Node and in headless Chromium;
+#   2. builds and packs the package (build.sh --pack) and the conformance DDS
+#      (posemesh-registration-cli), installs the tarball into a scratch project;
+#   3. tsc --noEmit on a TypeScript file using the package's declarations;
+#   4. node --test on the installed package: vectors + noble checks, API and redaction,
+#      registration against the conformance DDS on loopback, the Worker example in workerd
+#      (Miniflare), the Node and browser examples.
+# Idempotent; builds what it needs. Needs scripts/setup-wasm.sh and scripts/setup-node.sh.
+#
+# Usage: bindings-wasm/test.sh [--no-browser]   Env: CARGO_TARGET_DIR (default target/wasm)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+BROWSER=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-browser) BROWSER=0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+# shellcheck source=../scripts/env-wasm.sh
+source "$REPO/scripts/env-wasm.sh"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target/wasm}"
+export POSEMESH_REPO="$REPO"
+step() { printf '\n== bindings-wasm: %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null || { echo "test.sh: $1 not found ($2)" >&2; exit 1; }; }
+need wasm-bindgen-test-runner "run scripts/setup-wasm.sh"
+need node "install Node.js >= 20.19"
+JS_TESTS="$HERE/js-tests"
+[[ -x "$JS_TESTS/node_modules/.bin/tsc" ]] || { echo "test.sh: run scripts/setup-node.sh" >&2; exit 1; }
+
+step "wasm-bindgen-test in Node"
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
+(cd "$REPO" && cargo +debweb test --target wasm32-unknown-unknown -p posemesh-registration-wasm)
+
+if ((BROWSER)); then
+  step "wasm-bindgen-test in headless Chromium"
+  need chromedriver "run scripts/setup-wasm.sh (chromium-driver)"
+  (cd "$REPO" && WASM_BINDGEN_USE_BROWSER=1 cargo +debweb test --target wasm32-unknown-unknown \
+    -p posemesh-registration-wasm --test web)
+fi
+unset CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER
+
+step "build and pack the npm package"
+rm -rf "$HERE/dist"
+TARBALL="$("$HERE/build.sh" --pack | tail -n 1)"
+[[ -f "$TARBALL" ]] || { echo "test.sh: no tarball from build.sh" >&2; exit 1; }
+
+step "build the conformance DDS (posemesh-registration-cli)"
+(cd "$REPO" && cargo build --quiet -p posemesh-registration-cli)
+export POSEMESH_CLI="$CARGO_TARGET_DIR/debug/posemesh-registration"
+[[ -x "$POSEMESH_CLI" ]] || { echo "test.sh: $POSEMESH_CLI missing" >&2; exit 1; }
+
+step "install the tarball into a scratch project"
+# Inside js-tests, so the dev tools (noble, miniflare, typescript) resolve from its node_modules.
+SCRATCH="$JS_TESTS/.scratch"
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH"
+cat >"$SCRATCH/package.json" <<EOF
+{ "name": "posemesh-registration-scratch", "private": true, "type": "module",
+  "dependencies": { "posemesh-registration": "file:$TARBALL" } }
+EOF
+(cd "$SCRATCH" && npm install --offline --no-audit --no-fund --loglevel=error >/dev/null)
+cp -r "$JS_TESTS/test" "$JS_TESTS/types" "$SCRATCH/"  # deno/smoke.mjs is read from js-tests/deno
+
+step "TypeScript declarations (tsc --noEmit)"
+(cd "$SCRATCH" && "$JS_TESTS/node_modules/.bin/tsc" -p types/tsconfig.json)
+
+step "node --test on the installed package"
+(cd "$SCRATCH" && node --test --test-concurrency=1 test/)
+
+step "done"

@@ -1,0 +1,48 @@
+// Browser example: await init() once, then register with the wallet flow.
+// `?dds=<url>&auto=1` registers on load (the repository's tests use that).
+import init, { PrivateKey, Registrar, WebStorage, PosemeshError } from "posemesh-registration";
+
+const $ = (id) => document.getElementById(id);
+const log = (line) => ($("log").textContent += line + "\n");
+const setStatus = (status) => {
+  $("status").textContent = status;
+  $("status").dataset.status = status;
+};
+
+await init(); // fetches posemesh_registration_bg.wasm next to the package's web.js
+
+async function register({ dds, key, credentials }) {
+  const privateKey = key ? PrivateKey.fromHex(key) : PrivateKey.fromBytes(crypto.getRandomValues(new Uint8Array(32)));
+  $("address").textContent = privateKey.ethAddress;
+  const registrar = new Registrar(privateKey, {
+    ddsUrl: dds,
+    flow: "wallet",
+    version: "1.0.0",
+    capabilities: ["/capture/v1"],
+    registrationCredentials: credentials,
+    storage: new WebStorage(`posemesh-registration:${privateKey.ethAddress}`),
+    onEvent: (event) => {
+      log(`${event.name}: ${event.message}`);
+      setStatus(event.status);
+    },
+  });
+  try {
+    const result = await registrar.tick();
+    setStatus(result.status);
+    if (result.error) log(`failed: ${result.error.code}`);
+  } catch (err) {
+    log(err instanceof PosemeshError ? `${err.name} ${err.code}: ${err.message}` : String(err));
+    setStatus("error");
+  }
+}
+
+$("form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const data = new FormData(event.target);
+  register({ dds: data.get("dds"), key: data.get("key"), credentials: data.get("credentials") });
+});
+
+const params = new URLSearchParams(location.search);
+if (params.get("auto") === "1") {
+  register({ dds: params.get("dds"), key: "", credentials: params.get("credentials") ?? "browser-demo" });
+}
