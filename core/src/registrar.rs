@@ -619,6 +619,8 @@ impl Registrar {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
+        // An idle registrar holds no queue buffer: a fleet of them stays small.
+        self.outputs = VecDeque::new();
         let wake = match &self.phase {
             Phase::Idle => self.next_check,
             Phase::InFlight(flight) => flight.deadline,

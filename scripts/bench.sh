@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Prints the project's performance figures as Markdown tables: native signing
+# (criterion, ours vs the reference crate's way vs libsecp256k1 on one
+# context, side by side in one run), registrar step cost and size, the Python
+# and JS/wasm figures, and a fleet simulation. Printed, never asserted.
+#   scripts/bench.sh            quick settings (about 5 minutes)
+#   scripts/bench.sh --full     criterion's default measurement times
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+quick=(--warm-up-time 1 --measurement-time 4)
+[[ "${1:-}" == "--full" ]] && quick=()
+target="${CARGO_TARGET_DIR:-$REPO/target}"
+
+cargo bench -q --locked -p posemesh-registration-benches -- "${quick[@]}" >/dev/null 2>&1
+
+echo "## Native (criterion mean; lower is better)"
+echo
+python3 - "$target/criterion" <<'PY'
+import json, os, sys
+root = sys.argv[1]
+groups = {}
+for group in sorted(os.listdir(root)):
+    path = os.path.join(root, group)
+    if not os.path.isdir(path) or group == "report":
+        continue
+    for bench in sorted(os.listdir(path)):
+        est = os.path.join(path, bench, "new", "estimates.json")
+        if os.path.exists(est):
+            mean = json.load(open(est))["mean"]["point_estimate"]
+            groups.setdefault(group, {})[bench] = mean
+def fmt(ns):
+    return f"{ns/1000:.1f} µs" if ns >= 1000 else f"{ns:.0f} ns"
+print("| work | posemesh-registration | reference crate's way | libsecp256k1, one context | ours ÷ reference (target ≤ 0.75) | ours ÷ libsecp256k1 (target ≤ 1.3) |")
+print("|---|---:|---:|---:|---:|---:|")
+for group, benches in groups.items():
+    ours = benches.get("posemesh-registration (k256)")
+    ref = benches.get("reference crate's way")
+    direct = benches.get("libsecp256k1, one context")
+    if ours and ref and direct:
+        name = group.replace("_", " ")
+        print(f"| {name} | {fmt(ours)} | {fmt(ref)} | {fmt(direct)} | {ours/ref:.2f} | {ours/direct:.2f} |")
+print()
+print("| registrar step (no signing) | mean |")
+print("|---|---:|")
+for group, benches in groups.items():
+    if group.startswith("registrar"):
+        for bench, mean in benches.items():
+            print(f"| {bench.replace('_', ' ')} | {fmt(mean)} |")
+PY
+echo
+cargo run -q --release --locked -p posemesh-registration-benches
+echo
+
+if [[ -x bindings-python/bench.sh || -f bindings-python/bench.py ]] && [[ -x "${POSEMESH_BENCH_PYTHON:-$REPO/target/python-venv/bin/python}" ]]; then
+  echo "## Python"
+  "${POSEMESH_BENCH_PYTHON:-$REPO/target/python-venv/bin/python}" bindings-python/bench.py || true
+  echo
+fi
+if [[ -f bindings-wasm/bench.mjs && -d bindings-wasm/pkg ]]; then
+  echo "## JavaScript / wasm"
+  (cd bindings-wasm && node bench.mjs) || true
+  echo
+fi
+
+echo "## Fleet simulation (one scenario; the full matrix: cargo run --release -p posemesh-fleet-sim -- --matrix)"
+echo
+cargo run -q --release --locked -p posemesh-fleet-sim -- --nodes 100000 --capacity 1000
