@@ -1,65 +1,12 @@
 //! The binary as users run it: exit codes, messages, and no secret in output.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_posemesh-registration");
+use common::{Mock, BIN};
+use std::process::{Command, Output};
+
 const KEY: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90";
 const SECRET: &str = "cli-test-registration-secret";
-
-/// The conformance DDS as a child process; it exits when its stdin closes.
-struct Mock {
-    child: Child,
-    url: String,
-}
-
-impl Mock {
-    fn start() -> Mock {
-        let mut child = Command::new(BIN)
-            .args(["mock-dds", "--exit-on-stdin-eof"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(
-            line.starts_with("http://127.0.0.1:"),
-            "first line is the URL: {line:?}"
-        );
-        Mock {
-            child,
-            url: line.trim().to_owned(),
-        }
-    }
-
-    fn fault(&self, status: u16) {
-        // A tiny HTTP/1.1 POST without pulling a client into the test.
-        let authority = self.url.trim_start_matches("http://");
-        let body =
-            format!(r#"{{"faults":[{{"status":{status},"body":"down\nfor maintenance"}}]}}"#);
-        let mut stream = std::net::TcpStream::connect(authority).unwrap();
-        write!(
-            stream,
-            "POST /_control/faults HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut status_line = String::new();
-        BufReader::new(stream).read_line(&mut status_line).unwrap();
-        assert!(status_line.contains(" 200 "), "{status_line}");
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
 
 fn register(args: &[&str], key: Option<&str>) -> Output {
     let mut command = Command::new(BIN);
@@ -122,7 +69,7 @@ fn once_registers_and_exits_zero() {
 #[test]
 fn once_reports_a_refusal_in_one_line_and_exits_one() {
     let mock = Mock::start();
-    mock.fault(503);
+    mock.faults(r#"[{"status":503,"body":"down\nfor maintenance"}]"#);
     let output = register(&args(&mock.url, &["--once"]), Some(KEY));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -240,6 +240,16 @@ async fn timeouts_and_dropped_connections_are_transport_failures() {
         "the timeout did not cut the wait"
     );
 
+    dds.faults(json!([{ "status": 500, "drip_ms": 100 }])).await;
+    let started = std::time::Instant::now();
+    let drip = failure_of(driver.register_once().await);
+    assert_eq!((drip.class, drip.status), (FailureClass::RetryFast, None));
+    assert!(drip.message.contains("timed out"), "{}", drip.message);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a slow drip held the attempt"
+    );
+
     dds.faults(json!([{ "status": 200, "drop": true }])).await;
     let dropped = failure_of(driver.register_once().await);
     assert_eq!(

@@ -97,6 +97,9 @@ pub struct Fault {
     pub body_bytes: usize,
     /// Body of invalid UTF-8.
     pub non_utf8: bool,
+    /// Send the body one byte every this many milliseconds (`body_bytes` long,
+    /// 1000 if unset): a slow drip that only a timeout ends.
+    pub drip_ms: u64,
     /// Apply only to this path.
     pub path: Option<String>,
     /// After the delay, handle the request normally instead of answering with `status`.
@@ -412,6 +415,23 @@ fn faulty_response(shared: &Shared, path: &str, fault: Fault) -> Response {
             )),
         ]);
         Body::from_stream(broken)
+    } else if fault.drip_ms > 0 {
+        let total = if fault.body_bytes > 0 {
+            fault.body_bytes
+        } else {
+            1000
+        };
+        let every = Duration::from_millis(fault.drip_ms);
+        Body::from_stream(futures_util::stream::unfold(
+            0usize,
+            move |sent| async move {
+                if sent == total {
+                    return None;
+                }
+                tokio::time::sleep(every).await;
+                Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x")), sent + 1))
+            },
+        ))
     } else if fault.body_bytes > 0 {
         let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
         let chunks = fault.body_bytes.div_ceil(chunk.len());

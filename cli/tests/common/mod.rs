@@ -1,0 +1,108 @@
+//! The conformance DDS as a child process, and a tiny HTTP client for its
+//! control API (raw HTTP/1.1, so the tests pull in no client).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_posemesh-registration");
+
+/// The conformance DDS; it exits when its stdin closes (when this is dropped).
+pub struct Mock {
+    child: Child,
+    pub url: String,
+}
+
+impl Mock {
+    pub fn start() -> Mock {
+        let mut child = Command::new(BIN)
+            .args(["mock-dds", "--exit-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("http://127.0.0.1:"),
+            "first line is the URL: {line:?}"
+        );
+        Mock {
+            child,
+            url: line.trim().to_owned(),
+        }
+    }
+
+    /// Sends a request to the mock; returns status and body.
+    pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let authority = self.url.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(authority).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn faults(&self, json: &str) {
+        let (status, _) = self.http(
+            "POST",
+            "/_control/faults",
+            &format!(r#"{{"faults":{json}}}"#),
+        );
+        assert_eq!(status, 200);
+    }
+
+    /// The control read-out's text (chunked encoding is not used for it).
+    pub fn readout(&self) -> String {
+        self.http("GET", "/_control/registrations", "").1
+    }
+
+    /// How many registrations on `path` the mock accepted.
+    pub fn accepted(&self, path: &str) -> usize {
+        let readout = self.readout();
+        readout
+            .split("{\"seq\"")
+            .filter(|entry| {
+                entry.contains(&format!("\"path\":\"{path}\""))
+                    && entry.contains("\"accepted\":true")
+            })
+            .count()
+    }
+
+    /// The most requests the mock had in flight at once.
+    pub fn max_concurrent(&self) -> u64 {
+        let readout = self.readout();
+        let after = readout.split("\"max_concurrent\":").nth(1).unwrap_or("");
+        after
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
