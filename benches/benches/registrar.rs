@@ -21,7 +21,8 @@ fn drain(
 
 fn step_cost(c: &mut Criterion) {
     let mut group = c.benchmark_group("registrar step");
-    let start = UnixTime::from_secs_nanos(1_704_164_645, 0);
+    // The instant posemesh_registration_benches::registrar starts at.
+    let start = UnixTime::from_secs_nanos(1_704_164_645, 6_007_008);
 
     // A registered node receiving the DDS's health probe.
     let mut registered = posemesh_registration_benches::registrar(1);
@@ -46,9 +47,9 @@ fn step_cost(c: &mut Criterion) {
         })
     });
 
-    // An attempt answered 503 (classification, backoff, events), excluding the
-    // signature, which the signing benchmark measures.
-    let mut failing = posemesh_registration_benches::registrar(2);
+    // A wallet-flow attempt whose (unsigned) nonce request is answered 503:
+    // classification, backoff, events, the next attempt; no signature.
+    let mut failing = posemesh_registration_benches::wallet_registrar(2);
     drain(&mut failing);
     let mut now = start + Duration::from_secs(1);
     failing.handle_timeout(now);
@@ -65,8 +66,6 @@ fn step_cost(c: &mut Criterion) {
                 now,
             );
             drain(&mut failing);
-            // Start the next attempt outside the timed part would need iter_batched;
-            // register_now keeps it cheap enough to be noise next to the 503 path.
             failing.register_now(now);
             now = now + Duration::from_millis(1);
             id = drain(&mut failing).expect("next attempt");

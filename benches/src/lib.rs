@@ -12,11 +12,24 @@ pub const TIMESTAMP: &str = "2024-01-02T03:04:05.006007008Z";
 
 /// A legacy-flow registrar as a node would configure it.
 pub fn registrar(seed: u64) -> Registrar {
-    let config = RegistrarConfig::new(
-        "https://dds.example.com",
+    with_flow(
         Flow::Legacy {
             node_url: NODE_URL.into(),
         },
+        seed,
+    )
+}
+
+/// A wallet-flow registrar: its first request (the SIWE nonce) is unsigned,
+/// which isolates the registrar's own cost.
+pub fn wallet_registrar(seed: u64) -> Registrar {
+    with_flow(Flow::Wallet, seed)
+}
+
+fn with_flow(flow: Flow, seed: u64) -> Registrar {
+    let config = RegistrarConfig::new(
+        "https://dds.example.com",
+        flow,
         "1.2.3",
         vec!["/reconstruction/global-refinement/v1".into()],
         "registration-secret".into(),
