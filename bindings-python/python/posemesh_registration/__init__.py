@@ -1,0 +1,88 @@
+"""Register a posemesh node with the Domain Discovery Service (DDS) and keep it registered.
+
+High level: :class:`Registrar` (blocking, or in a background thread) and
+:class:`AsyncRegistrar` (asyncio) run the registration loop, with HTTP done in
+Rust. Serve the DDS's calls to the node with ``registrar.handle_node_request()``
+or the ASGI app of :mod:`posemesh_registration.asgi`.
+
+Low level (bring your own HTTP): :class:`PrivateKey`,
+:func:`build_registration_request`, :func:`build_siwe_nonce_request`,
+:func:`build_wallet_registration_request` and :func:`classify_response`.
+
+Events are logged to the standard :mod:`logging` logger ``posemesh_registration``
+(``extra={"event": <name>}``); nothing logged, raised or repr'd contains a key or
+a secret.
+"""
+
+import atexit as _atexit
+
+from ._errors import (
+    ConfigError,
+    ConflictError,
+    DdsRejectedError,
+    InvalidKeyError,
+    InvalidUrlError,
+    RegistrationError,
+    StateError,
+    TransportError,
+)
+from ._native import (
+    AsyncRegistrar,
+    BaseRegistrar,
+    DdsCredentials,
+    Failure,
+    HttpRequest,
+    PrivateKey,
+    Registrar,
+    __version__,
+    build_registration_request,
+    build_siwe_nonce_request,
+    build_wallet_registration_request,
+    classify_response,
+    format_timestamp,
+)
+from ._native import _shutdown
+
+# Stop background loops before the interpreter finalizes.
+_atexit.register(_shutdown)
+del _atexit, _shutdown
+
+_TYPES = frozenset(["FailureKind", "Flow", "StateArg", "StateStore", "Status"])
+
+
+def __getattr__(name):
+    # Typing helpers load `typing` only when asked for (import time matters).
+    if name in _TYPES:
+        from . import _types
+
+        return getattr(_types, name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+__all__ = [
+    "AsyncRegistrar",
+    "BaseRegistrar",
+    "ConfigError",
+    "ConflictError",
+    "DdsCredentials",
+    "DdsRejectedError",
+    "Failure",
+    "FailureKind",
+    "Flow",
+    "HttpRequest",
+    "InvalidKeyError",
+    "InvalidUrlError",
+    "PrivateKey",
+    "Registrar",
+    "RegistrationError",
+    "StateArg",
+    "StateError",
+    "StateStore",
+    "Status",
+    "TransportError",
+    "__version__",
+    "build_registration_request",
+    "build_siwe_nonce_request",
+    "build_wallet_registration_request",
+    "classify_response",
+    "format_timestamp",
+]

@@ -1,0 +1,63 @@
+"""Register a posemesh node with the Domain Discovery Service (DDS) and keep it registered."""
+
+from ._errors import (
+    ConfigError as ConfigError,
+    ConflictError as ConflictError,
+    DdsRejectedError as DdsRejectedError,
+    InvalidKeyError as InvalidKeyError,
+    InvalidUrlError as InvalidUrlError,
+    RegistrationError as RegistrationError,
+    StateError as StateError,
+    TransportError as TransportError,
+)
+from ._native import (
+    AsyncRegistrar as AsyncRegistrar,
+    BaseRegistrar as BaseRegistrar,
+    DdsCredentials as DdsCredentials,
+    Failure as Failure,
+    HttpRequest as HttpRequest,
+    PrivateKey as PrivateKey,
+    Registrar as Registrar,
+    __version__ as __version__,
+    build_registration_request as build_registration_request,
+    build_siwe_nonce_request as build_siwe_nonce_request,
+    build_wallet_registration_request as build_wallet_registration_request,
+    classify_response as classify_response,
+    format_timestamp as format_timestamp,
+)
+from ._types import (
+    FailureKind as FailureKind,
+    Flow as Flow,
+    StateArg as StateArg,
+    StateStore as StateStore,
+    Status as Status,
+)
+
+__all__ = [
+    "AsyncRegistrar",
+    "BaseRegistrar",
+    "ConfigError",
+    "ConflictError",
+    "DdsCredentials",
+    "DdsRejectedError",
+    "Failure",
+    "FailureKind",
+    "Flow",
+    "HttpRequest",
+    "InvalidKeyError",
+    "InvalidUrlError",
+    "PrivateKey",
+    "Registrar",
+    "RegistrationError",
+    "StateArg",
+    "StateError",
+    "StateStore",
+    "Status",
+    "TransportError",
+    "__version__",
+    "build_registration_request",
+    "build_siwe_nonce_request",
+    "build_wallet_registration_request",
+    "classify_response",
+    "format_timestamp",
+]

@@ -1,0 +1,62 @@
+//! # posemesh-registration-python
+//!
+//! The `posemesh_registration._native` extension module: pyo3 bindings of the
+//! posemesh-registration core (keys, signed requests, response classes) and of
+//! the native driver (HTTP through reqwest, file state store with its lock).
+//!
+//! Thin by design: it converts types, maps errors to the Python exception
+//! classes of `posemesh_registration._errors`, forwards events to the standard
+//! `logging` module, and releases the GIL whenever it waits. Every protocol rule
+//! lives in `posemesh-registration-core`.
+
+#![forbid(unsafe_code)]
+
+mod convert;
+mod errors;
+mod job;
+mod keys;
+mod logbridge;
+mod lowlevel;
+mod registrar;
+mod store;
+
+use pyo3::prelude::*;
+
+/// Stops every running loop and silences Python callbacks: called from an
+/// `atexit` hook so no Rust thread touches the interpreter while it finalizes.
+#[pyfunction]
+fn _shutdown(py: Python<'_>) {
+    logbridge::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::SeqCst);
+    registrar::stop_all(py);
+}
+
+/// Stops every background registration loop; returns how many were running.
+#[pyfunction]
+fn _stop_all(py: Python<'_>) -> usize {
+    registrar::stop_all(py)
+}
+
+/// Native part of the `posemesh_registration` package; import that package instead.
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<keys::PyPrivateKey>()?;
+    m.add_class::<lowlevel::PyHttpRequest>()?;
+    m.add_class::<lowlevel::PyFailure>()?;
+    m.add_class::<registrar::PyDdsCredentials>()?;
+    m.add_class::<registrar::PyBaseRegistrar>()?;
+    m.add_class::<registrar::PyRegistrar>()?;
+    m.add_class::<registrar::PyAsyncRegistrar>()?;
+    m.add_function(wrap_pyfunction!(lowlevel::build_registration_request, m)?)?;
+    m.add_function(wrap_pyfunction!(lowlevel::build_siwe_nonce_request, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        lowlevel::build_wallet_registration_request,
+        m
+    )?)?;
+    m.add_function(wrap_pyfunction!(lowlevel::classify_response, m)?)?;
+    m.add_function(wrap_pyfunction!(lowlevel::format_timestamp, m)?)?;
+    m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(_stop_all, m)?)?;
+    Ok(())
+}

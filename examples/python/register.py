@@ -1,0 +1,52 @@
+"""Register a posemesh node with a Domain Discovery Service, then exit.
+
+    pip install posemesh-registration
+    POSEMESH_DDS_URL=https://dds.example.com \
+    POSEMESH_REGISTRATION_SECRET=... \
+    POSEMESH_PRIVATE_KEY=<64 hex digits> \
+    POSEMESH_NODE_URL=https://node.example.com \
+    python register.py
+
+Exits 0 once the DDS accepted the registration, 1 if it refused or could not be
+reached, 2 if the configuration is incomplete. A node that must *stay* registered
+runs ``registrar.start()`` (or ``run_forever()``) and serves
+``registrar.asgi_app()`` at its node URL instead; see the package README.
+"""
+
+import logging
+import os
+import sys
+
+import posemesh_registration as pr
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    dds_url = os.environ.get("POSEMESH_DDS_URL")
+    secret = os.environ.get("POSEMESH_REGISTRATION_SECRET")
+    if not dds_url or not secret:
+        print("set POSEMESH_DDS_URL and POSEMESH_REGISTRATION_SECRET", file=sys.stderr)
+        return 2
+    key_hex = os.environ.get("POSEMESH_PRIVATE_KEY")
+    key = pr.PrivateKey.from_hex(key_hex) if key_hex else pr.PrivateKey.generate()
+
+    registrar = pr.Registrar(
+        dds_url=dds_url,
+        node_url=os.environ.get("POSEMESH_NODE_URL", "http://127.0.0.1:8080"),
+        node_version="1.0.0",
+        capabilities=["/reconstruction/global-refinement/v1"],
+        registration_secret=secret,
+        private_key=key,
+        state=os.environ.get("POSEMESH_STATE_FILE"),  # None: keep state in memory
+    )
+    try:
+        registrar.register_once()
+    except pr.RegistrationError as error:  # never contains the key or the secret
+        print(f"registration failed: {error}", file=sys.stderr)
+        return 1
+    print(f"registered {registrar.eth_address} with {registrar.dds_url}: {registrar.status}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
