@@ -53,9 +53,9 @@ echo
 cargo run -q --release --locked -p posemesh-registration-benches
 echo
 
-if [[ -x bindings-python/bench.sh || -f bindings-python/bench.py ]] && [[ -x "${POSEMESH_BENCH_PYTHON:-$REPO/target/python-venv/bin/python}" ]]; then
+if [[ -x bindings-python/bench.sh || -f bindings-python/bench.py ]] && [[ -x "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" ]]; then
   echo "## Python"
-  "${POSEMESH_BENCH_PYTHON:-$REPO/target/python-venv/bin/python}" bindings-python/bench.py || true
+  "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" bindings-python/bench.py || true
   echo
 fi
 if [[ -f bindings-wasm/bench.mjs && -d bindings-wasm/pkg ]]; then
