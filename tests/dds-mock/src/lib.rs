@@ -472,19 +472,18 @@ fn check_credentials(shared: &Shared, given: &str) -> Result<(), Rejection> {
     }
 }
 
-/// Over capacity: 503 with a `Retry-After` HTTP date naming the booked second.
-fn admit(shared: &Shared, client: &str) -> Result<(), Response> {
+/// Over capacity: the 503 to send, with a `Retry-After` HTTP date naming the
+/// booked second. `None`: the registration may proceed.
+fn over_capacity(shared: &Shared, client: &str) -> Option<Response> {
     let now = chrono::Utc::now();
     let second = now.timestamp().max(0) as u64;
     let mut log = lock(shared);
-    let Some(mut slots) = log.slots.take() else {
-        return Ok(());
-    };
+    let mut slots = log.slots.take()?;
     let booked_for = log.bookings.remove(client);
     let admission = slots.admit(second, booked_for);
     log.slots = Some(slots);
     match admission {
-        slots::Admission::Accept => Ok(()),
+        slots::Admission::Accept => None,
         slots::Admission::RetryAt {
             second: slot,
             booked,
@@ -499,14 +498,14 @@ fn admit(shared: &Shared, client: &str) -> Result<(), Response> {
             {
                 response.headers_mut().insert("retry-after", value);
             }
-            Err(response)
+            Some(response)
         }
     }
 }
 
 fn legacy(shared: &Arc<Shared>, path: &str, body: &[u8]) -> Result<Response, Rejection> {
     let reg: LegacyRegistration = verify::parse_json(body)?;
-    if let Err(busy) = admit(shared, &reg.public_key) {
+    if let Some(busy) = over_capacity(shared, &reg.public_key) {
         record(
             shared,
             received(shared, path, 503, Some("over capacity".into())),
@@ -575,7 +574,7 @@ fn wallet(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Rejectio
     let wallet = verify::parse_siwe(&reg.message)
         .map(|f| f.address)
         .unwrap_or_default();
-    if let Err(busy) = admit(shared, &wallet) {
+    if let Some(busy) = over_capacity(shared, &wallet) {
         record(
             shared,
             received(shared, path, 503, Some("over capacity".into())),
