@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the npm package `posemesh-registration` into bindings-wasm/pkg/:
-#   1. cargo +debweb, profile wasm-release (opt-level z, LTO, one codegen unit, panic abort);
-#   2. wasm-bindgen --target web (one glue module for every runtime);
-#   3. wasm-opt -Oz (npm binaryen);
+#   1. cargo +debweb, profile wasm-release (opt-level z, LTO, one codegen unit), with std
+#      rebuilt alongside (-Zbuild-std) and panics compiled to a bare trap;
+#   2. wasm-bindgen --target web (one glue module for every runtime), doc comments stripped
+#      from the glue (the .d.ts keeps them);
+#   3. wasm-opt -Oz --converge (npm binaryen);
 #   4. the entry points (node, web/bundlers, deno, workerd), types, package.json, README.
 # Prints the gzipped size of the .wasm and the JavaScript.
 #
@@ -32,8 +34,27 @@ PKG="$HERE/pkg"
 NAME=posemesh_registration
 WASM_IN="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/posemesh_registration_wasm.wasm"
 
-echo "build.sh: cargo build (wasm-release)" >&2
-(cd "$REPO" && cargo +debweb build --quiet --target wasm32-unknown-unknown \
+# Size (see README.md, "Size and start-up"; each step's effect was measured):
+# - -Zbuild-std: std is compiled with the crate, so it too gets opt-level z and LTO, and only
+#   what is used survives. The first build takes a minute or two more (std's own dependencies
+#   come from crates.io); later ones reuse it from the target directory. std's own
+#   `optimize_for_size` feature picks its smaller variants (formatting, sorting): 1.5 KB.
+# - -Cpanic=immediate-abort: a panic is a bare `unreachable` trap. With panic=abort it traps
+#   just the same, after formatting a message that wasm32-unknown-unknown has nowhere to
+#   print: that formatting and the Debug impls it reaches weighed ~50 KB.
+#   -Zlocation-detail=none drops the source paths that only panics used.
+# - --cfg cpubits="32": k256's 10x26-bit field arithmetic (u64 products, native in wasm)
+#   rather than 5x52 (u128 products, emulated): 23 KB less, and signing ~10% faster.
+# - --cfg sha2_backend_soft="compact": SHA-256 as one loop rather than 64 unrolled rounds
+#   (7 KB less); it only hashes RFC 6979 nonces and signCompact messages.
+# RUSTC_BOOTSTRAP=1 unlocks these on Debian's stable rustc-web, as scripts/setup-wasm.sh does
+# for its std build. RUSTFLAGS is set here only: the test builds use the prebuilt std, and
+# the package is tested as built here (test.sh).
+echo "build.sh: cargo build (wasm-release, -Zbuild-std)" >&2
+(cd "$REPO" && RUSTC_BOOTSTRAP=1 \
+  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none --cfg=sha2_backend_soft=\"compact\" --cfg=cpubits=\"32\"" \
+  cargo +debweb build --quiet --target wasm32-unknown-unknown \
+  -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
   -p posemesh-registration-wasm --profile wasm-release)
 
 STAGE="$(mktemp -d)"
@@ -52,12 +73,32 @@ if grep -E "^import .*snippets/" "$STAGE/$NAME.js" || ! grep -qE '^import .*"./s
   exit 1
 fi
 rm -rf "$STAGE/snippets" "$STAGE/${NAME}_bg.wasm.d.ts"
+# wasm-bindgen copies every Rust doc comment into the glue as JSDoc: a third of its gzipped
+# size, and the declarations (.d.ts) carry the same docs for editors. strip_comments drops
+# JSDoc blocks and whole-line `//` comments (the glue's first-line /* @ts-self-types */
+# directive stays), then checks that the module still parses.
+strip_comments() {
+  node -e '
+    const fs = require("fs");
+    const file = process.argv[1];
+    const text = fs.readFileSync(file, "utf8")
+      .replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "")
+      .replace(/^[ \t]*\/\/.*\n/gm, "");
+    fs.writeFileSync(file, text);
+  ' "$1"
+  node --input-type=module --check <"$1" \
+    || { echo "build.sh: $1 does not parse after stripping comments" >&2; exit 1; }
+}
+strip_comments "$STAGE/$NAME.js"
 
 rm -rf "$PKG"
 mkdir -p "$PKG"
-wasm-opt -Oz "$STAGE/${NAME}_bg.wasm" -o "$PKG/${NAME}_bg.wasm"
+# --converge: run -Oz until nothing changes (-0.4 KB gzipped); the target_features section is
+# only for tools.
+wasm-opt -Oz --converge --strip-target-features "$STAGE/${NAME}_bg.wasm" -o "$PKG/${NAME}_bg.wasm"
 cp "$STAGE/$NAME.js" "$STAGE/$NAME.d.ts" "$PKG/"
 cp "$HERE/js/support.js" "$HERE/js/support.d.ts" "$PKG/"
+strip_comments "$PKG/support.js"  # support.d.ts documents it
 cp "$HERE/js/package/"*.js "$HERE/js/package/index.d.ts" "$PKG/"
 cp "$HERE/README.md" "$PKG/README.md"
 [[ -f "$REPO/LICENSE" ]] && cp "$REPO/LICENSE" "$PKG/LICENSE"

@@ -234,14 +234,37 @@ pub(crate) fn headers(value: &JsValue) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Milliseconds as a JavaScript number.
+/// Milliseconds as a JavaScript number (exact below 2^53 ms; computed without
+/// `Duration::as_millis`'s `u128`, which would pull 128-bit arithmetic into the module).
 pub(crate) fn millis(duration: Duration) -> f64 {
-    duration.as_millis() as f64
+    duration.as_secs() as f64 * 1000.0 + f64::from(duration.subsec_millis())
 }
 
-/// A serialisable value as a plain JavaScript object (maps and structs alike).
-pub(crate) fn to_js<T: serde::Serialize + ?Sized>(
-    value: &T,
-) -> Result<JsValue, serde_wasm_bindgen::Error> {
-    value.serialize(&serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true))
+/// A plain JavaScript object built property by property, in order. (Hand-rolled rather
+/// than serde + serde-wasm-bindgen: the same objects for a fraction of the code.)
+pub(crate) struct Obj(Object);
+
+impl Obj {
+    pub(crate) fn new() -> Self {
+        Obj(Object::new())
+    }
+
+    /// Sets `key` (numbers as JavaScript numbers, strings, booleans, objects).
+    pub(crate) fn set(&self, key: &str, value: impl Into<JsValue>) -> &Self {
+        // Setting a plain data property on a fresh plain object cannot fail.
+        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &value.into());
+        self
+    }
+
+    /// Sets `key` when there is a value; absent otherwise.
+    pub(crate) fn set_some(&self, key: &str, value: Option<impl Into<JsValue>>) -> &Self {
+        if let Some(value) = value {
+            self.set(key, value);
+        }
+        self
+    }
+
+    pub(crate) fn into_js(self) -> JsValue {
+        self.0.into()
+    }
 }

@@ -5,7 +5,6 @@
 use posemesh_registration_core::registrar::ConfigError;
 use posemesh_registration_core::request::ChallengeError;
 use posemesh_registration_core::{Failure, FailureClass, KeyError};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/support.js")]
@@ -98,11 +97,9 @@ impl Error {
 
     /// The JavaScript error object.
     pub(crate) fn into_js(self) -> JsValue {
-        let details = self
-            .details
-            .as_ref()
-            .and_then(|d| crate::convert::to_js(d).ok())
-            .unwrap_or(JsValue::UNDEFINED);
+        let details = self.details.as_ref().map_or(JsValue::UNDEFINED, |d| {
+            d.fill(crate::convert::Obj::new()).into_js()
+        });
         make_error(self.kind.as_str(), self.code, &self.message, details)
     }
 }
@@ -142,17 +139,15 @@ impl From<ChallengeError> for Error {
     }
 }
 
-/// A classified failure as JavaScript sees it (in events, errors and `classifyResponse`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A classified failure as JavaScript sees it (in events, errors and `classifyResponse`):
+/// `{ failureClass, status?, retryAfterMs?, message }`.
+#[derive(Debug, Clone)]
 pub(crate) struct FailureDetail {
     /// `conflict`, `retry_fast` or `retry_later`.
     pub failure_class: &'static str,
     /// The HTTP status, when there was a response.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// The server's `Retry-After`, in milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<f64>,
     /// What went wrong, safe to log.
     pub message: String,
@@ -164,9 +159,18 @@ impl FailureDetail {
         FailureDetail {
             failure_class: failure.class.as_str(),
             status: failure.status,
-            retry_after_ms: failure.retry_after.map(|d| d.as_millis() as f64),
+            retry_after_ms: failure.retry_after.map(crate::convert::millis),
             message,
         }
+    }
+
+    /// Adds the fields to `obj` (after whatever it already has).
+    pub(crate) fn fill(&self, obj: crate::convert::Obj) -> crate::convert::Obj {
+        obj.set("failureClass", self.failure_class)
+            .set_some("status", self.status)
+            .set_some("retryAfterMs", self.retry_after_ms)
+            .set("message", self.message.as_str());
+        obj
     }
 }
 

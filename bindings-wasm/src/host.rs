@@ -1,11 +1,10 @@
 //! The runtime's I/O, the same in Node, browsers, Deno and workerd: the clock
 //! (`Date.now`), timers (`setTimeout`), randomness (`crypto.getRandomValues`) and
-//! HTTP (`fetch` through gloo-net, cancelled with an `AbortController`).
+//! HTTP (the global `fetch`, cancelled with an `AbortController`).
 
-use gloo_net::http::{Method as FetchMethod, RequestBuilder};
-use js_sys::{Date, Function, Promise, Uint8Array};
+use js_sys::{Array, Date, Function, Promise, Uint8Array};
 use posemesh_registration_core::{
-    HttpRequest, HttpResponse, Method, TransportError, TransportErrorKind, UnixTime,
+    HttpRequest, HttpResponse, TransportError, TransportErrorKind, UnixTime,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -14,11 +13,15 @@ use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, ReadableStream, ReadableStreamDefaultReader, ReadableStreamReadResult,
+    AbortController, Headers, ReadableStream, ReadableStreamDefaultReader,
+    ReadableStreamReadResult, RequestInit,
 };
 
 #[wasm_bindgen]
 extern "C" {
+    /// The global `fetch`: the same function in Node, browsers, Deno and workerd.
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch_with_request(request: &web_sys::Request) -> Promise;
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(handler: &Function, ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
@@ -85,7 +88,7 @@ pub(crate) struct Sleep {
 
 impl Sleep {
     pub(crate) fn new(duration: Duration) -> Sleep {
-        let ms = (duration.as_millis() as f64).min(MAX_TIMER_MS);
+        let ms = crate::convert::millis(duration).min(MAX_TIMER_MS);
         let mut handle = JsValue::UNDEFINED;
         let promise = Promise::new(&mut |resolve, _reject| {
             handle = set_timeout(&resolve, ms);
@@ -143,27 +146,25 @@ pub(crate) fn send(request: HttpRequest, max_body: usize) -> Exchange {
     let controller = AbortController::new().ok();
     let signal = controller.as_ref().map(AbortController::signal);
     let future = Box::pin(async move {
-        let method = match request.method {
-            Method::Get => FetchMethod::GET,
-            Method::Post => FetchMethod::POST,
-        };
-        let mut builder = RequestBuilder::new(&request.url)
-            .method(method)
-            .abort_signal(signal.as_ref());
+        let other = |err: JsValue| transport_error(TransportErrorKind::Other, &err);
+        let init = RequestInit::new();
+        init.set_method(request.method.as_str());
+        init.set_signal(signal.as_ref());
+        let headers = Headers::new().map_err(other)?;
         for (name, value) in &request.headers {
-            builder = builder.header(name, value);
+            headers.set(name, value).map_err(other)?;
         }
-        let fetch_request = if request.body.is_empty() {
-            builder.build()
-        } else {
-            builder.body(Uint8Array::from(request.body.as_slice()))
+        init.set_headers(&headers);
+        if !request.body.is_empty() {
+            init.set_body(&Uint8Array::from(request.body.as_slice()));
         }
-        .map_err(|err| transport_error(TransportErrorKind::Other, err))?;
-        let response = fetch_request
-            .send()
+        let fetch_request =
+            web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(other)?;
+        let response: web_sys::Response = JsFuture::from(fetch_with_request(&fetch_request))
             .await
-            .map_err(|err| transport_error(TransportErrorKind::Connect, err))?;
-        let headers = response.headers().entries().collect();
+            .map_err(|err| transport_error(TransportErrorKind::Connect, &err))?
+            .unchecked_into();
+        let headers = header_pairs(&response.headers());
         let body = match response.body() {
             Some(stream) => read_capped(&stream, max_body)
                 .await
@@ -179,9 +180,27 @@ pub(crate) fn send(request: HttpRequest, max_body: usize) -> Exchange {
     Exchange { controller, future }
 }
 
-fn transport_error(kind: TransportErrorKind, err: gloo_net::Error) -> TransportError {
-    // fetch's errors name the cause ("fetch failed", "Failed to fetch"): never the body.
-    TransportError::new(kind, err.to_string())
+/// A `Headers` object's (name, value) pairs.
+fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    let Ok(Some(entries)) = js_sys::try_iter(headers) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let entry: Array = entry.ok()?.unchecked_into();
+            Some((entry.get(0).as_string()?, entry.get(1).as_string()?))
+        })
+        .collect()
+}
+
+fn transport_error(kind: TransportErrorKind, err: &JsValue) -> TransportError {
+    // fetch's errors name the cause ("TypeError: fetch failed", "Failed to fetch"): never
+    // the body. An `Error` reads as its `toString()`.
+    let detail = match err.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.to_string()),
+        None => describe(err),
+    };
+    TransportError::new(kind, detail)
 }
 
 /// Reads a stream up to `max` bytes, then cancels it: a huge or endless body costs no

@@ -4,8 +4,8 @@
 //! WebAssembly with wasm-bindgen, for Node, browsers, Deno and Cloudflare Workers.
 //!
 //! This crate is thin. It converts JavaScript values, maps core errors to JavaScript
-//! `Error` subclasses with a `code`, and supplies the runtime's I/O: `fetch` (through
-//! gloo-net), `setTimeout`, `Date.now`, `crypto.getRandomValues`, and a storage object with
+//! `Error` subclasses with a `code`, and supplies the runtime's I/O: the global `fetch`,
+//! `setTimeout`, `Date.now`, `crypto.getRandomValues`, and a storage object with
 //! async `load()`/`save(bytes)`. Every rule about when to register, what to sign and how to
 //! read the DDS's answers lives in core.
 //!

@@ -14,7 +14,6 @@ use posemesh_registration_core::{
     Event, Failure, Flow, Level, LockOutcome, OutgoingRequest, Output, PrivateKey as CoreKey,
     Registrar as CoreRegistrar, RegistrarConfig, RequestId, Secret, Snapshot, Status, UnixTime,
 };
-use serde::Serialize;
 use std::cell::{Cell, RefCell, RefMut};
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
@@ -772,9 +771,7 @@ impl Inner {
                 }
             }
         }
-        let Ok(value) = crate::convert::to_js(&detail) else {
-            return;
-        };
+        let value = detail.to_js();
         if let Some(on_event) = &self.on_event {
             let _ = on_event.call1(&JsValue::UNDEFINED, &value);
         }
@@ -993,53 +990,63 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// An event as JavaScript sees it (`RegistrarEvent`).
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// An event as JavaScript sees it (`RegistrarEvent`): the fields that are set, in this order.
+#[derive(Debug, Default)]
 struct EventDetail {
     name: &'static str,
     level: &'static str,
     message: String,
     status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     to: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     ttl_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     elapsed_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     failure: Option<FailureDetail>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     attempt: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     retry_in_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     blocked_for_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     max_retry: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     since_last_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     stored_status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     node_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     organization_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    secret_length: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_length: Option<f64>,
     http_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
 impl EventDetail {
+    fn to_js(&self) -> JsValue {
+        let obj = convert::Obj::new();
+        obj.set("name", self.name)
+            .set("level", self.level)
+            .set("message", self.message.as_str())
+            .set("status", self.status)
+            .set_some("from", self.from)
+            .set_some("to", self.to)
+            .set_some("ttlMs", self.ttl_ms)
+            .set_some("elapsedMs", self.elapsed_ms);
+        if let Some(failure) = &self.failure {
+            obj.set("failure", failure.fill(convert::Obj::new()).into_js());
+        }
+        obj.set_some("attempt", self.attempt)
+            .set_some("retryInMs", self.retry_in_ms)
+            .set_some("blockedForMs", self.blocked_for_ms)
+            .set_some("maxRetry", self.max_retry)
+            .set_some("sinceLastMs", self.since_last_ms)
+            .set_some("storedStatus", self.stored_status.as_deref())
+            .set_some("nodeId", self.node_id.as_deref())
+            .set_some("organizationId", self.organization_id.as_deref())
+            .set_some("secretLength", self.secret_length)
+            .set_some("httpStatus", self.http_status)
+            .set_some("reason", self.reason.as_deref())
+            .set_some("requestId", self.request_id)
+            .set_some("error", self.error.as_deref());
+        obj.into_js()
+    }
+
     fn from_event(event: &Event, status: Status, redact: &dyn Fn(String) -> String) -> Self {
         let failure = |f: &Failure| Some(FailureDetail::new(f, redact(f.message.clone())));
         let mut detail = EventDetail {
@@ -1087,7 +1094,7 @@ impl EventDetail {
             } => {
                 detail.node_id = Some(id.clone());
                 detail.organization_id = organization_id.clone();
-                detail.secret_length = Some(*secret_len);
+                detail.secret_length = Some(*secret_len as f64);
             }
             Event::CallbackRejected { status, reason } => {
                 detail.http_status = Some(*status);

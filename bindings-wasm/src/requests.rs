@@ -12,7 +12,6 @@ use posemesh_registration_core::response::{classify_response, MAX_RESPONSE_BODY}
 use posemesh_registration_core::{
     BaseUrl, Flow, HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
 };
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -216,14 +215,6 @@ pub fn build_wallet_registration_request(
     Ok(to_js_request(&request))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Classification {
-    ok: bool,
-    #[serde(flatten)]
-    failure: Option<FailureDetail>,
-}
-
 /// Classifies the DDS's answer to a request sent to `endpoint` (the URL, used in the
 /// message): `{ ok: true }` for 2xx, else the failure class, status, `Retry-After` and a
 /// message safe to log. `now` (default: now) resolves an HTTP-date `Retry-After`.
@@ -250,18 +241,18 @@ pub fn classify(
         headers,
         body,
     };
+    let result = convert::Obj::new();
     let result = match classify_response(endpoint, &response, now) {
-        Ok(()) => Classification {
-            ok: true,
-            failure: None,
-        },
-        Err(failure) => Classification {
-            ok: false,
-            failure: Some(FailureDetail::new(&failure, failure.message.clone())),
-        },
+        Ok(()) => {
+            result.set("ok", true);
+            result
+        }
+        Err(failure) => {
+            result.set("ok", false);
+            FailureDetail::new(&failure, failure.message.clone()).fill(result)
+        }
     };
-    crate::convert::to_js(&result)
-        .map_err(|_| Error::argument("cannot convert the classification").into())
+    Ok(result.into_js())
 }
 
 /// Formats a time as the protocol signs it: RFC 3339 UTC with nine fractional digits and

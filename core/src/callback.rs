@@ -6,7 +6,7 @@
 //! (see [`crate::Registrar::handle_node_request`]).
 
 use crate::secret::Secret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Path of the DDS registration callback.
@@ -126,15 +126,62 @@ pub struct NodeResponse {
 }
 
 impl NodeResponse {
-    pub(crate) fn json(status: u16, body: &serde_json::Value) -> Self {
+    // Typed bodies rather than `serde_json::json!`: the same bytes, without
+    // `serde_json::Value` and its map in the WebAssembly build.
+    fn json(status: u16, body: &impl Serialize) -> Self {
         NodeResponse {
             status,
             headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-            body: body.to_string().into_bytes(),
+            body: serde_json::to_vec(body).expect("a plain struct always serialises"),
         }
     }
 
+    /// `200 {"ok":true}`.
+    pub(crate) fn ok() -> Self {
+        #[derive(Serialize)]
+        struct Ok {
+            ok: bool,
+        }
+        Self::json(200, &Ok { ok: true })
+    }
+
+    /// `{"error": message}` with `status`.
     pub(crate) fn error(status: u16, message: &str) -> Self {
-        Self::json(status, &serde_json::json!({ "error": message }))
+        #[derive(Serialize)]
+        struct Error<'a> {
+            error: &'a str,
+        }
+        Self::json(status, &Error { error: message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_bodies_are_the_json_they_always_were() {
+        let ok = NodeResponse::ok();
+        assert_eq!(ok.status, 200);
+        assert_eq!(ok.body, br#"{"ok":true}"#);
+        assert_eq!(
+            ok.body,
+            serde_json::json!({ "ok": true }).to_string().into_bytes()
+        );
+        let message = "quote \" backslash \\ newline \n é \u{1}";
+        let error = NodeResponse::error(409, message);
+        assert_eq!(error.status, 409);
+        assert_eq!(
+            error.body,
+            serde_json::json!({ "error": message })
+                .to_string()
+                .into_bytes()
+        );
+        for response in [ok, error] {
+            assert_eq!(
+                response.headers,
+                vec![("content-type".to_owned(), "application/json".to_owned())]
+            );
+        }
     }
 }

@@ -36,7 +36,7 @@ use crate::response::{self, Failure, FailureClass, HttpResponse, TransportError}
 use crate::rng::SplitMix64;
 use crate::secret::Secret;
 use crate::snapshot::{DdsCredentials, Snapshot};
-use crate::time::UnixTime;
+use crate::time::{millis, UnixTime};
 use crate::url::{validate_node_url, BaseUrl, UrlError};
 use std::collections::VecDeque;
 use std::fmt;
@@ -398,19 +398,25 @@ impl fmt::Display for Event {
             Event::LockError { error } => write!(f, "could not acquire lock: {error}"),
             Event::StatusChanged { from, to } => write!(f, "status {from} -> {to}"),
             Event::Registered { elapsed } => {
-                write!(f, "successfully registered to DDS in {} ms", elapsed.as_millis())
+                write!(f, "successfully registered to DDS in {} ms", millis(*elapsed))
             }
             Event::RegistrationFailed {
                 failure,
                 attempt,
                 retry_in,
                 ..
-            } => write!(
-                f,
-                "registration to DDS failed (attempt {attempt}, {}); retrying in {:.1}s: {failure}",
-                failure.class.as_str(),
-                retry_in.as_secs_f64()
-            ),
+            } => {
+                // Tenths of a second in integer arithmetic (rounded to nearest), rather than
+                // `{:.1}` of an f64: no float formatting in the registrar's own messages.
+                let tenths = millis(*retry_in).saturating_add(50) / 100;
+                write!(
+                    f,
+                    "registration to DDS failed (attempt {attempt}, {}); retrying in {}.{}s: {failure}",
+                    failure.class.as_str(),
+                    tenths / 10,
+                    tenths % 10
+                )
+            }
             Event::Conflict {
                 failure,
                 blocked_for,
@@ -1030,7 +1036,7 @@ impl Registrar {
         let method = method.to_ascii_uppercase();
         match (method.as_str(), path) {
             ("POST", CALLBACK_PATH) => match self.handle_registration_callback(body, now) {
-                Ok(()) => NodeResponse::json(200, &serde_json::json!({ "ok": true })),
+                Ok(()) => NodeResponse::ok(),
                 Err(rejection) => NodeResponse::error(rejection.status(), &rejection.to_string()),
             },
             ("GET" | "HEAD", HEALTH_PATH) => {
@@ -1039,7 +1045,7 @@ impl Registrar {
                     .find(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
                     .map_or("", |(_, value)| value.as_str());
                 self.handle_health_check(user_agent, now);
-                NodeResponse::json(200, &serde_json::json!({ "ok": true }))
+                NodeResponse::ok()
             }
             (_, CALLBACK_PATH | HEALTH_PATH) => NodeResponse::error(405, "method not allowed"),
             _ => NodeResponse::error(404, "not found"),
