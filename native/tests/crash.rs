@@ -12,14 +12,14 @@ const WRITER_ENV: &str = "POSEMESH_CRASH_WRITER_PATH";
 /// Snapshots of very different sizes, so a torn write could not look whole.
 fn snapshot(n: u32) -> Snapshot {
     Snapshot {
-        status: if n % 2 == 0 {
+        status: if n.is_multiple_of(2) {
             Status::Registered
         } else {
             Status::Registering
         },
         last_health_check: Some(UnixTime::from_millis(1_700_000_000_000 + u64::from(n))),
         attempt: n,
-        credentials: (n % 3 != 0).then(|| DdsCredentials {
+        credentials: (!n.is_multiple_of(3)).then(|| DdsCredentials {
             id: format!("node-{n}-{}", "x".repeat((n % 7) as usize * 500)),
             secret: format!("secret-{n}").into(),
             organization_id: None,

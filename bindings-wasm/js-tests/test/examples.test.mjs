@@ -100,12 +100,22 @@ test("examples/js/browser registers from headless Chromium (web entry, init())",
   try {
     const before = (await dds.registrations()).received.length;
     const page = `${origin}/browser/?auto=1&credentials=${CREDENTIALS}&dds=${encodeURIComponent(origin + "/dds")}`;
-    const { output } = await run(
-      CHROMIUM,
-      ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000", "--dump-dom", page],
-      {},
-      60_000,
-    );
+    const chromium = () =>
+      run(
+        CHROMIUM,
+        ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000", "--dump-dom", page],
+        {},
+        60_000,
+      );
+    let { output } = await chromium();
+    if (!/data-status="registered"/.test(output)) {
+      // Headless Chromium's virtual-time budget occasionally stalls a page on a
+      // pending fetch (seen about once in 15 loaded runs, before and after the
+      // package changed); one fresh browser process settles it. A second
+      // failure is a real one.
+      console.log("# browser example did not finish under virtual time; retrying once");
+      ({ output } = await chromium());
+    }
     assert.match(output, /data-status="registered"/, output.slice(-3000));
     await eventually(async () => (await dds.registrations()).received.length >= before + 2, 5_000, "the DDS log");
     const wallet = (await dds.registrations()).received.filter((r) => r.path === "/internal/v1/nodes/register-wallet");
