@@ -679,6 +679,9 @@ impl Registrar {
             Status::Disconnected | Status::Registering => {
                 if self.config.use_lock {
                     self.phase = Phase::AwaitingLock;
+                    // The lock answer is due within a TTL of asking, even when
+                    // this check itself ran late.
+                    self.next_check = now;
                     self.outputs.push_back(Output::AcquireLock);
                 } else {
                     self.start_attempt(now);

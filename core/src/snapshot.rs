@@ -122,8 +122,11 @@ impl Snapshot {
         }
         let last_health_check = match (stored.last_health_check_ms, stored.last_healthcheck) {
             (Some(ms), _) => Some(UnixTime::from_millis(ms)),
+            // Seconds beyond what milliseconds can hold would not survive a
+            // round trip through `encode`: treat them as unknown, like negative ones.
             (None, Some(secs)) => u64::try_from(secs)
                 .ok()
+                .filter(|secs| *secs <= u64::MAX / 1000)
                 .map(|secs| UnixTime::from_secs_nanos(secs, 0)),
             (None, None) => None,
         };

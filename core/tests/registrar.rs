@@ -1231,3 +1231,33 @@ fn extreme_times_do_not_panic() {
     sim.respond(503, &[], b"");
     sim.advance_to_wake();
 }
+
+/// A check that runs late (the host slept past it) must still give the host a
+/// whole TTL to answer the lock request, not time it out at once.
+#[test]
+fn a_late_check_still_waits_for_the_lock_answer() {
+    let mut config = legacy_config();
+    config.use_lock = true;
+    let mut registrar = posemesh_registration_core::Registrar::new(config, key(), None, t0(), 1);
+    while !matches!(registrar.poll_output(), Output::Wait(_)) {}
+    let late = t0() + secs(600);
+    registrar.handle_timeout(late);
+    let mut asked = false;
+    let wake = loop {
+        match registrar.poll_output() {
+            Output::AcquireLock => asked = true,
+            Output::Wait(at) => break at,
+            _ => {}
+        }
+    };
+    assert!(asked);
+    assert!(
+        wake > late,
+        "the lock deadline {wake:?} is already past at {late:?}"
+    );
+    registrar.handle_lock(LockOutcome::Acquired { fresh: None }, late + secs(1));
+    assert!(
+        registrar.has_request_in_flight(),
+        "the lock answer was refused as late"
+    );
+}
