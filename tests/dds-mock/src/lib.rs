@@ -491,11 +491,8 @@ fn over_capacity(shared: &Shared, client: &str) -> Option<Response> {
             if booked {
                 log.bookings.insert(client.to_owned(), slot);
             }
-            let date = chrono::DateTime::from_timestamp(slot as i64, 0).unwrap_or(now);
             let mut response = json_response(503, json!({ "error": "over capacity" }));
-            if let Ok(value) =
-                HeaderValue::from_str(&date.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
-            {
+            if let Ok(value) = HeaderValue::from_str(&slots::retry_after_date(slot)) {
                 response.headers_mut().insert("retry-after", value);
             }
             Some(response)

@@ -31,6 +31,15 @@ pub enum Admission {
 /// booked further ahead: a client told to wait longer would come back early.
 pub const MAX_BOOKING_AHEAD: u64 = 3600;
 
+/// The `Retry-After` value naming `second` (Unix seconds) as an HTTP date
+/// (IMF-fixdate): exact to the second, unlike delta-seconds, which count from
+/// whenever the client reads them.
+pub fn retry_after_date(second: u64) -> String {
+    let date = chrono::DateTime::from_timestamp(i64::try_from(second).unwrap_or(i64::MAX), 0)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    date.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
 /// Per-second capacity with a booking queue.
 #[derive(Debug, Clone)]
 pub struct SlotBooker {

@@ -170,12 +170,9 @@ impl Dds {
                 let mut headers = Vec::new();
                 if self.policy == DdsPolicy::BookedRetryAfter {
                     *booked = reserved.then_some(slot);
-                    // An HTTP date (IMF-fixdate) names the booked second exactly.
-                    let date = chrono::DateTime::from_timestamp((BASE_SECS + slot) as i64, 0)
-                        .expect("in range");
                     headers.push((
                         "retry-after".to_owned(),
-                        date.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+                        posemesh_dds_mock::slots::retry_after_date(BASE_SECS + slot),
                     ));
                 }
                 Ok(HttpResponse {
