@@ -4,6 +4,13 @@
 //! rename, fsync of the folder: a crash leaves the old or the new snapshot,
 //! never a torn one) and coordinates processes with an OS advisory lock on a
 //! sibling `.lock` file, which the OS releases when its holder dies.
+//!
+//! The snapshot holds the node's DDS credentials, so on unix every file
+//! [`FileStore`] creates (the snapshot, its temporary file, the `.lock` file,
+//! a `.corrupt` file) is mode 0600 and every folder it creates 0700; a
+//! snapshot found readable by group or others is reported (see
+//! [`Store::permission_warning`]) and rewritten 0600 at the next save. The
+//! lock and temporary files are never opened through a symbolic link.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
@@ -53,6 +60,12 @@ pub trait Store: Send + Sync + 'static {
     /// Moves unreadable stored bytes aside (so nothing is lost) before they
     /// are overwritten by a fresh snapshot.
     fn set_aside_corrupt(&self) {}
+    /// Why the stored snapshot is less private than it should be (a state
+    /// file readable or writable by group or others), for the host to report.
+    /// Never fails: `None` when there is nothing to say or it cannot be known.
+    fn permission_warning(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Keeps the snapshot in memory only.
@@ -87,6 +100,66 @@ pub struct FileStore {
     held: Mutex<Option<File>>,
 }
 
+fn err_at(action: &'static str, path: &Path, source: io::Error) -> StoreError {
+    StoreError::new(action, path.display().to_string(), source)
+}
+
+/// Creates `folder` and any missing parents, each new one mode 0700.
+fn create_private_dir_all(folder: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            io::Error::new(
+                e.kind(),
+                format!("something that is not a folder is in the way ({e})"),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// Options for a file only this user may read or write (mode 0600 on unix),
+/// never opened through a symbolic link.
+fn private_file_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options
+}
+
+/// O_NOFOLLOW's refusal reads "Too many levels of symbolic links"; say what it means.
+fn explain_symlink(err: io::Error, path: &Path) -> io::Error {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        io::Error::new(
+            err.kind(),
+            format!("it is a symbolic link, which is refused ({err})"),
+        )
+    } else {
+        err
+    }
+}
+
+/// The mode bits of `metadata` if group or others may read or write it.
+#[cfg(unix)]
+fn loose_mode(metadata: &fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = metadata.permissions().mode() & 0o7777;
+    (mode & 0o066 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn loose_mode(_metadata: &fs::Metadata) -> Option<u32> {
+    None
+}
+
 /// Stored snapshots are small; anything larger than this is not one.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -111,7 +184,18 @@ impl FileStore {
     }
 
     fn err(&self, action: &'static str, source: io::Error) -> StoreError {
-        StoreError::new(action, self.path.display().to_string(), source)
+        err_at(action, &self.path, source)
+    }
+
+    fn lock_err(&self, action: &'static str, source: io::Error) -> StoreError {
+        err_at(action, &self.lock_path, source)
+    }
+
+    /// The `.corrupt` file a snapshot that cannot be read is moved to.
+    fn corrupt_path(&self) -> PathBuf {
+        let mut aside = self.path.clone().into_os_string();
+        aside.push(".corrupt");
+        aside.into()
     }
 
     fn folder(&self) -> &Path {
@@ -129,6 +213,14 @@ impl Store for FileStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.err("cannot read state file", e)),
         };
+        if let Some(mode) = file.metadata().ok().as_ref().and_then(loose_mode) {
+            tracing::warn!(
+                event = "state.permissions",
+                path = %self.path.display(),
+                mode = %format_args!("{mode:04o}"),
+                "state file readable or writable by group or others; it holds the node's DDS credentials (rewritten 0600 at the next save)"
+            );
+        }
         let mut bytes = Vec::new();
         file.take(MAX_FILE_BYTES)
             .read_to_end(&mut bytes)
@@ -138,7 +230,7 @@ impl Store for FileStore {
 
     fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
         let folder = self.folder();
-        fs::create_dir_all(folder).map_err(|e| self.err("cannot create folder for", e))?;
+        create_private_dir_all(folder).map_err(|e| err_at("cannot create folder", folder, e))?;
         let file_name = self
             .path
             .file_name()
@@ -150,7 +242,7 @@ impl Store for FileStore {
             TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let write = || -> io::Result<()> {
-            let mut file = OpenOptions::new()
+            let mut file = private_file_options()
                 .write(true)
                 .create_new(true)
                 .open(&temp)?;
@@ -180,22 +272,25 @@ impl Store for FileStore {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
         {
-            fs::create_dir_all(parent).map_err(|e| self.err("cannot create folder for", e))?;
+            create_private_dir_all(parent)
+                .map_err(|e| err_at("cannot create folder", parent, e))?;
         }
-        let file = OpenOptions::new()
+        let file = private_file_options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .open(&self.lock_path)
-            .map_err(|e| self.err("cannot open lock file for", e))?;
+            .map_err(|e| {
+                self.lock_err("cannot open lock file", explain_symlink(e, &self.lock_path))
+            })?;
         match file.try_lock() {
             Ok(()) => {
                 *held = Some(file);
                 Ok(true)
             }
             Err(TryLockError::WouldBlock) => Ok(false),
-            Err(TryLockError::Error(e)) => Err(self.err("cannot lock", e)),
+            Err(TryLockError::Error(e)) => Err(self.lock_err("cannot lock", e)),
         }
     }
 
@@ -205,8 +300,23 @@ impl Store for FileStore {
     }
 
     fn set_aside_corrupt(&self) {
-        let mut aside = self.path.clone().into_os_string();
-        aside.push(".corrupt");
-        let _ = fs::rename(&self.path, aside);
+        let aside = self.corrupt_path();
+        if fs::rename(&self.path, &aside).is_ok() {
+            // A rename keeps the old mode, which may predate 0600 state files.
+            // Through the opened file, so a symbolic link's target is never changed.
+            #[cfg(unix)]
+            if let Ok(file) = private_file_options().read(true).open(&aside) {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+
+    fn permission_warning(&self) -> Option<String> {
+        let mode = loose_mode(&fs::metadata(&self.path).ok()?)?;
+        Some(format!(
+            "state file {} has mode {mode:04o}: group or others may read or write the node's DDS credentials (chmod 600 it; the next save writes it 0600)",
+            self.path.display()
+        ))
     }
 }
