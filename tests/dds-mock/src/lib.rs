@@ -215,8 +215,11 @@ pub async fn start(config: MockConfig) -> std::io::Result<RunningMock> {
         SocketAddr::V6(a) => format!("http://[{}]:{}", a.ip(), a.port()),
     };
     let (stop, shutdown) = watch::channel(false);
+    // Calls nodes back like a DDS must: never following a redirect, which
+    // would carry the issued id and secret to whatever host it names.
     let client = reqwest::Client::builder()
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(5))
         .build()
         .map_err(std::io::Error::other)?;
