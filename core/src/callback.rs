@@ -60,6 +60,9 @@ pub enum CallbackRejection {
     /// 409: no registration of this node is pending, so no DDS should be calling.
     #[error("no registration pending")]
     NotPending,
+    /// 409: a different callback was already accepted for this attempt.
+    #[error("a different callback was already accepted for this registration")]
+    Conflicting,
 }
 
 impl CallbackRejection {
@@ -70,7 +73,7 @@ impl CallbackRejection {
             CallbackRejection::Malformed(_) => 400,
             CallbackRejection::MissingId | CallbackRejection::MissingSecret => 422,
             CallbackRejection::SecretTooLarge => 403,
-            CallbackRejection::NotPending => 409,
+            CallbackRejection::NotPending | CallbackRejection::Conflicting => 409,
         }
     }
 }

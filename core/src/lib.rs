@@ -42,6 +42,7 @@
 
 pub mod callback;
 pub mod keys;
+pub mod redact;
 pub mod registrar;
 pub mod request;
 pub mod response;
@@ -53,14 +54,15 @@ pub mod url;
 
 pub use callback::{NodeResponse, RegistrationCallback};
 pub use keys::{KeyError, PrivateKey, SignatureError, Signer};
+pub use redact::Redactor;
 pub use registrar::{
-    ConfigError, Event, Flow, Level, LockOutcome, OutgoingRequest, Output, Registrar,
-    RegistrarConfig, RequestId, Status,
+    AttemptOutcome, ConfigError, Event, Flow, Level, LockOutcome, OutgoingRequest, Output,
+    Registrar, RegistrarConfig, RequestId, StaleReason, Status,
 };
 pub use request::{HttpRequest, Method, NodeDescription, SiweChallenge};
 pub use response::{Failure, FailureClass, HttpResponse, TransportError, TransportErrorKind};
 pub use secret::Secret;
-pub use snapshot::{DdsCredentials, Snapshot, SnapshotError};
+pub use snapshot::{DdsCredentials, RegisteredAs, Snapshot, SnapshotError};
 pub use time::UnixTime;
 pub use url::{BaseUrl, UrlError};
 

@@ -29,13 +29,16 @@
 //! to a TTL later, and callbacks are accepted only while a registration is
 //! pending.
 
-use crate::callback::{self, CallbackRejection, NodeResponse, CALLBACK_PATH, HEALTH_PATH};
+use crate::callback::{
+    self, CallbackRejection, NodeResponse, RegistrationCallback, CALLBACK_PATH, HEALTH_PATH,
+};
 use crate::keys::{PrivateKey, Signer};
+use crate::redact::{self, Redactor};
 use crate::request::{self, HttpRequest, NodeDescription, SiweChallenge};
 use crate::response::{self, Failure, FailureClass, HttpResponse, TransportError};
 use crate::rng::SplitMix64;
 use crate::secret::Secret;
-use crate::snapshot::{DdsCredentials, Snapshot};
+use crate::snapshot::{DdsCredentials, RegisteredAs, Snapshot};
 use crate::time::{millis, UnixTime};
 use crate::url::{validate_node_url, BaseUrl, UrlError};
 use std::collections::VecDeque;
@@ -49,8 +52,12 @@ pub const SHORT_DELAY: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Repeated conflict or refused-request warnings are logged at most this often.
 pub const WARN_INTERVAL: Duration = Duration::from_secs(180);
-/// How long after an attempt starts a DDS callback is still expected.
+/// How long after a legacy attempt starts a DDS callback is still expected
+/// while the attempt is unanswered (the request timeout ends it sooner).
 pub const CALLBACK_WINDOW: Duration = Duration::from_secs(300);
+/// After a successful legacy registration, how long a callback that arrives
+/// after the DDS's answer is still accepted.
+pub const CALLBACK_GRACE: Duration = Duration::from_secs(30);
 /// Default time a request may stay unanswered before it counts as timed out.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default registration interval (the health-check TTL).
@@ -124,6 +131,18 @@ pub enum ConfigError {
     /// A blank node version.
     #[error("node version must not be empty")]
     EmptyVersion,
+    /// Empty registration credentials.
+    #[error("registration credentials must not be empty")]
+    EmptyCredentials,
+    /// A capability that is blank.
+    #[error("capabilities must not be blank")]
+    BlankCapability,
+    /// A request timeout of zero: every attempt would time out at once.
+    #[error("request timeout must be greater than zero")]
+    ZeroRequestTimeout,
+    /// A registration interval under one second.
+    #[error("registration interval must be at least 1 second")]
+    IntervalTooShort,
 }
 
 /// Everything the registrar needs to know that does not change while it runs.
@@ -143,6 +162,9 @@ pub struct RegistrarConfig {
     pub use_lock: bool,
     /// How long a request may stay unanswered before it counts as timed out.
     pub request_timeout: Duration,
+    /// Domains besides the DDS URL's own whose SIWE challenges may be signed
+    /// (for a DDS that names its public domain behind a private URL).
+    pub siwe_domains: Vec<String>,
 }
 
 impl RegistrarConfig {
@@ -165,6 +187,12 @@ impl RegistrarConfig {
         if node_version.trim().is_empty() {
             return Err(ConfigError::EmptyVersion);
         }
+        if credentials.is_empty() {
+            return Err(ConfigError::EmptyCredentials);
+        }
+        if capabilities.iter().any(|c| c.trim().is_empty()) {
+            return Err(ConfigError::BlankCapability);
+        }
         Ok(RegistrarConfig {
             dds_url,
             flow,
@@ -177,7 +205,36 @@ impl RegistrarConfig {
             max_retry: None,
             use_lock: false,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            siwe_domains: Vec::new(),
         })
+    }
+
+    /// Checks the fields a host may set after [`RegistrarConfig::new`]: the
+    /// one set of rules every binding applies (hosts call it before starting).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::ZeroRequestTimeout);
+        }
+        if self.register_interval < Duration::from_secs(1) {
+            return Err(ConfigError::IntervalTooShort);
+        }
+        Ok(())
+    }
+
+    /// What a registration made with this configuration is for.
+    pub fn registered_as(&self, address: &str) -> RegisteredAs {
+        let (flow, node_url) = match &self.flow {
+            Flow::Legacy { node_url } => ("legacy", Some(node_url.clone())),
+            Flow::Wallet => ("wallet", None),
+        };
+        RegisteredAs {
+            dds_url: self.dds_url.as_str().to_owned(),
+            flow: flow.to_owned(),
+            address: address.to_owned(),
+            node_url,
+            version: self.node.version.clone(),
+            capabilities: self.node.capabilities.clone(),
+        }
     }
 
     /// The health-check TTL: the interval, at least one second.
@@ -210,6 +267,8 @@ pub struct OutgoingRequest {
 }
 
 /// The result of the host's attempt to take the registration lock.
+// Made once per attempt and consumed at once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockOutcome {
     /// Taken. `fresh` is the snapshot as stored now, read under the lock: another
@@ -233,6 +292,47 @@ pub enum Level {
     Info,
     /// Something failed.
     Warn,
+}
+
+/// How an attempt that succeeded came to: see [`Event::attempt_result`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptOutcome {
+    /// The DDS accepted a registration just now.
+    Registered,
+    /// A fresh registration for this exact configuration was already stored
+    /// (by this node before a restart, or by a sibling worker): taken over
+    /// without asking the DDS again.
+    Adopted,
+}
+
+/// Why a stored registration was not taken over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaleReason {
+    /// Stored before this library recorded what a registration was for.
+    NotRecorded,
+    /// Made for another DDS, flow, key, node URL, version or capabilities.
+    Changed {
+        /// The fields that differ, e.g. `version, capabilities`.
+        fields: String,
+    },
+    /// Not confirmed (registered or health-checked) within one TTL.
+    Expired {
+        /// Time since the last confirmation (None: never confirmed).
+        since_last: Option<Duration>,
+    },
+}
+
+impl fmt::Display for StaleReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StaleReason::NotRecorded => f.write_str("it does not record what was registered"),
+            StaleReason::Changed { fields } => write!(f, "{fields} changed"),
+            StaleReason::Expired {
+                since_last: Some(d),
+            } => write!(f, "last confirmed {}s ago, more than one TTL", d.as_secs()),
+            StaleReason::Expired { since_last: None } => f.write_str("never confirmed"),
+        }
+    }
 }
 
 /// Something that happened, for logs and callbacks. Never carries a secret:
@@ -328,6 +428,37 @@ pub enum Event {
         /// Its id.
         id: RequestId,
     },
+    /// `registration.adopted`: a fresh stored registration for this exact
+    /// configuration was taken over instead of registering again.
+    Adopted {
+        /// Time since that registration was last confirmed.
+        age: Duration,
+    },
+    /// `registration.stale`: the stored registration is not reused; the node
+    /// registers again.
+    StoredRegistrationStale {
+        /// Why.
+        reason: StaleReason,
+    },
+    /// `registration.callback.conflict`: a second, different callback in one
+    /// window, refused; one of the two may be forged.
+    CallbackConflict {
+        /// The refused callback's id (sanitised, shortened).
+        id: String,
+    },
+    /// `registration.rearm`: the host asked to register again now.
+    RegisterAgain,
+    /// `state.corrupt`: the stored snapshot was unusable and set aside (hosts
+    /// report it; the registrar itself never reads storage).
+    StateCorrupt {
+        /// What was wrong (never the stored bytes).
+        error: String,
+    },
+    /// `state.save.error`: a snapshot could not be stored (reported by hosts).
+    StateSaveFailed {
+        /// The store's error.
+        error: String,
+    },
 }
 
 impl Event {
@@ -350,6 +481,12 @@ impl Event {
             Event::CallbackRejected { .. } => "registration.callback.rejected",
             Event::RequestCancelled { .. } => "request.cancelled",
             Event::StaleResponse { .. } => "response.ignored",
+            Event::Adopted { .. } => "registration.adopted",
+            Event::StoredRegistrationStale { .. } => "registration.stale",
+            Event::CallbackConflict { .. } => "registration.callback.conflict",
+            Event::RegisterAgain => "registration.rearm",
+            Event::StateCorrupt { .. } => "state.corrupt",
+            Event::StateSaveFailed { .. } => "state.save.error",
         }
     }
 
@@ -363,7 +500,10 @@ impl Event {
             Event::LockError { .. }
             | Event::MaxRetryReached { .. }
             | Event::UnknownStatus { .. }
-            | Event::CallbackRejected { .. } => Level::Warn,
+            | Event::CallbackRejected { .. }
+            | Event::CallbackConflict { .. }
+            | Event::StateCorrupt { .. }
+            | Event::StateSaveFailed { .. } => Level::Warn,
             Event::RegistrationFailed { warn, .. } | Event::Conflict { warn, .. } => {
                 if *warn {
                     Level::Warn
@@ -375,10 +515,11 @@ impl Event {
         }
     }
 
-    /// For events that end an attempt: its result.
-    pub fn attempt_result(&self) -> Option<Result<(), &Failure>> {
+    /// For events that end an attempt (or a [`Registrar::register_now`]): its result.
+    pub fn attempt_result(&self) -> Option<Result<AttemptOutcome, &Failure>> {
         match self {
-            Event::Registered { .. } => Some(Ok(())),
+            Event::Registered { .. } => Some(Ok(AttemptOutcome::Registered)),
+            Event::Adopted { .. } => Some(Ok(AttemptOutcome::Adopted)),
             Event::RegistrationFailed { failure, .. } | Event::Conflict { failure, .. } => {
                 Some(Err(failure))
             }
@@ -452,6 +593,26 @@ impl fmt::Display for Event {
             }
             Event::RequestCancelled { id } => write!(f, "request {} abandoned by the host", id.0),
             Event::StaleResponse { id } => write!(f, "ignored response to request {}", id.0),
+            Event::Adopted { age } => write!(
+                f,
+                "took over the stored registration for this DDS, key, URL, version and capabilities (confirmed {}s ago)",
+                age.as_secs()
+            ),
+            Event::StoredRegistrationStale { reason } => {
+                write!(f, "stored registration not reused ({reason}); registering again")
+            }
+            Event::CallbackConflict { id } => write!(
+                f,
+                "refused a second, different registration callback (id {id}) in one window: possibly forged"
+            ),
+            Event::RegisterAgain => f.write_str("asked to register again now"),
+            Event::StateCorrupt { error } => write!(
+                f,
+                "stored registration state unusable ({error}); set aside, registering afresh"
+            ),
+            Event::StateSaveFailed { error } => {
+                write!(f, "could not persist registration state: {error}")
+            }
         }
     }
 }
@@ -488,6 +649,16 @@ struct InFlight {
     deadline: UnixTime,
 }
 
+/// Where the DDS may call the node back: opened by a legacy attempt, closed
+/// by its failure, kept open for [`CALLBACK_GRACE`] after its success.
+#[derive(Debug, Clone)]
+struct CallbackWindow {
+    closes_at: UnixTime,
+    attempt_succeeded: bool,
+    /// The callback accepted in this window, committed once the attempt succeeded.
+    received: Option<DdsCredentials>,
+}
+
 #[derive(Debug, Clone)]
 enum Phase {
     /// Waiting for `next_check`.
@@ -511,7 +682,18 @@ pub struct Registrar {
     holding_lock: bool,
     next_check: UnixTime,
     next_request_id: u64,
-    callback_expected_until: Option<UnixTime>,
+    /// The legacy callback window of the current (or just succeeded) attempt.
+    callback: Option<CallbackWindow>,
+    /// Since when a [`Registrar::register_now`] waits for its result.
+    once_since: Option<UnixTime>,
+    /// Set by [`Registrar::register_again`]: the next attempt must not adopt.
+    rearm: bool,
+    /// What the current registration was made for.
+    registered_as: Option<RegisteredAs>,
+    /// When a probe last led to a persisted snapshot.
+    last_probe_persisted: Option<UnixTime>,
+    /// Secrets to cut out of every text that came from outside.
+    redactor: Redactor,
     conflict_since: Option<UnixTime>,
     next_conflict_warn: Option<UnixTime>,
     next_refusal_warn: Option<UnixTime>,
@@ -541,7 +723,10 @@ impl Registrar {
         now: UnixTime,
         seed: u64,
     ) -> Registrar {
-        Self::with_signer(config, Arc::new(key), snapshot, now, seed)
+        let key_hex = zeroize::Zeroizing::new(hex::encode(*key.to_bytes()));
+        let mut registrar = Self::with_signer(config, Arc::new(key), snapshot, now, seed);
+        registrar.redactor.add_hex_key(&key_hex);
+        registrar
     }
 
     /// Like [`Registrar::new`], with a [`Signer`] other than a [`PrivateKey`]
@@ -554,6 +739,11 @@ impl Registrar {
         seed: u64,
     ) -> Registrar {
         let snapshot = snapshot.unwrap_or_default();
+        let mut redactor = Redactor::new();
+        redactor.add_secret(config.node.credentials.expose());
+        if let Some(credentials) = &snapshot.credentials {
+            redactor.add_secret(credentials.secret.expose());
+        }
         let mut registrar = Registrar {
             rng: SplitMix64::new(seed),
             status: snapshot.status,
@@ -564,7 +754,12 @@ impl Registrar {
             holding_lock: false,
             next_check: now + SHORT_DELAY,
             next_request_id: 1,
-            callback_expected_until: None,
+            callback: None,
+            once_since: None,
+            rearm: false,
+            registered_as: snapshot.registered_as,
+            last_probe_persisted: None,
+            redactor,
             conflict_since: None,
             next_conflict_warn: None,
             next_refusal_warn: None,
@@ -577,11 +772,54 @@ impl Registrar {
         });
         if let Some(stored) = snapshot.unknown_status {
             registrar.emit(Event::UnknownStatus {
-                stored: stored.chars().take(64).collect(),
+                stored: redact::short_text(&stored, 64),
             });
             registrar.persist();
         }
+        if registrar.status == Status::Registered {
+            // Not persisted here: under a shared store only the lock holder writes.
+            if let Err(reason) = registrar.judge_stored(
+                registrar.registered_as.as_ref(),
+                registrar.last_health_check,
+                now,
+            ) {
+                registrar.emit(Event::StoredRegistrationStale { reason });
+                registrar.set_status(Status::Registering);
+            }
+        }
         registrar
+    }
+
+    /// Whether a stored registration may be taken over: made for exactly this
+    /// configuration and confirmed within one TTL. `Ok` holds its age.
+    fn judge_stored(
+        &self,
+        registered_as: Option<&RegisteredAs>,
+        last_confirmed: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<Duration, StaleReason> {
+        let stored = registered_as.ok_or(StaleReason::NotRecorded)?;
+        let current = self.config.registered_as(&self.key.eth_address());
+        let differing: Vec<&str> = [
+            ("DDS URL", stored.dds_url == current.dds_url),
+            ("flow", stored.flow == current.flow),
+            ("address", stored.address == current.address),
+            ("node URL", stored.node_url == current.node_url),
+            ("version", stored.version == current.version),
+            ("capabilities", stored.capabilities == current.capabilities),
+        ]
+        .into_iter()
+        .filter_map(|(name, same)| (!same).then_some(name))
+        .collect();
+        if !differing.is_empty() {
+            return Err(StaleReason::Changed {
+                fields: differing.join(", "),
+            });
+        }
+        match last_confirmed.map(|t| now.saturating_since(t)) {
+            Some(age) if age <= self.config.ttl() => Ok(age),
+            since_last => Err(StaleReason::Expired { since_last }),
+        }
     }
 
     /// The configuration.
@@ -617,6 +855,7 @@ impl Registrar {
             attempt: self.attempt,
             credentials: self.credentials.clone(),
             unknown_status: None,
+            registered_as: self.registered_as.clone(),
         }
     }
 
@@ -662,9 +901,45 @@ impl Registrar {
         }
     }
 
-    /// Starts an attempt now, whatever the status (for "register once" and for
-    /// hosts that learn the registration is gone). Ignored while one is running.
+    /// Makes sure the node is registered, now ("register once"). Ends, through
+    /// an event whose [`Event::attempt_result`] is set, in one of three ways:
+    /// [`AttemptOutcome::Adopted`] when a fresh registration for this exact
+    /// configuration is already known (this registrar's own, or, read under
+    /// the lock, a sibling's), [`AttemptOutcome::Registered`] after a
+    /// successful attempt, or a failure. While another process holds the lock
+    /// it checks every second, and fails once the lock has stayed taken for
+    /// [`RegistrarConfig::lock_stale_after`]. While an attempt is already
+    /// running, that attempt's result answers.
     pub fn register_now(&mut self, now: UnixTime) {
+        if !matches!(self.phase, Phase::Idle) {
+            self.once_since.get_or_insert(now);
+            return;
+        }
+        self.once_since = Some(now);
+        if self.status == Status::Registered && !self.rearm {
+            match self.judge_stored(self.registered_as.as_ref(), self.last_health_check, now) {
+                Ok(age) => {
+                    self.once_since = None;
+                    self.emit(Event::Adopted { age });
+                    return;
+                }
+                Err(reason) => {
+                    self.emit(Event::StoredRegistrationStale { reason });
+                    self.set_status(Status::Registering);
+                }
+            }
+        }
+        self.next_check = now;
+        self.check(now);
+    }
+
+    /// Registers again now, whatever is stored (a host does this when the DDS
+    /// answers a later call with 403 or 404: the registration is gone). The
+    /// attempt does not take over a stored registration. Nothing happens while
+    /// an attempt is already running.
+    pub fn register_again(&mut self, now: UnixTime) {
+        self.emit(Event::RegisterAgain);
+        self.rearm = true;
         if matches!(self.phase, Phase::Idle) {
             if self.status == Status::Registered {
                 self.set_status(Status::Registering);
@@ -726,7 +1001,7 @@ impl Registrar {
                 self.holding_lock = true;
                 self.emit(Event::LockAcquired);
                 if let Some(fresh) = fresh {
-                    if self.adopt_if_registered(fresh, now) {
+                    if !self.rearm && self.adopt_if_registered(fresh, now) {
                         self.release_lock();
                         self.next_check = now;
                         self.check(now);
@@ -737,30 +1012,75 @@ impl Registrar {
             }
             LockOutcome::Busy => {
                 self.emit(Event::LockBusy);
-                self.next_check = now + self.config.ttl();
+                let stale_after = self.config.lock_stale_after();
+                match self.once_since {
+                    Some(since) if now.saturating_since(since) >= stale_after => {
+                        let message = format!(
+                            "the registration lock stayed held by another process for {}s; gave up",
+                            stale_after.as_secs()
+                        );
+                        self.fail_before_attempt(message, now);
+                    }
+                    // A waiting register_now looks again soon: the holder's
+                    // attempt ends within its request timeout.
+                    Some(_) => self.next_check = now + SHORT_DELAY,
+                    None => self.next_check = now + self.config.ttl(),
+                }
             }
             LockOutcome::Failed(error) => {
-                self.emit(Event::LockError { error });
-                self.next_check = now + self.config.ttl();
+                let error = redact::sanitize(&error);
+                self.emit(Event::LockError {
+                    error: error.clone(),
+                });
+                self.fail_before_attempt(
+                    format!("could not take the registration lock: {error}"),
+                    now,
+                );
             }
         }
     }
 
-    /// Takes over a registration another process made, if it is still alive.
+    /// A failure that happened before any request was sent (the lock): the
+    /// attempt's result, waiting a full TTL. Persists nothing, as this
+    /// registrar does not hold the lock.
+    fn fail_before_attempt(&mut self, message: String, now: UnixTime) {
+        let wait = self.config.ttl();
+        self.once_since = None;
+        self.emit(Event::RegistrationFailed {
+            failure: Failure {
+                class: FailureClass::RetryLater,
+                status: None,
+                retry_after: None,
+                message,
+            },
+            attempt: self.attempt,
+            retry_in: wait,
+            warn: true,
+        });
+        self.next_check = now + wait;
+    }
+
+    /// Takes over a registration another process made, if it was made for
+    /// this exact configuration and is fresh.
     fn adopt_if_registered(&mut self, fresh: Snapshot, now: UnixTime) -> bool {
-        let alive = match self.config.flow {
-            Flow::Wallet => true,
-            Flow::Legacy { .. } => fresh
-                .last_health_check
-                .is_some_and(|t| now.saturating_since(t) <= self.config.ttl()),
-        };
-        if fresh.status != Status::Registered || !alive {
+        if fresh.status != Status::Registered {
             return false;
         }
+        let age =
+            match self.judge_stored(fresh.registered_as.as_ref(), fresh.last_health_check, now) {
+                Ok(age) => age,
+                Err(_) => return false,
+            };
         self.last_health_check = fresh.last_health_check;
+        if let Some(credentials) = &fresh.credentials {
+            self.redactor.add_secret(credentials.secret.expose());
+        }
         self.credentials = fresh.credentials.or(self.credentials.take());
+        self.registered_as = fresh.registered_as;
         self.attempt = 0;
         self.set_status(Status::Registered);
+        self.once_since = None;
+        self.emit(Event::Adopted { age });
         true
     }
 
@@ -769,9 +1089,15 @@ impl Registrar {
             self.set_status(Status::Registering);
             self.persist();
         }
-        self.callback_expected_until = Some(now + CALLBACK_WINDOW);
+        self.rearm = false;
+        self.callback = None;
         match &self.config.flow {
             Flow::Legacy { node_url } => {
+                self.callback = Some(CallbackWindow {
+                    closes_at: now + CALLBACK_WINDOW,
+                    attempt_succeeded: false,
+                    received: None,
+                });
                 let request = request::legacy_registration_request(
                     &self.config.dds_url,
                     node_url,
@@ -821,6 +1147,8 @@ impl Registrar {
         if let Phase::InFlight(flight) = &self.phase {
             let id = flight.id;
             self.phase = Phase::Idle;
+            self.callback = None;
+            self.once_since = None;
             self.emit(Event::RequestCancelled { id });
             self.release_lock();
             self.next_check = now;
@@ -845,14 +1173,24 @@ impl Registrar {
         };
         self.phase = Phase::Idle;
         let outcome = match &result {
-            Ok(response) => response::classify_response(&flight.endpoint, response, now),
+            Ok(response) => response::classify_response_redacted(
+                &flight.endpoint,
+                response,
+                now,
+                &self.redactor,
+            ),
             Err(error) => Err(response::classify_transport_error(&flight.endpoint, error)),
         };
         match (outcome, flight.step) {
             (Ok(()), Step::Register) => self.succeeded(flight.attempt_started, now),
             (Ok(()), Step::SiweNonce) => {
                 let body = result.map(|r| r.body).unwrap_or_default();
-                match SiweChallenge::parse(&body) {
+                let checked = SiweChallenge::parse(&body).and_then(|challenge| {
+                    challenge
+                        .validate(&self.config.dds_url, &self.config.siwe_domains)
+                        .map(|()| challenge)
+                });
+                match checked {
                     Ok(challenge) => {
                         let request = request::wallet_registration_request(
                             &self.config.dds_url,
@@ -863,8 +1201,16 @@ impl Registrar {
                         self.transmit(request, Step::Register, flight.attempt_started, now);
                     }
                     Err(err) => {
-                        let failure =
+                        let mut failure =
                             response::unusable_response(&flight.endpoint, &err.to_string());
+                        if matches!(
+                            err,
+                            request::ChallengeError::ForeignDomain { .. }
+                                | request::ChallengeError::ForeignUri(_)
+                        ) {
+                            // A challenge we refuse to sign will not change soon.
+                            failure.class = FailureClass::RetryLater;
+                        }
                         self.failed(failure, now);
                     }
                 }
@@ -875,7 +1221,16 @@ impl Registrar {
 
     fn succeeded(&mut self, attempt_started: UnixTime, now: UnixTime) {
         self.attempt = 0;
+        self.once_since = None;
         self.last_health_check = Some(now);
+        self.registered_as = Some(self.config.registered_as(&self.key.eth_address()));
+        if let Some(window) = &mut self.callback {
+            window.attempt_succeeded = true;
+            window.closes_at = now + CALLBACK_GRACE;
+            if let Some(credentials) = window.received.clone() {
+                self.credentials = Some(credentials);
+            }
+        }
         self.conflict_since = None;
         self.next_conflict_warn = None;
         self.next_refusal_warn = None;
@@ -889,8 +1244,13 @@ impl Registrar {
         self.check(now);
     }
 
-    fn failed(&mut self, failure: Failure, now: UnixTime) {
+    fn failed(&mut self, mut failure: Failure, now: UnixTime) {
         let ttl = self.config.ttl();
+        // The attempt failed: a callback in its window is no longer expected,
+        // and one already received is dropped.
+        self.callback = None;
+        self.once_since = None;
+        failure.message = self.redactor.redact(&failure.message);
         // A server's Retry-After is a floor for any wait it applies to.
         let at_least = |wait: Duration| failure.retry_after.map_or(wait, |ra| wait.max(ra));
         let wait;
@@ -934,11 +1294,16 @@ impl Registrar {
                 let capped = self.config.max_retry.filter(|max| attempt >= *max);
                 wait = match (capped, failure.retry_after) {
                     (Some(_), retry_after) => ttl.max(retry_after.unwrap_or_default()),
-                    // Spread clients across the second the server booked.
-                    (None, Some(retry_after)) => {
-                        retry_after + self.rng.duration_below(Duration::from_secs(1))
+                    (None, retry_after) => {
+                        let backoff = backoff(attempt).mul_f64(self.rng.jitter_factor());
+                        // Retry-After only ever lengthens the wait: a proxy answering
+                        // `Retry-After: 0` must not take the backoff away. Clients
+                        // are spread across the second the server booked.
+                        retry_after.map_or(backoff, |retry_after| {
+                            backoff
+                                .max(retry_after + self.rng.duration_below(Duration::from_secs(1)))
+                        })
                     }
-                    (None, None) => backoff(attempt).mul_f64(self.rng.jitter_factor()),
                 };
                 self.emit(Event::RegistrationFailed {
                     failure,
@@ -959,14 +1324,27 @@ impl Registrar {
 
     /// The DDS probed `/health` with this `User-Agent`. Returns whether it
     /// counted as a health check (`DDS v…`).
+    ///
+    /// Probes cannot be authenticated (the protocol signs nothing towards the
+    /// node), so one costs little: the snapshot is persisted at most once per
+    /// quarter TTL for probes, and only by a registrar that is registered and
+    /// idle, so a worker that is not the one registering never writes its
+    /// stale view over the shared state.
     pub fn handle_health_check(&mut self, user_agent: &str, now: UnixTime) -> bool {
         if !callback::is_dds_user_agent(user_agent) {
             return false;
         }
         self.last_health_check = Some(now);
         self.emit(Event::HealthCheckReceived);
-        self.persist();
         if self.status == Status::Registered && matches!(self.phase, Phase::Idle) {
+            let every = (self.config.ttl() / 4).max(Duration::from_secs(1));
+            if self
+                .last_probe_persisted
+                .is_none_or(|at| now.saturating_since(at) >= every)
+            {
+                self.last_probe_persisted = Some(now);
+                self.persist();
+            }
             self.next_check = now;
             self.check(now);
         }
@@ -975,51 +1353,69 @@ impl Registrar {
 
     /// The DDS called `POST /internal/v1/registrations` with `body`.
     ///
-    /// Unlike the reference, which accepts any callback, this accepts one only
-    /// while a registration is pending (an attempt started within the last
-    /// [`CALLBACK_WINDOW`], and not already answered by a callback): a forged
-    /// callback changes nothing.
+    /// Unlike the reference, which stores any callback, this accepts one only
+    /// in the window of a legacy attempt: from the attempt's start until it
+    /// fails, or until [`CALLBACK_GRACE`] after it succeeded. The credentials
+    /// are committed only once the attempt has succeeded; a failed attempt
+    /// drops them, and a callback never marks the node registered. A second,
+    /// different callback in one window is refused (409) and reported as
+    /// possibly forged; the same callback again is answered 200.
     pub fn handle_registration_callback(
         &mut self,
         body: &[u8],
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
-        let result = callback::parse_registration_callback(body).and_then(|cb| {
-            match self.callback_expected_until {
-                Some(until) if now <= until => Ok(cb),
-                _ => Err(CallbackRejection::NotPending),
-            }
-        });
-        let cb = match result {
-            Ok(cb) => cb,
+        match self.accept_callback(body, now) {
+            Ok(()) => Ok(()),
             Err(rejection) => {
                 self.emit(Event::CallbackRejected {
                     status: rejection.status(),
                     reason: rejection.to_string(),
                 });
-                return Err(rejection);
+                Err(rejection)
             }
+        }
+    }
+
+    fn accept_callback(&mut self, body: &[u8], now: UnixTime) -> Result<(), CallbackRejection> {
+        let cb: RegistrationCallback = callback::parse_registration_callback(body)?;
+        let window = match &mut self.callback {
+            Some(window) if now <= window.closes_at => window,
+            _ => return Err(CallbackRejection::NotPending),
         };
-        self.callback_expected_until = None;
-        self.emit(Event::CallbackAccepted {
-            id: cb.id.clone(),
-            organization_id: cb.organization_id.clone(),
-            secret_len: cb.secret.len(),
-        });
-        self.credentials = Some(DdsCredentials {
+        if let Some(earlier) = &window.received {
+            if earlier.id == cb.id && earlier.secret == cb.secret {
+                return Ok(());
+            }
+            let id = redact::short_text(&cb.id, 128);
+            self.emit(Event::CallbackConflict { id });
+            return Err(CallbackRejection::Conflicting);
+        }
+        let credentials = DdsCredentials {
             id: cb.id,
             secret: cb.secret,
             organization_id: cb.organization_id,
+        };
+        window.received = Some(credentials.clone());
+        let commit_now = window.attempt_succeeded;
+        self.redactor.add_secret(credentials.secret.expose());
+        self.emit(Event::CallbackAccepted {
+            id: redact::short_text(&credentials.id, 128),
+            organization_id: credentials
+                .organization_id
+                .as_deref()
+                .map(|org| redact::short_text(org, 128)),
+            secret_len: credentials.secret.len(),
         });
-        // The DDS reaching the node is as good as a health check.
-        self.last_health_check = Some(now);
-        if self.status != Status::Registered {
-            self.set_status(Status::Registered);
-        }
-        self.persist();
-        if matches!(self.phase, Phase::Idle) {
-            self.next_check = now;
-            self.check(now);
+        if commit_now {
+            self.credentials = Some(credentials);
+            // The DDS reaching the node is as good as a health check.
+            self.last_health_check = Some(now);
+            self.persist();
+            if matches!(self.phase, Phase::Idle) {
+                self.next_check = now;
+                self.check(now);
+            }
         }
         Ok(())
     }

@@ -158,6 +158,33 @@ pub enum ChallengeError {
     /// The nonce is empty.
     #[error("SIWE challenge has an empty nonce")]
     EmptyNonce,
+    /// The nonce is not EIP-4361's: at least 8 letters or digits, nothing else.
+    #[error("SIWE challenge nonce is not at least 8 letters or digits")]
+    BadNonce,
+    /// A field holds a line break or another control character, which would
+    /// let it rewrite the signed message.
+    #[error("SIWE challenge field `{0}` contains a line break or control character")]
+    ControlCharacter(&'static str),
+    /// The challenge names another site: signing it would sign in there.
+    #[error("SIWE challenge is for domain {found}, not the DDS ({expected}); refusing to sign")]
+    ForeignDomain {
+        /// The domain the challenge named (sanitised, shortened).
+        found: String,
+        /// The DDS URL's authority.
+        expected: String,
+    },
+    /// The URI is not on the challenge's domain.
+    #[error("SIWE challenge URI is not on domain {0}; refusing to sign")]
+    ForeignUri(String),
+    /// The chain id is not a positive number.
+    #[error("SIWE challenge chain id must be a positive number")]
+    BadChainId,
+    /// `issuedAt` is not an RFC 3339 time.
+    #[error("SIWE challenge issuedAt is not an RFC 3339 time")]
+    BadIssuedAt,
+    /// A version other than `1`.
+    #[error("SIWE challenge version must be 1")]
+    BadVersion,
 }
 
 impl SiweChallenge {
@@ -169,6 +196,64 @@ impl SiweChallenge {
             return Err(ChallengeError::EmptyNonce);
         }
         Ok(challenge)
+    }
+
+    /// Checks the challenge before anything is signed: its domain is the DDS
+    /// URL's authority (host, or host and port) or one of `also_trusted`, its
+    /// URI is on that domain, no field can break the message's lines, the
+    /// nonce is EIP-4361's, the chain id a positive number, `issuedAt` an
+    /// RFC 3339 time and the version 1.
+    pub fn validate(&self, dds: &BaseUrl, also_trusted: &[String]) -> Result<(), ChallengeError> {
+        let fields: [(&'static str, &str); 5] = [
+            ("domain", &self.domain),
+            ("uri", &self.uri),
+            ("version", &self.version),
+            ("nonce", &self.nonce),
+            ("issuedAt", &self.issued_at),
+        ];
+        for (name, value) in fields {
+            if value
+                .chars()
+                .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+            {
+                return Err(ChallengeError::ControlCharacter(name));
+            }
+        }
+        if self.nonce.len() < 8 || !self.nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ChallengeError::BadNonce);
+        }
+        if self.chain_id < 1 {
+            return Err(ChallengeError::BadChainId);
+        }
+        if self.version != "1" {
+            return Err(ChallengeError::BadVersion);
+        }
+        if UnixTime::parse_rfc3339(&self.issued_at).is_none() {
+            return Err(ChallengeError::BadIssuedAt);
+        }
+        let authority = dds.authority();
+        let domain = self.domain.to_ascii_lowercase();
+        let trusted = domain == authority
+            || domain == dds.host()
+            || also_trusted.iter().any(|d| d.eq_ignore_ascii_case(&domain));
+        if !trusted {
+            return Err(ChallengeError::ForeignDomain {
+                found: crate::redact::short_text(&self.domain, 100),
+                expected: authority,
+            });
+        }
+        let uri_authority = crate::url::url_authority(&self.uri).map(str::to_ascii_lowercase);
+        let on_domain = uri_authority.as_deref().is_some_and(|a| {
+            a == domain
+                || crate::url::host_of_authority(a) == crate::url::host_of_authority(&domain)
+        });
+        if !on_domain {
+            return Err(ChallengeError::ForeignUri(crate::redact::short_text(
+                &self.domain,
+                100,
+            )));
+        }
+        Ok(())
     }
 
     /// The EIP-4361 message the node signs, in the reference's exact layout.

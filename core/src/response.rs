@@ -1,6 +1,7 @@
 //! Reading the DDS's answers: which class a response falls in, when to retry,
 //! and an error text that is safe to log.
 
+use crate::redact::{self, Redactor};
 use crate::time::UnixTime;
 use std::fmt;
 use std::time::Duration;
@@ -119,10 +120,23 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// Classifies a response to the request sent to `endpoint`. `Ok(())` for 2xx.
+/// The error text is sanitised but knows no secret: the registrar uses
+/// [`classify_response_redacted`] with its own.
 pub fn classify_response(
     endpoint: &str,
     response: &HttpResponse,
     now: UnixTime,
+) -> Result<(), Failure> {
+    classify_response_redacted(endpoint, response, now, &Redactor::new())
+}
+
+/// [`classify_response`], with every secret `redactor` knows cut out of the
+/// body snippet before it is shortened (so no prefix of a secret survives).
+pub fn classify_response_redacted(
+    endpoint: &str,
+    response: &HttpResponse,
+    now: UnixTime,
+    redactor: &Redactor,
 ) -> Result<(), Failure> {
     let status = response.status;
     if (200..300).contains(&status) {
@@ -131,9 +145,30 @@ pub fn classify_response(
     let class = match status {
         409 => FailureClass::Conflict,
         408 | 429 | 500..=599 => FailureClass::RetryFast,
-        // 1xx and 3xx are not final answers a DDS gives; treat them as transient.
-        100..=199 | 300..=399 => FailureClass::RetryFast,
+        // A redirect is never followed (it would carry the signed body, with the
+        // credentials, elsewhere): the DDS URL is wrong, and retrying soon will
+        // not change that.
+        300..=399 => FailureClass::RetryLater,
+        // 1xx is not a final answer a DDS gives; treat it as transient.
+        100..=199 => FailureClass::RetryFast,
         _ => FailureClass::RetryLater,
+    };
+    let message = if (300..400).contains(&status) {
+        let target = response
+            .header("location")
+            .map(|location| match crate::url::url_host(location.trim()) {
+                Some(host) => format!("host {}", redact::short_text(host, 128)),
+                None => "the same host".to_owned(),
+            })
+            .unwrap_or_else(|| "an unnamed location".to_owned());
+        format!(
+            "registration failed: status {status}, endpoint {endpoint}: redirect to {target} not followed (check the DDS URL)"
+        )
+    } else {
+        format!(
+            "registration failed: status {status}, endpoint {endpoint}, body_snippet: {}",
+            body_snippet_redacted(&response.body, redactor)
+        )
     };
     Err(Failure {
         class,
@@ -141,10 +176,7 @@ pub fn classify_response(
         retry_after: response
             .header("retry-after")
             .and_then(|value| parse_retry_after(value, now)),
-        message: format!(
-            "registration failed: status {status}, endpoint {endpoint}, body_snippet: {}",
-            body_snippet(&response.body)
-        ),
+        message,
     })
 }
 
@@ -162,7 +194,7 @@ pub fn classify_transport_error(endpoint: &str, error: &TransportError) -> Failu
         retry_after: None,
         message: format!(
             "POST {endpoint} {kind}: {}",
-            one_line(&truncate_utf8(&error.detail, SNIPPET_MAX_BYTES))
+            truncate_utf8(&redact::sanitize(&error.detail), SNIPPET_MAX_BYTES)
         ),
     }
 }
@@ -173,20 +205,24 @@ pub fn unusable_response(endpoint: &str, reason: &str) -> Failure {
         class: FailureClass::RetryFast,
         status: None,
         retry_after: None,
-        message: format!("unusable response from {endpoint}: {reason}"),
+        message: format!(
+            "unusable response from {endpoint}: {}",
+            redact::sanitize(reason)
+        ),
     }
 }
 
 /// At most [`SNIPPET_MAX_BYTES`] bytes of `body` as text: invalid UTF-8 replaced,
-/// cut on a character boundary (the reference panics there), line breaks as spaces.
+/// cut on a character boundary (the reference panics there), line breaks as
+/// spaces, other control characters neutralised.
 pub fn body_snippet(body: &[u8]) -> String {
-    // Every byte past this prefix would be cut anyway; a partial character at
-    // its end decodes to U+FFFD and is then cut by the byte limit.
-    let prefix = &body[..body.len().min(SNIPPET_MAX_BYTES + 4)];
-    one_line(&truncate_utf8(
-        &String::from_utf8_lossy(prefix),
-        SNIPPET_MAX_BYTES,
-    ))
+    body_snippet_redacted(body, &Redactor::new())
+}
+
+/// [`body_snippet`] with the secrets `redactor` knows cut out first.
+pub fn body_snippet_redacted(body: &[u8], redactor: &Redactor) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_RESPONSE_BODY)]);
+    truncate_utf8(&redactor.redact(&text), SNIPPET_MAX_BYTES)
 }
 
 fn truncate_utf8(text: &str, max_bytes: usize) -> String {
@@ -198,10 +234,6 @@ fn truncate_utf8(text: &str, max_bytes: usize) -> String {
         end -= 1;
     }
     text[..end].to_owned()
-}
-
-fn one_line(text: &str) -> String {
-    text.replace(['\n', '\r'], " ")
 }
 
 /// Reads a `Retry-After` value: delta-seconds or an HTTP-date (relative to

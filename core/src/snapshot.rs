@@ -43,6 +43,26 @@ impl fmt::Debug for DdsCredentials {
     }
 }
 
+/// What a registration was made for. A stored registration is taken over
+/// only when this matches the running configuration: a node restarted with a
+/// new version, capabilities, URL, key or DDS registers again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredAs {
+    /// The DDS base URL.
+    pub dds_url: String,
+    /// `legacy` or `wallet`.
+    pub flow: String,
+    /// The node's Ethereum address.
+    pub address: String,
+    /// The node URL (legacy flow only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_url: Option<String>,
+    /// The version announced.
+    pub version: String,
+    /// The capabilities announced.
+    pub capabilities: Vec<String>,
+}
+
 /// The persisted registration state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
@@ -57,6 +77,9 @@ pub struct Snapshot {
     /// The stored status text when it was none of the known ones; `status` is
     /// then `Disconnected` and the registrar reports `status.unknown`.
     pub unknown_status: Option<String>,
+    /// What the registration was made for; `None` in snapshots written before
+    /// this was recorded, which therefore lead to a fresh registration.
+    pub registered_as: Option<RegisteredAs>,
 }
 
 /// Why stored bytes are not a usable snapshot.
@@ -89,6 +112,9 @@ struct Stored {
     attempt: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     credentials: Option<DdsCredentials>,
+    // Added within version 1: older readers ignore it, older snapshots lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registered_as: Option<RegisteredAs>,
 }
 
 impl Snapshot {
@@ -101,6 +127,7 @@ impl Snapshot {
             last_healthcheck: None,
             attempt: self.attempt,
             credentials: self.credentials.clone(),
+            registered_as: self.registered_as.clone(),
         };
         serde_json::to_vec(&stored).expect("plain fields always serialise")
     }
@@ -143,6 +170,7 @@ impl Snapshot {
             attempt: stored.attempt,
             credentials: stored.credentials,
             unknown_status,
+            registered_as: stored.registered_as,
         })
     }
 }
@@ -162,6 +190,14 @@ mod tests {
                 organization_id: Some("org-9".into()),
             }),
             unknown_status: None,
+            registered_as: Some(RegisteredAs {
+                dds_url: "https://dds.example.com".into(),
+                flow: "legacy".into(),
+                address: "0xfdbb6caf01414300c16ea14859fec7736d95355f".into(),
+                node_url: Some("https://node.example.com".into()),
+                version: "1.2.3".into(),
+                capabilities: vec!["/a/v1".into()],
+            }),
         }
     }
 
@@ -183,6 +219,14 @@ mod tests {
                 "last_health_check_ms": 1_700_000_000_123u64,
                 "attempt": 3,
                 "credentials": {"id": "node-1", "secret": "dds-secret-value", "organization_id": "org-9"},
+                "registered_as": {
+                    "dds_url": "https://dds.example.com",
+                    "flow": "legacy",
+                    "address": "0xfdbb6caf01414300c16ea14859fec7736d95355f",
+                    "node_url": "https://node.example.com",
+                    "version": "1.2.3",
+                    "capabilities": ["/a/v1"],
+                },
             })
         );
     }
@@ -209,6 +253,16 @@ mod tests {
         let unknown = Snapshot::decode(br#"{"status":"paused"}"#).unwrap();
         assert_eq!(unknown.status, Status::Disconnected);
         assert_eq!(unknown.unknown_status.as_deref(), Some("paused"));
+    }
+
+    #[test]
+    fn snapshot_without_fingerprint_loads_without_one() {
+        let decoded = Snapshot::decode(
+            br#"{"version":1,"status":"registered","last_health_check_ms":5,"attempt":0}"#,
+        )
+        .unwrap();
+        assert_eq!(decoded.status, Status::Registered);
+        assert_eq!(decoded.registered_as, None);
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub enum UrlError {
     /// A `?query` or `#fragment` on a base URL that paths are appended to.
     #[error("DDS base URL must not contain a query or fragment")]
     HasQueryOrFragment,
+    /// A port that is not a number from 1 to 65535.
+    #[error("URL port must be a number from 1 to 65535")]
+    InvalidPort,
+    /// An IPv6 literal that is not closed by `]` or holds other characters.
+    #[error("URL has a malformed IPv6 address (expected [hex:digits])")]
+    InvalidIpv6,
 }
 
 /// A validated DDS base URL, normalised without trailing `/`.
@@ -52,6 +58,25 @@ impl BaseUrl {
     /// The normalised base URL.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Host and port as written (`dds.example.com`, `127.0.0.1:8080`,
+    /// `[::1]:8080`), in lower case: what a SIWE challenge's domain must be.
+    pub fn authority(&self) -> String {
+        url_authority(&self.0).unwrap_or("").to_ascii_lowercase()
+    }
+
+    /// The host alone, in lower case (IPv6 in brackets, as in the authority).
+    pub fn host(&self) -> String {
+        let authority = self.authority();
+        if authority.starts_with('[') {
+            return authority
+                .split_inclusive(']')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+        }
+        host_of_authority(&authority).to_owned()
     }
 }
 
@@ -85,11 +110,52 @@ fn check_http_url(text: &str) -> Result<(), UrlError> {
     if authority.contains('@') {
         return Err(UrlError::HasCredentials);
     }
-    let host = host_of_authority(authority);
-    if host.is_empty() {
-        return Err(UrlError::MissingHost);
+    check_authority(authority)
+}
+
+fn check_authority(authority: &str) -> Result<(), UrlError> {
+    let port = if let Some(v6) = authority.strip_prefix('[') {
+        let (address, after) = v6.split_once(']').ok_or(UrlError::InvalidIpv6)?;
+        if address.is_empty() {
+            return Err(UrlError::MissingHost);
+        }
+        let valid = address.contains(':')
+            && address
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+        if !valid {
+            return Err(UrlError::InvalidIpv6);
+        }
+        match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or(UrlError::InvalidPort)?),
+        }
+    } else {
+        if authority.contains(['[', ']']) {
+            return Err(UrlError::InvalidIpv6);
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        if host.is_empty() {
+            return Err(UrlError::MissingHost);
+        }
+        if host.contains(':') {
+            // More than one colon outside brackets: an IPv6 address without them.
+            return Err(UrlError::InvalidIpv6);
+        }
+        port
+    };
+    match port {
+        None => Ok(()),
+        // `http://host:` means the default port (RFC 3986 allows an empty port).
+        Some("") => Ok(()),
+        Some(port) => match port.parse::<u16>() {
+            Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+            _ => Err(UrlError::InvalidPort),
+        },
     }
-    Ok(())
 }
 
 fn strip_scheme(text: &str) -> Option<&str> {
@@ -97,7 +163,18 @@ fn strip_scheme(text: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")).then_some(rest)
 }
 
-fn host_of_authority(authority: &str) -> &str {
+/// The authority (host and port, after any `user@`) of an `http(s)` URL.
+pub fn url_authority(text: &str) -> Option<&str> {
+    let rest = strip_scheme(text)?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    (!authority.is_empty()).then_some(authority)
+}
+
+/// The host of an authority (IPv6 without brackets).
+pub(crate) fn host_of_authority(authority: &str) -> &str {
     if let Some(v6) = authority.strip_prefix('[') {
         return v6.split(']').next().unwrap_or("");
     }
@@ -109,12 +186,7 @@ fn host_of_authority(authority: &str) -> &str {
 /// The host of an `http(s)` URL (IPv6 without brackets), if it has one.
 /// Lets a host decide, for example, whether a URL is loopback.
 pub fn url_host(text: &str) -> Option<&str> {
-    let rest = strip_scheme(text)?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let host = host_of_authority(authority);
+    let host = host_of_authority(url_authority(text)?);
     (!host.is_empty()).then_some(host)
 }
 
@@ -140,6 +212,8 @@ mod tests {
             ("http://[::1]:8080", "http://[::1]:8080"),
             ("http://[::1]", "http://[::1]"),
             ("http://localhost", "http://localhost"),
+            ("http://localhost:65535", "http://localhost:65535"),
+            ("http://[::ffff:127.0.0.1]:1", "http://[::ffff:127.0.0.1]:1"),
         ];
         for (input, normalised) in cases {
             let url = BaseUrl::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
@@ -173,6 +247,16 @@ mod tests {
             ("http://dds.example.com?q=1", UrlError::HasQueryOrFragment),
             ("http://dds.example.com/api?q", UrlError::HasQueryOrFragment),
             ("http://dds.example.com#f", UrlError::HasQueryOrFragment),
+            ("http://h:99999", UrlError::InvalidPort),
+            ("http://h:0", UrlError::InvalidPort),
+            ("http://h:8o80", UrlError::InvalidPort),
+            ("http://h:+80", UrlError::InvalidPort),
+            ("http://[::1", UrlError::InvalidIpv6),
+            ("http://[::1]x", UrlError::InvalidPort),
+            ("http://[::1]:70000", UrlError::InvalidPort),
+            ("http://[zz::1]:80", UrlError::InvalidIpv6),
+            ("http://::1:80", UrlError::InvalidIpv6),
+            ("http://h]:80", UrlError::InvalidIpv6),
         ];
         for (input, error) in cases {
             assert_eq!(BaseUrl::parse(input), Err(error.clone()), "{input:?}");
@@ -212,6 +296,23 @@ mod tests {
             ("https://node.example.com\n", UrlError::InvalidCharacter),
         ] {
             assert_eq!(validate_node_url(bad), Err(error), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn authorities() {
+        for (url, authority, host) in [
+            (
+                "https://DDS.example.com/api",
+                "dds.example.com",
+                "dds.example.com",
+            ),
+            ("http://127.0.0.1:8080", "127.0.0.1:8080", "127.0.0.1"),
+            ("http://[::1]:8080/x", "[::1]:8080", "[::1]"),
+        ] {
+            let base = BaseUrl::parse(url).unwrap();
+            assert_eq!(base.authority(), authority);
+            assert_eq!(base.host(), host);
         }
     }
 

@@ -7,8 +7,8 @@ use common::*;
 use posemesh_registration_core::callback::parse_registration_callback;
 use posemesh_registration_core::response::{self, FailureClass, SNIPPET_MAX_BYTES};
 use posemesh_registration_core::{
-    keys, DdsCredentials, HttpResponse, LockOutcome, Output, PrivateKey, RegistrarConfig,
-    RequestId, Snapshot, Status, TransportError, TransportErrorKind, UnixTime,
+    keys, DdsCredentials, HttpResponse, LockOutcome, Output, PrivateKey, RegisteredAs,
+    RegistrarConfig, RequestId, Snapshot, Status, TransportError, TransportErrorKind, UnixTime,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -378,7 +378,23 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 /// UTF-8 replaced), line breaks as spaces, the longest whole-character prefix
 /// of at most 512 bytes.
 fn expected_snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body).replace(['\n', '\r'], " ");
+    // Line breaks and tabs read as spaces; other control characters and
+    // direction overrides (terminal and log-forging material) as U+FFFD.
+    let text: String = String::from_utf8_lossy(body)
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control()
+                || ('\u{202A}'..='\u{202E}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+                || c == '\u{200E}'
+                || c == '\u{200F}' =>
+            {
+                '\u{FFFD}'
+            }
+            c => c,
+        })
+        .collect();
     let mut out = String::new();
     for c in text.chars() {
         if out.len() + c.len_utf8() > SNIPPET_MAX_BYTES {
@@ -407,16 +423,26 @@ proptest! {
                 prop_assert!(!(200..300).contains(&status));
                 prop_assert_eq!(failure.status, Some(status));
                 // PROTOCOL.md: 409 conflict; 408, 429, 5xx fast; other 4xx after the
-                // full interval. 1xx/3xx are not final answers: transient. Numbers
-                // that are no HTTP status at all are treated as refusals.
+                // full interval. 1xx is no final answer: transient. A redirect is
+                // never followed: the full interval. Numbers that are no HTTP
+                // status at all are treated as refusals.
                 let expected_class = match status {
                     409 => FailureClass::Conflict,
-                    408 | 429 | 500..=599 | 100..=199 | 300..=399 => FailureClass::RetryFast,
+                    408 | 429 | 500..=599 | 100..=199 => FailureClass::RetryFast,
                     _ => FailureClass::RetryLater,
                 };
                 prop_assert_eq!(failure.class, expected_class);
                 if let Some(wait) = failure.retry_after {
                     prop_assert!(wait <= Duration::from_secs(3600));
+                }
+                prop_assert!(!failure.message.chars().any(char::is_control));
+                if (300..400).contains(&status) {
+                    let prefix = format!(
+                        "registration failed: status {status}, endpoint {REGISTER_ENDPOINT}: redirect to "
+                    );
+                    prop_assert!(failure.message.starts_with(&prefix), "{}", failure.message);
+                    prop_assert!(failure.message.ends_with(" not followed (check the DDS URL)"));
+                    return Ok(());
                 }
                 let prefix = format!(
                     "registration failed: status {status}, endpoint {REGISTER_ENDPOINT}, body_snippet: "
@@ -440,7 +466,7 @@ proptest! {
         ][kind as usize];
         let failure = response::classify_transport_error(REGISTER_ENDPOINT, &TransportError::new(kind, detail));
         prop_assert_eq!(failure.class, FailureClass::RetryFast);
-        prop_assert!(!failure.message.contains(['\n', '\r']));
+        prop_assert!(!failure.message.chars().any(char::is_control));
         prop_assert!(failure.message.len() <= 64 + REGISTER_ENDPOINT.len() + SNIPPET_MAX_BYTES);
     }
 }
@@ -513,18 +539,33 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
         proptest::option::of(any::<u64>()),
         any::<u32>(),
         proptest::option::of((".{0,40}", ".{0,80}", proptest::option::of(".{0,20}"))),
+        proptest::option::of((
+            ".{0,40}",
+            any::<bool>(),
+            proptest::collection::vec(".{0,20}", 0..3),
+        )),
     )
-        .prop_map(|(status, ms, attempt, credentials)| Snapshot {
-            status,
-            last_health_check: ms.map(UnixTime::from_millis),
-            attempt,
-            credentials: credentials.map(|(id, secret, organization_id)| DdsCredentials {
-                id,
-                secret: secret.into(),
-                organization_id,
-            }),
-            unknown_status: None,
-        })
+        .prop_map(
+            |(status, ms, attempt, credentials, registered_as)| Snapshot {
+                status,
+                last_health_check: ms.map(UnixTime::from_millis),
+                attempt,
+                credentials: credentials.map(|(id, secret, organization_id)| DdsCredentials {
+                    id,
+                    secret: secret.into(),
+                    organization_id,
+                }),
+                unknown_status: None,
+                registered_as: registered_as.map(|(text, legacy, capabilities)| RegisteredAs {
+                    dds_url: text.clone(),
+                    flow: if legacy { "legacy" } else { "wallet" }.into(),
+                    address: text.clone(),
+                    node_url: legacy.then(|| text.clone()),
+                    version: text,
+                    capabilities,
+                }),
+            },
+        )
 }
 
 fn json_like() -> impl Strategy<Value = Vec<u8>> {

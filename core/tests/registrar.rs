@@ -9,8 +9,8 @@ mod common;
 use common::*;
 use posemesh_registration_core::response::FailureClass;
 use posemesh_registration_core::{
-    keys, Event, Level, LockOutcome, Output, RequestId, Snapshot, Status, TransportErrorKind,
-    UnixTime,
+    keys, AttemptOutcome, Event, Flow, Level, LockOutcome, Output, RequestId, Snapshot,
+    StaleReason, Status, TransportErrorKind, UnixTime,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -63,8 +63,12 @@ fn body_json(request: &posemesh_registration_core::OutgoingRequest) -> Value {
 
 /// Starts a legacy registrar and answers its first request with 200 at t0 + 1 s.
 fn registered_sim(config: posemesh_registration_core::RegistrarConfig) -> Sim {
+    let wallet = config.flow == Flow::Wallet;
     let mut sim = Sim::new(config, None);
     sim.run_until_transmit(secs(2));
+    if wallet {
+        sim.respond(200, &[], &challenge_json("n0nce42x"));
+    }
     sim.respond(200, &[], b"{}");
     assert_eq!(sim.reg.status(), Status::Registered);
     sim
@@ -413,14 +417,22 @@ fn reference_v0_snapshot_loads() {
         Some(UnixTime::from_secs_nanos(at, 0))
     );
     let mut sim = Sim::new(legacy_config(), Some(snapshot));
-    // Still fresh at the first check (11 s old): no registration.
-    let outs = sim.advance_to_wake();
-    assert!(transmits(&outs).is_empty());
-    assert_eq!(sim.reg.status(), Status::Registered);
-    let expires = UnixTime::from_secs_nanos(at, 0) + TTL + ms(1);
-    assert_eq!(sim.wake, expires);
-    sim.run_until_transmit(TTL);
-    assert_eq!(sim.now, expires + secs(1));
+    // It loads, but it does not say what was registered (version, capabilities,
+    // URL): the node registers again at its first check, although the stored
+    // health check is fresh.
+    let logged: Vec<Output> = sim.log.iter().map(|r| r.output.clone()).collect();
+    let stale: Vec<_> = events(&logged)
+        .into_iter()
+        .filter(|e| e.name() == "registration.stale")
+        .collect();
+    assert_eq!(stale.len(), 1);
+    assert!(
+        stale[0].to_string().contains("does not record"),
+        "{}",
+        stale[0]
+    );
+    assert_eq!(sim.reg.status(), Status::Registering);
+    sim.run_until_transmit(secs(2));
 }
 
 #[test]
@@ -457,7 +469,7 @@ fn wallet_flow_registers_and_parks() {
     );
 
     sim.elapse(ms(100));
-    let outs = sim.respond(200, &[], &challenge_json("n0nce-42"));
+    let outs = sim.respond(200, &[], &challenge_json("n0nce42x"));
     let sent = transmits(&outs);
     assert_eq!(sent.len(), 1, "the wallet registration follows at once");
     assert_ne!(sent[0].id, nonce_request.id);
@@ -470,7 +482,7 @@ fn wallet_flow_registers_and_parks() {
     assert_eq!(
         message,
         format!(
-            "dds.test wants you to sign in with your Ethereum account:\n{KEY_ADDRESS}\n\nURI: http://dds.test\nVersion: 1\nChain ID: 1\nNonce: n0nce-42\nIssued At: 2023-11-14T22:13:21Z"
+            "dds.test wants you to sign in with your Ethereum account:\n{KEY_ADDRESS}\n\nURI: http://dds.test\nVersion: 1\nChain ID: 1\nNonce: n0nce42x\nIssued At: 2023-11-14T22:13:21Z"
         )
     );
     let signer =
@@ -503,8 +515,8 @@ fn wallet_flow_bad_challenges_retry_fast() {
     let bad: [&[u8]; 4] = [
         &challenge_json(""),
         b"not json",
-        br#"{"nonce":"abc"}"#,
-        br#"{"nonce":"abc","domain":"d","uri":"u","version":"1","chainId":"one","issuedAt":"x"}"#,
+        br#"{"nonce":"abcdefgh"}"#,
+        br#"{"nonce":"abcdefgh","domain":"d","uri":"u","version":"1","chainId":"one","issuedAt":"x"}"#,
     ];
     for (i, body) in bad.iter().enumerate() {
         let n = i as u32 + 1;
@@ -540,7 +552,7 @@ fn wallet_flow_failure_of_either_step_backs_off() {
     let failed_at = sim.now;
     sim.run_until_transmit(secs(5));
     assert_backoff(sim.now.saturating_since(failed_at), 1);
-    sim.respond(200, &[], &challenge_json("abc"));
+    sim.respond(200, &[], &challenge_json("abcdefgh"));
     let outs = sim.respond(502, &[], b"bad gateway");
     let (attempt, _, _, failure) = failed_event(&outs);
     assert_eq!(attempt, 2);
@@ -745,11 +757,18 @@ fn lock_busy_rechecks_after_a_ttl() {
     assert_eq!(sim.wake, t0() + secs(1) + TTL);
     let outs = sim.advance_to_wake();
     assert_eq!(kinds(&outs), ["acquire_lock"]);
+    // A lock that cannot be taken at all is a failed attempt (so a register
+    // once ends), with the host's message; the loop tries again after a TTL.
     let outs = sim.lock(LockOutcome::Failed("lock file unreadable".into()));
     let evs = events(&outs);
-    assert_eq!(evs.len(), 1);
-    assert_eq!(evs[0].name(), "lock.error");
+    assert_eq!(event_names(&outs), ["lock.error", "registration.error"]);
     assert_eq!(evs[0].level(), Level::Warn);
+    let failure = evs[1].attempt_result().unwrap().unwrap_err();
+    assert_eq!(
+        failure.message,
+        "could not take the registration lock: lock file unreadable"
+    );
+    assert!(persists(&outs).is_empty(), "not the lock holder: no write");
     assert_eq!(sim.wake, t0() + secs(1) + TTL * 2);
     assert!(sim.transmits().is_empty());
 }
@@ -792,14 +811,37 @@ fn lock_with_a_fresh_registration_is_adopted() {
     let fresh = Snapshot {
         status: Status::Registered,
         last_health_check: Some(checked),
+        registered_as: Some(legacy_config().registered_as(KEY_ADDRESS)),
         ..Snapshot::default()
     };
     let outs = sim.lock(LockOutcome::Acquired { fresh: Some(fresh) });
     assert!(transmits(&outs).is_empty());
+    assert!(event_names(&outs).contains(&"registration.adopted"));
     assert!(kinds(&outs).contains(&"release_lock".to_owned()));
     assert_eq!(sim.reg.status(), Status::Registered);
     assert_eq!(sim.reg.snapshot().last_health_check, Some(checked));
     assert_eq!(sim.wake, checked + TTL + ms(1));
+}
+
+#[test]
+fn lock_with_a_registration_for_another_configuration_registers() {
+    // A sibling (or this node before an upgrade) registered version 1.0.0 with
+    // fewer capabilities: fresh, but not what this node is. Register anew.
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    let mut old = legacy_config().registered_as(KEY_ADDRESS);
+    old.version = "1.0.0".into();
+    old.capabilities.clear();
+    let fresh = Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(t0() - secs(10)),
+        registered_as: Some(old),
+        ..Snapshot::default()
+    };
+    let outs = sim.lock(LockOutcome::Acquired { fresh: Some(fresh) });
+    assert_eq!(transmits(&outs).len(), 1);
+    let body: Value = serde_json::from_slice(&transmits(&outs)[0].request.body).unwrap();
+    assert_eq!(body["version"], "1.2.3");
 }
 
 #[test]
@@ -809,6 +851,7 @@ fn lock_with_a_stale_registration_registers() {
     let fresh = Snapshot {
         status: Status::Registered,
         last_health_check: Some(t0() - secs(120)),
+        registered_as: Some(legacy_config().registered_as(KEY_ADDRESS)),
         ..Snapshot::default()
     };
     let outs = sim.lock(LockOutcome::Acquired { fresh: Some(fresh) });
@@ -930,16 +973,150 @@ fn request_timeout_is_a_fast_failure() {
 }
 
 #[test]
-fn register_now_starts_an_attempt_when_idle() {
+fn register_now_on_a_fresh_registration_adopts_it_without_a_request() {
     let mut sim = registered_sim(legacy_config());
     sim.elapse(secs(5));
     sim.reg.register_now(sim.now);
     let outs = sim.drain();
+    assert!(transmits(&outs).is_empty());
+    let adopted: Vec<_> = events(&outs)
+        .into_iter()
+        .filter_map(|e| e.attempt_result().map(|r| r.map_err(Clone::clone)))
+        .collect();
+    assert_eq!(adopted, [Ok(AttemptOutcome::Adopted)]);
+    assert_eq!(sim.reg.status(), Status::Registered);
+}
+
+#[test]
+fn register_again_sends_a_registration_whatever_is_stored() {
+    let mut sim = registered_sim(legacy_config());
+    sim.elapse(secs(5));
+    sim.reg.register_again(sim.now);
+    let outs = sim.drain();
     assert_eq!(transmits(&outs).len(), 1);
+    assert!(event_names(&outs).contains(&"registration.rearm"));
     assert!(events(&outs).contains(&Event::StatusChanged {
         from: Status::Registered,
         to: Status::Registering
     }));
+}
+
+#[test]
+fn register_again_under_the_lock_does_not_adopt_the_stored_registration() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    sim.lock(LockOutcome::Acquired { fresh: None });
+    sim.respond(200, &[], b"");
+    let stored = sim.reg.snapshot();
+    assert_eq!(stored.status, Status::Registered);
+    sim.elapse(secs(2));
+    sim.reg.register_again(sim.now);
+    sim.drain();
+    let outs = sim.lock(LockOutcome::Acquired {
+        fresh: Some(stored),
+    });
+    assert_eq!(
+        transmits(&outs).len(),
+        1,
+        "the DDS said it lost us: ask again"
+    );
+}
+
+#[test]
+fn register_now_ends_while_another_process_keeps_the_lock() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.elapse(secs(1));
+    sim.reg.register_now(sim.now);
+    sim.drain();
+    let started = sim.now;
+    let mut result = None;
+    for _ in 0..10_000 {
+        let outs = sim.lock(LockOutcome::Busy);
+        if let Some(r) = events(&outs)
+            .iter()
+            .find_map(|e| e.attempt_result().map(|r| r.map_err(Clone::clone)))
+        {
+            result = Some(r);
+            break;
+        }
+        assert!(
+            sim.wake <= sim.now + secs(1),
+            "a waiting register_now looks again within a second"
+        );
+        sim.advance_to_wake();
+    }
+    let failure = result.expect("register_now ended").unwrap_err();
+    assert!(
+        failure.message.contains("lock stayed held"),
+        "{}",
+        failure.message
+    );
+    // clamp(2 × 60 s, 30 s, 600 s) = 120 s.
+    let waited = sim.now.saturating_since(started);
+    assert!(waited >= secs(120) && waited <= secs(122), "{waited:?}");
+}
+
+#[test]
+fn register_now_adopts_a_sibling_registration_found_under_the_lock() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.elapse(secs(1));
+    sim.reg.register_now(sim.now);
+    sim.drain();
+    let fresh = Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(sim.now - secs(3)),
+        registered_as: Some(legacy_config().registered_as(KEY_ADDRESS)),
+        ..Snapshot::default()
+    };
+    let outs = sim.lock(LockOutcome::Acquired { fresh: Some(fresh) });
+    assert!(transmits(&outs).is_empty());
+    let results: Vec<_> = events(&outs)
+        .iter()
+        .filter_map(|e| e.attempt_result().map(|r| r.map_err(Clone::clone)))
+        .collect();
+    assert_eq!(results, [Ok(AttemptOutcome::Adopted)]);
+}
+
+#[test]
+fn restart_with_a_new_version_registers_again() {
+    for config in [legacy_config(), wallet_config()] {
+        let sim = registered_sim(config.clone());
+        let stored = sim.reg.snapshot();
+        assert!(stored.registered_as.is_some());
+        let mut upgraded = config.clone();
+        upgraded.node.version = "2.0.0".into();
+        upgraded.node.capabilities.push("/new/capability/v1".into());
+        let mut restarted = Sim::with_seed(upgraded, Some(stored.clone()), 7, sim.now + secs(2));
+        let logged: Vec<Output> = restarted.log.iter().map(|r| r.output.clone()).collect();
+        let stale: Vec<_> = events(&logged)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::StoredRegistrationStale { reason } => Some(reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            stale,
+            [StaleReason::Changed {
+                fields: "version, capabilities".into()
+            }]
+        );
+        restarted.run_until_transmit(secs(2));
+        // The same configuration, restarted within a TTL: taken over, nothing sent.
+        let mut same = Sim::with_seed(config, Some(stored), 7, sim.now + secs(2));
+        same.run_until(sim.now + secs(10));
+        assert!(same.transmits().is_empty());
+        assert_eq!(same.reg.status(), Status::Registered);
+    }
+}
+
+#[test]
+fn restart_after_more_than_a_ttl_registers_again_in_the_wallet_flow() {
+    let sim = registered_sim(wallet_config());
+    let stored = sim.reg.snapshot();
+    let mut restarted = Sim::with_seed(wallet_config(), Some(stored), 7, sim.now + TTL + secs(1));
+    assert_eq!(restarted.reg.status(), Status::Registering);
+    restarted.run_until_transmit(secs(2));
 }
 
 // ------------------------------------------------------------------ callbacks
@@ -951,7 +1128,7 @@ fn json_body(response: &posemesh_registration_core::NodeResponse) -> Value {
 }
 
 #[test]
-fn callback_while_pending_stores_credentials() {
+fn callback_is_committed_only_when_the_attempt_succeeds() {
     let mut sim = Sim::new(legacy_config(), None);
     sim.run_until_transmit(secs(2));
     sim.elapse(ms(500));
@@ -963,35 +1140,102 @@ fn callback_while_pending_stores_credentials() {
     );
     assert_eq!(response.status, 200);
     assert_eq!(json_body(&response), serde_json::json!({"ok": true}));
-    let credentials = sim.reg.credentials().expect("stored");
-    assert_eq!(credentials.id, "n1");
-    assert_eq!(credentials.secret.expose(), "s3cr3t");
-    assert_eq!(credentials.organization_id.as_deref(), Some("org-7"));
-    let stored = persists(&outs);
-    let last = stored.last().expect("persisted");
-    assert_eq!(last.credentials.as_ref().unwrap().id, "n1");
-    assert_eq!(last.credentials.as_ref().unwrap().secret.expose(), "s3cr3t");
-    assert_eq!(last.status, Status::Registered);
-    let accepted = events(&outs)
-        .into_iter()
-        .find(|e| e.name() == "registration.callback")
-        .expect("registration.callback event");
     assert_eq!(
-        accepted,
-        Event::CallbackAccepted {
+        events(&outs)
+            .into_iter()
+            .find(|e| e.name() == "registration.callback"),
+        Some(Event::CallbackAccepted {
             id: "n1".into(),
             organization_id: Some("org-7".into()),
             secret_len: 6
-        }
+        })
     );
+    // Held, not committed: the attempt has not succeeded yet.
+    assert!(sim.reg.credentials().is_none());
+    assert!(persists(&outs).iter().all(|p| p.credentials.is_none()));
+    assert_ne!(sim.reg.status(), Status::Registered);
 
-    // Only once.
+    let outs = sim.respond(200, &[], b"");
+    let credentials = sim.reg.credentials().expect("committed on success");
+    assert_eq!(credentials.id, "n1");
+    assert_eq!(credentials.secret.expose(), "s3cr3t");
+    assert_eq!(credentials.organization_id.as_deref(), Some("org-7"));
+    let last = persists(&outs).pop().expect("persisted");
+    assert_eq!(last.credentials.as_ref().unwrap().secret.expose(), "s3cr3t");
+    assert_eq!(last.status, Status::Registered);
+
+    // The same callback delivered again is fine; a different one is refused
+    // and reported as a possible forgery.
+    let (again, _) = sim.node_request(
+        "POST",
+        CALLBACK,
+        &[],
+        br#"{"id":"n1","secret":"s3cr3t","organization_id":"org-7"}"#,
+    );
+    assert_eq!(again.status, 200);
     let before = sim.reg.snapshot();
     let (response, outs) =
         sim.node_request("POST", CALLBACK, &[], br#"{"id":"n2","secret":"other"}"#);
     assert_eq!(response.status, 409);
     assert_eq!(sim.reg.snapshot(), before);
+    assert!(event_names(&outs).contains(&"registration.callback.conflict"));
     assert!(event_names(&outs).contains(&"registration.callback.rejected"));
+}
+
+#[test]
+fn callback_of_a_failed_attempt_is_dropped_and_later_ones_refused() {
+    for failure in [503u16, 403, 409] {
+        let mut sim = Sim::new(legacy_config(), None);
+        sim.run_until_transmit(secs(2));
+        let (response, _) =
+            sim.node_request("POST", CALLBACK, &[], br#"{"id":"n1","secret":"forged"}"#);
+        assert_eq!(response.status, 200, "in the window of an attempt");
+        sim.respond(failure, &[], b"");
+        assert!(sim.reg.credentials().is_none(), "{failure}");
+        assert_ne!(sim.reg.status(), Status::Registered, "{failure}");
+        // After the failure, the window is closed.
+        let before = sim.reg.snapshot();
+        let (response, outs) =
+            sim.node_request("POST", CALLBACK, &[], br#"{"id":"n1","secret":"forged"}"#);
+        assert_eq!(response.status, 409, "{failure}");
+        assert_eq!(sim.reg.snapshot(), before);
+        assert!(persists(&outs).is_empty());
+        assert!(sim
+            .reg
+            .snapshot()
+            .encode()
+            .windows(6)
+            .all(|w| w != b"forged"));
+    }
+}
+
+#[test]
+fn callback_after_success_is_accepted_within_the_grace_only() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(200, &[], b"");
+    sim.elapse(secs(29));
+    let (response, outs) =
+        sim.node_request("POST", CALLBACK, &[], br#"{"id":"n1","secret":"late"}"#);
+    assert_eq!(response.status, 200);
+    assert_eq!(sim.reg.credentials().unwrap().secret.expose(), "late");
+    assert!(persists(&outs).last().unwrap().credentials.is_some());
+
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(200, &[], b"");
+    sim.elapse(secs(31));
+    let (response, _) = sim.node_request("POST", CALLBACK, &[], br#"{"id":"n1","secret":"late"}"#);
+    assert_eq!(response.status, 409);
+    assert!(sim.reg.credentials().is_none());
+}
+
+#[test]
+fn wallet_flow_refuses_callbacks() {
+    let mut sim = Sim::new(wallet_config(), None);
+    sim.run_until_transmit(secs(2));
+    let (response, _) = sim.node_request("POST", CALLBACK, &[], br#"{"id":"n1","secret":"s"}"#);
+    assert_eq!(response.status, 409);
 }
 
 #[test]
@@ -1069,6 +1313,7 @@ fn malformed_callbacks_are_refused_and_change_nothing() {
     let ok = format!(r#"{{"id":"n1","secret":"{}"}}"#, "x".repeat(4096));
     let (response, _) = sim.node_request("POST", CALLBACK, &[], ok.as_bytes());
     assert_eq!(response.status, 200);
+    sim.respond(200, &[], b"");
     assert_eq!(sim.reg.credentials().unwrap().secret.len(), 4096);
 }
 
@@ -1172,9 +1417,11 @@ fn largest_accepted_callback_still_persists_readably() {
     body.extend(std::iter::repeat_n(b'i', id_len));
     body.extend_from_slice(suffix);
     assert_eq!(body.len(), 64 * 1024);
-    let (response, outs) = sim.node_request("POST", CALLBACK, &[], &body);
+    let (response, _) = sim.node_request("POST", CALLBACK, &[], &body);
     assert_eq!(response.status, 200);
+    let outs = sim.respond(200, &[], b"");
     let stored = persists(&outs).pop().unwrap();
+    assert!(stored.credentials.is_some());
     let decoded = Snapshot::decode(&stored.encode()).expect("persisted snapshot decodes");
     assert_eq!(decoded, stored);
 }
@@ -1187,7 +1434,7 @@ fn late_lock_answer_is_handed_back() {
     // No answer within a TTL: a lock error, and a new check a TTL later.
     let outs = sim.advance_to_wake();
     assert_eq!(sim.now, t0() + secs(1) + TTL);
-    assert_eq!(event_names(&outs), ["lock.error"]);
+    assert_eq!(event_names(&outs), ["lock.error", "registration.error"]);
     assert_eq!(sim.wake, sim.now + TTL);
     // The answer finally arrives: the lock goes straight back, nothing is sent.
     sim.elapse(secs(5));
@@ -1260,4 +1507,250 @@ fn a_late_check_still_waits_for_the_lock_answer() {
         registrar.has_request_in_flight(),
         "the lock answer was refused as late"
     );
+}
+
+// ------------------------------------------------------------------ a hostile DDS
+
+fn challenge(domain: &str, uri: &str, nonce: &str) -> Vec<u8> {
+    serde_json::json!({
+        "nonce": nonce, "domain": domain, "uri": uri, "version": "1",
+        "chainId": 1, "issuedAt": "2023-11-14T22:13:21Z",
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[test]
+fn foreign_siwe_challenges_are_never_signed() {
+    let refused: [(&str, &str, &str, &str); 9] = [
+        (
+            "evil.example",
+            "https://evil.example",
+            "abcdefgh",
+            "not the DDS",
+        ),
+        (
+            "dds.test.evil.example",
+            "http://dds.test.evil.example",
+            "abcdefgh",
+            "not the DDS",
+        ),
+        (
+            "dds.test:9999",
+            "http://dds.test:9999",
+            "abcdefgh",
+            "not the DDS",
+        ),
+        (
+            "dds.test",
+            "https://evil.example/login",
+            "abcdefgh",
+            "URI is not on domain",
+        ),
+        (
+            "dds.test\nURI: https://evil.example",
+            "http://dds.test",
+            "abcdefgh",
+            "line break",
+        ),
+        (
+            "dds.test",
+            "http://dds.test\u{1b}[2K",
+            "abcdefgh",
+            "line break",
+        ),
+        (
+            "dds.test",
+            "http://dds.test",
+            "short",
+            "8 letters or digits",
+        ),
+        (
+            "dds.test",
+            "http://dds.test",
+            "abc-defgh",
+            "8 letters or digits",
+        ),
+        (
+            "dds.test",
+            "http://dds.test",
+            "abcd\u{2028}efgh",
+            "line break",
+        ),
+    ];
+    for (domain, uri, nonce, why) in refused {
+        let mut sim = Sim::new(wallet_config(), None);
+        sim.run_until_transmit(secs(2));
+        let outs = sim.respond(200, &[], &challenge(domain, uri, nonce));
+        assert!(
+            transmits(&outs).is_empty(),
+            "{domain:?} {uri:?} {nonce:?} was signed"
+        );
+        let (_, _, _, failure) = failed_event(&outs);
+        assert!(failure.message.contains(why), "{why}: {}", failure.message);
+        assert!(
+            !failure.message.chars().any(char::is_control),
+            "{}",
+            failure.message
+        );
+    }
+    // A domain the configuration names is trusted; the DDS's own always is.
+    let mut config = wallet_config();
+    config.siwe_domains = vec!["dds.public.example".into()];
+    for (domain, uri) in [
+        ("dds.public.example", "https://dds.public.example/"),
+        ("dds.test", "http://dds.test/siwe"),
+        ("DDS.TEST", "https://dds.test:8443/"),
+    ] {
+        let mut sim = Sim::new(config.clone(), None);
+        sim.run_until_transmit(secs(2));
+        let outs = sim.respond(200, &[], &challenge(domain, uri, "abcdefgh"));
+        assert_eq!(transmits(&outs).len(), 1, "{domain} {uri}");
+    }
+    // Bad chain id, version or time.
+    for body in [
+        br#"{"nonce":"abcdefgh","domain":"dds.test","uri":"http://dds.test","version":"1","chainId":0,"issuedAt":"2023-11-14T22:13:21Z"}"#.as_slice(),
+        br#"{"nonce":"abcdefgh","domain":"dds.test","uri":"http://dds.test","version":"2","chainId":1,"issuedAt":"2023-11-14T22:13:21Z"}"#,
+        br#"{"nonce":"abcdefgh","domain":"dds.test","uri":"http://dds.test","version":"1","chainId":1,"issuedAt":"yesterday"}"#,
+    ] {
+        let mut sim = Sim::new(wallet_config(), None);
+        sim.run_until_transmit(secs(2));
+        let outs = sim.respond(200, &[], body);
+        assert!(transmits(&outs).is_empty());
+    }
+}
+
+#[test]
+fn echoed_credentials_and_escapes_never_leave_the_core() {
+    let echo = |pad: usize| {
+        format!(
+            "{}{{\"detail\":\"bad\",\"input\":{{\"registration_credentials\":\"{REG_SECRET}\",\"key\":\"{KEY_HEX}\",\"upper\":\"{}\"}}}}\x1b[31m\nforged log line",
+            "p".repeat(pad),
+            KEY_HEX.to_uppercase()
+        )
+    };
+    // Wherever the secret falls relative to the 512-byte snippet cut.
+    for pad in [0, 380, 400, 440, 450, 455, 480, 500, 511] {
+        let mut sim = Sim::new(legacy_config(), None);
+        sim.run_until_transmit(secs(2));
+        let outs = sim.respond(422, &[], echo(pad).as_bytes());
+        let (_, _, _, failure) = failed_event(&outs);
+        let text = failure.message.clone();
+        for needle in [
+            REG_SECRET,
+            "registration-cred",
+            "credentials-1",
+            &KEY_HEX[..8],
+            &KEY_HEX.to_uppercase()[..8],
+            "\x1b",
+            "\n",
+        ] {
+            assert!(!text.contains(needle), "pad {pad}: {needle:?} in {text}");
+        }
+        for event in events(&outs) {
+            let shown = format!("{event} {event:?}");
+            assert!(!shown.contains(REG_SECRET), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn redirects_are_failures_that_name_the_other_host() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    let outs = sim.respond(
+        307,
+        &[("Location", "https://collector.evil.example:8443/steal")],
+        b"",
+    );
+    let (attempt, retry_in, _, failure) = failed_event(&outs);
+    assert_eq!(failure.class, FailureClass::RetryLater);
+    assert_eq!((attempt, retry_in), (0, TTL));
+    assert!(
+        failure
+            .message
+            .contains("redirect to host collector.evil.example not followed"),
+        "{}",
+        failure.message
+    );
+    assert!(transmits(&outs).is_empty());
+}
+
+#[test]
+fn retry_after_zero_keeps_the_backoff() {
+    for value in ["0", "1", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        let mut sim = Sim::new(legacy_config(), None);
+        sim.run_until_transmit(secs(2));
+        for n in 1..=5u32 {
+            sim.respond(503, &[("Retry-After", value)], b"");
+            let failed_at = sim.now;
+            sim.run_until_transmit(secs(120));
+            assert_backoff(sim.now.saturating_since(failed_at), n);
+        }
+    }
+    // A longer Retry-After still wins over the backoff.
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    sim.respond(503, &[("Retry-After", "30")], b"");
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(120));
+    let waited = sim.now.saturating_since(failed_at);
+    assert!(waited >= secs(30) && waited < secs(31), "{waited:?}");
+}
+
+#[test]
+fn probes_persist_at_most_every_quarter_ttl() {
+    let mut sim = registered_sim(legacy_config());
+    let mut persisted = 0;
+    // One probe a second for a minute.
+    for _ in 0..60 {
+        sim.elapse(secs(1));
+        let (_, outs) = sim.node_request("GET", "/health", &[("User-Agent", "DDS v1")], b"");
+        persisted += persists(&outs).len();
+    }
+    // TTL 60 s: at most one write per 15 s.
+    assert!((4..=5).contains(&persisted), "{persisted} writes");
+    assert_eq!(sim.reg.status(), Status::Registered);
+    assert_eq!(sim.reg.snapshot().last_health_check, Some(sim.now));
+}
+
+#[test]
+fn a_worker_that_is_not_registered_never_writes_on_a_probe() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    sim.lock(LockOutcome::Busy);
+    let (response, outs) = sim.node_request("GET", "/health", &[("User-Agent", "DDS v1")], b"");
+    assert_eq!(response.status, 200);
+    assert!(persists(&outs).is_empty());
+}
+
+#[test]
+fn config_rules() {
+    use posemesh_registration_core::ConfigError;
+    let mut config = legacy_config();
+    assert_eq!(config.validate(), Ok(()));
+    config.request_timeout = Duration::ZERO;
+    assert_eq!(config.validate(), Err(ConfigError::ZeroRequestTimeout));
+    let mut config = legacy_config();
+    config.register_interval = ms(999);
+    assert_eq!(config.validate(), Err(ConfigError::IntervalTooShort));
+    let new = |caps: Vec<String>, secret: &str| {
+        posemesh_registration_core::RegistrarConfig::new(
+            DDS,
+            Flow::Wallet,
+            "1",
+            caps,
+            secret.into(),
+        )
+        .map(|_| ())
+    };
+    assert_eq!(
+        new(vec!["/a".into()], ""),
+        Err(ConfigError::EmptyCredentials)
+    );
+    assert_eq!(
+        new(vec![" ".into()], "s"),
+        Err(ConfigError::BlankCapability)
+    );
+    assert_eq!(new(vec![], "s"), Err(ConfigError::NoCapabilities));
 }

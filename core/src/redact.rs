@@ -1,0 +1,188 @@
+//! Making text from the outside world safe to show.
+//!
+//! Error bodies, transport errors, callback ids and SIWE fields come from the
+//! DDS or whoever answers in its place. A validator that echoes the request
+//! (as pydantic-style 422 answers do) would put the registration credentials
+//! into a log line; an ANSI escape or a newline would let it forge log lines.
+//! Every such text passes through here before it leaves the core.
+
+use crate::secret::REDACTED;
+use zeroize::Zeroizing;
+
+/// Secrets to cut out of text: the registration credentials, DDS-issued
+/// secrets and the private key. Holds copies that are zeroised on drop; its
+/// `Debug` shows only how many it holds.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    needles: Vec<Needle>,
+}
+
+#[derive(Clone)]
+struct Needle {
+    text: Zeroizing<String>,
+    /// Hex keys are matched in any letter case.
+    ignore_ascii_case: bool,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} secrets)", self.needles.len())
+    }
+}
+
+impl Redactor {
+    /// A redactor that knows no secret yet (it still neutralises control characters).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cuts out `secret` as it is and as it appears inside a JSON string (an
+    /// echoed request body escapes `"`, `\` and control characters).
+    pub fn add_secret(&mut self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        self.push(secret.to_owned(), false);
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let escaped = json.trim_matches('"');
+        if escaped != secret && !escaped.is_empty() {
+            self.push(escaped.to_owned(), false);
+        }
+    }
+
+    /// Cuts out a hex-encoded key in any letter case, with or without `0x`.
+    pub fn add_hex_key(&mut self, hex: &str) {
+        let hex = hex.trim_start_matches("0x");
+        if !hex.is_empty() {
+            self.push(hex.to_owned(), true);
+        }
+    }
+
+    fn push(&mut self, text: String, ignore_ascii_case: bool) {
+        if self.needles.iter().any(|n| *n.text == text) {
+            return;
+        }
+        self.needles.push(Needle {
+            text: Zeroizing::new(text),
+            ignore_ascii_case,
+        });
+        // Longest first, so a secret containing another is cut out whole.
+        self.needles
+            .sort_by_key(|needle| std::cmp::Reverse(needle.text.len()));
+    }
+
+    /// `text` with every known secret replaced by `<redacted>` and control
+    /// characters neutralised (see [`sanitize`]).
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for needle in &self.needles {
+            out = replace_all(&out, &needle.text, needle.ignore_ascii_case);
+        }
+        sanitize(&out)
+    }
+}
+
+fn replace_all(haystack: &str, needle: &str, ignore_ascii_case: bool) -> String {
+    if !ignore_ascii_case {
+        return haystack.replace(needle, REDACTED);
+    }
+    let (hay, pat) = (haystack.as_bytes(), needle.as_bytes());
+    let mut out = String::with_capacity(haystack.len());
+    let mut start = 0;
+    let mut i = 0;
+    while i + pat.len() <= hay.len() {
+        if hay[i..i + pat.len()].eq_ignore_ascii_case(pat) {
+            // The needle is ASCII, so both ends are character boundaries.
+            out.push_str(&haystack[start..i]);
+            out.push_str(REDACTED);
+            i += pat.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push_str(&haystack[start..]);
+    out
+}
+
+/// `text` on one line with nothing a terminal or log viewer would interpret:
+/// line breaks and tabs become spaces; other control characters (ANSI escapes
+/// included) and Unicode direction overrides become `U+FFFD`.
+pub fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            c if c.is_control() || is_direction_control(c) => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A text from outside, sanitised and cut to at most `max_chars` characters
+/// (for ids and names that go into log lines).
+pub fn short_text(text: &str, max_chars: usize) -> String {
+    let mut out = sanitize(&text.chars().take(max_chars).collect::<String>());
+    if text.chars().nth(max_chars).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_cut_out_raw_and_json_escaped() {
+        let mut r = Redactor::new();
+        r.add_secret("s3cr\"et\\x");
+        let echoed = r#"{"registration_credentials":"s3cr\"et\\x"} and s3cr"et\x"#;
+        let out = r.redact(echoed);
+        assert!(!out.contains("s3cr"), "{out}");
+        assert_eq!(out.matches(REDACTED).count(), 2, "{out}");
+    }
+
+    #[test]
+    fn hex_keys_match_in_any_case_with_or_without_prefix() {
+        let mut r = Redactor::new();
+        r.add_hex_key("0xabcdef0123");
+        let out = r.redact("a ABCDEF0123 b 0xAbCdEf0123 c");
+        assert_eq!(out, format!("a {REDACTED} b 0x{REDACTED} c"));
+    }
+
+    #[test]
+    fn longer_secret_containing_a_shorter_one_goes_whole() {
+        let mut r = Redactor::new();
+        r.add_secret("abc");
+        r.add_secret("xxabcxx");
+        assert_eq!(
+            r.redact("-xxabcxx-abc-"),
+            format!("-{REDACTED}-{REDACTED}-")
+        );
+    }
+
+    #[test]
+    fn control_characters_and_direction_overrides_are_neutralised() {
+        let out = sanitize("a\x1b[31mred\x1b[0m\nnext\u{202E}evil\u{7f}");
+        assert_eq!(out, "a\u{FFFD}[31mred\u{FFFD}[0m next\u{FFFD}evil\u{FFFD}");
+        assert!(!Redactor::new().redact("x\u{1b}y").contains('\u{1b}'));
+    }
+
+    #[test]
+    fn short_text_is_bounded_and_marked() {
+        assert_eq!(short_text("abc", 5), "abc");
+        assert_eq!(short_text("abcdef", 3), "abc…");
+        assert_eq!(short_text("a\nb", 5), "a b");
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut r = Redactor::new();
+        r.add_secret("topsecret");
+        assert_eq!(format!("{r:?}"), "Redactor(1 secrets)");
+    }
+}
