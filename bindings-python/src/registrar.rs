@@ -19,7 +19,6 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// What an awaitable without a result resolves to (`()` would become `()` in Python).
 const NONE: Option<()> = None;
@@ -32,7 +31,6 @@ type LoopJob = Job<Result<(), DriverError>>;
 /// Everything a Python registrar object holds.
 pub(crate) struct Inner {
     driver: Driver,
-    status: watch::Receiver<Status>,
     flow: &'static str,
     dds_url: String,
     node_url: Option<String>,
@@ -98,7 +96,8 @@ impl Inner {
             future: Box::pin(self.driver.register_once()),
             _turn: turn,
         };
-        Ok(attempt.future.as_mut().await?)
+        attempt.future.as_mut().await?;
+        Ok(())
     }
 
     /// Fails at once (before anything is spawned) if the loop runs.
@@ -159,7 +158,7 @@ impl Inner {
     }
 
     fn status(&self) -> &'static str {
-        self.status.borrow().as_str()
+        self.driver.status().as_str()
     }
 
     fn repr(&self, class: &str) -> String {
@@ -189,8 +188,10 @@ impl Inner {
         };
         let (method, path) = (method.to_owned(), path.to_owned());
         let driver = self.driver.clone();
-        let response =
-            py.detach(move || driver.handle_node_request(&method, &path, &headers, &body));
+        let runtime = runtime()?;
+        let response = py.detach(move || {
+            runtime.block_on(driver.handle_node_request(&method, &path, &headers, &body))
+        });
         let header_list = response
             .headers
             .iter()
@@ -335,10 +336,8 @@ fn build(
     let driver = py.detach(move || builder.build()).map_err(Error::from)?;
 
     let (state_name, state_error) = describe_state(&kind, &driver);
-    let status = driver.watch_status();
     Ok(Arc::new(Inner {
         driver,
-        status,
         flow: flow_name,
         dds_url,
         node_url,
@@ -652,12 +651,14 @@ impl PyRegistrar {
     fn wait_until_registered(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<bool> {
         let py = slf.py();
         let timeout = wait_timeout(timeout)?;
-        let mut status = inner_of(slf).status.clone();
-        if *status.borrow() == Status::Registered {
+        let driver = inner_of(slf).driver.clone();
+        if driver.status() == Status::Registered {
             return Ok(true);
         }
-        let job =
-            Job::spawn(async move { status.wait_for(|s| *s == Status::Registered).await.is_ok() })?;
+        let job = Job::spawn(async move {
+            driver.wait_for_status(Status::Registered).await;
+            true
+        })?;
         Ok(matches!(
             job.wait_blocking(py, timeout)?,
             Waited::Done(true)
@@ -785,12 +786,15 @@ impl PyAsyncRegistrar {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = wait_timeout(timeout)?;
-        let mut status = inner_of(slf).status.clone();
+        let driver = inner_of(slf).driver.clone();
         pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            let wait = status.wait_for(|s| *s == Status::Registered);
+            let wait = driver.wait_for_status(Status::Registered);
             let registered = match timeout {
-                Some(limit) => matches!(tokio::time::timeout(limit, wait).await, Ok(Ok(_))),
-                None => wait.await.is_ok(),
+                Some(limit) => tokio::time::timeout(limit, wait).await.is_ok(),
+                None => {
+                    wait.await;
+                    true
+                }
             };
             Ok(registered)
         })

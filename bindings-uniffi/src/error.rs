@@ -124,6 +124,7 @@ impl From<posemesh_registration::DriverError> for RegistrationError {
             DriverError::Http(detail) => RegistrationError::Unexpected { detail },
             DriverError::AlreadyRunning => RegistrationError::AlreadyRunning,
             DriverError::Stopped => RegistrationError::Stopped,
+            DriverError::Config(err) => err.into(),
         }
     }
 }

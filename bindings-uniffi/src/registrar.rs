@@ -494,7 +494,7 @@ impl Registrar {
         self.inner
             .run_op(id, |driver| async move {
                 match driver.register_once().await {
-                    Ok(()) => Ok(()),
+                    Ok(_) => Ok(()),
                     Err(RegisterOnceError::Failed(failure)) => Err(failure.into()),
                     Err(RegisterOnceError::Driver(err)) => Err(err.into()),
                 }
@@ -599,10 +599,13 @@ impl Registrar {
     ) -> NodeResponse {
         let headers: Vec<(String, String)> =
             headers.into_iter().map(|h| (h.name, h.value)).collect();
-        let response = self
-            .inner
-            .driver()
-            .handle_node_request(&method, &path, &headers, &body);
+        let driver = self.inner.driver();
+        let response = match runtime() {
+            Ok(runtime) => {
+                runtime.block_on(driver.handle_node_request(&method, &path, &headers, &body))
+            }
+            Err(_) => posemesh_registration::core::NodeResponse::error(503, "no async runtime"),
+        };
         NodeResponse {
             status: response.status,
             headers: response

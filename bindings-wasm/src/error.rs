@@ -123,13 +123,7 @@ impl From<KeyError> for Error {
 
 impl From<ConfigError> for Error {
     fn from(error: ConfigError) -> Self {
-        let code = match error {
-            ConfigError::DdsUrl(_) => "invalid_dds_url",
-            ConfigError::NodeUrl(_) => "invalid_node_url",
-            ConfigError::NoCapabilities => "no_capabilities",
-            ConfigError::EmptyVersion => "empty_version",
-        };
-        Error::new(Kind::Config, code, error.to_string())
+        Error::new(Kind::Config, error.code(), error.to_string())
     }
 }
 

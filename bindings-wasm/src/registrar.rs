@@ -889,7 +889,7 @@ async fn drive(inner: &Rc<Inner>, clock: Clock, until: Until) -> Outcome {
         let mut finished = false;
         for event in &pumped.events {
             if let Some(result) = event.attempt_result() {
-                outcome.result = Some(result.map_err(Clone::clone));
+                outcome.result = Some(result.map(|_| ()).map_err(Clone::clone));
                 finished |= until == Until::AttemptResult;
             }
         }

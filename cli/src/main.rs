@@ -4,8 +4,8 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use posemesh_registration::core::registrar::Event;
 use posemesh_registration::{
-    Driver, FileStore, Flow, MemoryStore, PrivateKey, RegisterOnceError, RegistrarConfig, Secret,
-    Status,
+    AttemptOutcome, Driver, FileStore, Flow, MemoryStore, PrivateKey, RegisterOnceError,
+    RegistrarConfig, Secret, Status,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -253,9 +253,15 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     };
     let code = if args.once {
         match driver.register_once().await {
-            Ok(()) => {
+            Ok(outcome) => {
+                let how = match outcome {
+                    AttemptOutcome::Registered => "registered",
+                    AttemptOutcome::Adopted => {
+                        "already registered (a fresh registration of this exact configuration was stored)"
+                    }
+                };
                 println!(
-                    "registered with {} as {}",
+                    "{how} with {} as {}",
                     args.dds_url.trim_end_matches('/'),
                     driver.address()
                 );

@@ -148,8 +148,8 @@ impl NodeResponse {
         Self::json(200, &Ok { ok: true })
     }
 
-    /// `{"error": message}` with `status`.
-    pub(crate) fn error(status: u16, message: &str) -> Self {
+    /// `{"error": message}` with `status` (also for hosts that cannot serve a request).
+    pub fn error(status: u16, message: &str) -> Self {
         #[derive(Serialize)]
         struct Error<'a> {
             error: &'a str,

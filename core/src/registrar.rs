@@ -145,6 +145,22 @@ pub enum ConfigError {
     IntervalTooShort,
 }
 
+impl ConfigError {
+    /// A stable snake_case code for bindings' error objects.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::DdsUrl(_) => "invalid_dds_url",
+            ConfigError::NodeUrl(_) => "invalid_node_url",
+            ConfigError::NoCapabilities => "no_capabilities",
+            ConfigError::EmptyVersion => "empty_version",
+            ConfigError::EmptyCredentials => "empty_credentials",
+            ConfigError::BlankCapability => "blank_capability",
+            ConfigError::ZeroRequestTimeout => "zero_request_timeout",
+            ConfigError::IntervalTooShort => "interval_too_short",
+        }
+    }
+}
+
 /// Everything the registrar needs to know that does not change while it runs.
 #[derive(Debug, Clone)]
 pub struct RegistrarConfig {

@@ -1,40 +1,24 @@
-//! Runs the core [`Registrar`] with real I/O: a [`Transport`] for HTTP, a
-//! [`Store`] for the snapshot and the lock, a [`Clock`], tokio timers, and
-//! `tracing` (plus an optional callback) for events.
+//! The native runtime for the shared driver
+//! ([`posemesh_registration_driver`]): tokio timers and tasks, reqwest, a
+//! blocking [`Store`] run off the async executor, OS randomness, and `tracing`
+//! (plus an optional callback) for events. The loop itself is the shared one.
 
 use crate::clock::{Clock, SystemClock};
-use crate::store::{MemoryStore, Store, StoreError};
+use crate::store::{MemoryStore, Store};
 use crate::transport::{ReqwestTransport, Transport};
-use futures_util::future::BoxFuture;
 use posemesh_registration_core::{
-    Event, Failure, HttpResponse, Level, LockOutcome, NodeResponse, OutgoingRequest, Output,
-    PrivateKey, Registrar, RegistrarConfig, RequestId, Snapshot, SnapshotError, Status,
-    TransportError, UnixTime,
+    AttemptOutcome, Event, Level, NodeResponse, PrivateKey, RegistrarConfig, Snapshot,
+    SnapshotError, Status, UnixTime,
 };
+use posemesh_registration_driver as shared;
+use posemesh_registration_driver::{BoxFuture, SnapshotStore, StoreError as SharedStoreError};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{watch, Notify};
+use std::sync::Arc;
+
+pub use posemesh_registration_driver::{DriverError, RegisterOnceError, TickReport};
 
 /// A callback that receives every event (never a secret).
 pub type EventHandler = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// Why the driver could not start or run.
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    /// The stored snapshot could not be read at all (permissions, I/O).
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    /// The HTTP client could not be built.
-    #[error("cannot build HTTP client: {0}")]
-    Http(String),
-    /// `register_once` was called while `run` is active on the same driver.
-    #[error("the registration loop is already running on this driver")]
-    AlreadyRunning,
-    /// The attempt ended without a result (the driver was shut down).
-    #[error("stopped before the attempt finished")]
-    Stopped,
-}
 
 /// Configures and builds a [`Driver`].
 pub struct DriverBuilder {
@@ -84,75 +68,47 @@ impl DriverBuilder {
         self
     }
 
-    /// Loads the stored snapshot and builds the driver. A corrupt or too new
-    /// snapshot is set aside and reported (see [`Driver::recovered_from`]); the
-    /// node then registers afresh. An unreadable store is an error.
+    /// Checks the configuration, loads the stored snapshot and builds the
+    /// driver. A corrupt or too new snapshot is set aside and reported (see
+    /// [`Driver::recovered_from`]); the node then registers afresh. An
+    /// unreadable store or a configuration the core refuses is an error.
     pub fn build(self) -> Result<Driver, DriverError> {
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let transport = match self.transport {
             Some(transport) => transport,
             None => {
                 Arc::new(ReqwestTransport::new().map_err(|e| DriverError::Http(e.to_string()))?)
             }
         };
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let mut config = self.config;
-        config.use_lock = store.uses_lock();
-        let (snapshot, recovered_from) = match store.load()? {
-            None => (None, None),
-            Some(bytes) => match Snapshot::decode(&bytes) {
-                Ok(snapshot) => (Some(snapshot), None),
-                Err(err) => {
-                    tracing::warn!(event = "state.corrupt", error = %err, "stored registration state unusable; set aside, registering afresh");
-                    store.set_aside_corrupt();
-                    (None, Some(err))
-                }
-            },
-        };
-        let seed = self
-            .seed
-            .unwrap_or_else(|| getrandom::u64().unwrap_or(0x5EED));
-        let registrar = Registrar::new(config, self.key, snapshot, clock.now(), seed);
-        let (status_tx, _) = watch::channel(registrar.status());
-        Ok(Driver {
-            shared: Arc::new(Shared {
-                registrar: Mutex::new(registrar),
-                store,
-                transport,
-                clock,
-                on_event: self.on_event,
-                wake: Notify::new(),
-                status: status_tx,
-                running: AtomicBool::new(false),
-                recovered_from,
-            }),
-        })
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let runtime = Arc::new(TokioRuntime {
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        });
+        let sink = Arc::new(TracingSink {
+            handler: self.on_event,
+        });
+        let mut builder = shared::Driver::builder(
+            self.config,
+            self.key,
+            Arc::new(SharedTransport(transport)),
+            Arc::new(BlockingStore(store)),
+            runtime,
+        )
+        .events(sink);
+        if let Some(seed) = self.seed {
+            builder = builder.seed(seed);
+        }
+        // A blocking store answers at once: building takes one poll.
+        let built = futures_util::FutureExt::now_or_never(builder.build())
+            .expect("a blocking store completes without waiting")?;
+        Ok(Driver { inner: built })
     }
 }
 
-struct Shared {
-    registrar: Mutex<Registrar>,
-    store: Arc<dyn Store>,
-    transport: Arc<dyn Transport>,
-    clock: Arc<dyn Clock>,
-    on_event: Option<EventHandler>,
-    wake: Notify,
-    status: watch::Sender<Status>,
-    running: AtomicBool,
-    recovered_from: Option<SnapshotError>,
-}
-
 /// Drives one node's registration. Cheap to clone; clones share the state.
+/// See [`posemesh_registration_driver::Driver`] for the rules every runtime shares.
 #[derive(Clone)]
 pub struct Driver {
-    shared: Arc<Shared>,
-}
-
-/// What one pass over the registrar's outputs leaves for the async side.
-struct Pumped {
-    events: Vec<Event>,
-    transmits: Vec<OutgoingRequest>,
-    wait_until: UnixTime,
+    inner: shared::Driver,
 }
 
 impl Driver {
@@ -169,244 +125,232 @@ impl Driver {
         }
     }
 
-    /// The current status.
-    pub fn status(&self) -> Status {
-        self.registrar().status()
+    /// The shared driver underneath (for hosts that need all of it).
+    pub fn shared(&self) -> &shared::Driver {
+        &self.inner
     }
 
-    /// Watches status changes (for waiting until registered, say).
-    pub fn watch_status(&self) -> watch::Receiver<Status> {
-        self.shared.status.subscribe()
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.inner.status()
+    }
+
+    /// Every status from now on, starting with the current one (a `Stream`).
+    pub fn status_stream(&self) -> futures_channel::mpsc::UnboundedReceiver<Status> {
+        self.inner.status_stream()
+    }
+
+    /// Waits until the status is `wanted` (returns at once if it is).
+    pub async fn wait_for_status(&self, wanted: Status) {
+        use futures_util::StreamExt;
+        let mut stream = self.inner.status_stream();
+        while let Some(status) = stream.next().await {
+            if status == wanted {
+                return;
+            }
+        }
     }
 
     /// The current snapshot.
     pub fn snapshot(&self) -> Snapshot {
-        self.registrar().snapshot()
+        self.inner.snapshot()
     }
 
     /// Why the stored snapshot was set aside at start, if it was.
     pub fn recovered_from(&self) -> Option<&SnapshotError> {
-        self.shared.recovered_from.as_ref()
+        self.inner.recovered_from()
     }
 
     /// The node's Ethereum address.
     pub fn address(&self) -> String {
-        self.registrar().signer().eth_address()
+        self.inner.address()
     }
 
-    /// Runs the registration loop until `shutdown` completes. Cancel-safe: dropping
-    /// the future abandons an in-flight request, and its late answer is ignored.
+    /// Whether the loop runs.
+    pub fn is_running(&self) -> bool {
+        self.inner.is_running()
+    }
+
+    /// Runs the registration loop until `shutdown` completes or [`Driver::stop`]
+    /// is called. Cancel-safe: dropping the future abandons an in-flight
+    /// request, and its late answer is ignored.
     pub async fn run_until(&self, shutdown: impl Future<Output = ()>) -> Result<(), DriverError> {
-        let _running = self.claim_running()?;
-        self.drive(shutdown, |_| false).await;
-        Ok(())
-    }
-
-    /// Runs the registration loop forever (until the future is dropped).
-    pub async fn run(&self) -> Result<(), DriverError> {
-        self.run_until(std::future::pending()).await
-    }
-
-    /// Makes one registration attempt now and returns its result (following
-    /// the protocol's steps; no retries).
-    pub async fn register_once(&self) -> Result<(), RegisterOnceError> {
-        let _running = self.claim_running().map_err(RegisterOnceError::Driver)?;
-        self.registrar().register_now(self.shared.clock.now());
-        let mut result = None;
-        self.drive(std::future::pending(), |event| {
-            if let Some(outcome) = event.attempt_result() {
-                result = Some(outcome.map_err(Clone::clone));
-                true
-            } else {
-                false
-            }
-        })
-        .await;
-        match result {
-            Some(Ok(())) => Ok(()),
-            Some(Err(failure)) => Err(RegisterOnceError::Failed(failure)),
-            None => Err(RegisterOnceError::Driver(DriverError::Stopped)),
+        tokio::select! {
+            result = self.inner.run() => result,
+            _ = shutdown => Ok(()),
         }
+    }
+
+    /// Runs the registration loop until [`Driver::stop`] (or the future is dropped).
+    pub async fn run(&self) -> Result<(), DriverError> {
+        self.inner.run().await
+    }
+
+    /// Ends [`Driver::run`] and any `register_once` waiting for its result.
+    pub fn stop(&self) {
+        self.inner.stop()
+    }
+
+    /// Makes sure the node is registered now: adopts a fresh registration for
+    /// this exact configuration, or makes one attempt. Always ends.
+    pub async fn register_once(&self) -> Result<AttemptOutcome, RegisterOnceError> {
+        self.inner.register_once().await
+    }
+
+    /// Registers again now, whatever is stored (after the DDS answered a later
+    /// call with 403 or 404, say), without stopping a running loop.
+    pub fn register_again(&self) {
+        self.inner.register_again()
+    }
+
+    /// Does what is due now and returns (for cron-style hosts).
+    pub async fn tick(&self) -> TickReport {
+        self.inner.tick().await
     }
 
     /// Serves a request the DDS made to the node (`POST
     /// /internal/v1/registrations`, `GET /health`); anything else is 404.
-    pub fn handle_node_request(
+    pub async fn handle_node_request(
         &self,
         method: &str,
         path: &str,
         headers: &[(String, String)],
         body: &[u8],
     ) -> NodeResponse {
-        let now = self.shared.clock.now();
-        let response = self
-            .registrar()
-            .handle_node_request(method, path, headers, body, now);
-        // Persist and report what the request changed, then let the loop re-plan.
-        let pumped = self.pump(&mut self.registrar());
-        debug_assert!(
-            pumped.transmits.is_empty(),
-            "a node request never starts an attempt"
-        );
-        self.dispatch(pumped.events);
-        self.shared.wake.notify_one();
-        response
+        self.inner
+            .handle_node_request(method, path, headers, body)
+            .await
     }
+}
 
-    fn registrar(&self) -> MutexGuard<'_, Registrar> {
-        self.shared
-            .registrar
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
+/// The native transport trait is the shared one; this adapts a trait object.
+struct SharedTransport(Arc<dyn Transport>);
 
-    fn claim_running(&self) -> Result<RunningGuard<'_>, DriverError> {
-        if self.shared.running.swap(true, Ordering::AcqRel) {
-            return Err(DriverError::AlreadyRunning);
-        }
-        Ok(RunningGuard(&self.shared.running))
-    }
-
-    /// The loop: pump outputs, send at most one request, sleep until the next
-    /// deadline, an answer, or a node request. `stop` sees each event and
-    /// ends the loop by returning true.
-    async fn drive(
+impl shared::Transport for SharedTransport {
+    fn send(
         &self,
-        shutdown: impl Future<Output = ()>,
-        mut stop: impl FnMut(&Event) -> bool,
-    ) {
-        tokio::pin!(shutdown);
-        // If this future is dropped (or shut down) mid-request, tell the
-        // registrar, or it would wait for an answer nobody will report.
-        let _abandon = AbandonOnDrop(self);
-        let mut in_flight: Option<(
-            RequestId,
-            BoxFuture<'_, Result<HttpResponse, TransportError>>,
-        )> = None;
-        loop {
-            let pumped = self.pump(&mut self.registrar());
-            let finished = pumped.events.iter().any(&mut stop);
-            self.dispatch(pumped.events);
-            if finished {
-                return;
-            }
-            for outgoing in pumped.transmits {
-                let send = self
-                    .shared
-                    .transport
-                    .send(outgoing.request, outgoing.timeout);
-                in_flight = Some((outgoing.id, send));
-            }
-            let sleep_for = pumped.wait_until.saturating_since(self.shared.clock.now());
-            tokio::select! {
-                result = async { in_flight.as_mut().expect("guarded").1.as_mut().await }, if in_flight.is_some() => {
-                    let (id, _) = in_flight.take().expect("guarded");
-                    self.registrar().handle_response(id, result, self.shared.clock.now());
-                }
-                _ = tokio::time::sleep(sleep_for) => {
-                    self.registrar().handle_timeout(self.shared.clock.now());
-                }
-                _ = self.shared.wake.notified() => {}
-                _ = &mut shutdown => return,
-            }
-        }
+        request: posemesh_registration_core::HttpRequest,
+        timeout: std::time::Duration,
+    ) -> BoxFuture<
+        '_,
+        Result<
+            posemesh_registration_core::HttpResponse,
+            posemesh_registration_core::TransportError,
+        >,
+    > {
+        self.0.send(request, timeout)
+    }
+}
+
+/// A blocking [`Store`] for the shared driver. Saves (two fsyncs) run on
+/// tokio's blocking pool when there is one, never on an async worker; the
+/// rest is quick and runs in place.
+struct BlockingStore(Arc<dyn Store>);
+
+fn store_error(err: crate::store::StoreError) -> SharedStoreError {
+    SharedStoreError(err.to_string())
+}
+
+impl SnapshotStore for BlockingStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, SharedStoreError>> {
+        Box::pin(std::future::ready(self.0.load().map_err(store_error)))
     }
 
-    /// Carries out every output except transmits and the final wait: persists,
-    /// lock actions, events (returned, to be dispatched outside the lock).
-    fn pump(&self, registrar: &mut Registrar) -> Pumped {
-        let mut events = Vec::new();
-        let mut transmits = Vec::new();
-        loop {
-            match registrar.poll_output() {
-                Output::Transmit(request) => transmits.push(request),
-                Output::Persist(snapshot) => {
-                    if let Err(err) = self.shared.store.save(&snapshot.encode()) {
-                        tracing::warn!(event = "state.save.error", error = %err, "could not persist registration state");
-                    }
+    fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), SharedStoreError>> {
+        let store = self.0.clone();
+        Box::pin(async move {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle)
+                    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread =>
+                {
+                    handle
+                        .spawn_blocking(move || store.save(&bytes))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(crate::store::StoreError::new(
+                                "cannot save",
+                                "(store)",
+                                std::io::Error::other("the save task panicked"),
+                            ))
+                        })
+                        .map_err(store_error)
                 }
-                Output::AcquireLock => {
-                    let outcome = self.try_lock();
-                    registrar.handle_lock(outcome, self.shared.clock.now());
-                }
-                Output::ReleaseLock => self.shared.store.unlock(),
-                Output::Event(event) => events.push(event),
-                Output::Wait(wait_until) => {
-                    self.shared.status.send_if_modified(|status| {
-                        let changed = *status != registrar.status();
-                        *status = registrar.status();
-                        changed
+                _ => store.save(&bytes).map_err(store_error),
+            }
+        })
+    }
+
+    fn uses_lock(&self) -> bool {
+        self.0.uses_lock()
+    }
+
+    fn try_lock(&self) -> BoxFuture<'_, Result<bool, SharedStoreError>> {
+        Box::pin(std::future::ready(self.0.try_lock().map_err(store_error)))
+    }
+
+    fn unlock(&self) -> BoxFuture<'_, ()> {
+        self.0.unlock();
+        Box::pin(std::future::ready(()))
+    }
+
+    fn set_aside_corrupt(&self) -> BoxFuture<'_, ()> {
+        self.0.set_aside_corrupt();
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// tokio's timers and tasks, with wall-clock time from a [`Clock`].
+struct TokioRuntime {
+    clock: Arc<dyn Clock>,
+}
+
+impl shared::Runtime for TokioRuntime {
+    fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    fn sleep_until(&self, deadline: UnixTime) -> BoxFuture<'static, ()> {
+        let wait = deadline.saturating_since(self.clock.now());
+        Box::pin(tokio::time::sleep(wait))
+    }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(task);
+            }
+            // Dropped outside any runtime (at exit, say): finish on a thread
+            // of its own rather than leave the lock held.
+            Err(_) => {
+                let _ = std::thread::Builder::new()
+                    .name("posemesh-registration-cleanup".into())
+                    .spawn(move || {
+                        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .build()
+                        {
+                            rt.block_on(task);
+                        }
                     });
-                    return Pumped {
-                        events,
-                        transmits,
-                        wait_until,
-                    };
-                }
             }
         }
     }
 
-    fn try_lock(&self) -> LockOutcome {
-        match self.shared.store.try_lock() {
-            Ok(true) => {
-                // Read under the lock: another process may have registered meanwhile.
-                let fresh = match self.shared.store.load() {
-                    Ok(Some(bytes)) => Snapshot::decode(&bytes).ok(),
-                    _ => None,
-                };
-                LockOutcome::Acquired { fresh }
-            }
-            Ok(false) => LockOutcome::Busy,
-            Err(err) => LockOutcome::Failed(err.to_string()),
-        }
-    }
-
-    fn dispatch(&self, events: Vec<Event>) {
-        for event in events {
-            log_event(&event);
-            if let Some(handler) = &self.shared.on_event {
-                handler(&event);
-            }
-        }
+    fn random_seed(&self) -> u64 {
+        getrandom::u64().unwrap_or(0x5EED)
     }
 }
 
-/// Why [`Driver::register_once`] did not register.
-#[derive(Debug, thiserror::Error)]
-pub enum RegisterOnceError {
-    /// The DDS refused or could not be reached.
-    #[error("{0}")]
-    Failed(Failure),
-    /// The driver could not run the attempt.
-    #[error(transparent)]
-    Driver(DriverError),
+struct TracingSink {
+    handler: Option<EventHandler>,
 }
 
-/// Tells the registrar when [`Driver::drive`] stops awaiting a request (its
-/// future was dropped or shut down), so the next `register_once` or `run`
-/// starts afresh instead of waiting out the request timeout.
-struct AbandonOnDrop<'a>(&'a Driver);
-
-impl Drop for AbandonOnDrop<'_> {
-    fn drop(&mut self) {
-        let driver = self.0;
-        let now = driver.shared.clock.now();
-        let mut registrar = driver.registrar();
-        if registrar.has_request_in_flight() {
-            registrar.cancel_request(now);
-            let pumped = driver.pump(&mut registrar);
-            drop(registrar);
-            driver.dispatch(pumped.events);
+impl shared::EventSink for TracingSink {
+    fn event(&self, event: &Event) {
+        log_event(event);
+        if let Some(handler) = &self.handler {
+            handler(event);
         }
-    }
-}
-
-struct RunningGuard<'a>(&'a AtomicBool);
-
-impl Drop for RunningGuard<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -38,12 +38,13 @@ pub mod store;
 pub mod transport;
 
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use driver::{Driver, DriverBuilder, DriverError, EventHandler, RegisterOnceError};
+pub use driver::{Driver, DriverBuilder, DriverError, EventHandler, RegisterOnceError, TickReport};
 pub use posemesh_registration_core as core;
 pub use posemesh_registration_core::{
-    Event, Failure, FailureClass, Flow, Level, PrivateKey, RegistrarConfig, Secret, Snapshot,
-    Status, UnixTime,
+    AttemptOutcome, Event, Failure, FailureClass, Flow, Level, PrivateKey, RegistrarConfig, Secret,
+    Snapshot, Status, UnixTime,
 };
+pub use posemesh_registration_driver as shared_driver;
 pub use store::{FileStore, MemoryStore, Store, StoreError};
 pub use transport::{ReqwestTransport, Transport};
 

@@ -32,8 +32,9 @@ async fn serve(State(driver): State<Driver>, request: Request) -> Response {
         Ok(bytes) => bytes.to_vec(),
         Err(_) => vec![0; MAX_CALLBACK_BODY + 1],
     };
-    let answer =
-        driver.handle_node_request(parts.method.as_str(), parts.uri.path(), &headers, &body);
+    let answer = driver
+        .handle_node_request(parts.method.as_str(), parts.uri.path(), &headers, &body)
+        .await;
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -25,6 +25,7 @@ fn snapshot(n: u32) -> Snapshot {
             organization_id: None,
         }),
         unknown_status: None,
+        registered_as: None,
     }
 }
 

@@ -11,7 +11,9 @@ use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-fn failure_of(result: Result<(), RegisterOnceError>) -> posemesh_registration::Failure {
+fn failure_of<T: std::fmt::Debug>(
+    result: Result<T, RegisterOnceError>,
+) -> posemesh_registration::Failure {
     match result {
         Err(RegisterOnceError::Failed(failure)) => failure,
         other => panic!("expected a failed attempt, got {other:?}"),
@@ -485,12 +487,14 @@ async fn forged_callbacks_change_nothing() {
         .build()
         .unwrap();
     let before = driver.snapshot();
-    let forged = driver.handle_node_request(
-        "POST",
-        "/internal/v1/registrations",
-        &[],
-        br#"{"id":"evil","secret":"attacker-chosen-secret"}"#,
-    );
+    let forged = driver
+        .handle_node_request(
+            "POST",
+            "/internal/v1/registrations",
+            &[],
+            br#"{"id":"evil","secret":"attacker-chosen-secret"}"#,
+        )
+        .await;
     assert_eq!(forged.status, 409);
     assert_eq!(driver.snapshot(), before);
     assert!(FileStore::new(dir.path().join("state.json"))
@@ -501,6 +505,7 @@ async fn forged_callbacks_change_nothing() {
     assert_eq!(
         driver
             .handle_node_request("POST", "/internal/v1/registrations", &[], &oversize)
+            .await
             .status,
         413
     );

@@ -39,12 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Run the loop until the node is registered, then stop.
-    let mut status = driver.watch_status();
-    let registered = async {
-        while *status.borrow_and_update() != Status::Registered {
-            status.changed().await.ok();
-        }
-    };
+    let registered = driver.wait_for_status(Status::Registered);
     tokio::time::timeout(Duration::from_secs(30), driver.run_until(registered)).await??;
     println!(
         "registered as {} (state in {})",

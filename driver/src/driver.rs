@@ -1,0 +1,547 @@
+//! The [`Driver`]: one registrar, its I/O, and the operations hosts call.
+
+use crate::signal::{lock, Broadcast, Wake};
+use crate::{BoxFuture, EventSink, Runtime, SnapshotStore, StoreError, Transport};
+use futures_channel::mpsc::UnboundedReceiver;
+use futures_util::lock::Mutex as AsyncMutex;
+use futures_util::{FutureExt, StreamExt};
+use posemesh_registration_core::{
+    AttemptOutcome, ConfigError, Event, Failure, HttpResponse, LockOutcome, NodeResponse,
+    OutgoingRequest, Output, PrivateKey, Registrar, RegistrarConfig, RequestId, Snapshot,
+    SnapshotError, Status, TransportError, UnixTime,
+};
+use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+
+/// Why the driver could not start or run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// The configuration breaks one of the core's rules.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The stored snapshot could not be read at all (permissions, I/O).
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// The host's HTTP client could not be built.
+    #[error("cannot build HTTP client: {0}")]
+    Http(String),
+    /// [`Driver::run`] was called while the loop already runs.
+    #[error("the registration loop is already running on this driver")]
+    AlreadyRunning,
+    /// [`Driver::stop`] ended the operation before it had a result.
+    #[error("stopped before the attempt finished")]
+    Stopped,
+}
+
+/// Why [`Driver::register_once`] did not register.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterOnceError {
+    /// The DDS refused, could not be reached, or the lock could not be taken.
+    #[error("{0}")]
+    Failed(Failure),
+    /// The driver could not run the attempt.
+    #[error(transparent)]
+    Driver(DriverError),
+}
+
+/// What [`Driver::tick`] left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    /// The status after the tick.
+    pub status: Status,
+    /// When the registrar next wants to run (call `tick` again then).
+    pub next_wake: UnixTime,
+}
+
+/// Configures and builds a [`Driver`].
+pub struct DriverBuilder {
+    config: RegistrarConfig,
+    key: PrivateKey,
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn SnapshotStore>,
+    runtime: Arc<dyn Runtime>,
+    sink: Option<Arc<dyn EventSink>>,
+    seed: Option<u64>,
+}
+
+impl DriverBuilder {
+    /// Sends every event to `sink` too.
+    pub fn events(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Seeds the jitter generator (default: [`Runtime::random_seed`]).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Checks the configuration, loads the stored snapshot and builds the
+    /// driver. A corrupt or too new snapshot is set aside and reported
+    /// ([`Event::StateCorrupt`], [`Driver::recovered_from`]); the node then
+    /// registers afresh. An unreadable store is an error.
+    pub async fn build(self) -> Result<Driver, DriverError> {
+        let mut config = self.config;
+        config.validate()?;
+        config.use_lock = self.store.uses_lock();
+        let (snapshot, recovered_from) = match self.store.load().await? {
+            None => (None, None),
+            Some(bytes) => match Snapshot::decode(&bytes) {
+                Ok(snapshot) => (Some(snapshot), None),
+                Err(err) => {
+                    self.store.set_aside_corrupt().await;
+                    (None, Some(err))
+                }
+            },
+        };
+        let seed = self.seed.unwrap_or_else(|| self.runtime.random_seed());
+        let registrar = Registrar::new(config, self.key, snapshot, self.runtime.now(), seed);
+        let status = registrar.status();
+        let driver = Driver {
+            shared: Arc::new(Shared {
+                registrar: Mutex::new(registrar),
+                transport: self.transport,
+                store: self.store,
+                runtime: self.runtime,
+                sink: self.sink,
+                io: AsyncMutex::new(Io::default()),
+                drive: AsyncMutex::new(()),
+                wake: Wake::default(),
+                run_active: AtomicBool::new(false),
+                stops: AtomicU64::new(0),
+                status: Mutex::new(status),
+                status_changes: Broadcast::default(),
+                results: Broadcast::default(),
+                stashed: Mutex::new(Vec::new()),
+                recovered_from: recovered_from.clone(),
+            }),
+        };
+        if let Some(err) = recovered_from {
+            driver.report(&Event::StateCorrupt {
+                error: err.to_string(),
+            });
+        }
+        Ok(driver)
+    }
+}
+
+/// The outputs drained from the registrar and not yet carried out. Kept
+/// across callers (and across a dropped future) so that none is lost and
+/// all happen in the core's order.
+#[derive(Default)]
+struct Io {
+    queue: VecDeque<Output>,
+    next_wake: Option<UnixTime>,
+}
+
+struct Shared {
+    registrar: Mutex<Registrar>,
+    transport: Arc<dyn Transport>,
+    store: Arc<dyn SnapshotStore>,
+    runtime: Arc<dyn Runtime>,
+    sink: Option<Arc<dyn EventSink>>,
+    /// Held while outputs are carried out: one caller at a time, in order.
+    io: AsyncMutex<Io>,
+    /// Held by whoever runs the loop (run, register_once, tick).
+    drive: AsyncMutex<()>,
+    wake: Wake,
+    run_active: AtomicBool,
+    /// Bumped by [`Driver::stop`]; a loop ends when it changes.
+    stops: AtomicU64,
+    status: Mutex<Status>,
+    status_changes: Broadcast<Status>,
+    results: Broadcast<Result<AttemptOutcome, Failure>>,
+    /// A request a node-request handler drained, for the loop to send.
+    stashed: Mutex<Vec<OutgoingRequest>>,
+    recovered_from: Option<SnapshotError>,
+}
+
+/// Drives one node's registration. Cheap to clone; clones share the state.
+#[derive(Clone)]
+pub struct Driver {
+    shared: Arc<Shared>,
+}
+
+type InFlight<'a> = (
+    RequestId,
+    BoxFuture<'a, Result<HttpResponse, TransportError>>,
+);
+
+impl Driver {
+    /// Starts configuring a driver for `config`, signing with `key`, with the
+    /// host's transport, store and runtime.
+    pub fn builder(
+        config: RegistrarConfig,
+        key: PrivateKey,
+        transport: Arc<dyn Transport>,
+        store: Arc<dyn SnapshotStore>,
+        runtime: Arc<dyn Runtime>,
+    ) -> DriverBuilder {
+        DriverBuilder {
+            config,
+            key,
+            transport,
+            store,
+            runtime,
+            sink: None,
+            seed: None,
+        }
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        *lock(&self.shared.status)
+    }
+
+    /// Every status from now on, starting with the current one.
+    pub fn status_stream(&self) -> UnboundedReceiver<Status> {
+        let current = lock(&self.shared.status);
+        self.shared.status_changes.subscribe_with(*current)
+    }
+
+    /// The current snapshot (what would be stored).
+    pub fn snapshot(&self) -> Snapshot {
+        lock(&self.shared.registrar).snapshot()
+    }
+
+    /// The node's Ethereum address.
+    pub fn address(&self) -> String {
+        lock(&self.shared.registrar).signer().eth_address()
+    }
+
+    /// The node's public key (uncompressed, hex).
+    pub fn public_key_hex(&self) -> String {
+        lock(&self.shared.registrar).signer().public_key_hex()
+    }
+
+    /// The configuration the driver runs with.
+    pub fn config(&self) -> RegistrarConfig {
+        lock(&self.shared.registrar).config().clone()
+    }
+
+    /// Why the stored snapshot was set aside at start, if it was.
+    pub fn recovered_from(&self) -> Option<&SnapshotError> {
+        self.shared.recovered_from.as_ref()
+    }
+
+    /// Whether [`Driver::run`] is active.
+    pub fn is_running(&self) -> bool {
+        self.shared.run_active.load(Ordering::Acquire)
+    }
+
+    /// Runs the registration loop until [`Driver::stop`] (or until the future
+    /// is dropped, which abandons the request in flight). An error if the loop
+    /// already runs.
+    pub async fn run(&self) -> Result<(), DriverError> {
+        if self.shared.run_active.swap(true, Ordering::AcqRel) {
+            return Err(DriverError::AlreadyRunning);
+        }
+        let _active = ClearOnDrop(&self.shared.run_active);
+        let stops = self.shared.stops.load(Ordering::Acquire);
+        let _drive = self.shared.drive.lock().await;
+        if self.stopped_since(stops) {
+            return Ok(());
+        }
+        self.drive(stops).await;
+        Ok(())
+    }
+
+    /// Ends [`Driver::run`] and any `register_once` waiting for a result
+    /// (with [`DriverError::Stopped`]); the request in flight is abandoned.
+    pub fn stop(&self) {
+        self.shared.stops.fetch_add(1, Ordering::AcqRel);
+        self.shared.wake.notify();
+    }
+
+    /// Makes sure the node is registered, now, and returns how
+    /// ([`AttemptOutcome`]) or why not. It always ends: a fresh registration
+    /// for this exact configuration is adopted without a request; otherwise
+    /// one attempt is made (both steps of the wallet flow), never retried.
+    /// Next to a running loop, or another `register_once`, it joins the
+    /// attempt in progress and gets the same result.
+    pub async fn register_once(&self) -> Result<AttemptOutcome, RegisterOnceError> {
+        let stops = self.shared.stops.load(Ordering::Acquire);
+        let mut results = self.shared.results.subscribe();
+        {
+            let now = self.shared.runtime.now();
+            lock(&self.shared.registrar).register_now(now);
+        }
+        self.shared.wake.notify();
+        // Whoever holds the loop carries the attempt out; if nobody does, we do.
+        let drive = async {
+            let _drive = self.shared.drive.lock().await;
+            if !self.stopped_since(stops) {
+                self.drive(stops).await;
+            }
+        };
+        let mut drive = pin!(drive);
+        let mut next_result = results.next();
+        let result = poll_fn(|cx| {
+            if let Poll::Ready(result) = next_result.poll_unpin(cx) {
+                return Poll::Ready(result);
+            }
+            match drive.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        match result {
+            Some(Ok(outcome)) => Ok(outcome),
+            Some(Err(failure)) => Err(RegisterOnceError::Failed(failure)),
+            None => Err(RegisterOnceError::Driver(DriverError::Stopped)),
+        }
+    }
+
+    /// Asks the registrar to register again now, whatever is stored (after
+    /// the DDS answered a later call with 403 or 404, say). A running loop
+    /// carries it out; without one, the next `run`, `tick` or
+    /// `register_once` does.
+    pub fn register_again(&self) {
+        let now = self.shared.runtime.now();
+        lock(&self.shared.registrar).register_again(now);
+        self.shared.wake.notify();
+    }
+
+    /// Does what is due now and returns: for cron triggers and edge workers
+    /// that cannot keep a loop alive. A request it starts is awaited (under
+    /// the core's request timeout). Waits while another operation drives.
+    pub async fn tick(&self) -> TickReport {
+        let _drive = self.shared.drive.lock().await;
+        let now = self.shared.runtime.now();
+        lock(&self.shared.registrar).handle_timeout(now);
+        loop {
+            let transmits = self.flush().await;
+            let Some(outgoing) = transmits.into_iter().last() else {
+                break;
+            };
+            let result = self
+                .shared
+                .transport
+                .send(outgoing.request, outgoing.timeout)
+                .await;
+            let now = self.shared.runtime.now();
+            lock(&self.shared.registrar).handle_response(outgoing.id, result, now);
+        }
+        TickReport {
+            status: self.status(),
+            next_wake: self.next_wake(),
+        }
+    }
+
+    /// Serves a request the DDS made to the node (`POST
+    /// /internal/v1/registrations`, `GET /health`); anything else is 404.
+    /// What it changed is persisted before it returns.
+    pub async fn handle_node_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> NodeResponse {
+        let now = self.shared.runtime.now();
+        let response =
+            lock(&self.shared.registrar).handle_node_request(method, path, headers, body, now);
+        let transmits = self.flush().await;
+        if !transmits.is_empty() {
+            lock(&self.shared.stashed).extend(transmits);
+        }
+        self.shared.wake.notify();
+        response
+    }
+
+    fn stopped_since(&self, stops: u64) -> bool {
+        self.shared.stops.load(Ordering::Acquire) != stops
+    }
+
+    fn next_wake(&self) -> UnixTime {
+        // Drained with the last flush; if a caller changed the registrar since,
+        // the wake signal makes the loop come round again anyway.
+        self.shared
+            .io
+            .try_lock()
+            .and_then(|io| io.next_wake)
+            .unwrap_or_else(|| self.shared.runtime.now())
+    }
+
+    /// The loop: carry out outputs, send at most one request, sleep until the
+    /// next deadline, an answer, or a wake-up. Ends when stopped.
+    async fn drive(&self, stops: u64) {
+        // If this future is dropped mid-request, tell the registrar (or it
+        // would wait out the timeout for an answer nobody reports) and finish
+        // the outputs that leaves, such as releasing the lock.
+        let _abandon = AbandonOnDrop(self.clone());
+        let mut in_flight: Option<InFlight<'_>> = None;
+        loop {
+            if self.stopped_since(stops) {
+                return;
+            }
+            let mut transmits = self.flush().await;
+            transmits.extend(lock(&self.shared.stashed).drain(..));
+            if let Some(outgoing) = transmits.into_iter().last() {
+                let send = self
+                    .shared
+                    .transport
+                    .send(outgoing.request, outgoing.timeout);
+                in_flight = Some((outgoing.id, send));
+            }
+            let mut sleep = self.shared.runtime.sleep_until(self.next_wake());
+            let mut woken = pin!(self.shared.wake.notified());
+            enum Next {
+                Answer(RequestId, Result<HttpResponse, TransportError>),
+                Timer,
+                Woken,
+            }
+            let next = poll_fn(|cx| {
+                if let Some((id, send)) = in_flight.as_mut() {
+                    if let Poll::Ready(result) = send.as_mut().poll(cx) {
+                        return Poll::Ready(Next::Answer(*id, result));
+                    }
+                }
+                if woken.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Next::Woken);
+                }
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Next::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            let now = self.shared.runtime.now();
+            match next {
+                Next::Answer(id, result) => {
+                    in_flight = None;
+                    lock(&self.shared.registrar).handle_response(id, result, now);
+                }
+                Next::Timer => lock(&self.shared.registrar).handle_timeout(now),
+                Next::Woken => {}
+            }
+        }
+    }
+
+    /// Carries out the registrar's outputs in order, outside its mutex:
+    /// persists, lock actions, events. Returns the requests to send.
+    async fn flush(&self) -> Vec<OutgoingRequest> {
+        let mut io = self.shared.io.lock().await;
+        let mut transmits = Vec::new();
+        let mut results = Vec::new();
+        loop {
+            if io.queue.is_empty() {
+                let mut registrar = lock(&self.shared.registrar);
+                loop {
+                    match registrar.poll_output() {
+                        Output::Wait(at) => {
+                            io.next_wake = Some(at);
+                            self.publish_status(registrar.status());
+                            break;
+                        }
+                        output => io.queue.push_back(output),
+                    }
+                }
+            }
+            // Carried out before it leaves the queue: a future dropped halfway
+            // leaves it for the next flush (saves and unlocks are idempotent).
+            let Some(output) = io.queue.front().cloned() else {
+                break;
+            };
+            match output {
+                Output::Transmit(outgoing) => transmits.push(outgoing),
+                Output::Persist(snapshot) => {
+                    if let Err(err) = self.shared.store.save(snapshot.encode()).await {
+                        self.report(&Event::StateSaveFailed {
+                            error: err.to_string(),
+                        });
+                    }
+                }
+                Output::AcquireLock => {
+                    let outcome = self.try_lock().await;
+                    let now = self.shared.runtime.now();
+                    lock(&self.shared.registrar).handle_lock(outcome, now);
+                }
+                Output::ReleaseLock => self.shared.store.unlock().await,
+                Output::Event(event) => {
+                    self.report(&event);
+                    if let Some(result) = event.attempt_result() {
+                        results.push(result.map_err(Clone::clone));
+                    }
+                }
+                Output::Wait(_) => {}
+            }
+            io.queue.pop_front();
+        }
+        drop(io);
+        // Attempt results go out once everything before them is done (the
+        // snapshot saved, the lock released), so a caller that stops on one
+        // leaves nothing half-done.
+        for result in results {
+            self.shared.results.send(result);
+        }
+        transmits
+    }
+
+    async fn try_lock(&self) -> LockOutcome {
+        match self.shared.store.try_lock().await {
+            Ok(true) => {
+                // Read under the lock: another process may have registered meanwhile.
+                let fresh = match self.shared.store.load().await {
+                    Ok(Some(bytes)) => Snapshot::decode(&bytes).ok(),
+                    _ => None,
+                };
+                LockOutcome::Acquired { fresh }
+            }
+            Ok(false) => LockOutcome::Busy,
+            Err(err) => LockOutcome::Failed(err.to_string()),
+        }
+    }
+
+    fn report(&self, event: &Event) {
+        if let Some(sink) = &self.shared.sink {
+            sink.event(event);
+        }
+    }
+
+    fn publish_status(&self, status: Status) {
+        let mut current = lock(&self.shared.status);
+        if *current != status {
+            *current = status;
+            self.shared.status_changes.send(status);
+        }
+    }
+}
+
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+struct AbandonOnDrop(Driver);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        let driver = &self.0;
+        let now = driver.shared.runtime.now();
+        let abandoned = {
+            let mut registrar = lock(&driver.shared.registrar);
+            let in_flight = registrar.has_request_in_flight();
+            if in_flight {
+                registrar.cancel_request(now);
+            }
+            in_flight
+        };
+        if abandoned {
+            let driver = driver.clone();
+            driver.shared.runtime.clone().spawn(Box::pin(async move {
+                let transmits = driver.flush().await;
+                lock(&driver.shared.stashed).extend(transmits);
+            }));
+        }
+    }
+}
