@@ -5,15 +5,29 @@
 # and JS/wasm figures, and a fleet simulation. Printed, never asserted.
 #   scripts/bench.sh            quick settings (about 5 minutes)
 #   scripts/bench.sh --full     criterion's default measurement times
+#   scripts/bench.sh --smoke    seconds once built: checks every step runs and
+#                               prints its table (figures too rough to quote)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-quick=(--warm-up-time 1 --measurement-time 4)
-[[ "${1:-}" == "--full" ]] && quick=()
+mode="${1:-quick}"
+case "$mode" in
+  quick) criterion=(--warm-up-time 1 --measurement-time 4) ;;
+  --full) criterion=() ;;
+  --smoke) criterion=(--warm-up-time 0.1 --measurement-time 0.2 --sample-size 10) ;;
+  *) echo "usage: scripts/bench.sh [--full|--smoke]" >&2; exit 2 ;;
+esac
 target="${CARGO_TARGET_DIR:-$REPO/target}"
+mkdir -p "$target"
+log="$target/bench.log"
 
-cargo bench -q --locked -p posemesh-registration-benches -- "${quick[@]}" >/dev/null 2>&1
+# Criterion's chatter goes to a log, shown when something fails.
+if ! cargo bench -q --locked -p posemesh-registration-benches --benches -- "${criterion[@]}" >"$log" 2>&1; then
+  echo "scripts/bench.sh: cargo bench failed (full log: $log):" >&2
+  tail -n 40 "$log" >&2
+  exit 1
+fi
 
 echo "## Native (criterion mean; lower is better)"
 echo
@@ -55,15 +69,21 @@ echo
 
 if [[ -x bindings-python/bench.sh || -f bindings-python/bench.py ]] && [[ -x "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" ]]; then
   echo "## Python"
-  "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" bindings-python/bench.py || true
+  py_args=(); [[ "$mode" == --smoke ]] && py_args=(--quick)
+  "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" bindings-python/bench.py "${py_args[@]}" || true
   echo
 fi
 if [[ -f bindings-wasm/bench.mjs && -d bindings-wasm/pkg ]]; then
   echo "## JavaScript / wasm"
-  (cd bindings-wasm && node bench.mjs) || true
+  js_args=(); [[ "$mode" == --smoke ]] && js_args=(--runs 1)
+  (cd bindings-wasm && node bench.mjs "${js_args[@]}") || true
   echo
 fi
 
 echo "## Fleet simulation (one scenario; the full matrix: cargo run --release -p posemesh-fleet-sim -- --matrix)"
 echo
-cargo run -q --release --locked -p posemesh-fleet-sim -- --nodes 100000 --capacity 1000
+if [[ "$mode" == --smoke ]]; then
+  cargo run -q --release --locked -p posemesh-fleet-sim -- --nodes 1000 --capacity 100 --outage 60
+else
+  cargo run -q --release --locked -p posemesh-fleet-sim -- --nodes 100000 --capacity 1000
+fi
