@@ -116,6 +116,44 @@ pub enum Flow {
     Wallet,
 }
 
+impl Flow {
+    /// The flow a binding's options describe: `flow` is `"wallet"` (the
+    /// default when `None`) or `"legacy"`; only the legacy flow takes, and
+    /// needs, a node URL. One rule for every binding.
+    pub fn from_options(flow: Option<&str>, node_url: Option<&str>) -> Result<Flow, ConfigError> {
+        let node_url = node_url.filter(|url| !url.is_empty());
+        match (flow.unwrap_or("wallet"), node_url) {
+            ("wallet", None) => Ok(Flow::Wallet),
+            ("wallet", Some(_)) => Err(ConfigError::NodeUrlWithWallet),
+            ("legacy", Some(url)) => Ok(Flow::Legacy {
+                node_url: url.to_owned(),
+            }),
+            ("legacy", None) => Err(ConfigError::MissingNodeUrl),
+            _ => Err(ConfigError::UnknownFlow),
+        }
+    }
+
+    /// `wallet` or `legacy`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Flow::Legacy { .. } => "legacy",
+            Flow::Wallet => "wallet",
+        }
+    }
+}
+
+/// A duration from a binding's seconds (or milliseconds divided by 1000):
+/// negative and NaN become zero (which [`RegistrarConfig::validate`] then
+/// refuses with its message), anything beyond a year is a year.
+pub fn duration_from_secs_f64(secs: f64) -> Duration {
+    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
+    if secs.is_nan() || secs <= 0.0 {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(secs.min(YEAR))
+    }
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -143,6 +181,15 @@ pub enum ConfigError {
     /// A registration interval under one second.
     #[error("registration interval must be at least 1 second")]
     IntervalTooShort,
+    /// A flow name other than `wallet` or `legacy`.
+    #[error("flow must be \"wallet\" or \"legacy\"")]
+    UnknownFlow,
+    /// The legacy flow without a node URL.
+    #[error("the legacy flow needs a node URL (where the DDS calls the node back)")]
+    MissingNodeUrl,
+    /// A node URL with the wallet flow, which has none.
+    #[error("the wallet flow takes no node URL; choose the legacy flow to register one")]
+    NodeUrlWithWallet,
 }
 
 impl ConfigError {
@@ -157,6 +204,9 @@ impl ConfigError {
             ConfigError::BlankCapability => "blank_capability",
             ConfigError::ZeroRequestTimeout => "zero_request_timeout",
             ConfigError::IntervalTooShort => "interval_too_short",
+            ConfigError::UnknownFlow => "unknown_flow",
+            ConfigError::MissingNodeUrl => "missing_node_url",
+            ConfigError::NodeUrlWithWallet => "node_url_with_wallet",
         }
     }
 }

@@ -1754,3 +1754,36 @@ fn config_rules() {
     );
     assert_eq!(new(vec![], "s"), Err(ConfigError::NoCapabilities));
 }
+
+#[test]
+fn flow_options_have_one_rule() {
+    use posemesh_registration_core::registrar::duration_from_secs_f64;
+    use posemesh_registration_core::ConfigError;
+    assert_eq!(Flow::from_options(None, None), Ok(Flow::Wallet));
+    assert_eq!(
+        Flow::from_options(Some("wallet"), Some("")),
+        Ok(Flow::Wallet)
+    );
+    assert_eq!(
+        Flow::from_options(None, Some("http://127.0.0.1:1")),
+        Err(ConfigError::NodeUrlWithWallet)
+    );
+    assert_eq!(
+        Flow::from_options(Some("legacy"), Some("http://127.0.0.1:1")),
+        Ok(Flow::Legacy {
+            node_url: "http://127.0.0.1:1".into()
+        })
+    );
+    assert_eq!(
+        Flow::from_options(Some("legacy"), None),
+        Err(ConfigError::MissingNodeUrl)
+    );
+    assert_eq!(
+        Flow::from_options(Some("siwe"), None),
+        Err(ConfigError::UnknownFlow)
+    );
+    assert_eq!(duration_from_secs_f64(-1.0), Duration::ZERO);
+    assert_eq!(duration_from_secs_f64(f64::NAN), Duration::ZERO);
+    assert_eq!(duration_from_secs_f64(1.5), ms(1500));
+    assert_eq!(duration_from_secs_f64(f64::INFINITY), secs(365 * 24 * 3600));
+}
