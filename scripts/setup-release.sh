@@ -81,13 +81,17 @@ ARM64_DEBS=(python3.11-minimal libpython3.11-minimal libpython3.11-stdlib libc6 
   zlib1g libexpat1 libffi8 libssl3 libbz2-1.0 liblzma5 libuuid1 libcrypt1 libsqlite3-0
   libncursesw6 libtinfo6 libreadline8 libnsl2 libtirpc3 libdb5.3 libgssapi-krb5-2 libkrb5-3
   libk5crypto3 libkrb5support0 libcom-err2 libkeyutils1)
-want=""
-for p in "${ARM64_DEBS[@]}"; do
-  want+="$p=$(apt-cache policy "$p:arm64" | awk '/Candidate:/ {print $2}') "
-done
-[[ "$want" != *"=(none)"* && "$want" != *"= "* ]] \
-  || { as_root apt-get update -qq; export POSEMESH_APT_UPDATED=1; want=""; \
-       for p in "${ARM64_DEBS[@]}"; do want+="$p=$(apt-cache policy "$p:arm64" | awk '/Candidate:/ {print $2}') "; done; }
+# The candidate version of each (one apt-cache call): the stamp, so a Debian update re-unpacks.
+candidates() {
+  apt-cache policy "${ARM64_DEBS[@]/%/:arm64}" \
+    | awk '/^[^ ].*:$/ {name = $1} /Candidate:/ {printf "%s=%s ", name, $2}'
+}
+want="$(candidates)"
+if [[ "$want" == *"(none)"* || "$(wc -w <<<"$want")" -ne ${#ARM64_DEBS[@]} ]]; then
+  as_root apt-get update -qq
+  export POSEMESH_APT_UPDATED=1
+  want="$(candidates)"
+fi
 if stamp_ok arm64-sysroot "$want" && [[ -x "$SYSROOT/usr/bin/python3.11" ]]; then
   log "arm64 python: present in $SYSROOT"
 else
