@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use posemesh_registration::core::registrar::Event;
 use posemesh_registration::{
     AttemptOutcome, Driver, FileStore, Flow, MemoryStore, PrivateKey, RegisterOnceError,
-    RegistrarConfig, Secret, Status,
+    RegistrarConfig, ReqwestTransport, Secret, Status,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,8 +21,18 @@ use tokio::sync::mpsc;
     about = "Register a posemesh node with the Domain Discovery Service (DDS) and keep it registered."
 )]
 struct Cli {
+    /// Log lines as text (coloured only on a terminal, never with NO_COLOR)
+    /// or as one JSON object a line, for log shippers.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -66,10 +76,10 @@ struct MockDdsArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FlowArg {
-    /// `nodes/register` signed over the node URL; the DDS calls the node back.
-    Legacy,
-    /// SIWE: nonce, EIP-191 signature, `nodes/register-wallet`.
+    /// SIWE: nonce, EIP-191 signature, `nodes/register-wallet` (what today's DDS speaks).
     Wallet,
+    /// The retired `nodes/register`, signed over the node URL; the DDS calls the node back.
+    Legacy,
 }
 
 #[derive(clap::Args)]
@@ -77,7 +87,7 @@ struct RegisterArgs {
     /// DDS base URL (http or https).
     #[arg(long)]
     dds_url: String,
-    /// The node's public URL (legacy flow).
+    /// The node's public URL (legacy flow only).
     #[arg(long)]
     node_url: Option<String>,
     /// The node's version.
@@ -93,7 +103,7 @@ struct RegisterArgs {
     #[arg(long)]
     state_file: Option<PathBuf>,
     /// Which registration protocol.
-    #[arg(long, value_enum, default_value = "legacy")]
+    #[arg(long, value_enum, default_value = "wallet")]
     flow: FlowArg,
     /// Serve the DDS callbacks (`/internal/v1/registrations`, `/health`) here.
     #[arg(long)]
@@ -110,6 +120,16 @@ struct RegisterArgs {
     /// File holding the registration secret (instead of POSEMESH_REGISTRATION_SECRET).
     #[arg(long)]
     secret_file: Option<PathBuf>,
+    /// Send DDS requests through this proxy (default: HTTPS_PROXY, HTTP_PROXY,
+    /// ALL_PROXY and NO_PROXY from the environment, as curl reads them).
+    #[arg(long)]
+    proxy: Option<String>,
+    /// Ignore proxy variables in the environment.
+    #[arg(long)]
+    no_env_proxy: bool,
+    /// Also trust the CA certificates in this PEM file (default: SSL_CERT_FILE, if set).
+    #[arg(long)]
+    ca_bundle: Option<PathBuf>,
 }
 
 /// A user error: one line on stderr, exit code 2.
@@ -123,14 +143,20 @@ impl<E: std::fmt::Display> From<E> for UsageError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(&cli.command)));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(default_filter(&cli.command))
-            }),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            logs.with_ansi(colour).init()
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -220,15 +246,11 @@ fn load_secret(secret_file: Option<&PathBuf>) -> Result<Secret, UsageError> {
 async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     let key = load_key(args.key_file.as_ref())?;
     let secret = load_secret(args.secret_file.as_ref())?;
-    let flow = match args.flow {
-        FlowArg::Legacy => Flow::Legacy {
-            node_url: args
-                .node_url
-                .clone()
-                .ok_or_else(|| UsageError("the legacy flow needs --node-url".into()))?,
-        },
-        FlowArg::Wallet => Flow::Wallet,
+    let flow_name = match args.flow {
+        FlowArg::Legacy => "legacy",
+        FlowArg::Wallet => "wallet",
     };
+    let flow = Flow::from_options(Some(flow_name), args.node_url.as_deref())?;
     let mut config = RegistrarConfig::new(
         &args.dds_url,
         flow,
@@ -238,7 +260,15 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     )?;
     config.register_interval = Duration::from_secs(args.interval);
     config.max_retry = args.max_retry;
-    let builder = Driver::builder(config, key);
+    let mut transport = ReqwestTransport::builder().use_env_proxy(!args.no_env_proxy);
+    if let Some(proxy) = &args.proxy {
+        transport = transport.proxy(proxy.clone());
+    }
+    if let Some(path) = &args.ca_bundle {
+        transport = transport.ca_bundle_file(path.clone());
+    }
+    let transport = transport.build()?;
+    let builder = Driver::builder(config, key).transport(Arc::new(transport));
     let builder = match &args.state_file {
         Some(path) => builder.store(FileStore::new(path)),
         None => builder.store(MemoryStore::new()),

@@ -41,7 +41,9 @@ fn assert_clean(output: &Output) {
     );
 }
 
-const BASE: [&str; 6] = [
+const BASE: [&str; 8] = [
+    "--flow",
+    "legacy",
     "--node-url",
     "http://127.0.0.1:9",
     "--node-version",
@@ -200,4 +202,143 @@ fn every_command_has_help() {
         assert_eq!(output.status.code(), Some(0), "{command:?}");
         assert!(String::from_utf8_lossy(&output.stdout).contains("Usage:"));
     }
+}
+
+fn wallet_args<'a>(dds: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![
+        "--dds-url",
+        dds,
+        "--node-version",
+        "1.0.0",
+        "--capability",
+        "/cap/v1",
+    ];
+    all.extend(extra);
+    all
+}
+
+#[test]
+fn wallet_is_the_default_flow() {
+    let mock = Mock::start();
+    let output = register(&wallet_args(&mock.url, &["--once"]), Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(mock.accepted("/internal/v1/nodes/register-wallet"), 1);
+    assert_eq!(mock.accepted("/internal/v1/nodes/register"), 0);
+    // A node URL belongs to the legacy flow only: refused, never ignored.
+    let output = register(
+        &wallet_args(&mock.url, &["--once", "--node-url", "http://127.0.0.1:9"]),
+        Some(KEY),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("wallet flow takes no node URL"),
+        "{}",
+        text(&output)
+    );
+    assert_clean(&output);
+}
+
+#[test]
+fn once_with_stored_state_adopts_or_announces_an_upgrade_and_always_exits() {
+    for flow in [
+        &["--flow", "wallet"][..],
+        &["--flow", "legacy", "--node-url", "http://127.0.0.1:9"],
+    ] {
+        let mock = Mock::start();
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.json");
+        let state = state.to_str().unwrap();
+        let run = |version: &str| {
+            let mut all = vec!["--dds-url", mock.url.as_str(), "--node-version", version];
+            all.extend(["--capability", "/cap/v1", "--once", "--state-file", state]);
+            all.extend(flow);
+            register(&all, Some(KEY))
+        };
+        let first = run("1.0.0");
+        assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+        // Restarted with the same configuration: nothing sent, and it ends.
+        let again = run("1.0.0");
+        assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+        assert!(
+            text(&again).contains("already registered"),
+            "{}",
+            text(&again)
+        );
+        let path = if flow[1] == "wallet" {
+            "/internal/v1/nodes/register-wallet"
+        } else {
+            "/internal/v1/nodes/register"
+        };
+        assert_eq!(mock.accepted(path), 1, "{flow:?}");
+        // Upgraded in place: the DDS hears the new version at once.
+        let upgraded = run("2.0.0");
+        assert_eq!(upgraded.status.code(), Some(0), "{}", text(&upgraded));
+        assert_eq!(
+            mock.accepted(path),
+            2,
+            "{flow:?} {} {}",
+            text(&upgraded),
+            mock.readout()
+        );
+        assert!(
+            mock.readout().contains("\"version\":\"2.0.0\""),
+            "{}",
+            mock.readout()
+        );
+        assert_clean(&upgraded);
+    }
+}
+
+#[test]
+fn a_lock_that_cannot_be_taken_exits_one_with_its_path() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let lock = dir.path().join("state.json.lock");
+    std::fs::create_dir(&lock).unwrap();
+    let output = register(
+        &wallet_args(
+            &mock.url,
+            &["--once", "--state-file", state.to_str().unwrap()],
+        ),
+        Some(KEY),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let all = text(&output);
+    assert!(
+        all.contains("could not take the registration lock"),
+        "{all}"
+    );
+    assert!(all.contains(lock.to_str().unwrap()), "{all}");
+    assert_eq!(mock.accepted("/internal/v1/nodes/register-wallet"), 0);
+}
+
+#[test]
+fn log_format_json_prints_one_object_a_line_with_upstreams_fields() {
+    let mock = Mock::start();
+    let mut all = vec!["--log-format", "json"];
+    all.extend(wallet_args(&mock.url, &["--once"]));
+    let output = register(&all, Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let attempt = lines
+        .iter()
+        .find(|l| l["event"] == "registration.attempt")
+        .expect("a registration.attempt line");
+    assert_eq!(attempt["attempt"], 1);
+    assert!(attempt["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Registering node with DDS"));
+    let success = lines
+        .iter()
+        .find(|l| l["event"] == "registration.success")
+        .expect("a registration.success line");
+    assert!(success["elapsed_ms"].is_u64(), "{success}");
+    assert!(!stderr.contains('\u{1b}'), "no colour when not a terminal");
+    assert_clean(&output);
 }

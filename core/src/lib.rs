@@ -56,8 +56,8 @@ pub use callback::{NodeResponse, RegistrationCallback};
 pub use keys::{KeyError, PrivateKey, SignatureError, Signer};
 pub use redact::Redactor;
 pub use registrar::{
-    AttemptOutcome, ConfigError, Event, Flow, Level, LockOutcome, OutgoingRequest, Output,
-    Registrar, RegistrarConfig, RequestId, StaleReason, Status,
+    AttemptOutcome, ConfigError, Event, FieldValue, Flow, Level, LockOutcome, OutgoingRequest,
+    Output, Registrar, RegistrarConfig, RequestId, StaleReason, Status,
 };
 pub use request::{HttpRequest, Method, NodeDescription, SiweChallenge};
 pub use response::{Failure, FailureClass, HttpResponse, TransportError, TransportErrorKind};

@@ -360,6 +360,25 @@ pub enum Level {
     Warn,
 }
 
+/// A value in [`Event::fields`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    /// A count or a number of milliseconds.
+    Int(u64),
+    /// Text (sanitised: no control characters).
+    Text(String),
+}
+
+impl fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Int(n) => write!(f, "{n}"),
+            FieldValue::Text(text) => f.write_str(text),
+        }
+    }
+}
+
 /// How an attempt that succeeded came to: see [`Event::attempt_result`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttemptOutcome {
@@ -405,6 +424,14 @@ impl fmt::Display for StaleReason {
 /// `Display` gives a human line, [`Event::name`] the reference's event name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// `registration.attempt`: upstream's "Registering node with DDS", once
+    /// per attempt.
+    AttemptStarted {
+        /// Consecutive failed attempts before this one, plus one.
+        attempt: u32,
+        /// The first endpoint the attempt calls.
+        endpoint: String,
+    },
     /// `registration.loop.start`
     LoopStarted {
         /// The health-check TTL.
@@ -531,6 +558,7 @@ impl Event {
     /// The reference's event name, e.g. `status.transition`.
     pub fn name(&self) -> &'static str {
         match self {
+            Event::AttemptStarted { .. } => "registration.attempt",
             Event::LoopStarted { .. } => "registration.loop.start",
             Event::LockAcquired => "lock.acquired",
             Event::LockBusy => "lock.busy",
@@ -581,6 +609,98 @@ impl Event {
         }
     }
 
+    /// The event's data as named fields (never a secret), the same in every
+    /// binding: upstream's `attempt`, `elapsed_ms`, `error`, `blocked_ms` and
+    /// `status` (as `503 Service Unavailable`) among them.
+    pub fn fields(&self) -> Vec<(&'static str, FieldValue)> {
+        use FieldValue::{Int, Text};
+        let ms = |d: &Duration| Int(millis(*d));
+        let status = |failure: &Failure| {
+            failure
+                .status
+                .map(|code| ("status", Text(response::status_line(code))))
+        };
+        match self {
+            Event::AttemptStarted { attempt, endpoint } => vec![
+                ("attempt", Int(u64::from(*attempt))),
+                ("endpoint", Text(endpoint.clone())),
+            ],
+            Event::LoopStarted { ttl } => vec![("ttl_ms", ms(ttl))],
+            Event::LockError { error } => vec![("error", Text(error.clone()))],
+            Event::StatusChanged { from, to } => vec![
+                ("from", Text(from.as_str().into())),
+                ("to", Text(to.as_str().into())),
+            ],
+            Event::Registered { elapsed } => vec![("elapsed_ms", ms(elapsed))],
+            Event::RegistrationFailed {
+                failure,
+                attempt,
+                retry_in,
+                ..
+            } => [
+                Some(("attempt", Int(u64::from(*attempt)))),
+                Some(("error", Text(failure.message.clone()))),
+                Some(("failure_class", Text(failure.class.as_str().into()))),
+                Some(("retry_in_ms", ms(retry_in))),
+                status(failure),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Event::Conflict {
+                failure,
+                blocked_for,
+                ..
+            } => [
+                Some(("error", Text(failure.message.clone()))),
+                Some(("blocked_ms", ms(blocked_for))),
+                status(failure),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Event::MaxRetryReached { max_retry } => {
+                vec![("max_retry", Int(u64::from(*max_retry)))]
+            }
+            Event::HealthCheckExpired { since_last } => since_last
+                .iter()
+                .map(|d| ("since_last_ms", ms(d)))
+                .collect(),
+            Event::UnknownStatus { stored } => vec![("stored", Text(stored.clone()))],
+            Event::HealthCheckReceived | Event::LockAcquired | Event::LockBusy => Vec::new(),
+            Event::RegisterAgain => Vec::new(),
+            Event::CallbackAccepted {
+                id,
+                organization_id,
+                secret_len,
+            } => [
+                Some(("id", Text(id.clone()))),
+                organization_id
+                    .as_ref()
+                    .map(|org| ("organization_id", Text(org.clone()))),
+                Some(("secret_len", Int(*secret_len as u64))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Event::CallbackRejected { status, reason } => vec![
+                ("status", Text(response::status_line(*status))),
+                ("error", Text(reason.clone())),
+            ],
+            Event::RequestCancelled { id } | Event::StaleResponse { id } => {
+                vec![("request_id", Int(id.0))]
+            }
+            Event::Adopted { age } => vec![("age_ms", ms(age))],
+            Event::StoredRegistrationStale { reason } => {
+                vec![("reason", Text(reason.to_string()))]
+            }
+            Event::CallbackConflict { id } => vec![("id", Text(id.clone()))],
+            Event::StateCorrupt { error } | Event::StateSaveFailed { error } => {
+                vec![("error", Text(error.clone()))]
+            }
+        }
+    }
+
     /// For events that end an attempt (or a [`Registrar::register_now`]): its result.
     pub fn attempt_result(&self) -> Option<Result<AttemptOutcome, &Failure>> {
         match self {
@@ -597,6 +717,9 @@ impl Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Event::AttemptStarted { attempt, endpoint } => {
+                write!(f, "Registering node with DDS (attempt {attempt}, {endpoint})")
+            }
             Event::LoopStarted { ttl } => {
                 write!(f, "registration loop started (health-check TTL {}s)", ttl.as_secs())
             }
@@ -1157,6 +1280,14 @@ impl Registrar {
         }
         self.rearm = false;
         self.callback = None;
+        let first_path = match self.config.flow {
+            Flow::Legacy { .. } => request::LEGACY_REGISTER_PATH,
+            Flow::Wallet => request::SIWE_REQUEST_PATH,
+        };
+        self.emit(Event::AttemptStarted {
+            attempt: self.attempt.saturating_add(1),
+            endpoint: self.config.dds_url.endpoint(first_path),
+        });
         match &self.config.flow {
             Flow::Legacy { node_url } => {
                 self.callback = Some(CallbackWindow {

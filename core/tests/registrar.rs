@@ -154,6 +154,7 @@ fn first_registration() {
         [
             "registration.loop.start",
             "status.transition",
+            "registration.attempt",
             "status.transition",
             "registration.success"
         ]
@@ -1786,4 +1787,42 @@ fn flow_options_have_one_rule() {
     assert_eq!(duration_from_secs_f64(f64::NAN), Duration::ZERO);
     assert_eq!(duration_from_secs_f64(1.5), ms(1500));
     assert_eq!(duration_from_secs_f64(f64::INFINITY), secs(365 * 24 * 3600));
+}
+
+#[test]
+fn events_carry_upstreams_fields() {
+    use posemesh_registration_core::FieldValue::{Int, Text};
+    let mut sim = Sim::new(legacy_config(), None);
+    let outs = sim.run_until_transmit(secs(2));
+    let _ = outs;
+    let logged: Vec<Output> = sim.log.iter().map(|r| r.output.clone()).collect();
+    let started = events(&logged)
+        .into_iter()
+        .find(|e| e.name() == "registration.attempt")
+        .expect("one line per attempt");
+    assert!(started.to_string().starts_with("Registering node with DDS"));
+    assert_eq!(started.fields()[0], ("attempt", Int(1)));
+    let outs = sim.respond(503, &[], b"busy");
+    let failed = events(&outs)
+        .into_iter()
+        .find(|e| e.name() == "registration.error")
+        .unwrap();
+    let fields = failed.fields();
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(get("attempt"), Some(Int(1)));
+    assert_eq!(get("status"), Some(Text("503 Service Unavailable".into())));
+    assert!(matches!(get("error"), Some(Text(e)) if e.contains("busy")));
+    assert!(matches!(get("retry_in_ms"), Some(Int(ms)) if (1600..=2400).contains(&ms)));
+    sim.run_until_transmit(secs(5));
+    let outs = sim.respond(200, &[], b"");
+    let ok = events(&outs)
+        .into_iter()
+        .find(|e| e.name() == "registration.success")
+        .unwrap();
+    assert_eq!(ok.fields()[0].0, "elapsed_ms");
 }

@@ -1,7 +1,7 @@
 //! The registrar state machine driven by a fuzzed host: time passing (forwards,
 //! backwards, to the requested wake-up), responses with any status, headers and
 //! body to the request in flight or to a random id, transport errors, cancels,
-//! health probes, callbacks, `register_now`, and lock answers (asked for or not)
+//! health probes, callbacks, `register_now`, `register_again`, and lock answers (asked for or not)
 //! with `use_lock`, in either flow.
 //!
 //! Checked after every step, against a model of what an honest host knows:
@@ -61,10 +61,12 @@ struct StoredState {
     attempt: u32,
     credentials: bool,
     unknown_status: Option<String>,
+    /// Whether it records a registration of exactly this configuration.
+    registered_as_this: bool,
 }
 
 impl StoredState {
-    fn snapshot(&self, now: UnixTime) -> Snapshot {
+    fn snapshot(&self, now: UnixTime, config: &RegistrarConfig) -> Snapshot {
         Snapshot {
             status: match self.status % 3 {
                 0 => Status::Disconnected,
@@ -81,6 +83,9 @@ impl StoredState {
                 organization_id: None,
             }),
             unknown_status: self.unknown_status.as_deref().map(scrub),
+            registered_as: self
+                .registered_as_this
+                .then(|| config.registered_as(&StubSigner.eth_address())),
         }
     }
 }
@@ -97,6 +102,8 @@ enum Body {
     Raw(Vec<u8>),
     Challenge {
         nonce: String,
+        /// The DDS's own domain, or the fuzzed one.
+        own_domain: bool,
         domain: String,
         chain_id: i64,
         issued_at: String,
@@ -137,6 +144,7 @@ enum Op {
     },
     Cancel,
     RegisterNow,
+    RegisterAgain,
     Health {
         dds: bool,
         user_agent: String,
@@ -186,6 +194,7 @@ fn scrub_bytes(bytes: &[u8]) -> Vec<u8> {
 
 struct Host {
     registrar: Registrar,
+    config: RegistrarConfig,
     now: UnixTime,
     use_lock: bool,
     status: Status,
@@ -350,16 +359,23 @@ impl Host {
                     Body::Raw(bytes) => scrub_bytes(&bytes),
                     Body::Challenge {
                         nonce,
+                        own_domain,
                         domain,
                         chain_id,
                         issued_at,
-                    } => format!(
-                        "{{\"nonce\":{:?},\"domain\":{:?},\"uri\":\"https://dds.example.com\",\"version\":\"1\",\"chainId\":{chain_id},\"issuedAt\":{:?}}}",
-                        scrub(&nonce).replace(['\\', '"'], ""),
-                        scrub(&domain).replace(['\\', '"'], ""),
-                        scrub(&issued_at).replace(['\\', '"'], ""),
-                    )
-                    .into_bytes(),
+                    } => {
+                        let domain = if own_domain {
+                            "127.0.0.1:8080".to_owned()
+                        } else {
+                            scrub(&domain).replace(['\\', '"'], "")
+                        };
+                        format!(
+                            "{{\"nonce\":{:?},\"domain\":{domain:?},\"uri\":\"http://{domain}/\",\"version\":\"1\",\"chainId\":{chain_id},\"issuedAt\":{:?}}}",
+                            scrub(&nonce).replace(['\\', '"'], ""),
+                            scrub(&issued_at).replace(['\\', '"'], ""),
+                        )
+                        .into_bytes()
+                    }
                 };
                 let response = HttpResponse {
                     status,
@@ -392,6 +408,10 @@ impl Host {
             }
             Op::RegisterNow => {
                 self.registrar.register_now(self.now);
+                self.drain();
+            }
+            Op::RegisterAgain => {
+                self.registrar.register_again(self.now);
                 self.drain();
             }
             Op::Health { dds, user_agent } => {
@@ -442,7 +462,7 @@ impl Host {
                         // The host took the lock (asked for or not).
                         self.lock_held = true;
                         LockOutcome::Acquired {
-                            fresh: fresh.map(|state| state.snapshot(self.now)),
+                            fresh: fresh.map(|state| state.snapshot(self.now, &self.config)),
                         }
                     }
                     Lock::Busy => LockOutcome::Busy,
@@ -469,10 +489,14 @@ impl Host {
             "{}",
             response.status
         );
+        // A callback never changes the status; credentials it brings are
+        // committed only once the attempt succeeded (now, or later).
+        assert_eq!(self.registrar.status(), before.status, "a callback changed the status");
         if response.status == 200 {
-            if let Some(secret) = secret {
-                let stored = self.registrar.credentials().expect("stored");
-                assert_eq!(stored.secret.expose(), secret);
+            if let (Some(secret), Some(stored)) = (secret, self.registrar.credentials()) {
+                if before.credentials.as_ref() != Some(stored) {
+                    assert_eq!(stored.secret.expose(), secret);
+                }
             }
         } else {
             assert_eq!(
@@ -507,11 +531,13 @@ fuzz_target!(|input: Input| {
     config.register_interval = Duration::from_secs(u64::from(input.interval_secs));
     config.request_timeout = Duration::from_millis(1 + u64::from(input.timeout_ms % 120_000));
 
-    let stored = input.stored.as_ref().map(|state| state.snapshot(start));
+    let stored = input.stored.as_ref().map(|state| state.snapshot(start, &config));
     let status = stored.as_ref().map_or(Status::Disconnected, |s| s.status);
-    let registrar = Registrar::with_signer(config, Arc::new(StubSigner), stored, start, input.seed);
+    let registrar =
+        Registrar::with_signer(config.clone(), Arc::new(StubSigner), stored, start, input.seed);
     let mut host = Host {
         registrar,
+        config,
         now: start,
         use_lock: input.use_lock,
         status,

@@ -354,12 +354,41 @@ impl shared::EventSink for TracingSink {
     }
 }
 
-/// Logs an event through `tracing` with the reference's event name.
+/// Logs an event through `tracing` with the reference's event name and the
+/// core's fields ([`Event::fields`]) as structured fields.
 pub fn log_event(event: &Event) {
-    let name = event.name();
+    use posemesh_registration_core::FieldValue;
+    let fields = event.fields();
+    let int = |name: &str| {
+        fields.iter().find_map(|(n, v)| match v {
+            FieldValue::Int(i) if *n == name => Some(*i),
+            _ => None,
+        })
+    };
+    let text = |name: &str| {
+        fields.iter().find_map(|(n, v)| match v {
+            FieldValue::Text(t) if *n == name => Some(t.as_str()),
+            _ => None,
+        })
+    };
+    macro_rules! log_at {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                event = event.name(),
+                attempt = int("attempt"),
+                elapsed_ms = int("elapsed_ms"),
+                blocked_ms = int("blocked_ms"),
+                retry_in_ms = int("retry_in_ms"),
+                status = text("status"),
+                error = text("error"),
+                "{event}"
+            )
+        };
+    }
     match event.level() {
-        Level::Debug => tracing::debug!(event = name, "{event}"),
-        Level::Info => tracing::info!(event = name, "{event}"),
-        Level::Warn => tracing::warn!(event = name, "{event}"),
+        Level::Debug => log_at!(tracing::Level::DEBUG),
+        Level::Info => log_at!(tracing::Level::INFO),
+        Level::Warn => log_at!(tracing::Level::WARN),
     }
 }

@@ -77,14 +77,14 @@ impl Mock {
 
     /// How many registrations on `path` the mock accepted.
     pub fn accepted(&self, path: &str) -> usize {
-        let readout = self.readout();
-        readout
-            .split("{\"seq\"")
-            .filter(|entry| {
-                entry.contains(&format!("\"path\":\"{path}\""))
-                    && entry.contains("\"accepted\":true")
-            })
-            .count()
+        let readout: serde_json::Value =
+            serde_json::from_str(&self.readout()).expect("the read-out is JSON");
+        readout["received"].as_array().map_or(0, |received| {
+            received
+                .iter()
+                .filter(|entry| entry["path"] == path && entry["accepted"] == true)
+                .count()
+        })
     }
 
     /// The most requests the mock had in flight at once.
