@@ -138,25 +138,6 @@ pub(crate) fn system_now() -> UnixTime {
     )
 }
 
-/// Seconds as a `Duration`: finite and not negative (zero allowed when `allow_zero`).
-pub(crate) fn seconds_arg(value: f64, what: &str, allow_zero: bool) -> PyResult<Duration> {
-    let valid = value.is_finite() && (value > 0.0 || (allow_zero && value == 0.0));
-    if !valid {
-        return Err(crate::errors::Error::Config(format!(
-            "{what} must be a finite number of seconds{}, got {value:?}",
-            if allow_zero {
-                " (0 or more)"
-            } else {
-                " above 0"
-            }
-        ))
-        .into());
-    }
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        crate::errors::Error::Config(format!("{what} is too large: {value:?} seconds")).into()
-    })
-}
-
 /// The name of an object's type, for error messages (never its value).
 pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()

@@ -173,15 +173,11 @@ impl From<StoreError> for Error {
 impl From<DriverError> for Error {
     fn from(err: DriverError) -> Error {
         match err {
+            DriverError::Config(err) => err.into(),
             DriverError::Http(message) => Error::Transport {
                 message,
                 retry_after: None,
             },
-            DriverError::AlreadyRunning => Error::State(
-                "the registration loop is already running on this registrar \
-                 (start()/run_forever() or another register_once())"
-                    .into(),
-            ),
             other => Error::State(other.to_string()),
         }
     }

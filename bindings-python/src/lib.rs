@@ -6,18 +6,19 @@
 //!
 //! Thin by design: it converts types, maps errors to the Python exception
 //! classes of `posemesh_registration._errors`, forwards events to the standard
-//! `logging` module, and releases the GIL whenever it waits. Every protocol rule
-//! lives in `posemesh-registration-core`.
+//! `logging` module, and releases the GIL whenever it waits. Every protocol and
+//! configuration rule lives in `posemesh-registration-core`, every concurrency
+//! rule in the shared driver (`posemesh-registration-driver`).
 
 #![forbid(unsafe_code)]
 
 mod convert;
 mod errors;
-mod job;
 mod keys;
 mod logbridge;
 mod lowlevel;
 mod registrar;
+mod runtime;
 mod store;
 
 use pyo3::prelude::*;
@@ -40,6 +41,7 @@ fn _stop_all(py: Python<'_>) -> usize {
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    runtime::configure();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<keys::PyPrivateKey>()?;
     m.add_class::<lowlevel::PyHttpRequest>()?;

@@ -82,14 +82,19 @@ fn log_attached(
     Ok(())
 }
 
-/// Logs a registrar event.
-pub(crate) fn log_event(event: &Event) {
+/// Logs a registrar event. `state_file` names the state file in the message
+/// of a state that was set aside.
+pub(crate) fn log_event(event: &Event, state_file: Option<&str>) {
     let level = match event.level() {
         Level::Debug => DEBUG,
         Level::Info => INFO,
         Level::Warn => WARNING,
     };
-    log(level, event.name(), &event.to_string(), fields_of(event));
+    let mut message = event.to_string();
+    if let (Event::StateCorrupt { .. }, Some(path)) = (event, state_file) {
+        message.push_str(&format!(" (state file {path}, moved to {path}.corrupt)"));
+    }
+    log(level, event.name(), &message, fields_of(event));
 }
 
 fn fields_of(event: &Event) -> Vec<(&'static str, Extra)> {

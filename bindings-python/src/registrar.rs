@@ -1,24 +1,28 @@
-//! `Registrar` (blocking) and `AsyncRegistrar` (asyncio): the native driver
-//! running the registration loop, with HTTP in Rust and the GIL released while
-//! it waits.
+//! `Registrar` (blocking) and `AsyncRegistrar` (asyncio) over the native
+//! driver. Every rule (joining attempts, "already running", stop, adoption,
+//! configuration) is the driver's or the core's; this adds the Python glue.
 
-use crate::convert::{
-    bytes_arg, headers_arg, pyrepr, pyrepr_opt, seconds_arg, string_list_arg, type_name,
-};
+use crate::convert::{bytes_arg, headers_arg, pyrepr, pyrepr_opt, string_list_arg, type_name};
 use crate::errors::Error;
-use crate::job::{runtime, Job, Waited};
 use crate::keys::PyPrivateKey;
-use crate::logbridge::{self, Extra};
-use crate::store::{LoggedStore, PyStore, StoreKind};
+use crate::logbridge;
+use crate::runtime::{runtime, wait};
+use crate::store::PyStore;
+use posemesh_registration::core::registrar::duration_from_secs_f64;
 use posemesh_registration::core::DdsCredentials;
-use posemesh_registration::driver::DriverError;
-use posemesh_registration::{Driver, FileStore, Flow, RegistrarConfig, Secret, Status};
+use posemesh_registration::{
+    AttemptOutcome, Driver, FileStore, Flow, MemoryStore, RegistrarConfig, Secret, Status, Store,
+};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::future::{poll_fn, Future};
 use std::path::PathBuf;
+use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// What an awaitable without a result resolves to (`()` would become `()` in Python).
 const NONE: Option<()> = None;
@@ -26,196 +30,109 @@ const NONE: Option<()> = None;
 /// How long `stop()` waits for the loop to wind down when no timeout is given.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-type LoopJob = Job<Result<(), DriverError>>;
+/// Closes when the task running a loop ends.
+type LoopDone = watch::Receiver<()>;
 
-/// Everything a Python registrar object holds.
-pub(crate) struct Inner {
-    driver: Driver,
-    flow: &'static str,
-    dds_url: String,
-    node_url: Option<String>,
-    address: String,
-    public_key_hex: String,
-    state: String,
-    state_error: Option<String>,
-    /// The background loop, while `start()`ed.
-    background: Mutex<Option<Arc<LoopJob>>>,
-    /// Held by a running `register_once`: calls made meanwhile wait their turn,
-    /// so one made right after cancelling another waits for its cleanup.
-    once: tokio::sync::Mutex<()>,
+/// Loops started from Python: stopped by the `atexit` hook. A started loop
+/// runs on without the Python object, like a started thread.
+static STARTED: Mutex<Vec<(Driver, LoopDone)>> = Mutex::new(Vec::new());
+
+fn started() -> std::sync::MutexGuard<'static, Vec<(Driver, LoopDone)>> {
+    STARTED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Registrars whose loop runs in the background: kept alive (like a started
-/// thread) until `stop()` or interpreter exit, even if the Python object is dropped.
-static STARTED: Mutex<Vec<Arc<Inner>>> = Mutex::new(Vec::new());
-
-/// Stops every background loop (the `atexit` hook); returns how many ran.
+/// Stops every loop started from Python (the `atexit` hook); returns how many ran.
 pub(crate) fn stop_all(py: Python<'_>) -> usize {
-    let started = std::mem::take(&mut *STARTED.lock().unwrap_or_else(|e| e.into_inner()));
-    let jobs: Vec<Arc<LoopJob>> = started
-        .iter()
-        .filter_map(|inner| inner.take_loop())
-        .collect();
-    let count = jobs.iter().filter(|job| job.is_running()).count();
-    for job in &jobs {
-        job.cancel();
+    let loops = std::mem::take(&mut *started());
+    let count = loops.iter().filter(|(d, _)| d.is_running()).count();
+    for (driver, _) in &loops {
+        driver.stop();
     }
-    for job in jobs {
-        // Never blocks exit for long; the GIL is released so a worker that is
-        // logging right now can finish.
-        let _ = job.wait_blocking(py, Some(Duration::from_secs(2)));
+    for (_, done) in loops {
+        // Never holds up exit for long.
+        let _ = wait(py, ended(done), Some(Duration::from_secs(2)));
     }
     count
 }
 
-fn loop_running_error() -> Error {
-    Error::State(
-        "the registration loop is already running (start()/run_forever()); stop() it first".into(),
-    )
+/// Resolves when the loop's task has ended.
+async fn ended(mut done: LoopDone) {
+    while done.changed().await.is_ok() {}
+}
+
+/// Everything a Python registrar object holds.
+pub(crate) struct Inner {
+    driver: Driver,
+    /// Where state is kept, for `repr()`.
+    state: String,
+    /// This registrar's loop task, once started.
+    running: Mutex<Option<LoopDone>>,
 }
 
 impl Inner {
-    fn lock_background(&self) -> std::sync::MutexGuard<'_, Option<Arc<LoopJob>>> {
-        self.background.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// One registration attempt, after any other one on this registrar ended.
-    /// Refused while the loop runs.
-    async fn register_once(self: Arc<Self>) -> Result<(), Error> {
-        let turn = self.once.lock().await;
-        if self.is_running() {
-            return Err(loop_running_error());
-        }
-        // Fields drop in order: if this is cancelled, the attempt (and its
-        // report of the abandoned request) is gone before the next caller's turn.
-        struct Attempt<F, G> {
-            future: std::pin::Pin<Box<F>>,
-            _turn: G,
-        }
-        let mut attempt = Attempt {
-            future: Box::pin(self.driver.register_once()),
-            _turn: turn,
-        };
-        attempt.future.as_mut().await?;
-        Ok(())
-    }
-
-    /// Fails at once (before anything is spawned) if the loop runs.
-    fn check_not_looping(&self) -> Result<(), Error> {
-        if self.is_running() {
-            return Err(loop_running_error());
-        }
-        Ok(())
-    }
-
-    /// Starts the loop in the background.
-    fn start_loop(self: &Arc<Self>) -> Result<Arc<LoopJob>, Error> {
-        let mut background = self.lock_background();
-        if background.as_ref().is_some_and(|job| job.is_running()) {
-            return Err(loop_running_error());
-        }
-        let Ok(_no_once) = self.once.try_lock() else {
-            return Err(Error::State(
-                "a register_once() is in progress on this registrar; start() after it ends".into(),
-            ));
-        };
+    /// Starts the driver's loop on the runtime; the driver's "already running"
+    /// error comes back here, before this returns.
+    fn start(&self, py: Python<'_>) -> Result<LoopDone, Error> {
         let driver = self.driver.clone();
-        let job = Arc::new(Job::spawn(async move { driver.run().await })?);
-        *background = Some(job.clone());
-        drop(background);
-        STARTED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(self.clone());
-        Ok(job)
-    }
-
-    /// Takes the background loop's job (if any), forgetting the registrar in `STARTED`.
-    fn take_loop(self: &Arc<Self>) -> Option<Arc<LoopJob>> {
-        let job = self.lock_background().take();
-        STARTED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|inner| !Arc::ptr_eq(inner, self));
-        job
-    }
-
-    /// Forgets `job` if it is still the registered loop (it ended by itself).
-    fn forget_loop(self: &Arc<Self>, job: &Arc<LoopJob>) {
-        let is_current = self
-            .lock_background()
-            .as_ref()
-            .is_some_and(|j| Arc::ptr_eq(j, job));
-        if is_current {
-            self.take_loop();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (done_tx, done) = watch::channel(());
+        runtime().spawn(async move {
+            let _done = done_tx;
+            let mut run = pin!(driver.run());
+            let first = poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
+            let _ = started_tx.send(first.clone());
+            if first.is_pending() {
+                let _ = run.await;
+            }
+        });
+        // The first poll may log (and so need the GIL).
+        if let Ok(Poll::Ready(Err(err))) = py.detach(move || started_rx.recv()) {
+            return Err(err.into());
         }
+        let mut loops = started();
+        loops.retain(|(_, done)| done.has_changed().is_ok());
+        loops.push((self.driver.clone(), done.clone()));
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(done.clone());
+        Ok(done)
     }
 
-    fn is_running(&self) -> bool {
-        self.lock_background()
-            .as_ref()
-            .is_some_and(|job| job.is_running())
-    }
-
-    fn status(&self) -> &'static str {
-        self.driver.status().as_str()
+    /// Stops the loop and any waiting `register_once` (the driver's `stop`);
+    /// returns what closes when this registrar's loop task has ended.
+    fn stop(&self) -> Option<LoopDone> {
+        self.driver.stop();
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     fn repr(&self, class: &str) -> String {
+        let config = self.driver.shared().config();
+        let node_url = match &config.flow {
+            Flow::Legacy { node_url } => Some(node_url.as_str()),
+            Flow::Wallet => None,
+        };
         format!(
             "{class}(flow={}, dds_url={}, node_url={}, eth_address={}, status={}, state={})",
-            pyrepr(self.flow),
-            pyrepr(&self.dds_url),
-            pyrepr_opt(self.node_url.as_deref()),
-            pyrepr(&self.address),
-            pyrepr(self.status()),
+            pyrepr(config.flow.name()),
+            pyrepr(config.dds_url.as_str()),
+            pyrepr_opt(node_url),
+            pyrepr(&self.driver.address()),
+            pyrepr(self.driver.status().as_str()),
             pyrepr(&self.state)
         )
     }
+}
 
-    fn handle_node_request(
-        &self,
-        py: Python<'_>,
-        method: &str,
-        path: &str,
-        headers: Option<&Bound<'_, PyAny>>,
-        body: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let headers = headers_arg(headers)?;
-        let body = match body.filter(|b| !b.is_none()) {
-            Some(body) => bytes_arg(body, "body", true)?,
-            None => Vec::new(),
-        };
-        let (method, path) = (method.to_owned(), path.to_owned());
-        let driver = self.driver.clone();
-        let runtime = runtime()?;
-        let response = py.detach(move || {
-            runtime.block_on(driver.handle_node_request(&method, &path, &headers, &body))
-        });
-        let header_list = response
-            .headers
-            .iter()
-            .map(|(name, value)| PyTuple::new(py, [name.as_str(), value.as_str()]))
-            .collect::<PyResult<Vec<_>>>()?;
-        let result = PyTuple::new(
-            py,
-            [
-                response.status.into_pyobject(py)?.into_any(),
-                PyList::new(py, header_list)?.into_any(),
-                PyBytes::new(py, &response.body).into_any(),
-            ],
-        )?;
-        Ok(result.into_any().unbind())
-    }
-
-    fn credentials(&self, py: Python<'_>) -> Option<PyDdsCredentials> {
-        let driver = self.driver.clone();
-        py.detach(move || driver.snapshot().credentials)
-            .map(|credentials| PyDdsCredentials { credentials })
+fn outcome_name(outcome: AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Registered => "registered",
+        AttemptOutcome::Adopted => "adopted",
     }
 }
 
-/// Parses the constructor's arguments and builds the driver.
+/// Converts the constructor's arguments and builds the driver; the core
+/// checks the configuration.
 #[allow(clippy::too_many_arguments)]
 fn build(
     py: Python<'_>,
@@ -225,13 +142,13 @@ fn build(
     registration_secret: &Bound<'_, PyAny>,
     private_key: &Bound<'_, PyAny>,
     node_url: Option<&str>,
-    flow: &str,
+    flow: Option<&str>,
     interval: f64,
     max_retry: Option<i64>,
     request_timeout: f64,
     state: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
-) -> PyResult<Arc<Inner>> {
+) -> PyResult<PyBaseRegistrar> {
     let secret = Secret::new(
         registration_secret
             .cast::<PyString>()
@@ -245,134 +162,62 @@ fn build(
     );
     let capabilities = string_list_arg(capabilities, "capabilities")?;
     let key = PyPrivateKey::from_any(private_key)?;
-    let (flow, flow_name) = match (flow, node_url) {
-        ("legacy", Some(url)) => (
-            Flow::Legacy {
-                node_url: url.to_owned(),
-            },
-            "legacy",
-        ),
-        ("legacy", None) => {
-            return Err(Error::Config(
-                "the legacy flow needs node_url (the node's public URL the DDS calls back)".into(),
-            )
-            .into())
-        }
-        ("wallet", None) => (Flow::Wallet, "wallet"),
-        ("wallet", Some(_)) => {
-            return Err(Error::Config(
-                "node_url is only used by the legacy flow; leave it out with flow=\"wallet\""
-                    .into(),
-            )
-            .into())
-        }
-        _ => {
-            return Err(Error::Config(format!(
-                "flow must be \"legacy\" or \"wallet\", got {flow:?}"
-            ))
-            .into())
-        }
-    };
-    let interval = seconds_arg(interval, "interval", false)?;
-    let request_timeout = seconds_arg(request_timeout, "request_timeout", false)?;
-    let max_retry = match max_retry {
-        None => None,
-        Some(n) => Some(u32::try_from(n).map_err(|_| {
-            Error::Config(format!(
-                "max_retry must be None (never pause) or 0 or more, got {n}"
-            ))
-        })?),
-    };
-
-    let (store, kind) = match state.filter(|s| !s.is_none()) {
-        None => (LoggedStore::memory(), StoreKind::Memory),
-        Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
-            let path: PathBuf = obj.extract()?;
-            let shown = path.display().to_string();
-            (
-                LoggedStore::file(FileStore::new(path)),
-                StoreKind::File(shown),
-            )
-        }
-        Some(obj) => {
-            let callable = |name: &str| -> PyResult<bool> {
-                Ok(obj.hasattr(name)? && obj.getattr(name)?.is_callable())
-            };
-            if !callable("load")? || !callable("save")? {
-                return Err(PyTypeError::new_err(format!(
-                    "state must be a path (str or os.PathLike) or an object with load() and \
-                     save(data) methods, not {}",
-                    type_name(obj)
-                )));
+    let max_retry = max_retry
+        .map(|n| {
+            u32::try_from(n).map_err(|_| {
+                Error::Config(format!(
+                    "max_retry must be None (never pause) or 0 to 2**32-1, got {n}"
+                ))
+            })
+        })
+        .transpose()?;
+    let (store, state_name, state_file): (Arc<dyn Store>, String, Option<String>) =
+        match state.filter(|s| !s.is_none()) {
+            None => (Arc::new(MemoryStore::new()), "memory".into(), None),
+            Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
+                let path: PathBuf = obj.extract()?;
+                let shown = path.display().to_string();
+                (Arc::new(FileStore::new(path)), shown.clone(), Some(shown))
             }
-            (
-                LoggedStore::python(PyStore::new(obj.clone().unbind())),
-                StoreKind::Python,
-            )
-        }
-    };
+            Some(obj) => {
+                let callable = |name: &str| -> PyResult<bool> {
+                    Ok(obj.hasattr(name)? && obj.getattr(name)?.is_callable())
+                };
+                if !callable("load")? || !callable("save")? {
+                    return Err(PyTypeError::new_err(format!(
+                        "state must be a path (str or os.PathLike) or an object with load() and \
+                         save(data) methods, not {}",
+                        type_name(obj)
+                    )));
+                }
+                let store = PyStore::new(obj.clone().unbind());
+                (Arc::new(store), "python object".into(), None)
+            }
+        };
 
+    let flow = Flow::from_options(flow, node_url).map_err(Error::from)?;
     let mut config = RegistrarConfig::new(dds_url, flow, node_version, capabilities, secret)
         .map_err(Error::from)?;
-    config.register_interval = interval;
+    config.register_interval = duration_from_secs_f64(interval);
+    config.request_timeout = duration_from_secs_f64(request_timeout);
     config.max_retry = max_retry;
-    config.request_timeout = request_timeout;
-    let dds_url = config.dds_url.as_str().to_owned();
-    let node_url = match &config.flow {
-        Flow::Legacy { node_url } => Some(node_url.clone()),
-        Flow::Wallet => None,
-    };
-    let address = key.eth_address();
-    let public_key_hex = key.public_key_hex();
 
     let mut builder = Driver::builder(config, key)
-        .store(store)
-        .on_event(Arc::new(logbridge::log_event));
+        .shared_store(store)
+        .on_event(Arc::new(move |event| {
+            logbridge::log_event(event, state_file.as_deref())
+        }));
     if let Some(seed) = seed {
         builder = builder.seed(seed);
     }
-    // Make sure the runtime exists before anything needs it.
-    runtime()?;
     let driver = py.detach(move || builder.build()).map_err(Error::from)?;
-
-    let (state_name, state_error) = describe_state(&kind, &driver);
-    Ok(Arc::new(Inner {
-        driver,
-        flow: flow_name,
-        dds_url,
-        node_url,
-        address,
-        public_key_hex,
-        state: state_name,
-        state_error,
-        background: Mutex::new(None),
-        once: tokio::sync::Mutex::new(()),
-    }))
-}
-
-/// Names the store and reports a stored state that had to be set aside.
-fn describe_state(kind: &StoreKind, driver: &Driver) -> (String, Option<String>) {
-    let name = match kind {
-        StoreKind::Memory => "memory".to_owned(),
-        StoreKind::File(path) => path.clone(),
-        StoreKind::Python => "python object".to_owned(),
-    };
-    let Some(err) = driver.recovered_from() else {
-        return (name, None);
-    };
-    let where_ = match kind {
-        StoreKind::File(path) => {
-            format!("state file {path} is unusable ({err}); it was moved aside to {path}.corrupt")
-        }
-        _ => format!("stored registration state is unusable ({err}); it is ignored"),
-    };
-    logbridge::log(
-        logbridge::WARNING,
-        "state.corrupt",
-        &format!("{where_} and the node registers afresh"),
-        vec![("error", Extra::Str(err.to_string()))],
-    );
-    (name, Some(err.to_string()))
+    Ok(PyBaseRegistrar {
+        inner: Arc::new(Inner {
+            driver,
+            state: state_name,
+            running: Mutex::new(None),
+        }),
+    })
 }
 
 /// What the DDS handed the node in its callback: `id`, `organization_id` and
@@ -422,8 +267,8 @@ impl PyDdsCredentials {
     }
 }
 
-/// What `Registrar` and `AsyncRegistrar` share: configuration, status, and the
-/// DDS callbacks. Not created directly.
+/// What `Registrar` and `AsyncRegistrar` share: configuration, status, the
+/// DDS callbacks and `register_again()`. Not created directly.
 #[pyclass(
     frozen,
     subclass,
@@ -439,55 +284,72 @@ impl PyBaseRegistrar {
     /// `"disconnected"`, `"registering"` or `"registered"`.
     #[getter]
     fn status(&self) -> &'static str {
-        self.inner.status()
+        self.inner.driver.status().as_str()
     }
 
     /// Whether the registration loop runs (`start()`, `run_forever()`).
     #[getter]
     fn is_running(&self) -> bool {
-        self.inner.is_running()
+        self.inner.driver.is_running()
     }
 
-    /// `"legacy"` or `"wallet"`.
+    /// `"wallet"` or `"legacy"`.
     #[getter]
     fn flow(&self) -> &'static str {
-        self.inner.flow
+        self.inner.driver.shared().config().flow.name()
     }
 
     /// The DDS base URL (normalised: no trailing `/`).
     #[getter]
-    fn dds_url(&self) -> &str {
-        &self.inner.dds_url
+    fn dds_url(&self) -> String {
+        self.inner
+            .driver
+            .shared()
+            .config()
+            .dds_url
+            .as_str()
+            .to_owned()
     }
 
     /// The node's public URL (legacy flow), else `None`.
     #[getter]
-    fn node_url(&self) -> Option<&str> {
-        self.inner.node_url.as_deref()
+    fn node_url(&self) -> Option<String> {
+        match self.inner.driver.shared().config().flow {
+            Flow::Legacy { node_url } => Some(node_url),
+            Flow::Wallet => None,
+        }
     }
 
     /// The node's Ethereum address.
     #[getter]
-    fn eth_address(&self) -> &str {
-        &self.inner.address
+    fn eth_address(&self) -> String {
+        self.inner.driver.address()
     }
 
     /// The node's uncompressed public key, 130 lowercase hex digits.
     #[getter]
-    fn public_key_hex(&self) -> &str {
-        &self.inner.public_key_hex
+    fn public_key_hex(&self) -> String {
+        self.inner.driver.shared().public_key_hex()
     }
 
     /// Why the stored state was set aside at start (corrupt or too new), else `None`.
     #[getter]
-    fn state_error(&self) -> Option<&str> {
-        self.inner.state_error.as_deref()
+    fn state_error(&self) -> Option<String> {
+        self.inner.driver.recovered_from().map(ToString::to_string)
     }
 
     /// The id, organisation and secret from the DDS callback, once received.
     #[getter]
-    fn credentials(&self, py: Python<'_>) -> Option<PyDdsCredentials> {
-        self.inner.credentials(py)
+    fn credentials(&self) -> Option<PyDdsCredentials> {
+        let credentials = self.inner.driver.snapshot().credentials?;
+        Some(PyDdsCredentials { credentials })
+    }
+
+    /// Registers again now, whatever is stored (after the DDS answered a later
+    /// call with 403 or 404, say). A running loop carries it out without
+    /// stopping; otherwise the next `register_once()` or loop does.
+    fn register_again(&self) {
+        self.inner.driver.register_again();
     }
 
     /// Serves a request the DDS made to the node, framework-free:
@@ -503,8 +365,30 @@ impl PyBaseRegistrar {
         headers: Option<&Bound<'_, PyAny>>,
         body: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        self.inner
-            .handle_node_request(py, method, path, headers, body)
+        let headers = headers_arg(headers)?;
+        let body = match body.filter(|b| !b.is_none()) {
+            Some(body) => bytes_arg(body, "body", true)?,
+            None => Vec::new(),
+        };
+        let (method, path) = (method.to_owned(), path.to_owned());
+        let driver = self.inner.driver.clone();
+        let response = py.detach(move || {
+            runtime().block_on(driver.handle_node_request(&method, &path, &headers, &body))
+        });
+        let header_list = response
+            .headers
+            .iter()
+            .map(|(name, value)| PyTuple::new(py, [name.as_str(), value.as_str()]))
+            .collect::<PyResult<Vec<_>>>()?;
+        let result = PyTuple::new(
+            py,
+            [
+                response.status.into_pyobject(py)?.into_any(),
+                PyList::new(py, header_list)?.into_any(),
+                PyBytes::new(py, &response.body).into_any(),
+            ],
+        )?;
+        Ok(result.into_any().unbind())
     }
 
     /// An ASGI application serving the DDS callbacks through this registrar
@@ -515,7 +399,7 @@ impl PyBaseRegistrar {
         manage_registrar: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let kwargs = pyo3::types::PyDict::new(py);
+        let kwargs = PyDict::new(py);
         kwargs.set_item("manage_registrar", manage_registrar)?;
         py.import("posemesh_registration.asgi")?
             .getattr("app")?
@@ -536,30 +420,49 @@ fn inner_of<T: pyo3::PyClass<BaseType = PyBaseRegistrar>>(slf: &Bound<'_, T>) ->
     slf.as_super().get().inner.clone()
 }
 
-fn wait_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    timeout.map(|t| seconds_arg(t, "timeout", true)).transpose()
+fn wait_timeout(timeout: Option<f64>) -> Option<Duration> {
+    timeout.map(duration_from_secs_f64)
+}
+
+/// Stops the loop if the awaitable running it is dropped before it ends.
+struct StopOnDrop(Option<Driver>);
+
+impl StopOnDrop {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(driver) = self.0.take() {
+            driver.stop();
+        }
+    }
 }
 
 /// Registers a posemesh node with a Domain Discovery Service and keeps it
 /// registered, with a blocking API.
 ///
-/// `register_once()` makes one attempt and raises on failure; `run_forever()`
-/// runs the registration loop in the calling thread; `start()`/`stop()` run it in
-/// the background (also `with Registrar(...) as registrar:`). HTTP goes through
+/// `register_once()` makes sure the node is registered and returns
+/// `"registered"` or `"adopted"`, raising on failure; `run_forever()` runs the
+/// registration loop in the calling thread; `start()`/`stop()` run it in the
+/// background (also `with Registrar(...) as registrar:`). HTTP goes through
 /// Rust (reqwest), and the GIL is released while waiting. Events are logged to
 /// the `posemesh_registration` logger.
 ///
-/// `state` is where registration state persists: a file path (written
-/// atomically, with a lock so only one process of a node registers at a time),
-/// an object with `load() -> bytes | None` and `save(data: bytes)`, or `None`
-/// (memory only).
+/// The flow is the wallet (SIWE) flow unless `flow="legacy"` (which needs
+/// `node_url`). `state` is where registration state persists: a file path
+/// (written atomically, with a lock so only one process of a node registers at
+/// a time), an object with `load() -> bytes | None` and `save(data: bytes)`,
+/// or `None` (memory only).
 #[pyclass(frozen, extends = PyBaseRegistrar, name = "Registrar", module = "posemesh_registration")]
 pub(crate) struct PyRegistrar {}
 
 #[pymethods]
 impl PyRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow="legacy", interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -569,14 +472,14 @@ impl PyRegistrar {
         registration_secret: &Bound<'_, PyAny>,
         private_key: &Bound<'_, PyAny>,
         node_url: Option<&str>,
-        flow: &str,
+        flow: Option<&str>,
         interval: f64,
         max_retry: Option<i64>,
         request_timeout: f64,
         state: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let inner = build(
+        let base = build(
             py,
             dds_url,
             node_version,
@@ -591,23 +494,19 @@ impl PyRegistrar {
             state,
             seed,
         )?;
-        Ok(PyClassInitializer::from(PyBaseRegistrar { inner }).add_subclass(PyRegistrar {}))
+        Ok(PyClassInitializer::from(base).add_subclass(PyRegistrar {}))
     }
 
-    /// Makes one registration attempt now and returns once the DDS accepted it.
-    /// Raises `ConflictError` (409), `DdsRejectedError` (another error status),
-    /// `TransportError` (no usable answer) or `StateError` (the loop is running).
-    fn register_once(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let inner = inner_of(slf);
-        inner.check_not_looping()?;
-        let job = Job::spawn(inner.register_once())?;
-        match job.wait_blocking(py, None)? {
-            Waited::Done(result) => Ok(result?),
-            Waited::Cancelled | Waited::TimedOut => {
-                Err(Error::State("the registration attempt was stopped".into()).into())
-            }
-        }
+    /// Makes sure the node is registered now: returns `"adopted"` (a fresh
+    /// registration for this configuration was stored) or `"registered"` (one
+    /// attempt, never retried). Joins an attempt already in progress. Raises
+    /// `ConflictError` (409), `DdsRejectedError` (another error status),
+    /// `TransportError` (no usable answer) or `StateError` (stopped).
+    fn register_once(slf: &Bound<'_, Self>) -> PyResult<&'static str> {
+        let driver = inner_of(slf).driver.clone();
+        let result =
+            wait(slf.py(), async move { driver.register_once().await }, None)?.expect("no timeout");
+        Ok(outcome_name(result.map_err(Error::from)?))
     }
 
     /// Runs the registration loop in the calling thread until `stop()` is called
@@ -615,32 +514,30 @@ impl PyRegistrar {
     fn run_forever(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let inner = inner_of(slf);
-        let job = inner.start_loop()?;
-        let waited = job.wait_blocking(py, None);
-        inner.forget_loop(&job);
-        match waited? {
-            Waited::Done(result) => Ok(result.map_err(Error::from)?),
-            Waited::Cancelled | Waited::TimedOut => Ok(()),
+        let done = inner.start(py)?;
+        if let Err(interrupted) = wait(py, ended(done.clone()), None) {
+            inner.stop();
+            wait(py, ended(done), Some(DEFAULT_STOP_TIMEOUT))?;
+            return Err(interrupted);
         }
+        Ok(())
     }
 
     /// Starts the registration loop in the background and returns at once.
     /// Raises `StateError` if it already runs.
     fn start(slf: &Bound<'_, Self>) -> PyResult<()> {
-        inner_of(slf).start_loop()?;
+        inner_of(slf).start(slf.py())?;
         Ok(())
     }
 
-    /// Stops the background loop (an in-flight request is abandoned) and waits
-    /// up to `timeout` seconds (default 10) for it to wind down. Does nothing if
-    /// it is not running.
+    /// Stops the loop (an in-flight request is abandoned; a waiting
+    /// `register_once()` raises `StateError`) and waits up to `timeout` seconds
+    /// (default 10) for it to wind down.
     #[pyo3(signature = (timeout=None))]
     fn stop(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
-        let py = slf.py();
-        let timeout = wait_timeout(timeout)?.unwrap_or(DEFAULT_STOP_TIMEOUT);
-        if let Some(job) = inner_of(slf).take_loop() {
-            job.cancel();
-            job.wait_blocking(py, Some(timeout))?;
+        let timeout = wait_timeout(timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if let Some(done) = inner_of(slf).stop() {
+            wait(slf.py(), ended(done), Some(timeout))?;
         }
         Ok(())
     }
@@ -649,20 +546,9 @@ impl PyRegistrar {
     /// (default: no limit). Returns whether it is registered.
     #[pyo3(signature = (timeout=None))]
     fn wait_until_registered(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<bool> {
-        let py = slf.py();
-        let timeout = wait_timeout(timeout)?;
         let driver = inner_of(slf).driver.clone();
-        if driver.status() == Status::Registered {
-            return Ok(true);
-        }
-        let job = Job::spawn(async move {
-            driver.wait_for_status(Status::Registered).await;
-            true
-        })?;
-        Ok(matches!(
-            job.wait_blocking(py, timeout)?,
-            Waited::Done(true)
-        ))
+        let waiting = async move { driver.wait_for_status(Status::Registered).await };
+        Ok(wait(slf.py(), waiting, wait_timeout(timeout))?.is_some())
     }
 
     /// Starts the background loop (`with Registrar(...) as registrar:`).
@@ -681,18 +567,18 @@ impl PyRegistrar {
 /// Registers a posemesh node with a Domain Discovery Service and keeps it
 /// registered, with an asyncio API.
 ///
-/// Same arguments as `Registrar`. `await register_once()` makes one attempt;
-/// `await run_forever()` runs the loop until cancelled; `start()` and
-/// `await stop()` run it in the background, as does
-/// `async with AsyncRegistrar(...) as registrar:`. Cancelling an awaitable
-/// abandons its in-flight request cleanly.
+/// Same arguments as `Registrar`. `await register_once()` makes sure the node
+/// is registered (`"registered"` or `"adopted"`); `await run_forever()` runs
+/// the loop until cancelled; `start()` and `await stop()` run it in the
+/// background, as does `async with AsyncRegistrar(...) as registrar:`.
+/// Cancelling an awaitable abandons its in-flight request cleanly.
 #[pyclass(frozen, extends = PyBaseRegistrar, name = "AsyncRegistrar", module = "posemesh_registration")]
 pub(crate) struct PyAsyncRegistrar {}
 
 #[pymethods]
 impl PyAsyncRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow="legacy", interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -702,14 +588,14 @@ impl PyAsyncRegistrar {
         registration_secret: &Bound<'_, PyAny>,
         private_key: &Bound<'_, PyAny>,
         node_url: Option<&str>,
-        flow: &str,
+        flow: Option<&str>,
         interval: f64,
         max_retry: Option<i64>,
         request_timeout: f64,
         state: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let inner = build(
+        let base = build(
             py,
             dds_url,
             node_version,
@@ -724,55 +610,47 @@ impl PyAsyncRegistrar {
             state,
             seed,
         )?;
-        Ok(PyClassInitializer::from(PyBaseRegistrar { inner }).add_subclass(PyAsyncRegistrar {}))
+        Ok(PyClassInitializer::from(base).add_subclass(PyAsyncRegistrar {}))
     }
 
-    /// Makes one registration attempt now (awaitable). Raises like
-    /// `Registrar.register_once()`. Cancelling it abandons the request.
+    /// Makes sure the node is registered now (awaitable): `"registered"` or
+    /// `"adopted"`; raises like `Registrar.register_once()`. Cancelling it
+    /// abandons the request.
     fn register_once<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = inner_of(slf);
-        inner.check_not_looping()?;
+        let driver = inner_of(slf).driver.clone();
         pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            inner
-                .register_once()
-                .await
-                .map(|()| NONE)
-                .map_err(PyErr::from)
+            let outcome = driver.register_once().await.map_err(Error::from)?;
+            Ok(outcome_name(outcome))
         })
     }
 
-    /// Runs the registration loop until the awaitable is cancelled (awaitable).
+    /// Runs the registration loop until the awaitable is cancelled or `stop()`
+    /// is awaited (awaitable).
     fn run_forever<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let inner = inner_of(slf);
-        let job = inner.start_loop()?;
+        let done = inner.start(slf.py())?;
+        let mut stop_on_drop = StopOnDrop(Some(inner.driver.clone()));
         pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            // Cancelling this awaitable drops the guard, which stops the loop.
-            let guard = StopLoopOnDrop(inner.clone(), job.clone());
-            let result = job.wait().await;
-            drop(guard);
-            match result {
-                Some(result) => result
-                    .map(|()| NONE)
-                    .map_err(|err| PyErr::from(Error::from(err))),
-                None => Ok(NONE),
-            }
+            ended(done).await;
+            stop_on_drop.disarm();
+            Ok(NONE)
         })
     }
 
     /// Starts the registration loop in the background and returns at once.
     /// Raises `StateError` if it already runs.
     fn start(slf: &Bound<'_, Self>) -> PyResult<()> {
-        inner_of(slf).start_loop()?;
+        inner_of(slf).start(slf.py())?;
         Ok(())
     }
 
-    /// Stops the background loop and waits until it has wound down (awaitable).
+    /// Stops the loop (a waiting `register_once()` raises `StateError`) and
+    /// waits until it has wound down (awaitable).
     fn stop<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let job = inner_of(slf).take_loop();
+        let done = inner_of(slf).stop();
         pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            if let Some(job) = job {
-                job.cancel();
-                let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, job.wait()).await;
+            if let Some(done) = done {
+                let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, ended(done)).await;
             }
             Ok(NONE)
         })
@@ -785,18 +663,17 @@ impl PyAsyncRegistrar {
         slf: &Bound<'py, Self>,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let timeout = wait_timeout(timeout)?;
+        let timeout = wait_timeout(timeout);
         let driver = inner_of(slf).driver.clone();
         pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            let wait = driver.wait_for_status(Status::Registered);
-            let registered = match timeout {
-                Some(limit) => tokio::time::timeout(limit, wait).await.is_ok(),
+            let waiting = driver.wait_for_status(Status::Registered);
+            Ok(match timeout {
+                Some(limit) => tokio::time::timeout(limit, waiting).await.is_ok(),
                 None => {
-                    wait.await;
+                    waiting.await;
                     true
                 }
-            };
-            Ok(registered)
+            })
         })
     }
 
@@ -813,24 +690,6 @@ impl PyAsyncRegistrar {
         slf: &Bound<'py, Self>,
         _exc_info: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let job = inner_of(slf).take_loop();
-        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            if let Some(job) = job {
-                job.cancel();
-                let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, job.wait()).await;
-            }
-            Ok(NONE)
-        })
-    }
-}
-
-/// Stops a loop started by `AsyncRegistrar.run_forever()` when its awaitable
-/// is cancelled or finishes.
-struct StopLoopOnDrop(Arc<Inner>, Arc<LoopJob>);
-
-impl Drop for StopLoopOnDrop {
-    fn drop(&mut self) {
-        self.1.cancel();
-        self.0.forget_loop(&self.1);
+        Self::stop(slf)
     }
 }

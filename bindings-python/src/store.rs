@@ -1,16 +1,15 @@
-//! Where a Python registrar keeps its state: the native file store, memory, or
-//! any Python object with `load()` and `save(bytes)`.
+//! A Python object with `load()` and `save(bytes)` as the driver's store (the
+//! native file and memory stores are used as they are).
 
-use crate::logbridge::{self, with_python, Extra};
-use posemesh_registration::{FileStore, MemoryStore, Store, StoreError};
+use crate::logbridge::with_python;
+use posemesh_registration::{Store, StoreError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 use std::io;
 
 /// A Python object with `load() -> bytes | None` and `save(data: bytes) -> None`.
 ///
-/// Called from the registrar's worker thread while it holds its internal
-/// lock: the object must not call back into the registrar.
+/// Called from the runtime's threads (with the GIL taken for the call).
 pub(crate) struct PyStore {
     object: Py<PyAny>,
 }
@@ -76,73 +75,5 @@ impl Store for PyStore {
                 "the interpreter is shutting down".into(),
             ))
         })
-    }
-}
-
-/// Which store, for messages.
-pub(crate) enum StoreKind {
-    Memory,
-    File(String),
-    Python,
-}
-
-/// Wraps a store so that a failed save reaches Python's `logging` as
-/// `state.save.error` (the native driver reports it only through `tracing`).
-pub(crate) struct LoggedStore {
-    inner: Box<dyn Store>,
-}
-
-impl LoggedStore {
-    pub(crate) fn memory() -> Self {
-        LoggedStore {
-            inner: Box::new(MemoryStore::new()),
-        }
-    }
-
-    pub(crate) fn file(store: FileStore) -> Self {
-        LoggedStore {
-            inner: Box::new(store),
-        }
-    }
-
-    pub(crate) fn python(store: PyStore) -> Self {
-        LoggedStore {
-            inner: Box::new(store),
-        }
-    }
-}
-
-impl Store for LoggedStore {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.load()
-    }
-
-    fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        let result = self.inner.save(bytes);
-        if let Err(err) = &result {
-            logbridge::log(
-                logbridge::WARNING,
-                "state.save.error",
-                &format!("could not persist registration state: {err}"),
-                vec![("error", Extra::Str(err.to_string()))],
-            );
-        }
-        result
-    }
-
-    fn uses_lock(&self) -> bool {
-        self.inner.uses_lock()
-    }
-
-    fn try_lock(&self) -> Result<bool, StoreError> {
-        self.inner.try_lock()
-    }
-
-    fn unlock(&self) {
-        self.inner.unlock()
-    }
-
-    fn set_aside_corrupt(&self) {
-        self.inner.set_aside_corrupt()
     }
 }

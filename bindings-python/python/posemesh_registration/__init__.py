@@ -47,7 +47,7 @@ from ._native import _shutdown
 _atexit.register(_shutdown)
 del _atexit, _shutdown
 
-_TYPES = frozenset(["FailureKind", "Flow", "StateArg", "StateStore", "Status"])
+_TYPES = frozenset(["FailureKind", "Flow", "Outcome", "StateArg", "StateStore", "Status"])
 
 
 def __getattr__(name):
@@ -71,6 +71,7 @@ __all__ = [
     "HttpRequest",
     "InvalidKeyError",
     "InvalidUrlError",
+    "Outcome",
     "PrivateKey",
     "Registrar",
     "RegistrationError",

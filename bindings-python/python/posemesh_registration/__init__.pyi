@@ -28,6 +28,7 @@ from ._native import (
 from ._types import (
     FailureKind as FailureKind,
     Flow as Flow,
+    Outcome as Outcome,
     StateArg as StateArg,
     StateStore as StateStore,
     Status as Status,
@@ -46,6 +47,7 @@ __all__ = [
     "HttpRequest",
     "InvalidKeyError",
     "InvalidUrlError",
+    "Outcome",
     "PrivateKey",
     "Registrar",
     "RegistrationError",

@@ -7,7 +7,7 @@ from typing import Awaitable, Optional, Union, final
 from typing_extensions import Self, TypeAlias, disjoint_base
 
 from ._errors import RegistrationError
-from ._types import FailureKind, Flow, StateArg, Status
+from ._types import FailureKind, Flow, Outcome, StateArg, Status
 from .asgi import RegistrationApp
 
 __all__ = [
@@ -132,7 +132,7 @@ class BaseRegistrar:
         """Whether the registration loop runs."""
     @property
     def flow(self) -> Flow:
-        """"legacy" or "wallet"."""
+        """"wallet" or "legacy"."""
     @property
     def dds_url(self) -> str:
         """The DDS base URL (normalised)."""
@@ -151,6 +151,8 @@ class BaseRegistrar:
     @property
     def credentials(self) -> Optional[DdsCredentials]:
         """The id, organisation and secret from the DDS callback, once received."""
+    def register_again(self) -> None:
+        """Registers again now, whatever is stored, without stopping a running loop."""
     def handle_node_request(
         self,
         method: str,
@@ -175,15 +177,15 @@ class Registrar(BaseRegistrar):
         registration_secret: str,
         private_key: _KeyLike,
         node_url: Optional[str] = None,
-        flow: Flow = "legacy",
+        flow: Optional[Flow] = None,
         interval: float = 60.0,
         max_retry: Optional[int] = None,
         request_timeout: float = 30.0,
         state: StateArg = None,
         seed: Optional[int] = None,
     ) -> Self: ...
-    def register_once(self) -> None:
-        """Makes one registration attempt; raises on failure."""
+    def register_once(self) -> Outcome:
+        """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
     def run_forever(self) -> None:
         """Runs the registration loop in this thread until stop() or Ctrl-C."""
     def start(self) -> None:
@@ -214,15 +216,15 @@ class AsyncRegistrar(BaseRegistrar):
         registration_secret: str,
         private_key: _KeyLike,
         node_url: Optional[str] = None,
-        flow: Flow = "legacy",
+        flow: Optional[Flow] = None,
         interval: float = 60.0,
         max_retry: Optional[int] = None,
         request_timeout: float = 30.0,
         state: StateArg = None,
         seed: Optional[int] = None,
     ) -> Self: ...
-    def register_once(self) -> Awaitable[None]:
-        """Makes one registration attempt; raises on failure."""
+    def register_once(self) -> Awaitable[Outcome]:
+        """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
     def run_forever(self) -> Awaitable[None]:
         """Runs the registration loop until cancelled."""
     def start(self) -> None:

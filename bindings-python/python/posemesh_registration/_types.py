@@ -3,7 +3,7 @@
 from os import PathLike
 from typing import Literal, Optional, Protocol, Union, runtime_checkable
 
-__all__ = ["FailureKind", "Flow", "StateArg", "StateStore", "Status"]
+__all__ = ["FailureKind", "Flow", "Outcome", "StateArg", "StateStore", "Status"]
 
 # Spelled as unions of one-value Literals: the same type for checkers, and a
 # runtime object that mypy.stubtest recognises as a union.
@@ -12,7 +12,10 @@ __all__ = ["FailureKind", "Flow", "StateArg", "StateStore", "Status"]
 Status = Union[Literal["disconnected"], Literal["registering"], Literal["registered"]]
 
 #: Which registration protocol a registrar speaks.
-Flow = Union[Literal["legacy"], Literal["wallet"]]
+Flow = Union[Literal["wallet"], Literal["legacy"]]
+
+#: How ``register_once()`` made sure the node is registered.
+Outcome = Union[Literal["registered"], Literal["adopted"]]
 
 #: What to do about a failed attempt.
 FailureKind = Union[Literal["conflict"], Literal["retry_fast"], Literal["retry_later"]]
