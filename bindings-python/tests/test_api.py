@@ -51,14 +51,15 @@ def test_typed_usage_and_the_example_pass_mypy_strict(tmp_path: Path) -> None:
                 self.data = data
 
         def blocking(key: pr.PrivateKey) -> str:
-            registrar = pr.Registrar(dds_url="http://127.0.0.1:1", node_url="http://127.0.0.1:2",
+            registrar = pr.Registrar(dds_url="http://127.0.0.1:1", node_url="http://127.0.0.1:2", flow="legacy",
                                      node_version="1", capabilities=["/c"], registration_secret="s",
                                      private_key=key, state=Store(), interval=5, max_retry=None)
             status: pr.Status = registrar.status
             app: RegistrationApp = registrar.asgi_app()
             code, headers, body = registrar.handle_node_request("GET", "/health", {"user-agent": "x"}, b"")
             try:
-                registrar.register_once()
+                outcome: pr.Outcome = registrar.register_once()
+                registrar.register_again()
             except pr.ConflictError as err:
                 code = err.status or 0
             except pr.DdsRejectedError as err:
@@ -74,7 +75,8 @@ def test_typed_usage_and_the_example_pass_mypy_strict(tmp_path: Path) -> None:
             async with pr.AsyncRegistrar(dds_url="http://127.0.0.1:1", node_version="1",
                                          capabilities=["/c"], registration_secret="s",
                                          private_key=pr.PrivateKey.generate(), flow="wallet") as r:
-                await r.register_once()
+                outcome: pr.Outcome = await r.register_once()
+                r.register_again()
                 return await r.wait_until_registered(timeout=2)
 
         def low_level() -> None:
@@ -139,7 +141,7 @@ def test_import_stays_light() -> None:
 
 
 def test_registrar_argument_validation() -> None:
-    good = dict(dds_url="http://127.0.0.1:1", node_url="http://127.0.0.1:2", node_version="1.0",
+    good = dict(dds_url="http://127.0.0.1:1", node_url="http://127.0.0.1:2", flow="legacy", node_version="1.0",
                 capabilities=CAPS, registration_secret=new_secret(), private_key=new_key())
 
     def build(**changes):
@@ -150,19 +152,23 @@ def test_registrar_argument_validation() -> None:
         build(capabilities="/just/one")
     with pytest.raises(TypeError):
         build(capabilities=[1])
-    with pytest.raises(pr.ConfigError, match="flow"):
+    # The core's rules and messages (RegistrarConfig::validate, Flow::from_options).
+    with pytest.raises(pr.ConfigError, match='flow must be "wallet" or "legacy"'):
         build(flow="carrier-pigeon")
-    with pytest.raises(pr.ConfigError, match="node_url"):
+    with pytest.raises(pr.ConfigError, match="the legacy flow needs a node URL"):
         build(node_url=None)
-    with pytest.raises(pr.ConfigError, match="node_url"):
+    with pytest.raises(pr.ConfigError, match="the wallet flow takes no node URL"):
         build(flow="wallet")
+    with pytest.raises(pr.ConfigError, match="the wallet flow takes no node URL"):
+        build(flow=None)
     with pytest.raises(pr.ConfigError, match="capability"):
         build(flow="wallet", node_url=None, capabilities=[])
-    for interval in (0, -1, math.nan, math.inf):
-        with pytest.raises(pr.ConfigError, match="interval"):
+    for interval in (0, -1, 0.999, math.nan):
+        with pytest.raises(pr.ConfigError, match="registration interval must be at least 1 second"):
             build(interval=interval)
-    with pytest.raises(pr.ConfigError, match="request_timeout"):
-        build(request_timeout=0)
+    for timeout in (0, -1, math.nan):
+        with pytest.raises(pr.ConfigError, match="request timeout must be greater than zero"):
+            build(request_timeout=timeout)
     with pytest.raises(pr.ConfigError, match="max_retry"):
         build(max_retry=-1)
     with pytest.raises(pr.ConfigError, match="version"):
@@ -281,7 +287,7 @@ def test_repr_and_str_never_show_secrets() -> None:
         def save(self, data: bytes) -> None:
             pass
 
-    registrar = pr.Registrar(dds_url="https://dds.example.com", node_url="https://node", node_version="1",
+    registrar = pr.Registrar(dds_url="https://dds.example.com", node_url="https://node", flow="legacy", node_version="1",
                              capabilities=CAPS, registration_secret=secret, private_key=key, state=Store())
     async_registrar = pr.AsyncRegistrar(dds_url="https://dds.example.com", node_version="1",
                                         capabilities=CAPS, registration_secret=secret,
@@ -298,7 +304,8 @@ def test_repr_and_str_never_show_secrets() -> None:
     assert "<redacted>" in repr(credentials) and "node-7" in repr(credentials)
     assert repr(request).endswith("body=<%d bytes>)" % len(request.body))
     assert repr(registrar).startswith("Registrar(flow='legacy', dds_url='https://dds.example.com'")
-    assert "status='registered'" in repr(registrar)
+    # The stored registration does not record what it was for: not adopted.
+    assert "status='registering'" in repr(registrar)
     assert repr(async_registrar).startswith("AsyncRegistrar(flow='wallet'")
     # The secret is where it must be, and only there.
     assert secret.encode() in request.body

@@ -24,7 +24,7 @@ DDS_UA = "DDS v1.2.3 (test)"
 
 
 def make(dds_url: str = "http://127.0.0.1:9", node_url: str = "http://127.0.0.1:9", cls=pr.Registrar, **kw):
-    options = dict(dds_url=dds_url, node_url=node_url, node_version="1.0.0", capabilities=CAPABILITIES,
+    options = dict(dds_url=dds_url, node_url=node_url, flow="legacy", node_version="1.0.0", capabilities=CAPABILITIES,
                    registration_secret=new_secret(), private_key=new_key())
     options.update(kw)
     return cls(**options)

@@ -20,6 +20,7 @@ def make(dds: Dds, node_url: str | None = "http://127.0.0.1:9", **kwargs) -> pr.
     options = dict(
         dds_url=dds.url,
         node_url=node_url,
+        flow="legacy",
         node_version="2.0.0",
         capabilities=CAPABILITIES,
         registration_secret=new_secret(),
@@ -42,7 +43,7 @@ async def test_register_once(dds: Dds) -> None:
     key = new_key()
     registrar = make(dds, private_key=key)
     result = await registrar.register_once()
-    assert result is None
+    assert result == "registered"
     assert registrar.status == "registered"
     [entry] = dds.accepted()
     assert entry["public_key"] == key.public_key_hex and entry["version"] == "2.0.0"
@@ -53,6 +54,9 @@ async def test_register_once_wallet_and_errors(dds: Dds) -> None:
     registrar = make(dds, node_url=None, flow="wallet")
     await registrar.register_once()
     assert registrar.status == "registered"
+    # Registered, a call adopts; register_again() makes the next call go to the DDS.
+    assert await registrar.register_once() == "adopted"
+    registrar.register_again()
     dds.faults({"status": 409})
     with pytest.raises(pr.ConflictError) as info:
         await registrar.register_once()
@@ -64,19 +68,19 @@ async def test_register_once_wallet_and_errors(dds: Dds) -> None:
 
 
 @pytest.mark.asyncio
-async def test_concurrent_register_once_calls_take_turns(dds: Dds) -> None:
+async def test_concurrent_register_once_calls_share_one_attempt(dds: Dds) -> None:
     dds.faults({"status": 200, "delay_ms": 1000, "pass_through": True})
     registrar = make(dds)
     started = time.monotonic()
-    await asyncio.gather(registrar.register_once(), registrar.register_once())
+    results = await asyncio.gather(registrar.register_once(), registrar.register_once())
     assert time.monotonic() - started >= 0.9
+    assert results == ["registered", "registered"]
     received = dds.readout()["received"]
-    assert [r["accepted"] for r in received] == [True, True]
-    # While the loop runs, a one-off attempt is refused.
+    assert [r["accepted"] for r in received] == [True]
+    # While the loop runs, a one-off call joins it instead of failing.
     registrar.start()
     try:
-        with pytest.raises(pr.StateError):
-            await registrar.register_once()
+        assert await registrar.register_once() in ("registered", "adopted")
     finally:
         await registrar.stop()
 
@@ -89,6 +93,7 @@ async def test_cancel_mid_request_leaks_nothing(dds: Dds, caplog: pytest.LogCapt
 
     for _ in range(5):
         dds.faults({"status": 200, "delay_ms": 60000})
+        registrar.register_again()  # registered: without it, the call adopts
         task = asyncio.ensure_future(registrar.register_once())
         # The DDS takes the fault when this request arrives: then it is in flight.
         deadline = time.monotonic() + 10

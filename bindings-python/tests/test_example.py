@@ -25,11 +25,26 @@ def test_example_registers_and_exits_zero(dds: Dds, tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"registered {key.eth_address} with {dds.url}: registered" in result.stdout
     assert "registration.success" in result.stderr  # the logging events
-    [entry] = dds.accepted()
-    assert entry["public_key"] == key.public_key_hex
+    [entry] = dds.accepted("/internal/v1/nodes/register-wallet")  # the default flow
+    assert entry["address"] == key.eth_address
     assert (tmp_path / "state.json").exists()
     for text in (result.stdout, result.stderr):
         assert key_hex not in text and secret not in text
+    # Run again on the same state: the fresh registration is adopted, not repeated.
+    again = run({"POSEMESH_DDS_URL": dds.url, "POSEMESH_REGISTRATION_SECRET": secret,
+                 "POSEMESH_PRIVATE_KEY": key_hex, "POSEMESH_STATE_FILE": str(tmp_path / "state.json")})
+    assert again.returncode == 0, again.stderr
+    assert f"with {dds.url}: adopted" in again.stdout
+    assert len(dds.accepted("/internal/v1/nodes/register-wallet")) == 1
+
+
+def test_example_legacy_flow_with_a_node_url(dds: Dds) -> None:
+    key = new_key()
+    result = run({"POSEMESH_DDS_URL": dds.url, "POSEMESH_REGISTRATION_SECRET": new_secret(),
+                  "POSEMESH_PRIVATE_KEY": key.to_bytes().hex(), "POSEMESH_NODE_URL": "http://127.0.0.1:9"})
+    assert result.returncode == 0, result.stderr
+    [entry] = dds.accepted()
+    assert entry["public_key"] == key.public_key_hex and entry["node_url"] == "http://127.0.0.1:9"
 
 
 def test_example_reports_failures(dds: Dds) -> None:

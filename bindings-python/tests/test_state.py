@@ -21,6 +21,7 @@ def make(dds: Dds, **kwargs) -> pr.Registrar:
     options = dict(
         dds_url=dds.url,
         node_url="http://127.0.0.1:9",
+        flow="legacy",
         node_version="1.0.0",
         capabilities=CAPABILITIES,
         registration_secret=new_secret(),
@@ -90,7 +91,10 @@ def test_reference_format_still_loads(dds: Dds, tmp_path: Path) -> None:
     state.write_text('{"status": "registered", "last_healthcheck": %d}' % int(time.time()))
     registrar = make(dds, state=state)
     assert registrar.state_error is None
-    assert registrar.status == "registered"
+    # It loads, but does not record what was registered: the node registers again.
+    assert registrar.status == "registering"
+    assert registrar.register_once() == "registered"
+    assert len(dds.accepted()) == 1
 
 
 class DictStore:

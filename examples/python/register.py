@@ -4,13 +4,16 @@
     POSEMESH_DDS_URL=https://dds.example.com \
     POSEMESH_REGISTRATION_SECRET=... \
     POSEMESH_PRIVATE_KEY=<64 hex digits> \
-    POSEMESH_NODE_URL=https://node.example.com \
     python register.py
 
-Exits 0 once the DDS accepted the registration, 1 if it refused or could not be
-reached, 2 if the configuration is incomplete. A node that must *stay* registered
-runs ``registrar.start()`` (or ``run_forever()``) and serves
-``registrar.asgi_app()`` at its node URL instead; see the package README.
+It registers with the wallet (SIWE) flow; set POSEMESH_NODE_URL to use the
+legacy flow instead, where the DDS calls the node back at that URL. Exits 0
+once the node is registered ("registered", or "adopted" when the state file
+already holds a fresh registration for this configuration), 1 if the DDS
+refused or could not be reached, 2 if the configuration is incomplete. A node
+that must *stay* registered runs ``registrar.start()`` (or ``run_forever()``)
+instead; a legacy node also serves ``registrar.asgi_app()`` at its node URL.
+See the package README.
 """
 
 import logging
@@ -30,9 +33,11 @@ def main() -> int:
     key_hex = os.environ.get("POSEMESH_PRIVATE_KEY")
     key = pr.PrivateKey.from_hex(key_hex) if key_hex else pr.PrivateKey.generate()
 
+    node_url = os.environ.get("POSEMESH_NODE_URL")
     registrar = pr.Registrar(
         dds_url=dds_url,
-        node_url=os.environ.get("POSEMESH_NODE_URL", "http://127.0.0.1:8080"),
+        flow="legacy" if node_url else "wallet",
+        node_url=node_url,
         node_version="1.0.0",
         capabilities=["/reconstruction/global-refinement/v1"],
         registration_secret=secret,
@@ -40,11 +45,11 @@ def main() -> int:
         state=os.environ.get("POSEMESH_STATE_FILE"),  # None: keep state in memory
     )
     try:
-        registrar.register_once()
+        outcome = registrar.register_once()
     except pr.RegistrationError as error:  # never contains the key or the secret
         print(f"registration failed: {error}", file=sys.stderr)
         return 1
-    print(f"registered {registrar.eth_address} with {registrar.dds_url}: {registrar.status}")
+    print(f"registered {registrar.eth_address} with {registrar.dds_url}: {outcome}")
     return 0
 
 
