@@ -37,7 +37,8 @@ pub enum RegistrationError {
         failure_class: FailureClass,
         /// The HTTP status, when the DDS answered.
         status: Option<u16>,
-        /// The DDS's `Retry-After`, when it sent one (capped to 10 minutes).
+        /// The DDS's `Retry-After`, when it sent one (capped at one hour). The
+        /// registrar waits at least this long and never less than its backoff.
         retry_after: Option<Duration>,
         /// `registration failed: status S, endpoint E, body_snippet: B` or the transport error.
         detail: String,
@@ -64,10 +65,11 @@ pub enum RegistrationError {
         /// Why.
         reason: String,
     },
-    /// `registerOnce`, `run` or `start` while another of them is active on the same registrar.
-    #[error("another registration attempt or loop is already running on this registrar")]
+    /// `run` or `start` while the registration loop runs on the same registrar.
+    #[error("the registration loop is already running on this registrar")]
     AlreadyRunning,
-    /// The attempt ended without a result (the registrar was stopped).
+    /// The operation ended without a result: `stop()` was called, or the
+    /// registrar was closed.
     #[error("stopped before the attempt finished")]
     Stopped,
     /// App code called by the library (HTTP client, store, logger) threw
@@ -125,6 +127,16 @@ impl From<posemesh_registration::DriverError> for RegistrationError {
             DriverError::AlreadyRunning => RegistrationError::AlreadyRunning,
             DriverError::Stopped => RegistrationError::Stopped,
             DriverError::Config(err) => err.into(),
+        }
+    }
+}
+
+impl From<posemesh_registration::RegisterOnceError> for RegistrationError {
+    fn from(err: posemesh_registration::RegisterOnceError) -> Self {
+        use posemesh_registration::RegisterOnceError;
+        match err {
+            RegisterOnceError::Failed(failure) => failure.into(),
+            RegisterOnceError::Driver(err) => err.into(),
         }
     }
 }

@@ -10,8 +10,9 @@
 //! - [`NodeKey`]: load (`fromHex`, `fromBytes`) or `generate()` a secp256k1
 //!   key; the address, public key and the protocol's three signatures. Its
 //!   `toString()` never shows the key.
-//! - [`Registrar`]: `suspend fun registerOnce()`, `suspend fun run()`,
-//!   `start()`/`stop()`, `status()`, `info()`, `handleNodeRequest(…)`. The
+//! - [`Registrar`]: `suspend fun registerOnce()` (an [`AttemptOutcome`]),
+//!   `registerAgain()`, `suspend fun run()`, `start()`/`stop()`, `status()`,
+//!   `info()`, `handleNodeRequest(…)`. The
 //!   app supplies I/O through foreign traits, or lets the library do it:
 //!   - [`HttpClient`] (async): the app's OkHttp / `java.net.http` / URLSession;
 //!     `null` uses the built-in reqwest client.
@@ -22,9 +23,11 @@
 //! - One error type, [`RegistrationError`] (Kotlin: sealed
 //!   `RegistrationException`), whose messages never contain a secret.
 //!
-//! All state-machine rules live in `posemesh-registration-core`; the driving
-//! loop is the native crate's tokio `Driver`. This crate only converts types
-//! and adapts the app's I/O.
+//! All state-machine and configuration rules live in
+//! `posemesh-registration-core`, and the concurrency rules (joining attempts,
+//! "already running", stopping) in the shared driver, run here by the native
+//! crate's tokio `Driver` on one library-owned runtime. This crate only
+//! converts types and errors and adapts the app's I/O.
 
 #![warn(missing_docs)]
 
@@ -42,5 +45,6 @@ pub use host::{LogEvent, LogLevel, Logger, SnapshotStore};
 pub use http::{HttpClient, HttpHeader, HttpRequest, HttpResponse, TransportErrorKind};
 pub use keys::{recover_eip191_signer, recover_registration_signer, NodeKey};
 pub use registrar::{
-    NodeResponse, Registrar, RegistrarConfig, RegistrarInfo, RegistrationFlow, RegistrationStatus,
+    AttemptOutcome, NodeResponse, Registrar, RegistrarConfig, RegistrarInfo, RegistrationFlow,
+    RegistrationStatus,
 };

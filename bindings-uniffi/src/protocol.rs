@@ -171,7 +171,7 @@ pub struct Failure {
     pub failure_class: FailureClass,
     /// The HTTP status, when there was a response.
     pub status: Option<u16>,
-    /// The server's `Retry-After`, capped to 10 minutes.
+    /// The server's `Retry-After`, capped at one hour.
     pub retry_after: Option<Duration>,
     /// A one-line description safe to log (at most 512 bytes of the body).
     pub detail: String,

@@ -1,16 +1,15 @@
-//! The [`Registrar`] object: native's tokio [`Driver`] behind an API that
+//! The [`Registrar`] object: the native tokio [`Driver`] behind an API that
 //! Kotlin sees as `suspend fun`s and Swift as `async throws`, with HTTP,
 //! storage and logging from the app (or built in).
 //!
-//! Every driver operation runs as a task on one library-owned tokio runtime.
-//! The exported async functions only await that task, so they work on any
-//! coroutine dispatcher or Swift executor; dropping them (a cancelled
-//! coroutine or `Task`) aborts the task, which drops the in-flight request
-//! (and with it the app's HTTP call).
-//!
-//! An aborted task's driver future tells the state machine that its request
-//! was abandoned when it is dropped; the next operation waits for aborted
-//! tasks to wind down, then drives the same driver.
+//! Every rule (joining attempts, "already running", stopping, adoption,
+//! upgrades, configuration checks) is the shared driver's or the core's. This
+//! file converts types and errors and adds the async glue: each driver
+//! operation runs as a task on the library's one tokio runtime, and the
+//! exported function awaits it, so it works on any coroutine dispatcher or
+//! Swift executor. Dropping the call (a cancelled coroutine or `Task`) aborts
+//! the task, which drops the in-flight request (and the app's HTTP call with
+//! it), and returns once the task has wound down.
 
 use crate::error::RegistrationError;
 use crate::host::{ForeignStore, LogEvent, Logger, SnapshotStore};
@@ -19,20 +18,26 @@ use crate::keys::NodeKey;
 use crate::protocol::system_time;
 use posemesh_registration::core::{Event, Flow, Secret, Status};
 use posemesh_registration::{
-    Driver, EventHandler, FileStore, MemoryStore, RegisterOnceError, ReqwestTransport, Store,
-    Transport,
+    Driver, EventHandler, FileStore, MemoryStore, ReqwestTransport, Store, Transport,
 };
 use posemesh_registration_core as core;
+use posemesh_registration_core::registrar::duration_from_secs_f64;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::{Duration, SystemTime};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::runtime::Runtime;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Which registration protocol to speak.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum RegistrationFlow {
+    /// Sign-In with Ethereum: a nonce, an EIP-191 signature,
+    /// `POST /internal/v1/nodes/register-wallet`. Needs no server on the
+    /// device: the natural flow for phones and scanners, and the default.
+    Wallet,
     /// `POST /internal/v1/nodes/register`, signed over the node's URL. The DDS
     /// then calls the node back (`POST /internal/v1/registrations`) and probes
     /// `GET /health`: serve both and pass them to `Registrar.handleNodeRequest`.
@@ -40,63 +45,61 @@ pub enum RegistrationFlow {
         /// The node's public URL, signed and sent verbatim.
         node_url: String,
     },
-    /// Sign-In with Ethereum: a nonce, an EIP-191 signature,
-    /// `POST /internal/v1/nodes/register-wallet`. Needs no server on the
-    /// device: the natural flow for phones and scanners.
-    Wallet,
 }
 
 /// What the registrar needs to know. The registration credentials are not
 /// part of it (records print their fields): pass them to the constructor.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct RegistrarConfig {
     /// The DDS base URL (`https://…`; trailing `/` ignored).
     pub dds_url: String,
-    /// Which protocol.
-    pub flow: RegistrationFlow,
+    /// Which protocol; `null`/`nil` is the wallet flow. Legacy is chosen
+    /// explicitly, with the node's URL.
+    #[uniffi(default = None)]
+    pub flow: Option<RegistrationFlow>,
     /// The node's software version (not blank).
     pub node_version: String,
     /// Capability paths, e.g. `/reconstruction/global-refinement/v1`
     /// (at least one for the wallet flow).
     pub capabilities: Vec<String>,
-    /// Health-check TTL and interval between checks (default 60 s, at least 1 s).
+    /// Health-check TTL and interval between checks, in seconds (default 60,
+    /// at least 1).
     #[uniffi(default = None)]
-    pub register_interval: Option<Duration>,
+    pub register_interval_seconds: Option<f64>,
     /// Consecutive fast failures before pausing a full interval (default: never pause).
     #[uniffi(default = None)]
     pub max_retry: Option<u32>,
-    /// How long one request may take (default 30 s; must be positive).
+    /// How long one request may take, in seconds (default 30; must be
+    /// greater than zero).
     #[uniffi(default = None)]
-    pub request_timeout: Option<Duration>,
+    pub request_timeout_seconds: Option<f64>,
 }
 
 impl RegistrarConfig {
+    /// The core's configuration. Only `RegistrarConfig::new` here; the
+    /// driver checks the rest (`validate`) when it is built.
     fn to_core(&self, credentials: String) -> Result<core::RegistrarConfig, RegistrationError> {
-        let flow = match &self.flow {
-            RegistrationFlow::Legacy { node_url } => Flow::Legacy {
-                node_url: node_url.clone(),
-            },
-            RegistrationFlow::Wallet => Flow::Wallet,
+        let (flow, node_url) = match &self.flow {
+            None => (None, None),
+            Some(RegistrationFlow::Wallet) => (Some("wallet"), None),
+            Some(RegistrationFlow::Legacy { node_url }) => {
+                (Some("legacy"), Some(node_url.as_str()))
+            }
         };
         let mut config = core::RegistrarConfig::new(
             &self.dds_url,
-            flow,
+            Flow::from_options(flow, node_url)?,
             &self.node_version,
             self.capabilities.clone(),
             Secret::new(credentials),
         )?;
-        if let Some(interval) = self.register_interval {
-            config.register_interval = interval;
+        if let Some(seconds) = self.register_interval_seconds {
+            config.register_interval = duration_from_secs_f64(seconds);
+        }
+        if let Some(seconds) = self.request_timeout_seconds {
+            config.request_timeout = duration_from_secs_f64(seconds);
         }
         config.max_retry = self.max_retry;
-        if let Some(timeout) = self.request_timeout {
-            if timeout.is_zero() {
-                return Err(RegistrationError::InvalidConfig {
-                    reason: "request timeout must be positive".into(),
-                });
-            }
-            config.request_timeout = timeout;
-        }
         Ok(config)
     }
 }
@@ -118,6 +121,26 @@ impl From<Status> for RegistrationStatus {
             Status::Disconnected => RegistrationStatus::Disconnected,
             Status::Registering => RegistrationStatus::Registering,
             Status::Registered => RegistrationStatus::Registered,
+        }
+    }
+}
+
+/// How `registerOnce()` made sure the node is registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum AttemptOutcome {
+    /// The DDS accepted a registration just now.
+    Registered,
+    /// A fresh registration for this exact configuration was already stored
+    /// (before a restart, or by another process sharing the state): taken
+    /// over without asking the DDS again.
+    Adopted,
+}
+
+impl From<core::AttemptOutcome> for AttemptOutcome {
+    fn from(outcome: core::AttemptOutcome) -> Self {
+        match outcome {
+            core::AttemptOutcome::Registered => AttemptOutcome::Registered,
+            core::AttemptOutcome::Adopted => AttemptOutcome::Adopted,
         }
     }
 }
@@ -172,185 +195,50 @@ fn runtime() -> Result<&'static Runtime, RegistrationError> {
         })
 }
 
-type Task = JoinHandle<Result<(), RegistrationError>>;
+/// How long a cancelled call or `stop()` waits for its task to wind down.
+const WIND_DOWN: Duration = Duration::from_secs(2);
 
-/// Which operation owns the driver, and what is left of cancelled ones.
-#[derive(Default)]
-struct Ops {
-    /// The operation allowed to drive now.
-    active: Option<u64>,
-    next_id: u64,
-    /// The loop started by `start()`, to abort on `stop()`.
-    started_loop: Option<(u64, Task)>,
-    /// The id of the active operation if it is a loop (`start()` or `run()`).
-    loop_id: Option<u64>,
-    /// Aborted tasks the next operation waits for before driving.
-    winding_down: Vec<Task>,
+/// Waits (on the caller's thread, briefly) until `done` holds.
+fn wait_until(done: impl Fn() -> bool) {
+    let deadline = Instant::now() + WIND_DOWN;
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
-struct Inner {
-    config: core::RegistrarConfig,
-    key: core::PrivateKey,
-    status: watch::Sender<Status>,
-    driver: Driver,
-    recovered_from: Option<String>,
-    ops: Mutex<Ops>,
-}
+/// A task on the runtime that is aborted, and waited for, when the call
+/// awaiting it goes away: once a cancelled call has returned, its driver
+/// future has been dropped (its request abandoned, the loop marked stopped).
+struct Spawned<T>(Option<JoinHandle<T>>);
 
-impl Inner {
-    fn ops(&self) -> MutexGuard<'_, Ops> {
-        self.ops.lock().unwrap_or_else(|e| e.into_inner())
+impl<T: Send + 'static> Spawned<T> {
+    fn new(task: impl Future<Output = T> + Send + 'static) -> Result<Self, RegistrationError> {
+        Ok(Spawned(Some(runtime()?.spawn(task))))
     }
 
-    fn driver(&self) -> Driver {
-        self.driver.clone()
-    }
-
-    /// Claims the driver for a new operation.
-    fn begin(&self, is_loop: bool) -> Result<u64, RegistrationError> {
-        let mut ops = self.ops();
-        if ops.active.is_some() {
-            return Err(RegistrationError::AlreadyRunning);
-        }
-        ops.next_id += 1;
-        let id = ops.next_id;
-        ops.active = Some(id);
-        if is_loop {
-            ops.loop_id = Some(id);
-        }
-        Ok(id)
-    }
-
-    /// Releases the claim of operation `id` (if it still holds it).
-    fn end(&self, id: u64) {
-        let mut ops = self.ops();
-        if ops.active == Some(id) {
-            ops.active = None;
-        }
-        if ops.loop_id == Some(id) {
-            ops.loop_id = None;
-        }
-        if matches!(&ops.started_loop, Some((loop_id, _)) if *loop_id == id) {
-            ops.started_loop = None;
-        }
-    }
-
-    /// Operation `id` was cancelled: abort its task and free the driver for the next.
-    fn cancel(&self, id: u64, task: Task) {
-        task.abort();
-        let mut ops = self.ops();
-        ops.winding_down.push(task);
-        drop(ops);
-        self.end(id);
-    }
-
-    /// Inside an operation's task: waits for cancelled tasks to wind down
-    /// (their driver futures release the driver when dropped), then returns
-    /// the driver to use.
-    async fn settled_driver(&self) -> Result<Driver, RegistrationError> {
-        let winding_down = std::mem::take(&mut self.ops().winding_down);
-        for task in winding_down {
-            task.abort();
-            let _ = task.await;
-        }
-        Ok(self.driver())
-    }
-
-    /// Spawns operation `id`'s task; the task releases its claim when it
-    /// ends, however it ends.
-    fn spawn<F>(
-        self: &Arc<Self>,
-        id: u64,
-        work: impl FnOnce(Driver) -> F + Send + 'static,
-    ) -> Result<Task, RegistrationError>
-    where
-        F: std::future::Future<Output = Result<(), RegistrationError>> + Send + 'static,
-    {
-        let runtime = match runtime() {
-            Ok(runtime) => runtime,
-            Err(err) => {
-                self.end(id);
-                return Err(err);
+    async fn join(mut self) -> Result<T, RegistrationError> {
+        let Some(handle) = self.0.as_mut() else {
+            return Err(RegistrationError::Stopped);
+        };
+        let result = handle.await;
+        self.0 = None;
+        result.map_err(|err| {
+            if err.is_panic() {
+                RegistrationError::Unexpected {
+                    detail: "internal error in the registration task".into(),
+                }
+            } else {
+                RegistrationError::Stopped
             }
-        };
-        let inner = Arc::downgrade(self);
-        let end = EndOnDrop {
-            inner: inner.clone(),
-            id,
-        };
-        Ok(runtime.spawn(async move {
-            let _end = end;
-            let Some(strong) = inner.upgrade() else {
-                return Err(RegistrationError::Stopped);
-            };
-            let driver = strong.settled_driver().await?;
-            drop(strong);
-            work(driver).await
-        }))
-    }
-
-    /// Runs operation `id` and waits for it; dropping the returned future
-    /// (cancellation) aborts it.
-    async fn run_op<F>(
-        self: &Arc<Self>,
-        id: u64,
-        work: impl FnOnce(Driver) -> F + Send + 'static,
-    ) -> Result<(), RegistrationError>
-    where
-        F: std::future::Future<Output = Result<(), RegistrationError>> + Send + 'static,
-    {
-        let task = self.spawn(id, work)?;
-        let mut guard = CancelOnDrop {
-            inner: self.clone(),
-            id,
-            task: Some(task),
-        };
-        let result = match guard.task.as_mut() {
-            Some(task) => task.await,
-            None => return Err(RegistrationError::Stopped),
-        };
-        guard.task = None;
-        joined(result)
+        })
     }
 }
 
-fn joined(
-    result: Result<Result<(), RegistrationError>, tokio::task::JoinError>,
-) -> Result<(), RegistrationError> {
-    match result {
-        Ok(result) => result,
-        Err(err) if err.is_panic() => Err(RegistrationError::Unexpected {
-            detail: "internal error in the registration task".into(),
-        }),
-        Err(_) => Err(RegistrationError::Stopped),
-    }
-}
-
-/// Releases an operation's claim when its task ends or is dropped.
-struct EndOnDrop {
-    inner: Weak<Inner>,
-    id: u64,
-}
-
-impl Drop for EndOnDrop {
+impl<T> Drop for Spawned<T> {
     fn drop(&mut self) {
-        if let Some(inner) = self.inner.upgrade() {
-            inner.end(self.id);
-        }
-    }
-}
-
-/// Aborts an awaited operation whose caller went away.
-struct CancelOnDrop {
-    inner: Arc<Inner>,
-    id: u64,
-    task: Option<Task>,
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            self.inner.cancel(self.id, task);
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+            wait_until(|| handle.is_finished());
         }
     }
 }
@@ -361,11 +249,13 @@ impl Drop for CancelOnDrop {
 /// wants to register (say, when a capture session starts), or `start()` /
 /// `run()` to keep the registration alive in the background (re-registering
 /// when the health-check TTL lapses, backing off on failures). Close it when
-/// done (Kotlin: `close()`/`use {}`), which stops a started loop.
+/// done (Kotlin: `close()`/`use {}`), which stops the loop.
 #[derive(uniffi::Object)]
 #[uniffi::export(Display, Debug)]
 pub struct Registrar {
-    inner: Arc<Inner>,
+    driver: Driver,
+    /// The loop `start()` spawned.
+    started: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Registrar {
@@ -378,34 +268,24 @@ impl Registrar {
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
         let config = config.to_core(registration_credentials)?;
-        let (status, _) = watch::channel(Status::Disconnected);
-        let status_events = status.clone();
-        let on_event: EventHandler = Arc::new(move |event: &Event| {
-            if let Event::StatusChanged { to, .. } = event {
-                status_events.send_replace(*to);
-            }
-            if let Some(logger) = &logger {
+        let mut builder = Driver::builder(config, key.inner.clone())
+            .shared_store(store)
+            .transport(transport);
+        if let Some(logger) = logger {
+            let on_event: EventHandler = Arc::new(move |event: &Event| {
                 // A logger that throws must not disturb registration.
                 let _ = logger.log(LogEvent::from(event));
-            }
-        });
-        let driver = Driver::builder(config.clone(), key.inner.clone())
-            .shared_store(store)
-            .transport(transport)
-            .on_event(on_event)
-            .build()?;
-        status.send_replace(driver.status());
-        let recovered_from = driver.recovered_from().map(ToString::to_string);
+            });
+            builder = builder.on_event(on_event);
+        }
         Ok(Arc::new(Registrar {
-            inner: Arc::new(Inner {
-                config,
-                key: key.inner.clone(),
-                status,
-                driver,
-                recovered_from,
-                ops: Mutex::new(Ops::default()),
-            }),
+            driver: builder.build()?,
+            started: Mutex::new(None),
         }))
+    }
+
+    fn started(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.started.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -428,8 +308,10 @@ impl Registrar {
     ///   in memory (see also `withStateFile`).
     /// - `logger`: receives events (never secrets).
     ///
-    /// Throws `InvalidConfig` for a bad URL, blank version, a wallet flow
-    /// without capabilities; `Store` if the store cannot be read.
+    /// Throws `InvalidConfig` with the core's message for a configuration it
+    /// refuses (a bad URL, a blank version, a wallet flow without
+    /// capabilities, a request timeout ≤ 0, an interval under a second);
+    /// `Store` if the store cannot be read.
     #[uniffi::constructor(default(http_client = None, store = None, logger = None))]
     pub fn new(
         config: RegistrarConfig,
@@ -484,66 +366,86 @@ impl Registrar {
         )
     }
 
-    /// Makes one registration attempt now (both steps of the wallet flow;
-    /// no retries) and returns when the DDS accepted it. Throws
-    /// `AttemptFailed` with the DDS's answer or the transport error,
-    /// `AlreadyRunning` while the loop runs. Cancelling the caller (coroutine,
-    /// `Task`) cancels the attempt and its HTTP request.
-    pub async fn register_once(&self) -> Result<(), RegistrationError> {
-        let id = self.inner.begin(false)?;
-        self.inner
-            .run_op(id, |driver| async move {
-                match driver.register_once().await {
-                    Ok(_) => Ok(()),
-                    Err(RegisterOnceError::Failed(failure)) => Err(failure.into()),
-                    Err(RegisterOnceError::Driver(err)) => Err(err.into()),
-                }
-            })
-            .await
+    /// Makes sure the node is registered, now, and says how: `ADOPTED` when a
+    /// fresh registration for this exact configuration is stored (no
+    /// request), else `REGISTERED` after one attempt (both steps of the
+    /// wallet flow; no retries). Next to a running loop or another
+    /// `registerOnce()`, it joins the attempt in progress and gets its
+    /// result. Throws `AttemptFailed` with the DDS's answer or the transport
+    /// error, `Stopped` if `stop()` ended it. Cancelling the caller
+    /// (coroutine, `Task`) cancels the attempt and its HTTP request.
+    pub async fn register_once(&self) -> Result<AttemptOutcome, RegistrationError> {
+        let driver = self.driver.clone();
+        let outcome = Spawned::new(async move { driver.register_once().await })?
+            .join()
+            .await??;
+        Ok(outcome.into())
     }
 
-    /// Runs the registration loop until the caller is cancelled: registers,
-    /// stays registered, backs off on failure. Throws only if the loop cannot
-    /// start (`AlreadyRunning`, `Store`).
+    /// Asks for a new registration now, whatever is stored (after the DDS
+    /// answered a later call with 403 or 404, say). A running loop carries
+    /// it out and keeps running; otherwise the next `registerOnce()`, `run()`
+    /// or `start()` does.
+    pub fn register_again(&self) {
+        self.driver.register_again();
+    }
+
+    /// Runs the registration loop until the caller is cancelled or `stop()`:
+    /// registers, stays registered, backs off on failure. Throws
+    /// `AlreadyRunning` if the loop runs already (`run()` or `start()`).
     pub async fn run(&self) -> Result<(), RegistrationError> {
-        let id = self.inner.begin(true)?;
-        self.inner
-            .run_op(id, |driver| async move { Ok(driver.run().await?) })
-            .await
-    }
-
-    /// Starts the registration loop in the background and returns at once;
-    /// `stop()` (or closing the registrar) ends it. Throws
-    /// `AlreadyRunning` if the loop or an attempt is running.
-    pub fn start(&self) -> Result<(), RegistrationError> {
-        let id = self.inner.begin(true)?;
-        let task = self
-            .inner
-            .spawn(id, |driver| async move { Ok(driver.run().await?) })?;
-        let mut ops = self.inner.ops();
-        if ops.active == Some(id) {
-            ops.started_loop = Some((id, task));
-        }
+        let driver = self.driver.clone();
+        Spawned::new(async move { driver.run().await })?
+            .join()
+            .await??;
         Ok(())
     }
 
-    /// Stops a loop started with `start()` (and its in-flight
-    /// request). Does nothing if none runs.
-    pub fn stop(&self) {
-        let started = self.inner.ops().started_loop.take();
-        if let Some((id, task)) = started {
-            self.inner.cancel(id, task);
+    /// Starts the registration loop in the background and returns at once;
+    /// `stop()` (or closing the registrar) ends it. Throws `AlreadyRunning`
+    /// if the loop runs already.
+    pub fn start(&self) -> Result<(), RegistrationError> {
+        let runtime = runtime()?;
+        let driver = self.driver.clone();
+        let mut run = Box::pin(async move { driver.run().await });
+        // The loop's first step runs here, so that "already running" is
+        // thrown by this call and `isRunning()` holds when it returns.
+        let first = {
+            let _runtime = runtime.enter();
+            let waker = futures_util::task::noop_waker();
+            run.as_mut().poll(&mut Context::from_waker(&waker))
+        };
+        match first {
+            Poll::Ready(result) => Ok(result?),
+            Poll::Pending => {
+                let task = runtime.spawn(async move {
+                    let _ = run.await;
+                });
+                *self.started() = Some(task);
+                Ok(())
+            }
         }
+    }
+
+    /// Ends the loop (`start()` or `run()`) and its in-flight request, and
+    /// makes a waiting `registerOnce()` throw `Stopped`. Returns once the
+    /// loop has ended. Does nothing if none runs.
+    pub fn stop(&self) {
+        self.driver.stop();
+        let started = self.started().take();
+        wait_until(|| {
+            !self.driver.is_running() && started.as_ref().is_none_or(|task| task.is_finished())
+        });
     }
 
     /// Whether the loop (`start()` or `run()`) is running.
     pub fn is_running(&self) -> bool {
-        self.inner.ops().loop_id.is_some()
+        self.driver.is_running()
     }
 
     /// Where the registration stands.
     pub fn status(&self) -> RegistrationStatus {
-        (*self.inner.status.borrow()).into()
+        self.driver.status().into()
     }
 
     /// Waits until the status is `status` (returns true) or `timeout` passes
@@ -553,43 +455,46 @@ impl Registrar {
         status: RegistrationStatus,
         timeout: Duration,
     ) -> Result<bool, RegistrationError> {
-        let mut rx = self.inner.status.subscribe();
-        let task = runtime()?.spawn(async move {
-            tokio::time::timeout(
-                timeout,
-                rx.wait_for(|now| RegistrationStatus::from(*now) == status),
-            )
+        let driver = self.driver.clone();
+        let wanted = async move {
+            let mut statuses = pin!(driver.status_stream());
+            while let Some(now) = futures_util::StreamExt::next(&mut statuses).await {
+                if RegistrationStatus::from(now) == status {
+                    return true;
+                }
+            }
+            false
+        };
+        Spawned::new(async move { tokio::time::timeout(timeout, wanted).await.unwrap_or(false) })?
+            .join()
             .await
-            .is_ok_and(|changed| changed.is_ok())
-        });
-        let guard = AbortOnDrop(task);
-        Ok(guard.join().await.unwrap_or(false))
     }
 
     /// The node's Ethereum address.
     pub fn address(&self) -> String {
-        self.inner.key.eth_address()
+        self.driver.address()
     }
 
     /// The registrar's state, free of secrets.
     pub fn info(&self) -> RegistrarInfo {
-        let snapshot = self.inner.driver().snapshot();
+        let snapshot = self.driver.snapshot();
         let credentials = snapshot.credentials.as_ref();
         RegistrarInfo {
-            status: (*self.inner.status.borrow()).into(),
-            address: self.inner.key.eth_address(),
+            status: self.driver.status().into(),
+            address: self.driver.address(),
             last_health_check: snapshot.last_health_check.map(system_time),
             attempt: snapshot.attempt,
             node_id: credentials.map(|c| c.id.clone()),
             organization_id: credentials.and_then(|c| c.organization_id.clone()),
-            recovered_from: self.inner.recovered_from.clone(),
+            recovered_from: self.driver.recovered_from().map(ToString::to_string),
         }
     }
 
     /// Serves a request the DDS made to the node (legacy flow): pass every
     /// request your server gets for `POST /internal/v1/registrations` and
     /// `GET /health` (anything else answers 404), then send the returned
-    /// status, headers and body. Cap the body you read at 64 KiB + 1.
+    /// status, headers and body. Cap the body you read at 64 KiB + 1. Blocks
+    /// the calling thread until what it changed is saved.
     pub fn handle_node_request(
         &self,
         method: String,
@@ -599,12 +504,12 @@ impl Registrar {
     ) -> NodeResponse {
         let headers: Vec<(String, String)> =
             headers.into_iter().map(|h| (h.name, h.value)).collect();
-        let driver = self.inner.driver();
         let response = match runtime() {
-            Ok(runtime) => {
-                runtime.block_on(driver.handle_node_request(&method, &path, &headers, &body))
-            }
-            Err(_) => posemesh_registration::core::NodeResponse::error(503, "no async runtime"),
+            Ok(runtime) => runtime.block_on(
+                self.driver
+                    .handle_node_request(&method, &path, &headers, &body),
+            ),
+            Err(_) => core::NodeResponse::error(503, "no async runtime"),
         };
         NodeResponse {
             status: response.status,
@@ -615,21 +520,6 @@ impl Registrar {
                 .collect(),
             body: response.body,
         }
-    }
-}
-
-/// Aborts a helper task whose awaiting caller went away.
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> AbortOnDrop<T> {
-    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
-        (&mut self.0).await
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -644,20 +534,21 @@ impl fmt::Display for Registrar {
         write!(
             f,
             "Registrar(dds {}, node {}, {})",
-            self.inner.config.dds_url,
-            self.inner.key.eth_address(),
-            *self.inner.status.borrow()
+            self.driver.shared().config().dds_url,
+            self.driver.address(),
+            self.driver.status()
         )
     }
 }
 
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config = self.driver.shared().config();
         f.debug_struct("Registrar")
-            .field("dds_url", &self.inner.config.dds_url)
-            .field("flow", &self.inner.config.flow)
-            .field("address", &self.inner.key.eth_address())
-            .field("status", &*self.inner.status.borrow())
+            .field("dds_url", &config.dds_url)
+            .field("flow", &config.flow)
+            .field("address", &self.driver.address())
+            .field("status", &self.driver.status())
             .finish_non_exhaustive()
     }
 }
