@@ -1,5 +1,6 @@
 package com.posemesh.registration.tests
 
+import com.posemesh.registration.AttemptOutcome
 import com.posemesh.registration.FailureClass
 import com.posemesh.registration.HttpHeader
 import com.posemesh.registration.HttpResponse
@@ -47,17 +48,17 @@ class RegistrarTest {
     private val capability = "/capture/scan/v1"
 
     private fun config(
-        flow: RegistrationFlow = RegistrationFlow.Wallet,
+        flow: RegistrationFlow? = RegistrationFlow.Wallet,
         ddsUrl: String = MockDds.url,
-        interval: Duration? = null,
-        timeout: Duration? = Duration.ofSeconds(10),
+        intervalSeconds: Double? = null,
+        timeoutSeconds: Double? = 10.0,
     ) = RegistrarConfig(
         ddsUrl = ddsUrl,
-        flow = flow,
         nodeVersion = "1.2.3",
         capabilities = listOf(capability),
-        registerInterval = interval,
-        requestTimeout = timeout,
+        flow = flow,
+        registerIntervalSeconds = intervalSeconds,
+        requestTimeoutSeconds = timeoutSeconds,
     )
 
     private fun freshSecret() = "reg-secret-" + UUID.randomUUID()
@@ -85,7 +86,7 @@ class RegistrarTest {
         NodeKey.generate().use { key ->
             Registrar(config(), key, secret, client, store, logger).use { registrar ->
                 assertEquals(RegistrationStatus.DISCONNECTED, registrar.status())
-                registrar.registerOnce()
+                assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
                 assertEquals(RegistrationStatus.REGISTERED, registrar.status())
                 assertEquals(key.ethAddress(), registrar.address())
 
@@ -262,7 +263,9 @@ class RegistrarTest {
                 config(flow = RegistrationFlow.Legacy("not a url")),
                 config().copy(nodeVersion = "  "),
                 config().copy(capabilities = emptyList()),
-                config(timeout = Duration.ZERO),
+                config(timeoutSeconds = 0.0),
+                config(intervalSeconds = 0.5),
+                config(flow = RegistrationFlow.Legacy("")),
             )
             for (c in bad) {
                 val error = assertFailsWith<RegistrationException.InvalidConfig>("accepted $c") { Registrar(c, key, secret) }
@@ -310,17 +313,22 @@ class RegistrarTest {
     @Test
     fun startAndStopTheLoop(): Unit = runBlocking {
         NodeKey.generate().use { key ->
-            Registrar(config(interval = Duration.ofSeconds(2)), key, freshSecret(), JdkClient()).use { registrar ->
+            Registrar(config(intervalSeconds = 2.0), key, freshSecret(), JdkClient()).use { registrar ->
                 assertFalse(registrar.isRunning())
                 registrar.start()
                 assertTrue(registrar.isRunning())
                 assertTrue(registrar.waitForStatus(RegistrationStatus.REGISTERED, Duration.ofSeconds(15)))
                 assertFailsWith<RegistrationException.AlreadyRunning> { registrar.start() }
-                assertFailsWith<RegistrationException.AlreadyRunning> { registrar.registerOnce() }
+                assertFailsWith<RegistrationException.AlreadyRunning> { registrar.run() }
+                // Next to the running loop, a one-off attempt joins it instead of failing.
+                registrar.registerOnce()
+                assertTrue(registrar.isRunning())
                 registrar.stop()
                 assertFalse(registrar.isRunning())
-                // The driver is free again: a one-off attempt works right away.
-                registrar.registerOnce()
+                // The driver is free again: a one-off attempt works right away (a fresh
+                // registration would be adopted, so ask for a new one).
+                registrar.registerAgain()
+                assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
                 assertEquals(RegistrationStatus.REGISTERED, registrar.status())
             }
         }
