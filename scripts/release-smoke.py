@@ -37,6 +37,7 @@ fresh = pr.PrivateKey.generate()
 registrar = pr.Registrar(
     dds_url=dds_url,
     node_url="http://127.0.0.1:9",
+    flow="legacy",
     node_version="1.2.3",
     capabilities=["/reconstruction/global-refinement/v1"],
     registration_secret="release-smoke-secret",
