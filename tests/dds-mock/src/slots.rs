@@ -31,6 +31,12 @@ pub enum Admission {
 /// booked further ahead: a client told to wait longer would come back early.
 pub const MAX_BOOKING_AHEAD: u64 = 3600;
 
+/// Clients ignore a `Retry-After` shorter than 3 s (a proxy's reflexive
+/// `Retry-After: 0` must not remove their backoff;
+/// `posemesh_registration_core::registrar::MIN_HONOURED_RETRY_AFTER`), so
+/// slots are booked at least this far ahead.
+pub const MIN_BOOKING_LEAD_SECS: u64 = 3;
+
 /// The `Retry-After` value naming `second` (Unix seconds) as an HTTP date
 /// (IMF-fixdate): exact to the second, unlike delta-seconds, which count from
 /// whenever the client reads them.
@@ -48,15 +54,24 @@ pub struct SlotBooker {
     load: BTreeMap<u64, u32>,
     /// Earliest second that may still have room for a booking.
     next_free: u64,
+    /// Bookings are made at least this many seconds ahead.
+    min_lead: u64,
 }
 
 impl SlotBooker {
     /// A DDS serving `capacity` registrations per second (at least 1).
     pub fn new(capacity: u32) -> Self {
+        Self::with_min_lead(capacity, MIN_BOOKING_LEAD_SECS)
+    }
+
+    /// Like [`SlotBooker::new`], booking no sooner than `min_lead` seconds
+    /// ahead (tests use 1; see [`MIN_BOOKING_LEAD_SECS`]).
+    pub fn with_min_lead(capacity: u32, min_lead: u64) -> Self {
         SlotBooker {
             capacity: capacity.max(1),
             load: BTreeMap::new(),
             next_free: 0,
+            min_lead: min_lead.clamp(1, MAX_BOOKING_AHEAD),
         }
     }
 
@@ -101,7 +116,7 @@ impl SlotBooker {
             *load += 1;
             return Admission::Accept;
         }
-        let mut candidate = self.next_free.max(second + 1);
+        let mut candidate = self.next_free.max(second + self.min_lead);
         while candidate - second <= MAX_BOOKING_AHEAD {
             let load = self.load.entry(candidate).or_insert(0);
             if *load < self.capacity {
@@ -131,7 +146,7 @@ mod tests {
             second,
             booked: true,
         };
-        let mut dds = SlotBooker::new(2);
+        let mut dds = SlotBooker::with_min_lead(2, 1);
         assert_eq!(dds.admit(10, None), Admission::Accept);
         assert_eq!(dds.admit(10, None), Admission::Accept);
         assert_eq!(dds.admit(10, None), booked(11));
@@ -145,7 +160,7 @@ mod tests {
 
     #[test]
     fn early_arrivals_are_not_served_on_a_later_booking() {
-        let mut dds = SlotBooker::new(1);
+        let mut dds = SlotBooker::with_min_lead(1, 1);
         assert_eq!(dds.admit(0, None), Admission::Accept);
         assert_eq!(
             dds.admit(0, None),
@@ -167,7 +182,7 @@ mod tests {
 
     #[test]
     fn books_no_further_ahead_than_clients_wait() {
-        let mut dds = SlotBooker::new(1);
+        let mut dds = SlotBooker::with_min_lead(1, 1);
         for _ in 0..=MAX_BOOKING_AHEAD {
             dds.admit(0, None);
         }
@@ -177,6 +192,19 @@ mod tests {
             Admission::RetryAt {
                 second: MAX_BOOKING_AHEAD,
                 booked: false
+            }
+        );
+    }
+
+    #[test]
+    fn bookings_are_at_least_the_lead_ahead() {
+        let mut dds = SlotBooker::new(1);
+        assert_eq!(dds.admit(10, None), Admission::Accept);
+        assert_eq!(
+            dds.admit(10, None),
+            Admission::RetryAt {
+                second: 10 + MIN_BOOKING_LEAD_SECS,
+                booked: true
             }
         );
     }

@@ -33,6 +33,9 @@ pub enum DdsPolicy {
     Plain,
     /// 503 with a `Retry-After` naming a second the DDS booked for the client.
     BookedRetryAfter,
+    /// 503 with `Retry-After: 0`, as some load balancers answer: clients
+    /// must keep their backoff (it never shortens a wait).
+    RetryAfterZero,
 }
 
 impl DdsPolicy {
@@ -41,6 +44,7 @@ impl DdsPolicy {
         match self {
             DdsPolicy::Plain => "503 (reference backoff)",
             DdsPolicy::BookedRetryAfter => "503 + booked Retry-After",
+            DdsPolicy::RetryAfterZero => "503 + Retry-After: 0",
         }
     }
 }
@@ -150,8 +154,10 @@ impl Dds {
             let mut slots = self.slots.lock().expect("no panics while held");
             match self.policy {
                 DdsPolicy::BookedRetryAfter => slots.admit(second, booked.take()),
-                DdsPolicy::Plain if slots.try_serve(second) => Admission::Accept,
-                DdsPolicy::Plain => Admission::RetryAt {
+                DdsPolicy::Plain | DdsPolicy::RetryAfterZero if slots.try_serve(second) => {
+                    Admission::Accept
+                }
+                DdsPolicy::Plain | DdsPolicy::RetryAfterZero => Admission::RetryAt {
                     second,
                     booked: false,
                 },
@@ -168,12 +174,16 @@ impl Dds {
             } => {
                 self.rejected_after.fetch_add(1, Ordering::Relaxed);
                 let mut headers = Vec::new();
-                if self.policy == DdsPolicy::BookedRetryAfter {
-                    *booked = reserved.then_some(slot);
-                    headers.push((
-                        "retry-after".to_owned(),
-                        posemesh_dds_mock::slots::retry_after_date(BASE_SECS + slot),
-                    ));
+                match self.policy {
+                    DdsPolicy::BookedRetryAfter => {
+                        *booked = reserved.then_some(slot);
+                        headers.push((
+                            "retry-after".to_owned(),
+                            posemesh_dds_mock::slots::retry_after_date(BASE_SECS + slot),
+                        ));
+                    }
+                    DdsPolicy::RetryAfterZero => headers.push(("retry-after".into(), "0".into())),
+                    DdsPolicy::Plain => {}
                 }
                 Ok(HttpResponse {
                     status: 503,

@@ -18,7 +18,7 @@ struct Args {
     /// DDS capacity in registrations per second (ignored with --matrix).
     #[arg(long, default_value_t = 1000)]
     capacity: u32,
-    /// Run N ∈ {100 k, 1 M} × C ∈ {500, 1000, 2000, 5000} × both DDS policies.
+    /// Run N ∈ {100 k, 1 M} × C ∈ {500, 1000, 2000, 5000} × the three DDS answers.
     #[arg(long)]
     matrix: bool,
     /// Outage length in seconds.
@@ -49,7 +49,11 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut reports = Vec::new();
     for (nodes, capacity) in sizes {
-        for policy in [DdsPolicy::Plain, DdsPolicy::BookedRetryAfter] {
+        for policy in [
+            DdsPolicy::Plain,
+            DdsPolicy::BookedRetryAfter,
+            DdsPolicy::RetryAfterZero,
+        ] {
             let report = run(&Scenario {
                 nodes,
                 capacity,

@@ -55,3 +55,25 @@ fn every_node_registers_again_and_the_run_replays_exactly() {
         assert!((pair[1] - pair[0]) * 5_000.0 <= 100.0 + 1e-9);
     }
 }
+
+#[test]
+fn retry_after_zero_behaves_as_the_reference_backoff() {
+    // A proxy answering `Retry-After: 0` must not take the backoff away: the
+    // fleet sends what it would send without the header, not a storm.
+    let plain = run(&scenario(20_000, 200, DdsPolicy::Plain));
+    let zero = run(&scenario(20_000, 200, DdsPolicy::RetryAfterZero));
+    let requests = zero.requests as f64 / plain.requests as f64;
+    assert!(
+        (0.9..=1.1).contains(&requests),
+        "{} vs {} requests",
+        zero.requests,
+        plain.requests
+    );
+    assert!(
+        (zero.t100 - plain.t100).abs() <= 0.1 * plain.t100,
+        "{} vs {}",
+        zero.t100,
+        plain.t100
+    );
+    assert!(zero.peak_offered <= plain.peak_offered * 11 / 10);
+}
