@@ -7,9 +7,6 @@ use posemesh_registration_core::UnixTime;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 
-/// Largest accepted duration option: one year, in milliseconds.
-const MAX_DURATION_MS: f64 = 365.0 * 24.0 * 3600.0 * 1000.0;
-
 /// An options object (`undefined` and `null` read as empty).
 pub(crate) struct Options<'a> {
     value: &'a JsValue,
@@ -78,17 +75,6 @@ impl<'a> Options<'a> {
                 Some(n) if n.is_finite() => Ok(Some(n)),
                 _ => Err(self.invalid(name, "a finite number")),
             },
-        }
-    }
-
-    /// A whole number of milliseconds in `[0, one year]`.
-    pub(crate) fn duration_ms(&self, name: &str) -> Result<Option<Duration>> {
-        match self.number(name)? {
-            None => Ok(None),
-            Some(ms) if (0.0..=MAX_DURATION_MS).contains(&ms) => {
-                Ok(Some(Duration::from_millis(ms as u64)))
-            }
-            Some(_) => Err(self.invalid(name, "a number of milliseconds between 0 and one year")),
         }
     }
 

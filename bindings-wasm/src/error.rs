@@ -80,8 +80,9 @@ impl Error {
         Error::new(Kind::Storage, code, message)
     }
 
-    /// A failed registration attempt, with its class, status and `Retry-After`.
-    pub(crate) fn registration(failure: &Failure, message: String) -> Self {
+    /// A failed registration attempt, with its class, status and `Retry-After`. The
+    /// message is the core's, already free of secrets.
+    pub(crate) fn registration(failure: &Failure) -> Self {
         let code = match failure.class {
             FailureClass::Conflict => "registration_conflict",
             FailureClass::RetryLater => "registration_rejected",
@@ -90,8 +91,8 @@ impl Error {
         Error {
             kind: Kind::Registration,
             code,
-            details: Some(FailureDetail::new(failure, message.clone())),
-            message,
+            details: Some(FailureDetail::new(failure)),
+            message: failure.message.clone(),
         }
     }
 
@@ -148,13 +149,12 @@ pub(crate) struct FailureDetail {
 }
 
 impl FailureDetail {
-    /// `message` is the failure's message after redaction.
-    pub(crate) fn new(failure: &Failure, message: String) -> Self {
+    pub(crate) fn new(failure: &Failure) -> Self {
         FailureDetail {
             failure_class: failure.class.as_str(),
             status: failure.status,
             retry_after_ms: failure.retry_after.map(crate::convert::millis),
-            message,
+            message: failure.message.clone(),
         }
     }
 

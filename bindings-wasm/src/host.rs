@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     AbortController, Headers, ReadableStream, ReadableStreamDefaultReader,
-    ReadableStreamReadResult, RequestInit,
+    ReadableStreamReadResult, RequestInit, RequestRedirect, ResponseType,
 };
 
 #[wasm_bindgen]
@@ -149,6 +149,9 @@ pub(crate) fn send(request: HttpRequest, max_body: usize) -> Exchange {
         let other = |err: JsValue| transport_error(TransportErrorKind::Other, &err);
         let init = RequestInit::new();
         init.set_method(request.method.as_str());
+        // Never follow a redirect: it would carry the signed body, credentials included, to
+        // whatever host it names. The 3xx goes back to the core, which reports it.
+        init.set_redirect(RequestRedirect::Manual);
         init.set_signal(signal.as_ref());
         let headers = Headers::new().map_err(other)?;
         for (name, value) in &request.headers {
@@ -164,6 +167,15 @@ pub(crate) fn send(request: HttpRequest, max_body: usize) -> Exchange {
             .await
             .map_err(|err| transport_error(TransportErrorKind::Connect, &err))?
             .unchecked_into();
+        if response.type_() == ResponseType::Opaqueredirect {
+            // What browsers give for a redirect not followed: status 0, no headers. To the
+            // core it is a redirect to a location it cannot name.
+            return Ok(HttpResponse {
+                status: 307,
+                headers: Vec::new(),
+                body: Vec::new(),
+            });
+        }
         let headers = header_pairs(&response.headers());
         let body = match response.body() {
             Some(stream) => read_capped(&stream, max_body)
@@ -194,12 +206,14 @@ fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
 }
 
 fn transport_error(kind: TransportErrorKind, err: &JsValue) -> TransportError {
-    // fetch's errors name the cause ("TypeError: fetch failed", "Failed to fetch"): never
-    // the body. An `Error` reads as its `toString()`.
-    let detail = match err.dyn_ref::<js_sys::Error>() {
-        Some(error) => String::from(error.to_string()),
-        None => describe(err),
-    };
+    // fetch's errors say little ("TypeError: fetch failed", "Failed to fetch"); Node's carry
+    // the reason in `cause` ("connect ECONNREFUSED 127.0.0.1:1"). Never the body.
+    let mut detail = describe(err);
+    if let Ok(cause) = js_sys::Reflect::get(err, &"cause".into()) {
+        if !cause.is_undefined() && !cause.is_null() {
+            detail = format!("{detail} ({})", describe(&cause));
+        }
+    }
     TransportError::new(kind, detail)
 }
 

@@ -1,24 +1,22 @@
-//! `Registrar`: the core state machine driven with `fetch`, `setTimeout` and a storage
-//! object, the way `native/src/driver.rs` drives it with tokio and reqwest.
+//! `Registrar`: the shared driver ([`posemesh_registration_driver::Driver`]) with
+//! `fetch`, `setTimeout` and a storage object ([`crate::runtime`]). Each method
+//! converts its arguments, delegates, and maps the result to JavaScript.
 
 use crate::convert::{self, Options};
-use crate::error::{Error, FailureDetail, Result};
-use crate::host::{self, Clock, Exchange, Sleep};
+use crate::error::{Error, Result};
+use crate::host;
 use crate::key::PrivateKey;
-use js_sys::{Function, Object, Promise, Reflect};
+use crate::runtime::{FetchTransport, JsRuntime, JsSink, JsStore};
+use js_sys::{Object, Promise, Reflect};
 use posemesh_registration_core::callback::MAX_CALLBACK_BODY;
-use posemesh_registration_core::registrar::SHORT_DELAY;
-use posemesh_registration_core::response::MAX_RESPONSE_BODY;
-use posemesh_registration_core::secret::REDACTED;
+use posemesh_registration_core::registrar::{duration_from_secs_f64, SHORT_DELAY};
 use posemesh_registration_core::{
-    Event, Failure, Flow, Level, LockOutcome, OutgoingRequest, Output, PrivateKey as CoreKey,
-    Registrar as CoreRegistrar, RegistrarConfig, RequestId, Secret, Snapshot, Status, UnixTime,
+    AttemptOutcome, Flow, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
 };
-use std::cell::{Cell, RefCell, RefMut};
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use posemesh_registration_driver::{Driver, DriverError, RegisterOnceError, Runtime};
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::task::Poll;
+use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
@@ -53,12 +51,12 @@ export interface RegistrarOptions {
   /** The DDS base URL (`https://dds.example.com`). */
   ddsUrl: string;
   /**
-   * `legacy` (default): `nodes/register` signed over `nodeUrl`; the DDS calls the node back
-   * (serve them with `handleCallback`) and probes its health. `wallet`: SIWE + EIP-191 on
-   * `nodes/register-wallet`; no callbacks, the simplest choice for edge workers.
+   * `wallet` (default): SIWE + EIP-191 on `nodes/register-wallet`; no callbacks, the
+   * simplest choice for edge workers. `legacy`: `nodes/register` signed over `nodeUrl`; the
+   * DDS calls the node back (serve them with `handleCallback`) and probes its health.
    */
   flow?: "legacy" | "wallet";
-  /** The node's public URL (legacy flow). */
+  /** The node's public URL: required by the legacy flow, refused with the wallet flow. */
   nodeUrl?: string;
   /** The node's software version. */
   version: string;
@@ -66,11 +64,11 @@ export interface RegistrarOptions {
   capabilities?: string[];
   /** The registration credentials (a secret, never logged). */
   registrationCredentials: string;
-  /** Health-check TTL and interval between checks, in ms (default 60 000; at least 1 s is used). */
+  /** Health-check TTL and interval between checks, in ms (default 60 000; at least 1000). */
   registerIntervalMs?: number;
   /** Consecutive fast failures before pausing a full interval; default: never pause. */
   maxRetry?: number | null;
-  /** How long a request may take, in ms (default 30 000). */
+  /** How long a request may take, in ms (default 30 000; more than 0). */
   requestTimeoutMs?: number;
   /** Where to keep the snapshot; default: memory only. */
   storage?: SnapshotStorage;
@@ -89,7 +87,11 @@ export type RegistrarEventName =
   | "registration.conflict" | "registration.max_retry_reached" | "healthcheck.expired"
   | "status.unknown" | "healthcheck.touch" | "registration.callback"
   | "registration.callback.rejected" | "request.cancelled" | "response.ignored"
-  | "state.corrupt" | "state.save.error";
+  | "registration.adopted" | "registration.stale" | "registration.callback.conflict"
+  | "registration.rearm" | "state.corrupt" | "state.save.error";
+
+/** How `registerOnce()` made sure the node is registered. */
+export type RegisterOutcome = "registered" | "adopted";
 
 /** Something that happened. Never carries a key or a secret. */
 export interface RegistrarEvent {
@@ -120,12 +122,18 @@ export interface RegistrarEvent {
   sinceLastMs?: number;
   /** `status.unknown`: the stored status text. */
   storedStatus?: string;
-  /** `registration.callback`: the node's id, its organisation, the secret's length. */
+  /** `registration.adopted`: time since the adopted registration was last confirmed. */
+  ageMs?: number;
+  /**
+   * `registration.callback`: the node's id, its organisation, the secret's length.
+   * `registration.callback.conflict`: the refused callback's id.
+   */
   nodeId?: string;
   organizationId?: string;
   secretLength?: number;
-  /** `registration.callback.rejected`: the status answered and why. */
+  /** `registration.callback.rejected`: the status answered. */
   httpStatus?: number;
+  /** `registration.callback.rejected`, `registration.stale`: why. */
   reason?: string;
   /** `request.cancelled`, `response.ignored`: the request id. */
   requestId?: number;
@@ -146,41 +154,12 @@ export interface TickResult {
 }
 "#;
 
-#[wasm_bindgen(module = "/js/support.js")]
-extern "C" {
-    #[wasm_bindgen(js_name = makeEventTarget)]
-    fn make_event_target() -> JsValue;
-    #[wasm_bindgen(js_name = makeEvent)]
-    fn make_event(name: &str, detail: &JsValue) -> JsValue;
-}
-
-#[wasm_bindgen]
-extern "C" {
-    type JsEventTarget;
-    #[wasm_bindgen(method, catch, js_name = addEventListener)]
-    fn add_event_listener(
-        this: &JsEventTarget,
-        kind: &str,
-        listener: &JsValue,
-        options: &JsValue,
-    ) -> std::result::Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = removeEventListener)]
-    fn remove_event_listener(
-        this: &JsEventTarget,
-        kind: &str,
-        listener: &JsValue,
-        options: &JsValue,
-    ) -> std::result::Result<(), JsValue>;
-    #[wasm_bindgen(method, catch, js_name = dispatchEvent)]
-    fn dispatch_event(this: &JsEventTarget, event: &JsValue) -> std::result::Result<bool, JsValue>;
-}
-
 /// Registers a node with the DDS and keeps it registered.
 ///
 /// Long-lived runtimes (Node, browsers, Deno) call `start()` and later `stop()`; the
 /// registrar then sends requests with `fetch` and waits with `setTimeout`. Runtimes without
 /// long-lived timers (a Worker's cron trigger) call `tick()` on each trigger. `registerOnce()`
-/// makes a single attempt. Legacy-flow nodes route the DDS's calls
+/// makes sure the node is registered now. Legacy-flow nodes route the DDS's calls
 /// (`POST /internal/v1/registrations`, `GET /health`) to `handleCallback(request)`.
 ///
 /// Events reach `options.onEvent`, `options.logger`, and listeners added with
@@ -190,138 +169,68 @@ pub struct Registrar {
     inner: Rc<Inner>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Idle,
-    Loop,
-    Once,
-    Tick,
-}
-
 struct Inner {
     config: RegistrarConfig,
     key: CoreKey,
     seed: Option<u64>,
-    core: RefCell<CoreRegistrar>,
-    storage: Option<JsValue>,
-    on_event: Option<Function>,
-    logger: Option<JsValue>,
-    target: JsEventTarget,
-    /// Whether `core` was built from the stored snapshot.
-    loaded: Cell<bool>,
-    mode: Cell<Mode>,
-    stop: Cell<bool>,
-    wake: Signal,
-    idle: Waiters,
-    saver: Saver,
+    runtime: Arc<JsRuntime>,
+    transport: Arc<FetchTransport>,
+    store: Arc<JsStore>,
+    sink: Arc<JsSink>,
+    /// Built (the snapshot loaded) on first use.
+    driver: RefCell<Option<Driver>>,
+    /// The build in progress, for concurrent first uses to share.
+    building: RefCell<Option<Promise>>,
+    /// `start()`'s loop: (built, ended); `stop()` sets `stopping`.
+    run: RefCell<Option<(Promise, Promise)>>,
+    stopping: Cell<bool>,
+    /// `registerOnce()` and `tick()` calls in progress.
+    busy: Cell<u32>,
 }
 
-/// Wakes the drive loop (a node request changed the state, or `stop()` was called).
-#[derive(Default)]
-struct Signal {
-    resolve: RefCell<Option<Function>>,
-    pending: Cell<bool>,
-}
+/// Counts a call as in progress while it lives.
+struct Busy(Rc<Inner>);
 
-impl Signal {
-    fn notify(&self) {
-        let resolve = self.resolve.borrow_mut().take();
-        match resolve {
-            Some(resolve) => {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            }
-            None => self.pending.set(true),
-        }
-    }
-
-    /// A future that completes at the next `notify` (or now, if one is pending).
-    fn wait(&self) -> JsFuture {
-        if self.pending.replace(false) {
-            return JsFuture::from(Promise::resolve(&JsValue::UNDEFINED));
-        }
-        let promise = Promise::new(&mut |resolve, _reject| {
-            *self.resolve.borrow_mut() = Some(resolve);
-        });
-        JsFuture::from(promise)
-    }
-
-    /// Forgets the waiting future's resolver: later notifications are kept as pending.
-    fn reset(&self) {
-        self.resolve.borrow_mut().take();
+impl Busy {
+    fn new(inner: &Rc<Inner>) -> Busy {
+        inner.busy.set(inner.busy.get() + 1);
+        Busy(inner.clone())
     }
 }
 
-/// Promises resolved together.
-#[derive(Default)]
-struct Waiters(RefCell<Vec<Function>>);
-
-impl Waiters {
-    fn wait(&self) -> JsFuture {
-        let promise = Promise::new(&mut |resolve, _reject| self.0.borrow_mut().push(resolve));
-        JsFuture::from(promise)
-    }
-
-    fn wake_all(&self) {
-        let waiters = std::mem::take(&mut *self.0.borrow_mut());
-        for resolve in waiters {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.set(self.0.busy.get() - 1);
     }
 }
 
-/// Serialises snapshot writes: one `save()` at a time, in order, the latest snapshot winning.
-#[derive(Default)]
-struct Saver {
-    busy: Cell<bool>,
-    pending: RefCell<Option<Vec<u8>>>,
-    done: Waiters,
-    /// The last failure, for `tick()` to report.
-    error: RefCell<Option<String>>,
+fn already_running() -> Error {
+    Error::state(
+        "already_running",
+        "the registration loop is already running",
+    )
 }
 
-/// What one pass over the core's outputs leaves for the async side.
-struct Pumped {
-    events: Vec<Event>,
-    persist: Option<Vec<u8>>,
-    transmits: Vec<OutgoingRequest>,
-    wait_until: UnixTime,
-}
-
-/// When a drive ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Until {
-    /// Only on `stop()`.
-    Stopped,
-    /// At the first attempt's result.
-    AttemptResult,
-    /// Once what is due now is done (see `idle_enough`); the rest is for a later tick.
-    Idle,
-}
-
-struct Outcome {
-    result: Option<std::result::Result<(), Failure>>,
-    attempted: bool,
-    wait_until: UnixTime,
-}
-
-enum Woke {
-    Response(
-        RequestId,
-        std::result::Result<
-            posemesh_registration_core::HttpResponse,
-            posemesh_registration_core::TransportError,
-        >,
-    ),
-    Timer,
-    Notified,
+fn driver_error(error: DriverError) -> Error {
+    match error {
+        DriverError::Config(err) => err.into(),
+        DriverError::Store(err) => Error::storage(
+            "storage_load_failed",
+            format!("could not load the registration snapshot: {err}"),
+        ),
+        DriverError::Stopped => Error::state("stopped", error.to_string()),
+        DriverError::AlreadyRunning => already_running(),
+        DriverError::Http(_) => Error::state("internal", error.to_string()),
+    }
 }
 
 #[wasm_bindgen]
 impl Registrar {
-    /// A registrar for the node with `key`. Validates the options: throws a `ConfigError`
-    /// (`invalid_dds_url`, `invalid_node_url`, `no_capabilities`, `empty_version`,
-    /// `invalid_option`). Nothing is loaded or sent until `start()`, `registerOnce()` or
-    /// `tick()`.
+    /// A registrar for the node with `key`. Checks the options with the core's rules: throws
+    /// a `ConfigError` with the core's code (`invalid_dds_url`, `missing_node_url`,
+    /// `node_url_with_wallet`, `zero_request_timeout`, …) or `invalid_option` for a value of
+    /// the wrong type. Nothing is loaded or sent until `start()`, `registerOnce()`, `tick()`
+    /// or `handleCallback()`.
     #[wasm_bindgen(constructor)]
     pub fn new(
         key: &PrivateKey,
@@ -332,10 +241,10 @@ impl Registrar {
         })
     }
 
-    /// The registration status (as of the last load of the snapshot).
+    /// The registration status.
     #[wasm_bindgen(getter, unchecked_return_type = "RegistrationStatus")]
     pub fn status(&self) -> String {
-        self.inner.core.borrow().status().as_str().to_owned()
+        self.inner.status().as_str().to_owned()
     }
 
     /// The node's Ethereum address.
@@ -353,20 +262,21 @@ impl Registrar {
     /// The node's id at the DDS, once the DDS called back (legacy flow).
     #[wasm_bindgen(getter = nodeId)]
     pub fn node_id(&self) -> Option<String> {
-        self.inner.core.borrow().credentials().map(|c| c.id.clone())
+        let driver = self.inner.driver.borrow().clone()?;
+        driver.snapshot().credentials.map(|c| c.id)
     }
 
-    /// Whether `start()`, `registerOnce()` or `tick()` is in progress.
+    /// Whether `start()`'s loop, a `registerOnce()` or a `tick()` is in progress.
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> bool {
-        self.inner.mode.get() != Mode::Idle
+        self.inner.run.borrow().is_some() || self.inner.busy.get() > 0
     }
 
     /// The `EventTarget` the events are dispatched on, as `CustomEvent`s named after the
     /// event (`status.transition`, `registration.success`, …) with the event as `detail`.
     #[wasm_bindgen(getter, unchecked_return_type = "EventTarget")]
     pub fn events(&self) -> JsValue {
-        (*self.inner.target).clone()
+        (*self.inner.sink.target).clone()
     }
 
     /// Listens to events named `name` (see `RegistrarEventName`).
@@ -379,9 +289,8 @@ impl Registrar {
         #[wasm_bindgen(unchecked_optional_param_type = "AddEventListenerOptions | boolean")]
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
-        self.inner
-            .target
-            .add_event_listener(name, &listener, &options)
+        let target = &self.inner.sink.target;
+        target.add_event_listener(name, &listener, &options)
     }
 
     /// Stops listening.
@@ -394,74 +303,115 @@ impl Registrar {
         #[wasm_bindgen(unchecked_optional_param_type = "EventListenerOptions | boolean")]
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
-        self.inner
-            .target
-            .remove_event_listener(name, &listener, &options)
+        let target = &self.inner.sink.target;
+        target.remove_event_listener(name, &listener, &options)
     }
 
     /// Loads the snapshot and starts the registration loop; resolves once it runs. The
-    /// first check follows one second after the first start, as in the reference. Rejects
-    /// with a `StorageError` if the snapshot cannot be loaded, a `StateError`
-    /// (`already_running`) if busy.
+    /// first check follows one second after the start. Rejects with a `StorageError` if the
+    /// snapshot cannot be loaded, a `StateError` (`already_running`) if the loop runs.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn start(&self) -> Promise {
         let inner = self.inner.clone();
-        if let Err(err) = inner.claim(Mode::Loop) {
-            return Promise::reject(&err.into());
+        if inner.run.borrow().is_some() {
+            return Promise::reject(&already_running().into());
         }
-        future_to_promise(async move {
-            if let Err(err) = inner.prepare(None).await {
-                inner.release();
-                return Err(err.into());
+        inner.stopping.set(false);
+        let building = inner.clone();
+        let built = future_to_promise(async move {
+            match building.driver().await {
+                Ok(_) => Ok(JsValue::UNDEFINED),
+                Err(err) => {
+                    building.run.borrow_mut().take();
+                    Err(err)
+                }
             }
-            let looping = inner.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                drive(&looping, Clock::system(), Until::Stopped).await;
-                looping.release();
-            });
+        });
+        let waiting = built.clone();
+        let running = inner.clone();
+        let ended = future_to_promise(async move {
+            if JsFuture::from(waiting).await.is_ok() && !running.stopping.get() {
+                let driver = running.driver.borrow().clone();
+                if let Some(driver) = driver {
+                    let _ = driver.run().await;
+                }
+                running.run.borrow_mut().take();
+            }
             Ok(JsValue::UNDEFINED)
-        })
+        });
+        *inner.run.borrow_mut() = Some((built.clone(), ended));
+        built
     }
 
-    /// Stops whatever runs (the loop, `registerOnce()`, `tick()`): aborts an outstanding
-    /// request, clears the timer, and resolves once pending snapshot writes are done.
+    /// Stops the loop and any `registerOnce()` waiting for its result (which rejects with a
+    /// `StateError`, `stopped`): aborts an outstanding request, clears the timer, and
+    /// resolves once the loop has ended.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn stop(&self) -> Promise {
         let inner = self.inner.clone();
+        inner.stopping.set(true);
+        let run = inner.run.borrow().clone();
         future_to_promise(async move {
-            if inner.mode.get() != Mode::Idle {
-                inner.stop.set(true);
-                let idle = inner.idle.wait();
-                inner.wake.notify();
-                let _ = idle.await;
+            if let Some((built, _)) = &run {
+                let _ = JsFuture::from(built.clone()).await;
             }
+            let driver = inner.driver.borrow().clone();
+            if let Some(driver) = driver {
+                driver.stop();
+            }
+            if let Some((_, ended)) = run {
+                let _ = JsFuture::from(ended).await;
+            }
+            // The abandoned request's cleanup (`request.cancelled`) runs as a task of its
+            // own: let it finish first.
+            host::Sleep::new(std::time::Duration::ZERO).await;
             Ok(JsValue::UNDEFINED)
         })
     }
 
-    /// Makes one registration attempt now (all steps of the flow, no retry) and resolves
-    /// once it succeeded. Rejects with a `RegistrationError` (`registration_conflict`,
-    /// `registration_rejected`, `registration_unavailable`; with `failureClass`, `status`,
-    /// `retryAfterMs`), a `StorageError`, or a `StateError` (`already_running`, `stopped`).
-    #[wasm_bindgen(js_name = registerOnce, unchecked_return_type = "Promise<void>")]
+    /// Makes sure the node is registered, now: resolves with `"adopted"` when a fresh
+    /// registration for this exact configuration is stored (no request), `"registered"`
+    /// after one attempt (all steps of the flow, no retry). Next to a running loop or another
+    /// `registerOnce()`, it joins the attempt in progress. Rejects with a
+    /// `RegistrationError` (`registration_conflict`, `registration_rejected`,
+    /// `registration_unavailable`; with `failureClass`, `status`, `retryAfterMs`), a
+    /// `StorageError`, or a `StateError` (`stopped`).
+    #[wasm_bindgen(js_name = registerOnce, unchecked_return_type = "Promise<RegisterOutcome>")]
     pub fn register_once(&self) -> Promise {
         let inner = self.inner.clone();
-        if let Err(err) = inner.claim(Mode::Once) {
-            return Promise::reject(&err.into());
-        }
         future_to_promise(async move {
-            let result = inner.register_once().await;
-            inner.release();
-            result.map(|()| JsValue::UNDEFINED).map_err(JsValue::from)
+            let _busy = Busy::new(&inner);
+            let driver = inner.driver().await?;
+            match driver.register_once().await {
+                Ok(AttemptOutcome::Registered) => Ok("registered".into()),
+                Ok(AttemptOutcome::Adopted) => Ok("adopted".into()),
+                Err(RegisterOnceError::Failed(failure)) => {
+                    Err(Error::registration(&failure).into())
+                }
+                Err(RegisterOnceError::Driver(err)) => Err(driver_error(err).into()),
+            }
+        })
+    }
+
+    /// Registers again now, whatever is stored (after the DDS answered a later call with 403
+    /// or 404, say): a running loop carries it out without stopping; otherwise the next
+    /// `start()`, `tick()` or `registerOnce()` does. Resolves once it is asked for.
+    #[wasm_bindgen(js_name = registerAgain, unchecked_return_type = "Promise<void>")]
+    pub fn register_again(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.driver().await?.register_again();
+            Ok(JsValue::UNDEFINED)
         })
     }
 
     /// One step for runtimes without long-lived timers (a Worker's cron trigger): loads the
-    /// snapshot from storage, runs what is due at `now` (default: now) — an attempt if the
-    /// node is not registered or its health check lapsed — waits for that attempt, saves the
-    /// snapshot, and resolves with what happened. A failed attempt does not reject: it is in
-    /// `result.error`, and the next tick retries. Rejects with a `StorageError` if the
-    /// snapshot cannot be loaded or saved, a `StateError` if busy.
+    /// snapshot from storage on first use, does what is due at `now` (default: now) — an
+    /// attempt if the node is not registered or its health check lapsed — waits for that
+    /// attempt, saves the snapshot, and resolves with what happened. A failed attempt does
+    /// not reject: it is in `result.error`, and the next tick retries. Rejects with a
+    /// `StorageError` if the snapshot cannot be loaded or saved, a `StateError` if the loop
+    /// runs (`start()`).
     #[wasm_bindgen(unchecked_return_type = "Promise<TickResult>")]
     pub fn tick(
         &self,
@@ -472,13 +422,12 @@ impl Registrar {
             Ok(start) => start,
             Err(err) => return Promise::reject(&err.into()),
         };
-        if let Err(err) = inner.claim(Mode::Tick) {
-            return Promise::reject(&err.into());
+        if inner.run.borrow().is_some() {
+            return Promise::reject(&already_running().into());
         }
         future_to_promise(async move {
-            let result = inner.tick(start).await;
-            inner.release();
-            result.map_err(JsValue::from)
+            let _busy = Busy::new(&inner);
+            inner.tick(start).await
         })
     }
 
@@ -506,7 +455,7 @@ impl Registrar {
         format!(
             "Registrar({}, {})",
             self.inner.key.eth_address(),
-            self.inner.core.borrow().status()
+            self.inner.status()
         )
     }
 
@@ -518,34 +467,28 @@ impl Registrar {
 }
 
 impl Inner {
+    /// Reads the options; every rule is the core's (`Flow::from_options`,
+    /// `RegistrarConfig::new`, `duration_from_secs_f64`, `RegistrarConfig::validate`).
+    // The driver takes `Arc`s; on wasm32 nothing is `Send` and nothing needs to be.
+    #[allow(clippy::arc_with_non_send_sync)]
     fn new(key: &PrivateKey, options: &JsValue) -> Result<Inner> {
         let options = Options::new(options, "options")?;
         let dds_url = options.required_string("ddsUrl")?;
-        let flow = match options.string("flow")?.as_deref() {
-            None | Some("legacy") => Flow::Legacy {
-                node_url: options.string("nodeUrl")?.ok_or_else(|| {
-                    Error::option("options.nodeUrl is required for the legacy flow")
-                })?,
-            },
-            Some("wallet") => Flow::Wallet,
-            Some(_) => {
-                return Err(Error::option(
-                    "options.flow must be \"legacy\" or \"wallet\"",
-                ))
-            }
-        };
+        let flow_name = options.string("flow")?;
+        let node_url = options.string("nodeUrl")?;
+        let flow = Flow::from_options(flow_name.as_deref(), node_url.as_deref())?;
         let version = options.required_string("version")?;
         let capabilities = options.strings("capabilities")?;
         let credentials = Secret::new(options.required_string("registrationCredentials")?);
         let mut config = RegistrarConfig::new(&dds_url, flow, &version, capabilities, credentials)?;
-        if let Some(interval) = options.duration_ms("registerIntervalMs")? {
-            config.register_interval = interval;
+        if let Some(ms) = options.number("registerIntervalMs")? {
+            config.register_interval = duration_from_secs_f64(ms / 1000.0);
         }
-        if let Some(timeout) = options.duration_ms("requestTimeoutMs")? {
-            config.request_timeout = timeout;
+        if let Some(ms) = options.number("requestTimeoutMs")? {
+            config.request_timeout = duration_from_secs_f64(ms / 1000.0);
         }
         config.max_retry = options.count("maxRetry")?;
-        config.use_lock = false;
+        config.validate()?;
         let storage = options.object("storage")?;
         if let Some(storage) = &storage {
             for method in ["load", "save"] {
@@ -557,272 +500,112 @@ impl Inner {
                 }
             }
         }
-        let on_event = options.function("onEvent")?;
-        let logger = options.object("logger")?;
-        let seed = options.seed("seed")?;
-        let key = key.inner.clone();
-        // Replaced when the snapshot is loaded; only `status` and `toString` see this one.
-        let core = CoreRegistrar::new(config.clone(), key.clone(), None, UnixTime::EPOCH, 0);
+        let sink = JsSink::new(options.function("onEvent")?, options.object("logger")?);
         Ok(Inner {
             config,
-            key,
-            seed,
-            core: RefCell::new(core),
-            storage,
-            on_event,
-            logger,
-            target: make_event_target().unchecked_into(),
-            loaded: Cell::new(false),
-            mode: Cell::new(Mode::Idle),
-            stop: Cell::new(false),
-            wake: Signal::default(),
-            idle: Waiters::default(),
-            saver: Saver::default(),
+            key: key.inner.clone(),
+            seed: options.seed("seed")?,
+            runtime: Arc::new(JsRuntime::default()),
+            transport: Arc::new(FetchTransport::default()),
+            store: Arc::new(JsStore::new(storage)),
+            sink: Arc::new(sink),
+            driver: RefCell::new(None),
+            building: RefCell::new(None),
+            run: RefCell::new(None),
+            stopping: Cell::new(false),
+            busy: Cell::new(0),
         })
     }
 
-    fn core(&self) -> RefMut<'_, CoreRegistrar> {
-        self.core.borrow_mut()
+    fn status(&self) -> Status {
+        match &*self.driver.borrow() {
+            Some(driver) => driver.status(),
+            None => Status::Disconnected,
+        }
     }
 
-    fn claim(&self, mode: Mode) -> Result<()> {
-        if self.mode.get() != Mode::Idle {
-            return Err(Error::state(
-                "already_running",
-                "the registrar is already running (start, registerOnce or tick)",
-            ));
+    /// The driver, built (and the snapshot loaded) on first use; concurrent first uses
+    /// share one build, and a failed build is tried again next time.
+    async fn driver(self: &Rc<Self>) -> std::result::Result<Driver, JsValue> {
+        loop {
+            if let Some(driver) = self.driver.borrow().clone() {
+                return Ok(driver);
+            }
+            let pending = self.building.borrow().clone();
+            let building = match pending {
+                Some(building) => building,
+                None => {
+                    let inner = self.clone();
+                    let building = future_to_promise(async move {
+                        let result = inner.build().await;
+                        inner.building.borrow_mut().take();
+                        result.map(|()| JsValue::UNDEFINED).map_err(JsValue::from)
+                    });
+                    *self.building.borrow_mut() = Some(building.clone());
+                    building
+                }
+            };
+            JsFuture::from(building).await?;
         }
-        self.mode.set(mode);
-        self.stop.set(false);
-        self.wake.pending.set(false);
+    }
+
+    async fn build(&self) -> Result<()> {
+        let mut builder = Driver::builder(
+            self.config.clone(),
+            self.key.clone(),
+            self.transport.clone(),
+            self.store.clone(),
+            self.runtime.clone(),
+        )
+        .events(self.sink.clone());
+        if let Some(seed) = self.seed {
+            builder = builder.seed(seed);
+        }
+        let driver = builder.build().await.map_err(driver_error)?;
+        self.sink.status.set(driver.status());
+        *self.driver.borrow_mut() = Some(driver);
         Ok(())
     }
 
-    fn release(&self) {
-        self.mode.set(Mode::Idle);
-        self.stop.set(false);
-        self.idle.wake_all();
-    }
-
-    /// Makes `core` current: built from the stored snapshot on first use. `fresh_at`:
-    /// reload and rebuild, as of that time (for `tick`).
-    async fn prepare(self: &Rc<Self>, fresh_at: Option<UnixTime>) -> Result<()> {
-        if fresh_at.is_none() && self.loaded.get() {
-            return Ok(());
+    async fn tick(self: &Rc<Self>, start: UnixTime) -> std::result::Result<JsValue, JsValue> {
+        if self.driver.borrow().is_none() {
+            // Built as of one start delay ago, so that the first check is due at `start`.
+            self.runtime.set_now(start - SHORT_DELAY);
         }
-        let snapshot = match &self.storage {
-            Some(storage) if fresh_at.is_some() || !self.loaded.get() => {
-                self.load_snapshot(storage).await?
+        let driver = self.driver().await?;
+        self.runtime.set_now(start);
+        self.sink.last_result.borrow_mut().take();
+        self.store.save_error.borrow_mut().take();
+        let sent = self.transport.sent.get();
+        let mut report = driver.tick().await;
+        // What falls due within the core's short delay (the first check after a fresh build,
+        // the attempt after a lapsed health check) belongs to this tick too.
+        for _ in 0..3 {
+            let soon = self.runtime.now() + SHORT_DELAY;
+            if self.sink.last_result.borrow().is_some() || report.next_wake > soon {
+                break;
             }
-            _ if self.loaded.get() => Some(self.core.borrow().snapshot()),
-            _ => None,
-        };
-        let start = fresh_at.unwrap_or_else(host::now);
-        let seed = self.seed.unwrap_or_else(host::random_seed);
-        *self.core() =
-            CoreRegistrar::new(self.config.clone(), self.key.clone(), snapshot, start, seed);
-        self.loaded.set(true);
-        Ok(())
-    }
-
-    async fn load_snapshot(&self, storage: &JsValue) -> Result<Option<Snapshot>> {
-        let failed = |err: &JsValue| {
-            Error::storage(
-                "storage_load_failed",
-                format!(
-                    "could not load the registration snapshot: {}",
-                    host::describe(err)
-                ),
-            )
-        };
-        let load: Function = Reflect::get(storage, &"load".into())
-            .map_err(|e| failed(&e))?
-            .unchecked_into();
-        let returned = load.call0(storage).map_err(|e| failed(&e))?;
-        let value = JsFuture::from(Promise::resolve(&returned))
-            .await
-            .map_err(|e| failed(&e))?;
-        if value.is_undefined() || value.is_null() {
-            return Ok(None);
+            self.runtime.sleep_until(report.next_wake).await;
+            report = driver.tick().await;
         }
-        let bytes =
-            convert::bytes(&value, "the value storage.load() resolves to").map_err(|_| {
-                Error::storage(
-                    "storage_load_failed",
-                    "storage.load() must resolve to a Uint8Array, an ArrayBuffer, a string or null",
-                )
-            })?;
-        match Snapshot::decode(&bytes) {
-            Ok(snapshot) => Ok(Some(snapshot)),
-            Err(err) => {
-                self.host_event(
-                    "state.corrupt",
-                    Level::Warn,
-                    "stored registration state unusable; registering afresh".to_owned(),
-                    Some(err.to_string()),
-                );
-                Ok(None)
-            }
-        }
-    }
-
-    /// Writes `bytes` (if any) through the storage; concurrent callers are served in order
-    /// by whichever call is already writing. Failures become `state.save.error` events.
-    async fn persist(&self, bytes: Option<Vec<u8>>) {
-        let (Some(storage), Some(bytes)) = (&self.storage, bytes) else {
-            return;
-        };
-        *self.saver.pending.borrow_mut() = Some(bytes);
-        if self.saver.busy.get() {
-            let _ = self.saver.done.wait().await;
-            return;
-        }
-        self.saver.busy.set(true);
-        loop {
-            let next = self.saver.pending.borrow_mut().take();
-            let Some(bytes) = next else { break };
-            if let Err(err) = save(storage, &bytes).await {
-                let error = host::describe(&err);
-                *self.saver.error.borrow_mut() = Some(error.clone());
-                self.host_event(
-                    "state.save.error",
-                    Level::Warn,
-                    "could not persist registration state".to_owned(),
-                    Some(error),
-                );
-            }
-        }
-        self.saver.busy.set(false);
-        self.saver.done.wake_all();
-    }
-
-    /// Carries out every output except transmits and the final wait.
-    fn pump(&self, clock: &Clock) -> Pumped {
-        let mut core = self.core();
-        let mut pumped = Pumped {
-            events: Vec::new(),
-            persist: None,
-            transmits: Vec::new(),
-            wait_until: UnixTime::EPOCH,
-        };
-        loop {
-            match core.poll_output() {
-                Output::Transmit(request) => pumped.transmits.push(request),
-                // Each snapshot is complete: the latest one is all that needs writing.
-                Output::Persist(snapshot) => pumped.persist = Some(snapshot.encode()),
-                // Not asked for (use_lock is off); answer anyway so the core never stalls.
-                Output::AcquireLock => {
-                    core.handle_lock(LockOutcome::Acquired { fresh: None }, clock.now())
-                }
-                Output::ReleaseLock => {}
-                Output::Event(event) => pumped.events.push(event),
-                Output::Wait(at) => {
-                    pumped.wait_until = at;
-                    return pumped;
-                }
-            }
-        }
-    }
-
-    /// Secrets that must not reach a log line even if a DDS echoes them back.
-    fn secrets(&self) -> Vec<Secret> {
-        let mut secrets = vec![self.config.node.credentials.clone()];
-        if let Some(credentials) = self.core.borrow().credentials() {
-            secrets.push(credentials.secret.clone());
-        }
-        secrets.retain(|s| s.len() >= 4);
-        secrets
-    }
-
-    fn dispatch(&self, events: Vec<Event>) {
-        if events.is_empty() {
-            return;
-        }
-        let secrets = self.secrets();
-        let status = self.core.borrow().status();
-        let redact = |text: String| redact(text, &secrets);
-        for event in events {
-            let detail = EventDetail::from_event(&event, status, &redact);
-            self.emit(detail);
-        }
-    }
-
-    fn host_event(&self, name: &'static str, level: Level, message: String, error: Option<String>) {
-        let secrets = self.secrets();
-        let detail = EventDetail {
-            name,
-            level: level_name(level),
-            message: redact(message, &secrets),
-            status: self.core.borrow().status().as_str(),
-            error: error.map(|e| redact(e, &secrets)),
-            ..EventDetail::default()
-        };
-        self.emit(detail);
-    }
-
-    /// Hands one event to the logger, `onEvent` and the listeners. JavaScript runs here:
-    /// no borrow of `core` may be held.
-    fn emit(&self, detail: EventDetail) {
-        if let Some(logger) = &self.logger {
-            if let Ok(log) = Reflect::get(logger, &detail.level.into()) {
-                if let Some(log) = log.dyn_ref::<Function>() {
-                    let line = format!("posemesh-registration {}: {}", detail.name, detail.message);
-                    let _ = log.call1(logger, &line.into());
-                }
-            }
-        }
-        let value = detail.to_js();
-        if let Some(on_event) = &self.on_event {
-            let _ = on_event.call1(&JsValue::UNDEFINED, &value);
-        }
-        let _ = self.target.dispatch_event(&make_event(detail.name, &value));
-    }
-
-    async fn register_once(self: &Rc<Self>) -> Result<()> {
-        self.prepare(None).await?;
-        let clock = Clock::system();
-        self.core().register_now(clock.now());
-        let outcome = drive(self, clock, Until::AttemptResult).await;
-        match outcome.result {
-            Some(Ok(())) => Ok(()),
-            Some(Err(failure)) => Err(self.registration_error(&failure)),
-            None => Err(Error::state(
-                "stopped",
-                "stopped before the attempt finished",
-            )),
-        }
-    }
-
-    async fn tick(self: &Rc<Self>, start: UnixTime) -> std::result::Result<JsValue, Error> {
-        self.saver.error.borrow_mut().take();
-        // Built as of one start delay ago, so the first check is due right now.
-        self.prepare(Some(start - SHORT_DELAY)).await?;
-        let clock = Clock::starting_at(start);
-        self.core().handle_timeout(clock.now());
-        let outcome = drive(self, clock, Until::Idle).await;
-        if let Some(error) = self.saver.error.borrow_mut().take() {
+        if let Some(error) = self.store.save_error.borrow_mut().take() {
             return Err(Error::storage(
                 "storage_save_failed",
                 format!("could not save the registration snapshot: {error}"),
-            ));
+            )
+            .into());
         }
-        let error = match &outcome.result {
-            Some(Err(failure)) => self.registration_error(failure).into_js(),
+        let error = match &*self.sink.last_result.borrow() {
+            Some(Err(failure)) => Error::registration(failure).into_js(),
             _ => JsValue::NULL,
         };
         let result = Object::new();
-        let status = self.core.borrow().status().as_str();
-        let _ = Reflect::set(&result, &"status".into(), &status.into());
-        let _ = Reflect::set(&result, &"attempted".into(), &outcome.attempted.into());
-        let _ = Reflect::set(&result, &"error".into(), &error);
-        let next = outcome.wait_until.as_millis() as f64;
-        let _ = Reflect::set(&result, &"nextCheckAt".into(), &next.into());
+        let set = |key: &str, value: JsValue| Reflect::set(&result, &key.into(), &value);
+        let _ = set("status", report.status.as_str().into());
+        let _ = set("attempted", (self.transport.sent.get() != sent).into());
+        let _ = set("error", error);
+        let _ = set("nextCheckAt", (report.next_wake.as_millis() as f64).into());
         Ok(result.into())
-    }
-
-    fn registration_error(&self, failure: &Failure) -> Error {
-        let message = redact(failure.message.clone(), &self.secrets());
-        Error::registration(failure, message)
     }
 
     async fn handle_callback(
@@ -845,16 +628,10 @@ impl Inner {
                 .unwrap_or_default(),
             None => Vec::new(),
         };
-        let clock = Clock::system();
-        let answer = self
-            .core()
-            .handle_node_request(&method, &path, &headers, &body, clock.now());
-        let pumped = self.pump(&clock);
-        self.persist(pumped.persist).await;
-        self.dispatch(pumped.events);
-        // Let the loop re-plan (a callback can complete a registration).
-        self.wake.notify();
-
+        let driver = self.driver().await?;
+        let answer = driver
+            .handle_node_request(&method, &path, &headers, &body)
+            .await;
         let init = web_sys::ResponseInit::new();
         init.set_status(answer.status);
         let response_headers = Object::new();
@@ -864,248 +641,5 @@ impl Inner {
         init.set_headers(&response_headers);
         let body = String::from_utf8_lossy(&answer.body);
         web_sys::Response::new_with_opt_str_and_init(Some(&body), &init).map(JsValue::from)
-    }
-}
-
-async fn save(storage: &JsValue, bytes: &[u8]) -> std::result::Result<(), JsValue> {
-    let save: Function = Reflect::get(storage, &"save".into())?.unchecked_into();
-    let returned = save.call1(storage, &js_sys::Uint8Array::from(bytes))?;
-    JsFuture::from(Promise::resolve(&returned)).await?;
-    Ok(())
-}
-
-/// The loop: pump outputs, persist, report events, send at most one request, sleep until
-/// the next deadline, an answer, or a notification; until `until` says so or `stop()`.
-async fn drive(inner: &Rc<Inner>, clock: Clock, until: Until) -> Outcome {
-    let mut in_flight: Option<(RequestId, Exchange)> = None;
-    let mut outcome = Outcome {
-        result: None,
-        attempted: false,
-        wait_until: UnixTime::EPOCH,
-    };
-    loop {
-        let pumped = inner.pump(&clock);
-        inner.persist(pumped.persist).await;
-        let mut finished = false;
-        for event in &pumped.events {
-            if let Some(result) = event.attempt_result() {
-                outcome.result = Some(result.map(|_| ()).map_err(Clone::clone));
-                finished |= until == Until::AttemptResult;
-            }
-        }
-        inner.dispatch(pumped.events);
-        outcome.wait_until = pumped.wait_until;
-        for outgoing in pumped.transmits {
-            outcome.attempted = true;
-            // A new request replaces (and aborts) one the core gave up on.
-            in_flight = Some((outgoing.id, host::send(outgoing.request, MAX_RESPONSE_BODY)));
-        }
-        if finished || inner.stop.get() {
-            break;
-        }
-        if until == Until::Idle && idle_enough(&inner.core.borrow(), &outcome, &clock) {
-            break;
-        }
-        let sleep = Sleep::new(pumped.wait_until.saturating_since(clock.now()));
-        let woke = wait(&mut in_flight, sleep, inner.wake.wait()).await;
-        inner.wake.reset();
-        match woke {
-            Woke::Response(id, result) => {
-                in_flight = None;
-                inner.core().handle_response(id, result, clock.now());
-            }
-            Woke::Timer => {
-                let outstanding = {
-                    let mut core = inner.core();
-                    core.handle_timeout(clock.now());
-                    core.has_request_in_flight()
-                };
-                if !outstanding {
-                    // The core gave up on it (timeout): abort it.
-                    in_flight = None;
-                }
-            }
-            Woke::Notified => {}
-        }
-    }
-    if in_flight.take().is_some() {
-        // Abandoned (stop, or the attempt's result is in): the core forgets it, and a late
-        // answer is ignored. Dropping the exchange aborted the fetch.
-        inner.core().cancel_request(clock.now());
-        let pumped = inner.pump(&clock);
-        inner.persist(pumped.persist).await;
-        inner.dispatch(pumped.events);
-    }
-    outcome
-}
-
-/// Whether a tick is done: nothing in flight, and either an attempt ended, the node is
-/// registered, or the next check is further away than the core's short delay. Short delays
-/// (the step from an expired health check to the attempt) are waited out, so one tick does
-/// what is due.
-fn idle_enough(core: &CoreRegistrar, outcome: &Outcome, clock: &Clock) -> bool {
-    !core.has_request_in_flight()
-        && (outcome.result.is_some()
-            || core.status() == Status::Registered
-            || outcome.wait_until > clock.now() + SHORT_DELAY)
-}
-
-/// Whichever comes first: the response, the timer, or a notification.
-async fn wait(
-    in_flight: &mut Option<(RequestId, Exchange)>,
-    mut sleep: Sleep,
-    mut notified: JsFuture,
-) -> Woke {
-    poll_fn(|cx| {
-        if let Some((id, exchange)) = in_flight.as_mut() {
-            if let Poll::Ready(result) = Pin::new(exchange).poll(cx) {
-                return Poll::Ready(Woke::Response(*id, result));
-            }
-        }
-        if Pin::new(&mut sleep).poll(cx).is_ready() {
-            return Poll::Ready(Woke::Timer);
-        }
-        if Pin::new(&mut notified).poll(cx).is_ready() {
-            return Poll::Ready(Woke::Notified);
-        }
-        Poll::Pending
-    })
-    .await
-}
-
-fn redact(mut text: String, secrets: &[Secret]) -> String {
-    for secret in secrets {
-        if text.contains(secret.expose()) {
-            text = text.replace(secret.expose(), REDACTED);
-        }
-    }
-    text
-}
-
-fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Debug => "debug",
-        Level::Info => "info",
-        Level::Warn => "warn",
-    }
-}
-
-/// An event as JavaScript sees it (`RegistrarEvent`): the fields that are set, in this order.
-#[derive(Debug, Default)]
-struct EventDetail {
-    name: &'static str,
-    level: &'static str,
-    message: String,
-    status: &'static str,
-    from: Option<&'static str>,
-    to: Option<&'static str>,
-    ttl_ms: Option<f64>,
-    elapsed_ms: Option<f64>,
-    failure: Option<FailureDetail>,
-    attempt: Option<u32>,
-    retry_in_ms: Option<f64>,
-    blocked_for_ms: Option<f64>,
-    max_retry: Option<u32>,
-    since_last_ms: Option<f64>,
-    stored_status: Option<String>,
-    node_id: Option<String>,
-    organization_id: Option<String>,
-    secret_length: Option<f64>,
-    http_status: Option<u16>,
-    reason: Option<String>,
-    request_id: Option<f64>,
-    error: Option<String>,
-}
-
-impl EventDetail {
-    fn to_js(&self) -> JsValue {
-        let obj = convert::Obj::new();
-        obj.set("name", self.name)
-            .set("level", self.level)
-            .set("message", self.message.as_str())
-            .set("status", self.status)
-            .set_some("from", self.from)
-            .set_some("to", self.to)
-            .set_some("ttlMs", self.ttl_ms)
-            .set_some("elapsedMs", self.elapsed_ms);
-        if let Some(failure) = &self.failure {
-            obj.set("failure", failure.fill(convert::Obj::new()).into_js());
-        }
-        obj.set_some("attempt", self.attempt)
-            .set_some("retryInMs", self.retry_in_ms)
-            .set_some("blockedForMs", self.blocked_for_ms)
-            .set_some("maxRetry", self.max_retry)
-            .set_some("sinceLastMs", self.since_last_ms)
-            .set_some("storedStatus", self.stored_status.as_deref())
-            .set_some("nodeId", self.node_id.as_deref())
-            .set_some("organizationId", self.organization_id.as_deref())
-            .set_some("secretLength", self.secret_length)
-            .set_some("httpStatus", self.http_status)
-            .set_some("reason", self.reason.as_deref())
-            .set_some("requestId", self.request_id)
-            .set_some("error", self.error.as_deref());
-        obj.into_js()
-    }
-
-    fn from_event(event: &Event, status: Status, redact: &dyn Fn(String) -> String) -> Self {
-        let failure = |f: &Failure| Some(FailureDetail::new(f, redact(f.message.clone())));
-        let mut detail = EventDetail {
-            name: event.name(),
-            level: level_name(event.level()),
-            message: redact(event.to_string()),
-            status: status.as_str(),
-            ..EventDetail::default()
-        };
-        match event {
-            Event::LoopStarted { ttl } => detail.ttl_ms = Some(convert::millis(*ttl)),
-            Event::LockError { error } => detail.error = Some(redact(error.clone())),
-            Event::StatusChanged { from, to } => {
-                detail.from = Some(from.as_str());
-                detail.to = Some(to.as_str());
-            }
-            Event::Registered { elapsed } => detail.elapsed_ms = Some(convert::millis(*elapsed)),
-            Event::RegistrationFailed {
-                failure: f,
-                attempt,
-                retry_in,
-                ..
-            } => {
-                detail.failure = failure(f);
-                detail.attempt = Some(*attempt);
-                detail.retry_in_ms = Some(convert::millis(*retry_in));
-            }
-            Event::Conflict {
-                failure: f,
-                blocked_for,
-                ..
-            } => {
-                detail.failure = failure(f);
-                detail.blocked_for_ms = Some(convert::millis(*blocked_for));
-            }
-            Event::MaxRetryReached { max_retry } => detail.max_retry = Some(*max_retry),
-            Event::HealthCheckExpired { since_last } => {
-                detail.since_last_ms = since_last.map(convert::millis)
-            }
-            Event::UnknownStatus { stored } => detail.stored_status = Some(stored.clone()),
-            Event::CallbackAccepted {
-                id,
-                organization_id,
-                secret_len,
-            } => {
-                detail.node_id = Some(id.clone());
-                detail.organization_id = organization_id.clone();
-                detail.secret_length = Some(*secret_len as f64);
-            }
-            Event::CallbackRejected { status, reason } => {
-                detail.http_status = Some(*status);
-                detail.reason = Some(reason.clone());
-            }
-            Event::StaleResponse { id } | Event::RequestCancelled { id } => {
-                detail.request_id = Some(id.0 as f64)
-            }
-            // Events whose name and message say it all.
-            _ => {}
-        }
-        detail
     }
 }

@@ -249,7 +249,7 @@ pub fn classify(
         }
         Err(failure) => {
             result.set("ok", false);
-            FailureDetail::new(&failure, failure.message.clone()).fill(result)
+            FailureDetail::new(&failure).fill(result)
         }
     };
     Ok(result.into_js())

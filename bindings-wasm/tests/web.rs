@@ -83,6 +83,7 @@ async fn settle(promise: Promise) -> Result<JsValue, JsValue> {
 fn legacy_options(extra: &[(&str, JsValue)]) -> JsValue {
     let mut pairs = vec![
         ("ddsUrl", DEAD_DDS.into()),
+        ("flow", "legacy".into()),
         ("nodeUrl", "http://127.0.0.1:2".into()),
         ("version", "1.2.3".into()),
         (
@@ -348,7 +349,23 @@ fn registrar_options_are_checked() {
         ),
         (
             legacy_options(&[("nodeUrl", JsValue::UNDEFINED)]),
-            "invalid_option",
+            "missing_node_url",
+        ),
+        (
+            legacy_options(&[("flow", "wallet".into())]),
+            "node_url_with_wallet",
+        ),
+        (
+            legacy_options(&[("flow", JsValue::UNDEFINED)]),
+            "node_url_with_wallet",
+        ),
+        (
+            legacy_options(&[("requestTimeoutMs", 0.into())]),
+            "zero_request_timeout",
+        ),
+        (
+            legacy_options(&[("registerIntervalMs", 999.into())]),
+            "interval_too_short",
         ),
         (
             legacy_options(&[("nodeUrl", "node.example.com".into())]),
@@ -356,15 +373,23 @@ fn registrar_options_are_checked() {
         ),
         (legacy_options(&[("version", " ".into())]), "empty_version"),
         (
-            legacy_options(&[("flow", "wallet".into()), ("capabilities", strings(&[]))]),
+            legacy_options(&[
+                ("flow", "wallet".into()),
+                ("nodeUrl", JsValue::UNDEFINED),
+                ("capabilities", strings(&[])),
+            ]),
             "no_capabilities",
         ),
         (
             legacy_options(&[("flow", "carrier-pigeon".into())]),
-            "invalid_option",
+            "unknown_flow",
         ),
         (
             legacy_options(&[("registerIntervalMs", (-1).into())]),
+            "interval_too_short",
+        ),
+        (
+            legacy_options(&[("requestTimeoutMs", "soon".into())]),
             "invalid_option",
         ),
         (
@@ -487,8 +512,13 @@ async fn tick_attempts_persists_and_reports_failure() {
 async fn tick_within_the_ttl_does_nothing() {
     let now = js_sys::Date::now();
     let snapshot = format!(
-        r#"{{"version":1,"status":"registered","last_health_check_ms":{},"attempt":0}}"#,
-        now as u64
+        concat!(
+            r#"{{"version":1,"status":"registered","last_health_check_ms":{},"attempt":0,"#,
+            r#""registered_as":{{"dds_url":"{}","flow":"legacy","address":"{}","#,
+            r#""node_url":"http://127.0.0.1:2","version":"1.2.3","#,
+            r#""capabilities":["/reconstruction/global-refinement/v1"]}}}}"#
+        ),
+        now as u64, DEAD_DDS, ADDRESS
     );
     let storage: JsValue = MemoryStorage::new(Uint8Array::from(snapshot.as_bytes()).into()).into();
     let options = legacy_options(&[("storage", storage)]);
@@ -548,7 +578,12 @@ async fn start_stop_and_busy() {
     let registrar = Registrar::new(&key(), legacy_options(&[])).unwrap();
     settle(registrar.start()).await.unwrap();
     assert!(registrar.running());
+    // Next to the loop, registerOnce joins its attempt (the DDS is dead: it fails).
     let err = settle(registrar.register_once()).await.unwrap_err();
+    assert_error(&err, "RegistrationError", "registration_unavailable", "");
+    let err = settle(registrar.tick(JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert_error(&err, "StateError", "already_running", "");
     let err = settle(registrar.start()).await.unwrap_err();
     assert_error(&err, "StateError", "already_running", "");

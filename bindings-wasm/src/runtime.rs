@@ -1,0 +1,333 @@
+//! The four traits of the shared driver ([`posemesh_registration_driver`]) for a
+//! JavaScript runtime: `Date.now` and `setTimeout` ([`JsRuntime`]), `fetch`
+//! ([`FetchTransport`]), the package's storage objects ([`JsStore`]) and the
+//! registrar's events as `CustomEvent`s ([`JsSink`]). The loop is the driver's.
+
+use crate::convert;
+use crate::error::FailureDetail;
+use crate::host::{self, Clock, Sleep};
+use js_sys::{Function, Promise, Reflect};
+use posemesh_registration_core::response::MAX_RESPONSE_BODY;
+use posemesh_registration_core::{
+    AttemptOutcome, Event, Failure, HttpRequest, HttpResponse, Level, Status, TransportError,
+    TransportErrorKind, UnixTime,
+};
+use posemesh_registration_driver::{
+    BoxFuture, EventSink, Runtime, SnapshotStore, StoreError, Transport,
+};
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// Wall-clock time from `Date.now()` (shifted for `tick(now)`), `setTimeout`,
+/// `spawn_local` and `crypto.getRandomValues`.
+#[derive(Default)]
+pub(crate) struct JsRuntime {
+    clock: Cell<Option<Clock>>,
+}
+
+impl JsRuntime {
+    /// From now on, time reads `start` and advances with the system clock.
+    pub(crate) fn set_now(&self, start: UnixTime) {
+        self.clock.set(Some(Clock::starting_at(start)));
+    }
+}
+
+impl Runtime for JsRuntime {
+    fn now(&self) -> UnixTime {
+        self.clock.get().unwrap_or_else(Clock::system).now()
+    }
+
+    fn sleep_until(&self, deadline: UnixTime) -> BoxFuture<'static, ()> {
+        Box::pin(Sleep::new(deadline.saturating_since(self.now())))
+    }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        wasm_bindgen_futures::spawn_local(task);
+    }
+
+    fn random_seed(&self) -> u64 {
+        host::random_seed()
+    }
+}
+
+/// The global `fetch`, redirects never followed, bodies read up to 64 KiB,
+/// given up (and aborted) after the core's request timeout. Counts what it
+/// sends (for `tick()`'s `attempted`).
+#[derive(Default)]
+pub(crate) struct FetchTransport {
+    pub(crate) sent: Cell<u32>,
+}
+
+impl Transport for FetchTransport {
+    fn send(
+        &self,
+        request: HttpRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        self.sent.set(self.sent.get().wrapping_add(1));
+        let mut exchange = host::send(request, MAX_RESPONSE_BODY);
+        let mut timer = Sleep::new(timeout);
+        Box::pin(poll_fn(move |cx| {
+            if let Poll::Ready(result) = Pin::new(&mut exchange).poll(cx) {
+                return Poll::Ready(result);
+            }
+            // Dropping the exchange (with this future) aborts the fetch.
+            match Pin::new(&mut timer).poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    // Integer arithmetic: formatting an f64 would pull float printing in.
+                    format!(
+                        "no response within {} ms",
+                        timeout.as_secs() * 1000 + u64::from(timeout.subsec_millis())
+                    ),
+                ))),
+                Poll::Pending => Poll::Pending,
+            }
+        }))
+    }
+}
+
+/// The package's storage object (`MemoryStorage`, `WebStorage`, `KvStorage`, or
+/// any object with `load()` and `save(bytes)`); none: nothing is kept.
+pub(crate) struct JsStore {
+    storage: Option<JsValue>,
+    /// The last failed save, for `tick()` to reject with.
+    pub(crate) save_error: RefCell<Option<String>>,
+}
+
+impl JsStore {
+    pub(crate) fn new(storage: Option<JsValue>) -> Self {
+        JsStore {
+            storage,
+            save_error: RefCell::new(None),
+        }
+    }
+
+    async fn call(
+        storage: &JsValue,
+        method: &str,
+        arg: Option<&JsValue>,
+    ) -> Result<JsValue, JsValue> {
+        let f: Function = Reflect::get(storage, &method.into())?.unchecked_into();
+        let returned = match arg {
+            Some(arg) => f.call1(storage, arg)?,
+            None => f.call0(storage)?,
+        };
+        JsFuture::from(Promise::resolve(&returned)).await
+    }
+}
+
+impl SnapshotStore for JsStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let Some(storage) = &self.storage else {
+                return Ok(None);
+            };
+            let value = Self::call(storage, "load", None)
+                .await
+                .map_err(|err| StoreError(host::describe(&err)))?;
+            if value.is_undefined() || value.is_null() {
+                return Ok(None);
+            }
+            convert::bytes(&value, "").map(Some).map_err(|_| {
+                StoreError(
+                    "storage.load() must resolve to a Uint8Array, an ArrayBuffer, a string or null"
+                        .to_owned(),
+                )
+            })
+        })
+    }
+
+    fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let Some(storage) = &self.storage else {
+                return Ok(());
+            };
+            let bytes = js_sys::Uint8Array::from(bytes.as_slice());
+            match Self::call(storage, "save", Some(&bytes)).await {
+                Ok(_) => Ok(()),
+                Err(err) => {
+                    let error = host::describe(&err);
+                    *self.save_error.borrow_mut() = Some(error.clone());
+                    Err(StoreError(error))
+                }
+            }
+        })
+    }
+}
+
+#[wasm_bindgen(module = "/js/support.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = makeEventTarget)]
+    fn make_event_target() -> JsValue;
+    #[wasm_bindgen(js_name = makeEvent)]
+    fn make_event(name: &str, detail: &JsValue) -> JsValue;
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// An `EventTarget`.
+    pub(crate) type JsEventTarget;
+    #[wasm_bindgen(method, catch, js_name = addEventListener)]
+    pub(crate) fn add_event_listener(
+        this: &JsEventTarget,
+        kind: &str,
+        listener: &JsValue,
+        options: &JsValue,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = removeEventListener)]
+    pub(crate) fn remove_event_listener(
+        this: &JsEventTarget,
+        kind: &str,
+        listener: &JsValue,
+        options: &JsValue,
+    ) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = dispatchEvent)]
+    fn dispatch_event(this: &JsEventTarget, event: &JsValue) -> Result<bool, JsValue>;
+}
+
+/// Hands every event to the logger, `onEvent` and the `EventTarget`'s listeners.
+/// Remembers the status (for each event's `status`) and the last attempt result
+/// (for `tick()`).
+pub(crate) struct JsSink {
+    on_event: Option<Function>,
+    logger: Option<JsValue>,
+    pub(crate) target: JsEventTarget,
+    pub(crate) status: Cell<Status>,
+    pub(crate) last_result: RefCell<Option<Result<AttemptOutcome, Failure>>>,
+}
+
+impl JsSink {
+    pub(crate) fn new(on_event: Option<Function>, logger: Option<JsValue>) -> Self {
+        JsSink {
+            on_event,
+            logger,
+            target: make_event_target().unchecked_into(),
+            status: Cell::new(Status::Disconnected),
+            last_result: RefCell::new(None),
+        }
+    }
+}
+
+impl EventSink for JsSink {
+    fn event(&self, event: &Event) {
+        if let Event::StatusChanged { to, .. } = event {
+            self.status.set(*to);
+        }
+        if let Some(result) = event.attempt_result() {
+            *self.last_result.borrow_mut() = Some(result.map_err(Clone::clone));
+        }
+        let name = event.name();
+        let level = level_name(event.level());
+        // The core's text: already free of secrets (core/src/redact.rs).
+        let message = event.to_string();
+        if let Some(logger) = &self.logger {
+            if let Ok(log) = Reflect::get(logger, &level.into()) {
+                if let Some(log) = log.dyn_ref::<Function>() {
+                    let line = format!("posemesh-registration {name}: {message}");
+                    let _ = log.call1(logger, &line.into());
+                }
+            }
+        }
+        let detail = event_detail(event, level, message, self.status.get());
+        if let Some(on_event) = &self.on_event {
+            let _ = on_event.call1(&JsValue::UNDEFINED, &detail);
+        }
+        let _ = self.target.dispatch_event(&make_event(name, &detail));
+    }
+}
+
+pub(crate) fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+    }
+}
+
+/// An event as JavaScript sees it (`RegistrarEvent` in the declarations).
+fn event_detail(event: &Event, level: &str, message: String, status: Status) -> JsValue {
+    let ms = |d: &Duration| convert::millis(*d);
+    let obj = convert::Obj::new();
+    obj.set("name", event.name())
+        .set("level", level)
+        .set("message", message)
+        .set("status", status.as_str());
+    let failure = |f: &Failure| FailureDetail::new(f).fill(convert::Obj::new()).into_js();
+    match event {
+        Event::LoopStarted { ttl } => {
+            obj.set("ttlMs", ms(ttl));
+        }
+        Event::StatusChanged { from, to } => {
+            obj.set("from", from.as_str()).set("to", to.as_str());
+        }
+        Event::Registered { elapsed } => {
+            obj.set("elapsedMs", ms(elapsed));
+        }
+        Event::RegistrationFailed {
+            failure: f,
+            attempt,
+            retry_in,
+            ..
+        } => {
+            obj.set("failure", failure(f))
+                .set("attempt", *attempt)
+                .set("retryInMs", ms(retry_in));
+        }
+        Event::Conflict {
+            failure: f,
+            blocked_for,
+            ..
+        } => {
+            obj.set("failure", failure(f))
+                .set("blockedForMs", ms(blocked_for));
+        }
+        Event::MaxRetryReached { max_retry } => {
+            obj.set("maxRetry", *max_retry);
+        }
+        Event::HealthCheckExpired { since_last } => {
+            obj.set_some("sinceLastMs", since_last.as_ref().map(ms));
+        }
+        Event::UnknownStatus { stored } => {
+            obj.set("storedStatus", stored.as_str());
+        }
+        Event::CallbackAccepted {
+            id,
+            organization_id,
+            secret_len,
+        } => {
+            obj.set("nodeId", id.as_str())
+                .set_some("organizationId", organization_id.as_deref())
+                .set("secretLength", *secret_len as f64);
+        }
+        Event::CallbackRejected { status, reason } => {
+            obj.set("httpStatus", *status)
+                .set("reason", reason.as_str());
+        }
+        Event::CallbackConflict { id } => {
+            obj.set("nodeId", id.as_str());
+        }
+        Event::StaleResponse { id } | Event::RequestCancelled { id } => {
+            obj.set("requestId", id.0 as f64);
+        }
+        Event::Adopted { age } => {
+            obj.set("ageMs", ms(age));
+        }
+        Event::StoredRegistrationStale { reason } => {
+            obj.set("reason", reason.to_string());
+        }
+        Event::LockError { error }
+        | Event::StateCorrupt { error }
+        | Event::StateSaveFailed { error } => {
+            obj.set("error", error.as_str());
+        }
+        // Events whose name and message say it all.
+        _ => {}
+    }
+    obj.into_js()
+}
