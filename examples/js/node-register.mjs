@@ -45,6 +45,7 @@ const nodeUrl = env.POSEMESH_NODE_URL ?? `http://127.0.0.1:${server.address().po
 
 registrar = new Registrar(key, {
   ddsUrl,
+  flow: "legacy",
   nodeUrl,
   version: env.NODE_VERSION ?? "1.0.0",
   capabilities: (env.NODE_CAPABILITIES ?? "/reconstruction/global-refinement/v1").split(","),

@@ -99,11 +99,17 @@ test("classifyResponse accepts Headers, pairs and records", () => {
 
 test("options are validated with ConfigError codes, never echoing the secret", () => {
   const key = PrivateKey.fromHex(KEY_HEX);
-  const base = { ddsUrl: DEAD_DDS, nodeUrl: "http://127.0.0.1:2", version: "1", registrationCredentials: SECRET };
+  const base = { ddsUrl: DEAD_DDS, flow: "legacy", nodeUrl: "http://127.0.0.1:2", version: "1", registrationCredentials: SECRET };
   const cases = [
     [{ ...base, ddsUrl: "dds.example.com" }, "invalid_dds_url"],
     [{ ...base, nodeUrl: "http://user:pw@node" }, "invalid_node_url"],
-    [{ ...base, flow: "wallet" }, "no_capabilities"],
+    [{ ...base, flow: "wallet", nodeUrl: undefined }, "no_capabilities"],
+    [{ ...base, flow: "wallet" }, "node_url_with_wallet"],
+    [{ ...base, flow: undefined }, "node_url_with_wallet"],
+    [{ ...base, nodeUrl: undefined }, "missing_node_url"],
+    [{ ...base, flow: "pigeon" }, "unknown_flow"],
+    [{ ...base, requestTimeoutMs: 0 }, "zero_request_timeout"],
+    [{ ...base, registerIntervalMs: 500 }, "interval_too_short"],
     [{ ...base, version: "" }, "empty_version"],
     [{ ...base, registrationCredentials: 12345678 }, "invalid_option"],
     [{ ...base, storage: {} }, "invalid_option"],
@@ -124,6 +130,7 @@ test("the registrar never shows the key or the secret; logs carry no secret", as
   const [error, output] = await captureConsole(async () => {
     const registrar = new Registrar(key, {
       ddsUrl: DEAD_DDS,
+      flow: "legacy",
       nodeUrl: "http://127.0.0.1:2",
       version: "1",
       registrationCredentials: SECRET,
@@ -156,6 +163,7 @@ test("the registrar never shows the key or the secret; logs carry no secret", as
 test("events reach EventTarget listeners as CustomEvents", async () => {
   const registrar = new Registrar(PrivateKey.fromHex(KEY_HEX), {
     ddsUrl: DEAD_DDS,
+    flow: "legacy",
     nodeUrl: "http://127.0.0.1:2",
     version: "1",
     registrationCredentials: SECRET,
@@ -214,6 +222,7 @@ test("storage adapters round-trip bytes", async () => {
 test("handleCallback answers /health, the callback and 404", async () => {
   const registrar = new Registrar(PrivateKey.fromHex(KEY_HEX), {
     ddsUrl: DEAD_DDS,
+    flow: "legacy",
     nodeUrl: "http://127.0.0.1:2",
     version: "1",
     registrationCredentials: SECRET,
@@ -242,15 +251,13 @@ test("tick(now) and state errors", async () => {
   const storage = new MemoryStorage();
   const registrar = new Registrar(PrivateKey.fromHex(KEY_HEX), {
     ddsUrl: DEAD_DDS,
+    flow: "legacy",
     nodeUrl: "http://127.0.0.1:2",
     version: "1",
     registrationCredentials: SECRET,
     storage,
   });
-  const ticking = registrar.tick(new Date());
-  await assert.rejects(registrar.tick(), StateError);
-  await assert.rejects(registrar.start(), (err) => err instanceof StateError && err.code === "already_running");
-  const result = await ticking;
+  const result = await registrar.tick(new Date());
   assert.equal(result.attempted, true);
   assert.equal(result.status, "registering");
   assert.ok(result.error instanceof RegistrationError);
@@ -258,4 +265,10 @@ test("tick(now) and state errors", async () => {
   assert.equal(stored.status, "registering");
   assert.equal(stored.attempt, 1);
   await assert.rejects(registrar.tick("yesterday"), PosemeshError);
+  // A tick next to the running loop would wait for it forever: refused.
+  await registrar.start();
+  await assert.rejects(registrar.tick(), (err) => err instanceof StateError && err.code === "already_running");
+  await assert.rejects(registrar.start(), (err) => err instanceof StateError && err.code === "already_running");
+  await registrar.stop();
+  assert.equal(registrar.running, false);
 });

@@ -50,6 +50,7 @@ test("legacy flow: start() registers, takes the DDS callback and its health prob
     await quietly(async () => {
       registrar = new Registrar(key, {
         ddsUrl: dds.url,
+        flow: "legacy",
         nodeUrl: node.url,
         version: "1.2.3",
         capabilities: CAPABILITIES,
@@ -141,6 +142,7 @@ test("faults: 503 with Retry-After is retried after it; 409 and 403 reject with 
   await quietly(async () => {
     const registrar = new Registrar(key, {
       ddsUrl: dds.url,
+      flow: "legacy",
       nodeUrl: "http://127.0.0.1:9/node",
       version: "1.2.3",
       capabilities: CAPABILITIES,
@@ -184,6 +186,7 @@ test("a slow DDS times out after requestTimeoutMs", async () => {
   await quietly(async () => {
     const registrar = new Registrar(key, {
       ddsUrl: dds.url,
+      flow: "legacy",
       nodeUrl: "http://127.0.0.1:9/node",
       version: "1.2.3",
       registrationCredentials: CREDENTIALS,
@@ -208,6 +211,7 @@ test("stop() aborts an outstanding request; the next attempt starts clean", asyn
   await quietly(async () => {
     const registrar = new Registrar(key, {
       ddsUrl: dds.url,
+      flow: "legacy",
       nodeUrl: "http://127.0.0.1:9/node",
       version: "1.2.3",
       capabilities: CAPABILITIES,
@@ -235,6 +239,7 @@ test("tick(): each cron run resumes from the saved snapshot", async () => {
   const storage = new MemoryStorage();
   const options = {
     ddsUrl: dds.url,
+    flow: "legacy",
     nodeUrl: "http://127.0.0.1:9/node",
     version: "1.2.3",
     capabilities: CAPABILITIES,

@@ -19,6 +19,8 @@ import init, {
   type TickResult,
   type Classification,
   type RegistrationStatus,
+  type RegisterOutcome,
+  type RegistrarEventName,
 } from "posemesh-registration";
 
 await init();
@@ -95,7 +97,10 @@ registrar.addEventListener("registration.sucess", () => {});
 await registrar.start();
 await registrar.stop();
 try {
-  await registrar.registerOnce();
+  const outcome: RegisterOutcome = await registrar.registerOnce();
+  // @ts-expect-error the outcome is "registered" or "adopted"
+  const wrong: "failed" = outcome;
+  await registrar.registerAgain();
 } catch (err) {
   if (err instanceof RegistrationError) {
     const code: "registration_conflict" | "registration_rejected" | "registration_unavailable" = err.code;
@@ -108,4 +113,13 @@ const result: TickResult = await registrar.tick(Date.now());
 const next: number = result.nextCheckAt;
 const failure: RegistrationError | null = result.error;
 const response: Response = await registrar.handleCallback(new Request("http://node/health"));
-export { address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
+const newEvents: RegistrarEventName[] = [
+  "registration.adopted",
+  "registration.stale",
+  "registration.callback.conflict",
+  "registration.rearm",
+];
+registrar.addEventListener("registration.adopted", (event) => {
+  const age: number | undefined = event.detail.ageMs;
+});
+export { newEvents, address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
