@@ -68,6 +68,18 @@ impl<'a> Options<'a> {
             .collect()
     }
 
+    /// Any number, NaN and infinities included (durations: the core's
+    /// `duration_from_secs_f64` decides what they mean).
+    pub(crate) fn any_number(&self, name: &str) -> Result<Option<f64>> {
+        match self.get(name)? {
+            None => Ok(None),
+            Some(value) => value
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.invalid(name, "a number")),
+        }
+    }
+
     pub(crate) fn number(&self, name: &str) -> Result<Option<f64>> {
         match self.get(name)? {
             None => Ok(None),

@@ -87,7 +87,7 @@ export type RegistrarEventName =
   | "registration.conflict" | "registration.max_retry_reached" | "healthcheck.expired"
   | "status.unknown" | "healthcheck.touch" | "registration.callback"
   | "registration.callback.rejected" | "request.cancelled" | "response.ignored"
-  | "registration.adopted" | "registration.stale" | "registration.callback.conflict"
+  | "registration.attempt" | "registration.adopted" | "registration.stale" | "registration.callback.conflict"
   | "registration.rearm" | "state.corrupt" | "state.save.error";
 
 /** How `registerOnce()` made sure the node is registered. */
@@ -110,8 +110,10 @@ export interface RegistrarEvent {
   elapsedMs?: number;
   /** `registration.error`, `registration.conflict`: the classified failure. */
   failure?: FailureInfo;
-  /** `registration.error`: consecutive fast failures so far. */
+  /** `registration.error`: consecutive fast failures so far; `registration.attempt`: this attempt's number. */
   attempt?: number;
+  /** `registration.attempt`: the first endpoint the attempt calls. */
+  endpoint?: string;
   /** `registration.error`: when the next attempt is due. */
   retryInMs?: number;
   /** `registration.conflict`: how long the conflict has lasted. */
@@ -481,10 +483,10 @@ impl Inner {
         let capabilities = options.strings("capabilities")?;
         let credentials = Secret::new(options.required_string("registrationCredentials")?);
         let mut config = RegistrarConfig::new(&dds_url, flow, &version, capabilities, credentials)?;
-        if let Some(ms) = options.number("registerIntervalMs")? {
+        if let Some(ms) = options.any_number("registerIntervalMs")? {
             config.register_interval = duration_from_secs_f64(ms / 1000.0);
         }
-        if let Some(ms) = options.number("requestTimeoutMs")? {
+        if let Some(ms) = options.any_number("requestTimeoutMs")? {
             config.request_timeout = duration_from_secs_f64(ms / 1000.0);
         }
         config.max_retry = options.count("maxRetry")?;

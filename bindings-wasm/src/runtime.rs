@@ -287,6 +287,10 @@ fn event_detail(event: &Event, level: &str, message: String, status: Status) -> 
             obj.set("failure", failure(f))
                 .set("blockedForMs", ms(blocked_for));
         }
+        Event::AttemptStarted { attempt, endpoint } => {
+            obj.set("attempt", *attempt)
+                .set("endpoint", endpoint.as_str());
+        }
         Event::MaxRetryReached { max_retry } => {
             obj.set("maxRetry", *max_retry);
         }

@@ -113,7 +113,7 @@ test("options are validated with ConfigError codes, never echoing the secret", (
     [{ ...base, version: "" }, "empty_version"],
     [{ ...base, registrationCredentials: 12345678 }, "invalid_option"],
     [{ ...base, storage: {} }, "invalid_option"],
-    [{ ...base, requestTimeoutMs: Infinity }, "invalid_option"],
+    [{ ...base, requestTimeoutMs: "30" }, "invalid_option"],
   ];
   for (const [options, code] of cases) {
     assert.throws(
@@ -156,7 +156,7 @@ test("the registrar never shows the key or the secret; logs carry no secret", as
   for (const event of events) assert.ok(!JSON.stringify(event).includes(SECRET));
   assert.deepEqual(
     events.map((e) => e.name),
-    ["registration.loop.start", "status.transition", "registration.error"],
+    ["registration.loop.start", "status.transition", "registration.attempt", "registration.error"],
   );
 });
 

@@ -153,12 +153,13 @@ test("stop_during_an_attempt", async () => {
   try {
     const registrar = new Registrar(key, options(dds.url));
     await registrar.start();
-    const once = registrar.registerOnce();
+    const once = registrar.registerOnce().then(() => null, (err) => err);
     await eventually(async () => (await dds.registrations()).faults_queued === 0, 5_000, "the request in flight");
     const stopping = Date.now();
     await registrar.stop();
     assert.ok(Date.now() - stopping < 1000, "stop() does not wait for the DDS");
-    await assert.rejects(once, (err) => err instanceof StateError && err.code === "stopped");
+    const err = await once;
+    assert.ok(err instanceof StateError && err.code === "stopped", String(err));
     assert.equal(registrar.running, false);
   } finally {
     await dds.clearFaults();
@@ -263,7 +264,7 @@ test("retry_after_zero_keeps_the_backoff", async () => {
   assert.ok(failure.retryInMs >= 1600, String(failure.retryInMs));
   assert.equal(failure.failure.retryAfterMs, 0);
   assert.ok(stamps["registration.success"] - stamps["registration.error"] >= 1550);
-  assert.deepEqual((await received(key, WALLET)).map((r) => r.status), [503, 200]);
+  assert.deepEqual((await received(key, WALLET)).filter((r) => r.accepted).length, 1);
 });
 
 test("register_again_rearms_a_running_registrar", async () => {
