@@ -70,6 +70,19 @@ fn drain(registrar: &mut Registrar) {
     panic!("registrar never asked to wait");
 }
 
+/// The attempt's request: the first (and only) one this registrar sent.
+fn in_flight_id(registrar: &Registrar) -> posemesh_registration_core::RequestId {
+    assert!(registrar.has_request_in_flight());
+    posemesh_registration_core::RequestId(1)
+}
+
+fn ok_response() -> posemesh_registration_core::HttpResponse {
+    posemesh_registration_core::HttpResponse {
+        status: 200,
+        ..Default::default()
+    }
+}
+
 fn state(registrar: &Registrar) -> Snapshot {
     registrar.snapshot()
 }
@@ -142,14 +155,29 @@ fuzz_target!(|data: &[u8]| {
     if response.status == 200 {
         assert!(pending, "callback accepted while none was pending");
         let expected = parse_registration_callback(&body).expect("accepted, so it parses");
+        // Held until the attempt succeeds: nothing is committed yet.
+        assert!(registrar.credentials().is_none(), "committed before success");
+        // The same callback again is fine; a different one is refused.
+        let again =
+            registrar.handle_node_request("POST", "/internal/v1/registrations", &[], &body, now);
+        assert_eq!(again.status, 200);
+        let other = format!(r#"{{"id":"other","secret":"x{}"}}"#, expected.secret.len());
+        let forged = registrar.handle_node_request(
+            "POST",
+            "/internal/v1/registrations",
+            &[],
+            other.as_bytes(),
+            now,
+        );
+        assert_eq!(forged.status, 409);
+        drain(&mut registrar);
+        // The attempt succeeds: the first callback's credentials are committed.
+        let id = in_flight_id(&registrar);
+        registrar.handle_response(id, Ok(ok_response()), now);
         let stored = registrar.credentials().expect("credentials stored");
         assert_eq!(stored.id, expected.id);
         assert_eq!(stored.secret, expected.secret);
         assert_eq!(stored.organization_id, expected.organization_id);
-        // A second, identical callback is no longer expected.
-        let again =
-            registrar.handle_node_request("POST", "/internal/v1/registrations", &[], &body, now);
-        assert_eq!(again.status, 409);
     } else {
         assert_eq!(
             state(&registrar),
