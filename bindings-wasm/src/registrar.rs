@@ -9,7 +9,7 @@ use crate::key::PrivateKey;
 use crate::runtime::{FetchTransport, JsRuntime, JsSink, JsStore};
 use js_sys::{Object, Promise, Reflect};
 use posemesh_registration_core::callback::MAX_CALLBACK_BODY;
-use posemesh_registration_core::registrar::{duration_from_secs_f64, SHORT_DELAY};
+use posemesh_registration_core::registrar::duration_from_secs_f64;
 use posemesh_registration_core::{
     AttemptOutcome, Flow, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
 };
@@ -570,26 +570,12 @@ impl Inner {
     }
 
     async fn tick(self: &Rc<Self>, start: UnixTime) -> std::result::Result<JsValue, JsValue> {
-        if self.driver.borrow().is_none() {
-            // Built as of one start delay ago, so that the first check is due at `start`.
-            self.runtime.set_now(start - SHORT_DELAY);
-        }
-        let driver = self.driver().await?;
         self.runtime.set_now(start);
+        let driver = self.driver().await?;
         self.sink.last_result.borrow_mut().take();
         self.store.save_error.borrow_mut().take();
         let sent = self.transport.sent.get();
-        let mut report = driver.tick().await;
-        // What falls due within the core's short delay (the first check after a fresh build,
-        // the attempt after a lapsed health check) belongs to this tick too.
-        for _ in 0..3 {
-            let soon = self.runtime.now() + SHORT_DELAY;
-            if self.sink.last_result.borrow().is_some() || report.next_wake > soon {
-                break;
-            }
-            self.runtime.sleep_until(report.next_wake).await;
-            report = driver.tick().await;
-        }
+        let report = driver.tick().await;
         if let Some(error) = self.store.save_error.borrow_mut().take() {
             return Err(Error::storage(
                 "storage_save_failed",

@@ -261,9 +261,6 @@ impl RegistrarConfig {
         if node_version.trim().is_empty() {
             return Err(ConfigError::EmptyVersion);
         }
-        if credentials.is_empty() {
-            return Err(ConfigError::EmptyCredentials);
-        }
         if capabilities.iter().any(|c| c.trim().is_empty()) {
             return Err(ConfigError::BlankCapability);
         }
@@ -285,7 +282,14 @@ impl RegistrarConfig {
 
     /// Checks the fields a host may set after [`RegistrarConfig::new`]: the
     /// one set of rules every binding applies (hosts call it before starting).
+    ///
+    /// Empty registration credentials are refused here rather than in
+    /// [`RegistrarConfig::new`]: a request built by hand may carry them (the
+    /// reference's vectors do), a registrar never sends them.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node.credentials.is_empty() {
+            return Err(ConfigError::EmptyCredentials);
+        }
         if self.request_timeout.is_zero() {
             return Err(ConfigError::ZeroRequestTimeout);
         }
@@ -1095,6 +1099,20 @@ impl Registrar {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// Does now whatever the next check would do (for hosts that run the
+    /// registrar in steps, like a cron trigger, instead of sleeping until
+    /// [`Output::Wait`]): a fresh registrar's first check, an attempt if the
+    /// node is not registered, the expiry of a lapsed health check. While a
+    /// request or the lock is awaited, the same as [`Registrar::handle_timeout`].
+    pub fn check_now(&mut self, now: UnixTime) {
+        if matches!(self.phase, Phase::Idle) {
+            self.next_check = now;
+            self.check(now);
+        } else {
+            self.handle_timeout(now);
         }
     }
 

@@ -1745,10 +1745,15 @@ fn config_rules() {
         )
         .map(|_| ())
     };
-    assert_eq!(
-        new(vec!["/a".into()], ""),
-        Err(ConfigError::EmptyCredentials)
-    );
+    let no_secret = posemesh_registration_core::RegistrarConfig::new(
+        DDS,
+        Flow::Wallet,
+        "1",
+        vec!["/a".into()],
+        "".into(),
+    )
+    .unwrap();
+    assert_eq!(no_secret.validate(), Err(ConfigError::EmptyCredentials));
     assert_eq!(
         new(vec![" ".into()], "s"),
         Err(ConfigError::BlankCapability)

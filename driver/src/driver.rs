@@ -5,6 +5,7 @@ use crate::{BoxFuture, EventSink, Runtime, SnapshotStore, StoreError, Transport}
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::lock::Mutex as AsyncMutex;
 use futures_util::{FutureExt, StreamExt};
+use posemesh_registration_core::registrar::SHORT_DELAY;
 use posemesh_registration_core::{
     AttemptOutcome, ConfigError, Event, Failure, HttpResponse, LockOutcome, NodeResponse,
     OutgoingRequest, Output, PrivateKey, Registrar, RegistrarConfig, RequestId, Snapshot,
@@ -309,24 +310,43 @@ impl Driver {
     }
 
     /// Does what is due now and returns: for cron triggers and edge workers
-    /// that cannot keep a loop alive. A request it starts is awaited (under
-    /// the core's request timeout). Waits while another operation drives.
+    /// that cannot keep a loop alive. A fresh driver's first check runs at
+    /// once; a node that is not registered (or whose health check lapsed)
+    /// makes its attempt, which is awaited (under the core's request
+    /// timeout); a registered one does nothing. Waits while another operation
+    /// drives.
     pub async fn tick(&self) -> TickReport {
         let _drive = self.shared.drive.lock().await;
         let now = self.shared.runtime.now();
-        lock(&self.shared.registrar).handle_timeout(now);
+        lock(&self.shared.registrar).check_now(now);
+        // A lapsed health check turns into an attempt one short delay later
+        // in a loop; a tick makes that attempt now, once.
+        let mut rechecked = false;
         loop {
-            let transmits = self.flush().await;
-            let Some(outgoing) = transmits.into_iter().last() else {
-                break;
+            let mut transmits = self.flush().await;
+            transmits.extend(lock(&self.shared.stashed).drain(..));
+            if let Some(outgoing) = transmits.into_iter().last() {
+                let result = self
+                    .shared
+                    .transport
+                    .send(outgoing.request, outgoing.timeout)
+                    .await;
+                let now = self.shared.runtime.now();
+                lock(&self.shared.registrar).handle_response(outgoing.id, result, now);
+                rechecked = true;
+                continue;
+            }
+            let pending = {
+                let registrar = lock(&self.shared.registrar);
+                registrar.status() == Status::Registering && !registrar.has_request_in_flight()
             };
-            let result = self
-                .shared
-                .transport
-                .send(outgoing.request, outgoing.timeout)
-                .await;
             let now = self.shared.runtime.now();
-            lock(&self.shared.registrar).handle_response(outgoing.id, result, now);
+            if pending && !rechecked && self.next_wake() <= now + SHORT_DELAY {
+                rechecked = true;
+                lock(&self.shared.registrar).check_now(now);
+                continue;
+            }
+            break;
         }
         TickReport {
             status: self.status(),

@@ -49,7 +49,7 @@ registrar = new Registrar(key, {
   nodeUrl,
   version: env.NODE_VERSION ?? "1.0.0",
   capabilities: (env.NODE_CAPABILITIES ?? "/reconstruction/global-refinement/v1").split(","),
-  registrationCredentials: env.POSEMESH_REGISTRATION_CREDENTIALS ?? "",
+  registrationCredentials: env.POSEMESH_REGISTRATION_CREDENTIALS ?? "example-registration-credentials",
   storage: new MemoryStorage(),
   logger: console,
 });
