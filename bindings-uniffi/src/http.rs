@@ -167,7 +167,12 @@ impl From<TransportErrorKind> for core::TransportErrorKind {
 /// Called from a background thread, one request at a time per registrar.
 /// Send the request as it is (method, URL, headers, body), give up after
 /// the request's `timeout()`, and return any status, 4xx and 5xx included: the
-/// registrar classifies them. Throw the `Http` error (Kotlin
+/// registrar classifies them. Never follow redirects: return a 3xx as it is
+/// (OkHttp `followRedirects(false)`, `HttpURLConnection.instanceFollowRedirects
+/// = false`, a `URLSessionTaskDelegate` that completes
+/// `willPerformHTTPRedirection` with `nil`); a followed redirect would carry
+/// the signed body, registration credentials included, to another host.
+/// Throw the `Http` error (Kotlin
 /// `RegistrationException.Http`, Swift `RegistrationError.Http`) when there is no
 /// response; anything else thrown counts as a transport error of kind other.
 ///

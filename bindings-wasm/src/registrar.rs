@@ -70,6 +70,9 @@ export interface RegistrarOptions {
   maxRetry?: number | null;
   /** How long a request may take, in ms (default 30 000; more than 0). */
   requestTimeoutMs?: number;
+  /** Domains besides the DDS URL's own whose SIWE challenges may be signed (a DDS reached
+   *  through a proxy that names its public domain). Default: only the DDS URL's. */
+  siweDomains?: string[];
   /** Where to keep the snapshot; default: memory only. */
   storage?: SnapshotStorage;
   /** Called with every event. Exceptions it throws are ignored. */
@@ -490,6 +493,7 @@ impl Inner {
             config.request_timeout = duration_from_secs_f64(ms / 1000.0);
         }
         config.max_retry = options.count("maxRetry")?;
+        config.siwe_domains = options.strings("siweDomains")?;
         config.validate()?;
         let storage = options.object("storage")?;
         if let Some(storage) = &storage {

@@ -557,11 +557,19 @@ impl Drop for AbandonOnDrop {
             in_flight
         };
         if abandoned {
+            let runtime = driver.shared.runtime.clone();
             let driver = driver.clone();
-            driver.shared.runtime.clone().spawn(Box::pin(async move {
+            let mut finish: BoxFuture<'static, ()> = Box::pin(async move {
                 let transmits = driver.flush().await;
                 lock(&driver.shared.stashed).extend(transmits);
-            }));
+            });
+            // Finished here when it can be (a lock release and an event, on the
+            // thread that dropped the future: a host's logger is not called from
+            // another thread while its interpreter may be shutting down); in the
+            // background only if it has to wait.
+            if (&mut finish).now_or_never().is_none() {
+                runtime.spawn(finish);
+            }
         }
     }
 }

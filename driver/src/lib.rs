@@ -1,6 +1,6 @@
 //! # posemesh-registration-driver
 //!
-//! The loop around the sans-IO [`Registrar`], written once for every runtime:
+//! The loop around the sans-IO [`Registrar`](posemesh_registration_core::Registrar), written once for every runtime:
 //! drain its outputs, send its requests, feed back the answers, persist its
 //! snapshots, take and release the lock, report its events, and sleep until it
 //! next wants to be woken. The driver knows no runtime: hosts supply four

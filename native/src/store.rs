@@ -68,8 +68,9 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// Keeps the snapshot in memory only.
-#[derive(Debug, Default)]
+/// Keeps the snapshot in memory only. Its `Debug` shows the stored length,
+/// never the bytes (they hold the DDS-issued secret).
+#[derive(Default)]
 pub struct MemoryStore {
     bytes: Mutex<Option<Vec<u8>>>,
 }
@@ -78,6 +79,20 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stored = self
+            .bytes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Vec::len);
+        f.debug_struct("MemoryStore")
+            .field("stored_bytes", &stored)
+            .finish()
     }
 }
 

@@ -390,3 +390,15 @@ fn a_system_bundle_is_accepted_as_extra_roots() {
         .build()
         .unwrap();
 }
+
+#[test]
+fn a_memory_store_never_shows_what_it_holds() {
+    let store = posemesh_registration::MemoryStore::new();
+    let secret = br#"{"credentials":{"id":"n1","secret":"memory-store-secret"}}"#;
+    store.save(secret).unwrap();
+    let shown = format!("{store:?} {store:#?}");
+    assert!(!shown.contains("memory-store-secret"), "{shown}");
+    // Nor as the bytes' numbers: "109, 101, 109" would be "mem".
+    assert!(!shown.contains("109, 101, 109"), "{shown}");
+    assert!(shown.contains(&secret.len().to_string()), "{shown}");
+}

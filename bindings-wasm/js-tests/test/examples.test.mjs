@@ -99,7 +99,9 @@ test("examples/js/browser registers from headless Chromium (web entry, init())",
   const origin = `http://127.0.0.1:${server.address().port}`;
   try {
     const before = (await dds.registrations()).received.length;
-    const page = `${origin}/browser/?auto=1&credentials=${CREDENTIALS}&dds=${encodeURIComponent(origin + "/dds")}`;
+    // The DDS's SIWE challenge names its own authority, not this proxy's: trust it by name.
+    const siweDomain = new URL(dds.url).host;
+    const page = `${origin}/browser/?auto=1&credentials=${CREDENTIALS}&dds=${encodeURIComponent(origin + "/dds")}&siweDomain=${siweDomain}`;
     const chromium = () =>
       run(
         CHROMIUM,

@@ -1,5 +1,6 @@
 // Browser example: await init() once, then register with the wallet flow.
-// `?dds=<url>&auto=1` registers on load (the repository's tests use that).
+// `?dds=<url>&auto=1` registers on load (the repository's tests use that, with
+// `&siweDomain=<host:port>` as the DDS sits behind the test's same-origin proxy).
 import init, { PrivateKey, Registrar, WebStorage, PosemeshError } from "posemesh-registration";
 
 const $ = (id) => document.getElementById(id);
@@ -11,7 +12,7 @@ const setStatus = (status) => {
 
 await init(); // fetches posemesh_registration_bg.wasm next to the package's web.js
 
-async function register({ dds, key, credentials }) {
+async function register({ dds, key, credentials, siweDomain }) {
   const privateKey = key ? PrivateKey.fromHex(key) : PrivateKey.fromBytes(crypto.getRandomValues(new Uint8Array(32)));
   $("address").textContent = privateKey.ethAddress;
   const registrar = new Registrar(privateKey, {
@@ -20,6 +21,8 @@ async function register({ dds, key, credentials }) {
     version: "1.0.0",
     capabilities: ["/capture/v1"],
     registrationCredentials: credentials,
+    // Only when the DDS is reached through another origin (a proxy): its own domain.
+    siweDomains: siweDomain ? [siweDomain] : [],
     storage: new WebStorage(`posemesh-registration:${privateKey.ethAddress}`),
     onEvent: (event) => {
       log(`${event.name}: ${event.message}`);
@@ -44,5 +47,10 @@ $("form").addEventListener("submit", (event) => {
 
 const params = new URLSearchParams(location.search);
 if (params.get("auto") === "1") {
-  register({ dds: params.get("dds"), key: "", credentials: params.get("credentials") ?? "browser-demo" });
+  register({
+    dds: params.get("dds"),
+    key: "",
+    credentials: params.get("credentials") ?? "browser-demo",
+    siweDomain: params.get("siweDomain"),
+  });
 }

@@ -1,0 +1,283 @@
+//! docs/behaviour.md, in Rust: the scenarios every binding's suite runs, against
+//! the conformance DDS over loopback, through the native runtime of the shared
+//! driver.
+
+mod common;
+
+use common::{fresh_key, fresh_secret, Dds};
+use posemesh_registration::core::{ConfigError, Flow, RegistrarConfig};
+use posemesh_registration::{
+    AttemptOutcome, Driver, DriverError, Event, FileStore, RegisterOnceError, Secret, Status,
+    Store, StoreError,
+};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CAPABILITY: &str = "/reconstruction/global-refinement/v1";
+
+fn wallet_config(dds: &str, version: &str, secret: &str) -> RegistrarConfig {
+    let mut config = RegistrarConfig::new(
+        dds,
+        Flow::from_options(None, None).unwrap(),
+        version,
+        vec![CAPABILITY.into()],
+        Secret::new(secret.to_owned()),
+    )
+    .unwrap();
+    config.request_timeout = Duration::from_secs(5);
+    config
+}
+
+fn recorder() -> (Arc<Mutex<Vec<Event>>>, posemesh_registration::EventHandler) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    (
+        events,
+        Arc::new(move |e: &Event| sink.lock().unwrap().push(e.clone())),
+    )
+}
+
+async fn wallet_registrations(dds: &Dds) -> Vec<serde_json::Value> {
+    dds.readout().await["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/internal/v1/nodes/register-wallet" && r["accepted"] == true)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn register_once_registers() {
+    let dds = Dds::start().await;
+    let (key, _) = fresh_key();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap();
+    assert_eq!(driver.register_once().await, Ok(AttemptOutcome::Registered));
+    assert_eq!(driver.status(), Status::Registered);
+    assert_eq!(wallet_registrations(&dds).await.len(), 1);
+}
+
+#[tokio::test]
+async fn register_once_adopts_a_fresh_matching_registration_and_upgrade_registers_again() {
+    let dds = Dds::start().await;
+    let (key, _) = fresh_key();
+    let secret = fresh_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let start = |version: &str| {
+        Driver::builder(wallet_config(dds.url(), version, &secret), key.clone())
+            .store(FileStore::new(&state))
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        start("1.0.0").register_once().await,
+        Ok(AttemptOutcome::Registered)
+    );
+    // register_once_adopts_a_fresh_matching_registration
+    assert_eq!(
+        start("1.0.0").register_once().await,
+        Ok(AttemptOutcome::Adopted)
+    );
+    assert_eq!(wallet_registrations(&dds).await.len(), 1);
+    // upgrade_registers_again
+    assert_eq!(
+        start("2.0.0").register_once().await,
+        Ok(AttemptOutcome::Registered)
+    );
+    let seen = wallet_registrations(&dds).await;
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1]["version"], "2.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_register_once_joins_the_first() {
+    let dds = Dds::start().await;
+    dds.faults(json!([{"status": 200, "delay_ms": 500, "pass_through": true, "path": "/internal/v1/nodes/register-wallet"}]))
+        .await;
+    let (key, _) = fresh_key();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap();
+    let (a, b) = tokio::join!(driver.register_once(), driver.register_once());
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    assert_eq!(
+        wallet_registrations(&dds).await.len(),
+        1,
+        "one attempt on the wire"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_once_next_to_a_running_loop_joins_it_and_run_twice_is_an_error() {
+    let dds = Dds::start().await;
+    let (key, _) = fresh_key();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap();
+    let looping = driver.clone();
+    let run = tokio::spawn(async move { looping.run().await });
+    let joined = tokio::time::timeout(Duration::from_secs(10), driver.register_once()).await;
+    assert!(matches!(joined, Ok(Ok(_))), "{joined:?}");
+    // run_twice_is_an_error
+    assert_eq!(driver.run().await, Err(DriverError::AlreadyRunning));
+    // register_again_rearms_a_running_registrar
+    driver.register_again();
+    let rearmed = common::eventually(Duration::from_secs(10), || async {
+        wallet_registrations(&dds).await.len() == 2
+    })
+    .await;
+    assert!(rearmed, "register_again made a second registration");
+    assert!(!run.is_finished(), "the loop keeps running");
+    driver.stop();
+    let ended = tokio::time::timeout(Duration::from_secs(5), run).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_during_an_attempt() {
+    let dds = Dds::start().await;
+    dds.faults(json!([{"status": 200, "delay_ms": 3000, "pass_through": true}]))
+        .await;
+    let (key, _) = fresh_key();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap();
+    let waiting = driver.clone();
+    let once = tokio::spawn(async move { waiting.register_once().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = tokio::time::Instant::now();
+    driver.stop();
+    let result = tokio::time::timeout(Duration::from_secs(2), once).await;
+    assert!(
+        matches!(
+            result,
+            Ok(Ok(Err(RegisterOnceError::Driver(DriverError::Stopped))))
+        ),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_register_once() {
+    let dds = Dds::start().await;
+    dds.faults(json!([{"status": 200, "delay_ms": 3000, "pass_through": true}]))
+        .await;
+    let (key, _) = fresh_key();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap();
+    let cancelled = tokio::time::timeout(Duration::from_millis(300), driver.register_once()).await;
+    assert!(cancelled.is_err(), "cancelled by the timeout");
+    let next = tokio::time::timeout(Duration::from_secs(10), driver.register_once()).await;
+    assert_eq!(next.ok(), Some(Ok(AttemptOutcome::Registered)));
+}
+
+#[test]
+fn configuration_rules_are_the_cores() {
+    let dds = "http://127.0.0.1:9";
+    let (key, _) = fresh_key();
+    let build = |config: RegistrarConfig| Driver::builder(config, key.clone()).build().err();
+    // zero_or_negative_timeout_is_refused
+    let mut config = wallet_config(dds, "1.0.0", "s");
+    config.request_timeout = posemesh_registration::core::registrar::duration_from_secs_f64(-1.0);
+    assert_eq!(
+        build(config).map(|e| e.to_string()),
+        Some("invalid configuration: request timeout must be greater than zero".into())
+    );
+    // interval_under_a_second_is_refused
+    let mut config = wallet_config(dds, "1.0.0", "s");
+    config.register_interval = Duration::from_millis(500);
+    assert!(matches!(
+        build(config),
+        Some(DriverError::Config(ConfigError::IntervalTooShort))
+    ));
+    // wallet_config_with_a_node_url_is_refused, wallet_is_the_default_flow
+    assert_eq!(
+        Flow::from_options(None, Some("http://127.0.0.1:1")),
+        Err(ConfigError::NodeUrlWithWallet)
+    );
+    assert_eq!(Flow::from_options(None, None), Ok(Flow::Wallet));
+}
+
+/// A store whose saves fail.
+struct BrokenDisk;
+
+impl Store for BrokenDisk {
+    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    fn save(&self, _: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::new(
+            "cannot write",
+            "/broken",
+            std::io::Error::other("disk full"),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn failed_save_is_reported_and_corrupt_state_is_set_aside() {
+    let dds = Dds::start().await;
+    let (key, _) = fresh_key();
+    let (events, handler) = recorder();
+    let driver = Driver::builder(
+        wallet_config(dds.url(), "1.0.0", &fresh_secret()),
+        key.clone(),
+    )
+    .store(BrokenDisk)
+    .on_event(handler)
+    .build()
+    .unwrap();
+    assert!(
+        driver.register_once().await.is_ok(),
+        "registration completes"
+    );
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, Event::StateSaveFailed { error } if error.contains("disk full"))));
+
+    // corrupt_state_is_set_aside
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    std::fs::write(&state, b"{\"version\":1,\"status\":").unwrap();
+    let (events, handler) = recorder();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .store(FileStore::new(&state))
+        .on_event(handler)
+        .build()
+        .unwrap();
+    assert!(events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.name() == "state.corrupt"));
+    assert!(dir.path().join("state.json.corrupt").exists());
+    assert_eq!(driver.register_once().await, Ok(AttemptOutcome::Registered));
+}
+
+#[tokio::test]
+async fn retry_after_zero_keeps_the_backoff() {
+    let dds = Dds::start().await;
+    dds.faults(json!([{"status": 503, "retry_after": "0"}]))
+        .await;
+    let (key, _) = fresh_key();
+    let (events, handler) = recorder();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .on_event(handler)
+        .build()
+        .unwrap();
+    assert!(driver.register_once().await.is_err());
+    let retry_in = events.lock().unwrap().iter().find_map(|e| match e {
+        Event::RegistrationFailed { retry_in, .. } => Some(*retry_in),
+        _ => None,
+    });
+    let retry_in = retry_in.expect("a failure");
+    assert!(retry_in >= Duration::from_millis(1600), "{retry_in:?}");
+}
