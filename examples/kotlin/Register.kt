@@ -47,6 +47,7 @@ import java.net.http.HttpClient as JdkHttpClient
 class JavaNetHttpClient : HttpClient {
     private val client = JdkHttpClient.newBuilder()
         .connectTimeout(Duration.ofSeconds(10)) // java.net.http has no default timeout
+        .followRedirects(JdkHttpClient.Redirect.NEVER) // never carry the signed body elsewhere
         .build()
 
     override suspend fun send(request: HttpRequest): HttpResponse {

@@ -14,6 +14,17 @@
 import Foundation
 import PosemeshRegistration
 
+/// Refuses every redirect: a followed one would carry the signed body, with the
+/// registration credentials, to whatever host it names. The 3xx comes back as
+/// it is and the registrar reports it.
+final class RefuseRedirects: NSObject, URLSessionTaskDelegate {
+    func urlSession(_ session: URLSession, task: URLSessionTask,
+                    willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest) async -> URLRequest? {
+        nil
+    }
+}
+
 /// The app's URLSession, adapted to the library's `HttpClient`.
 final class URLSessionHttpClient: HttpClient {
     private let session: URLSession
@@ -34,7 +45,7 @@ final class URLSessionHttpClient: HttpClient {
         }
         do {
             // Cancelled with the Task when the registrar no longer needs the answer.
-            let (data, response) = try await session.data(for: urlRequest)
+            let (data, response) = try await session.data(for: urlRequest, delegate: RefuseRedirects())
             guard let http = response as? HTTPURLResponse else {
                 throw RegistrationError.Http(kind: .other, detail: "not an HTTP response")
             }
