@@ -89,7 +89,7 @@ impl DriverBuilder {
         let mut builder = shared::Driver::builder(
             self.config,
             self.key,
-            Arc::new(SharedTransport(transport)),
+            transport,
             Arc::new(BlockingStore(store)),
             runtime,
         )
@@ -220,25 +220,6 @@ impl Driver {
         self.inner
             .handle_node_request(method, path, headers, body)
             .await
-    }
-}
-
-/// The native transport trait is the shared one; this adapts a trait object.
-struct SharedTransport(Arc<dyn Transport>);
-
-impl shared::Transport for SharedTransport {
-    fn send(
-        &self,
-        request: posemesh_registration_core::HttpRequest,
-        timeout: std::time::Duration,
-    ) -> BoxFuture<
-        '_,
-        Result<
-            posemesh_registration_core::HttpResponse,
-            posemesh_registration_core::TransportError,
-        >,
-    > {
-        self.0.send(request, timeout)
     }
 }
 

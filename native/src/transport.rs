@@ -9,16 +9,9 @@ use posemesh_registration_core::{
 };
 use std::time::Duration;
 
-/// Sends one HTTP request and returns the response with its body cut to
-/// [`MAX_RESPONSE_BODY`] bytes.
-pub trait Transport: Send + Sync + 'static {
-    /// Sends `request`, giving up after `timeout`.
-    fn send(
-        &self,
-        request: HttpRequest,
-        timeout: Duration,
-    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
-}
+/// Sends one HTTP request: the shared driver's trait (its docs state the
+/// contract: no redirects, at most [`MAX_RESPONSE_BODY`] bytes of body).
+pub use posemesh_registration_driver::Transport;
 
 /// HTTP over reqwest with rustls.
 ///
