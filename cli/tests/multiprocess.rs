@@ -90,10 +90,17 @@ fn exactly_one_registers(processes: usize) {
         wait_for(Duration::from_secs(20), || mock.accepted(WALLET_PATH) >= 1),
         "nobody registered"
     );
-    // Two more intervals: the others see the registration and adopt it.
-    std::thread::sleep(Duration::from_secs(5));
+    // The others see the registration and adopt it: every worker ends its
+    // first round registered, one by registering, the rest by adopting.
+    let settled = wait_for(Duration::from_secs(30), || {
+        workers.iter().all(|w| {
+            let log = std::fs::read_to_string(&w.log).unwrap_or_default();
+            log.contains("registration.success") || log.contains("registration.adopted")
+        })
+    });
     let (accepted, concurrent) = (mock.accepted(WALLET_PATH), mock.max_concurrent());
     let logs = stop_all(&mut workers);
+    assert!(settled, "not every worker ended registered:\n{logs}");
     assert_eq!(accepted, 1, "{processes} processes: {}", mock.readout());
     assert_eq!(concurrent, 1, "two registrations were in flight at once");
     assert!(logs.contains("lock.busy"), "the others never met the lock");

@@ -889,6 +889,9 @@ pub struct Registrar {
     once_since: Option<UnixTime>,
     /// Set by [`Registrar::register_again`]: the next attempt must not adopt.
     rearm: bool,
+    /// Since when the lock has been found busy, in this round of checks: a
+    /// sibling's registration made after it is adopted whatever its age.
+    busy_since: Option<UnixTime>,
     /// What the current registration was made for.
     registered_as: Option<RegisteredAs>,
     /// When a probe last led to a persisted snapshot.
@@ -958,6 +961,7 @@ impl Registrar {
             callback: None,
             once_since: None,
             rearm: false,
+            busy_since: None,
             registered_as: snapshot.registered_as,
             last_probe_persisted: None,
             redactor,
@@ -1215,8 +1219,9 @@ impl Registrar {
             LockOutcome::Acquired { fresh } => {
                 self.holding_lock = true;
                 self.emit(Event::LockAcquired);
+                let busy_since = self.busy_since.take();
                 if let Some(fresh) = fresh {
-                    if !self.rearm && self.adopt_if_registered(fresh, now) {
+                    if !self.rearm && self.adopt_if_registered(fresh, busy_since, now) {
                         self.release_lock();
                         self.next_check = now;
                         self.check(now);
@@ -1227,6 +1232,7 @@ impl Registrar {
             }
             LockOutcome::Busy => {
                 self.emit(Event::LockBusy);
+                self.busy_since.get_or_insert(now);
                 let stale_after = self.config.lock_stale_after();
                 match self.once_since {
                     Some(since) if now.saturating_since(since) >= stale_after => {
@@ -1261,6 +1267,7 @@ impl Registrar {
     fn fail_before_attempt(&mut self, message: String, now: UnixTime) {
         let wait = self.config.ttl();
         self.once_since = None;
+        self.busy_since = None;
         self.emit(Event::RegistrationFailed {
             failure: Failure {
                 class: FailureClass::RetryLater,
@@ -1276,16 +1283,27 @@ impl Registrar {
     }
 
     /// Takes over a registration another process made, if it was made for
-    /// this exact configuration and is fresh.
-    fn adopt_if_registered(&mut self, fresh: Snapshot, now: UnixTime) -> bool {
+    /// this exact configuration and is fresh, or was made while this
+    /// registrar waited for the lock (`busy_since`): with a long attempt or a
+    /// slow sibling that can be more than a TTL ago, and registering again
+    /// would repeat what the waiting was for.
+    fn adopt_if_registered(
+        &mut self,
+        fresh: Snapshot,
+        busy_since: Option<UnixTime>,
+        now: UnixTime,
+    ) -> bool {
         if fresh.status != Status::Registered {
             return false;
         }
-        let age =
-            match self.judge_stored(fresh.registered_as.as_ref(), fresh.last_health_check, now) {
-                Ok(age) => age,
-                Err(_) => return false,
-            };
+        let confirmed = fresh.last_health_check;
+        let age = match self.judge_stored(fresh.registered_as.as_ref(), confirmed, now) {
+            Ok(age) => age,
+            Err(StaleReason::Expired {
+                since_last: Some(age),
+            }) if matches!((busy_since, confirmed), (Some(busy), Some(at)) if at >= busy) => age,
+            Err(_) => return false,
+        };
         self.last_health_check = fresh.last_health_check;
         if let Some(credentials) = &fresh.credentials {
             self.redactor.add_secret(credentials.secret.expose());

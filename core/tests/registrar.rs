@@ -860,6 +860,46 @@ fn lock_with_a_stale_registration_registers() {
 }
 
 #[test]
+fn a_registration_made_while_waiting_for_the_lock_is_adopted_whatever_its_age() {
+    // Siblings share one state file. This one found the lock busy, and by the
+    // time it looked again (late: a busy machine) the holder's registration
+    // was more than a TTL old. It is the registration this one waited for.
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    let busy_at = sim.now;
+    sim.lock(LockOutcome::Busy);
+    let registered_at = busy_at + secs(1);
+    sim.elapse(TTL * 2);
+    sim.timeout();
+    let sibling = Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(registered_at),
+        registered_as: Some(legacy_config().registered_as(KEY_ADDRESS)),
+        ..Snapshot::default()
+    };
+    let outs = sim.lock(LockOutcome::Acquired {
+        fresh: Some(sibling.clone()),
+    });
+    assert!(transmits(&outs).is_empty(), "registered again");
+    assert!(event_names(&outs).contains(&"registration.adopted"));
+
+    // The same snapshot, made before the wait began, is stale: register.
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    sim.lock(LockOutcome::Busy);
+    sim.elapse(TTL * 2);
+    sim.timeout();
+    let before = Snapshot {
+        last_health_check: Some(busy_at - secs(1)),
+        ..sibling
+    };
+    let outs = sim.lock(LockOutcome::Acquired {
+        fresh: Some(before),
+    });
+    assert_eq!(transmits(&outs).len(), 1);
+}
+
+#[test]
 fn unanswered_lock_does_not_spin() {
     // A host whose lock attempt hangs: the registrar must not ask to be woken at
     // a deadline that has already passed (the harness asserts that in `timeout`).
