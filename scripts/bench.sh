@@ -19,11 +19,16 @@ case "$mode" in
   *) echo "usage: scripts/bench.sh [--full|--smoke]" >&2; exit 2 ;;
 esac
 target="${CARGO_TARGET_DIR:-$REPO/target}"
+# A smoke run checks that every step runs, so it builds with the test
+# profile (already built by the test stages) rather than compiling the
+# whole tree again optimised.
+if [[ "$mode" == --smoke ]]; then bench_profile=(--profile dev); run_profile=(--profile dev)
+else bench_profile=(); run_profile=(--release); fi
 mkdir -p "$target"
 log="$target/bench.log"
 
 # Criterion's chatter goes to a log, shown when something fails.
-if ! cargo bench -q --locked -p posemesh-registration-benches --benches -- "${criterion[@]}" >"$log" 2>&1; then
+if ! cargo bench -q --locked "${bench_profile[@]}" -p posemesh-registration-benches --benches -- "${criterion[@]}" >"$log" 2>&1; then
   echo "scripts/bench.sh: cargo bench failed (full log: $log):" >&2
   tail -n 40 "$log" >&2
   exit 1
@@ -64,7 +69,7 @@ for group, benches in groups.items():
             print(f"| {bench.replace('_', ' ')} | {fmt(mean)} |")
 PY
 echo
-cargo run -q --release --locked -p posemesh-registration-benches
+cargo run -q "${run_profile[@]}" --locked -p posemesh-registration-benches
 echo
 
 if [[ -x bindings-python/bench.sh || -f bindings-python/bench.py ]] && [[ -x "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" ]]; then
@@ -83,7 +88,7 @@ fi
 echo "## Fleet simulation (one scenario; the full matrix: cargo run --release -p posemesh-fleet-sim -- --matrix)"
 echo
 if [[ "$mode" == --smoke ]]; then
-  cargo run -q --release --locked -p posemesh-fleet-sim -- --nodes 1000 --capacity 100 --outage 60
+  cargo run -q "${run_profile[@]}" --locked -p posemesh-fleet-sim -- --nodes 1000 --capacity 100 --outage 60
 else
-  cargo run -q --release --locked -p posemesh-fleet-sim -- --nodes 100000 --capacity 1000
+  cargo run -q "${run_profile[@]}" --locked -p posemesh-fleet-sim -- --nodes 100000 --capacity 1000
 fi
