@@ -10,8 +10,8 @@ const REDACTED = "<redacted>";
  * message never contains a private key or a secret.
  */
 export class PosemeshError extends Error {
-  constructor(message, code, details) {
-    super(message);
+  constructor(message, code, details, cause) {
+    super(message, cause === undefined ? undefined : { cause });
     this.code = code;
     if (details) Object.assign(this, details);
   }
@@ -48,9 +48,9 @@ const ERRORS = {
 };
 
 /** @internal Used by the WebAssembly module. */
-export function makeError(kind, code, message, details) {
+export function makeError(kind, code, message, details, cause) {
   const Class = ERRORS[kind] ?? PosemeshError;
-  return new Class(message, code, details ?? undefined);
+  return new Class(message, code, details ?? undefined, cause ?? undefined);
 }
 
 /**
@@ -95,6 +95,23 @@ export function makeEvent(name, detail) {
   const event = new Event(name);
   Object.defineProperty(event, "detail", { value: detail, enumerable: true });
   return event;
+}
+
+/** @internal Why `signal` aborted: its reason, or an `AbortError` where it has none. */
+export function abortReason(signal) {
+  if (signal.reason !== undefined) return signal.reason;
+  return new DOMException("This operation was aborted", "AbortError");
+}
+
+/** @internal `[promise of the reason, remove the listener]`. */
+export function abortWait(signal) {
+  let cancel;
+  const promise = new Promise((resolve) => {
+    const listener = () => resolve(abortReason(signal));
+    signal.addEventListener("abort", listener, { once: true });
+    cancel = () => signal.removeEventListener("abort", listener);
+  });
+  return [promise, cancel];
 }
 
 /** @internal `n` bytes from the runtime's CSPRNG. */

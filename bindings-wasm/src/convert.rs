@@ -120,6 +120,22 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// An `AbortSignal` (anything with a boolean `aborted` and `addEventListener`).
+    pub(crate) fn signal(&self, name: &str) -> Result<Option<JsValue>> {
+        let Some(value) = self.get(name)? else {
+            return Ok(None);
+        };
+        let has = |property: &str| Reflect::get(&value, &property.into()).unwrap_or_default();
+        if value.is_object()
+            && has("aborted").as_bool().is_some()
+            && has("addEventListener").is_function()
+        {
+            Ok(Some(value))
+        } else {
+            Err(self.invalid(name, "an AbortSignal"))
+        }
+    }
+
     /// A jitter seed: a number (its integer part) or a bigint (its low 64 bits).
     pub(crate) fn seed(&self, name: &str) -> Result<Option<u64>> {
         let Some(value) = self.get(name)? else {

@@ -10,7 +10,13 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
     #[wasm_bindgen(js_name = makeError)]
-    fn make_error(kind: &str, code: &str, message: &str, details: JsValue) -> JsValue;
+    fn make_error(
+        kind: &str,
+        code: &str,
+        message: &str,
+        details: JsValue,
+        cause: JsValue,
+    ) -> JsValue;
 }
 
 /// Which JavaScript class an error becomes.
@@ -50,6 +56,8 @@ pub(crate) struct Error {
     code: &'static str,
     message: String,
     details: Option<FailureDetail>,
+    /// The JavaScript error behind it (`fetch`'s `TypeError`), as the error's `cause`.
+    cause: Option<JsValue>,
 }
 
 impl Error {
@@ -59,6 +67,7 @@ impl Error {
             code,
             message: message.into(),
             details: None,
+            cause: None,
         }
     }
 
@@ -93,7 +102,14 @@ impl Error {
             code,
             details: Some(FailureDetail::new(failure)),
             message: failure.message.clone(),
+            cause: None,
         }
+    }
+
+    /// The JavaScript error behind this one (`fetch`'s rejection), kept as `cause`.
+    pub(crate) fn with_cause(mut self, cause: Option<JsValue>) -> Self {
+        self.cause = cause;
+        self
     }
 
     /// The JavaScript error object.
@@ -101,7 +117,8 @@ impl Error {
         let details = self.details.as_ref().map_or(JsValue::UNDEFINED, |d| {
             d.fill(crate::convert::Obj::new()).into_js()
         });
-        make_error(self.kind.as_str(), self.code, &self.message, details)
+        let cause = self.cause.unwrap_or(JsValue::UNDEFINED);
+        make_error(self.kind.as_str(), self.code, &self.message, details, cause)
     }
 }
 

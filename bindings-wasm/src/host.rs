@@ -6,8 +6,10 @@ use js_sys::{Array, Date, Function, Promise, Uint8Array};
 use posemesh_registration_core::{
     HttpRequest, HttpResponse, TransportError, TransportErrorKind, UnixTime,
 };
-use std::future::Future;
-use std::pin::Pin;
+use std::cell::RefCell;
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
@@ -32,7 +34,76 @@ extern "C" {
 extern "C" {
     #[wasm_bindgen(js_name = randomBytes, catch)]
     fn random_bytes(n: u32) -> Result<Vec<u8>, JsValue>;
+    #[wasm_bindgen(js_name = abortWait)]
+    fn abort_wait(signal: &JsValue) -> Array;
+    #[wasm_bindgen(js_name = abortReason)]
+    fn abort_reason(signal: &JsValue) -> JsValue;
 }
+
+/// An `AbortSignal`'s abort, as a future of its reason. The listener is removed when
+/// dropped.
+pub(crate) struct AbortWait {
+    done: JsFuture,
+    cancel: Function,
+}
+
+impl AbortWait {
+    pub(crate) fn new(signal: &JsValue) -> AbortWait {
+        let pair = abort_wait(signal);
+        AbortWait {
+            done: JsFuture::from(Promise::from(pair.get(0))),
+            cancel: pair.get(1).unchecked_into(),
+        }
+    }
+}
+
+impl Future for AbortWait {
+    type Output = JsValue;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JsValue> {
+        Pin::new(&mut self.done)
+            .poll(cx)
+            .map(|reason| reason.unwrap_or_else(|reason| reason))
+    }
+}
+
+impl Drop for AbortWait {
+    fn drop(&mut self) {
+        let _ = self.cancel.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// The signal's reason if it is aborted already.
+pub(crate) fn aborted(signal: &JsValue) -> Option<JsValue> {
+    let aborted = js_sys::Reflect::get(signal, &"aborted".into()).ok()?;
+    aborted.is_truthy().then(|| abort_reason(signal))
+}
+
+/// `future`, unless `signal` aborts first: then it is dropped (which cancels what it was
+/// doing) and the result is the signal's reason.
+pub(crate) async fn abortable<T>(
+    signal: Option<JsValue>,
+    future: impl Future<Output = Result<T, JsValue>>,
+) -> Result<T, JsValue> {
+    let Some(signal) = signal else {
+        return future.await;
+    };
+    if let Some(reason) = aborted(&signal) {
+        return Err(reason);
+    }
+    let mut abort = AbortWait::new(&signal);
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        if let Poll::Ready(result) = future.as_mut().poll(cx) {
+            return Poll::Ready(result);
+        }
+        Pin::new(&mut abort).poll(cx).map(Err)
+    })
+    .await
+}
+
+/// Where `send` leaves the JavaScript error of a `fetch` that rejected (for the
+/// registration error's `cause`).
+pub(crate) type CauseSlot = Rc<RefCell<Option<JsValue>>>;
 
 /// `setTimeout` cannot wait longer than this (about 24.8 days); longer waits wake early
 /// and wait again.
@@ -142,7 +213,7 @@ impl Drop for Exchange {
 
 /// Starts sending `request` with `fetch`. The body read is capped to `max_body` bytes; the
 /// timeout is the registrar's business (it drops the exchange, which aborts it).
-pub(crate) fn send(request: HttpRequest, max_body: usize) -> Exchange {
+pub(crate) fn send(request: HttpRequest, max_body: usize, cause: CauseSlot) -> Exchange {
     let controller = AbortController::new().ok();
     let signal = controller.as_ref().map(AbortController::signal);
     let future = Box::pin(async move {
@@ -165,7 +236,11 @@ pub(crate) fn send(request: HttpRequest, max_body: usize) -> Exchange {
             web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(other)?;
         let response: web_sys::Response = JsFuture::from(fetch_with_request(&fetch_request))
             .await
-            .map_err(|err| transport_error(TransportErrorKind::Connect, &err))?
+            .map_err(|err| {
+                let error = transport_error(TransportErrorKind::Connect, &err);
+                *cause.borrow_mut() = Some(err);
+                error
+            })?
             .unchecked_into();
         if response.type_() == ResponseType::Opaqueredirect {
             // What browsers give for a redirect not followed: status 0, no headers. To the

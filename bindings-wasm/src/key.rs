@@ -18,16 +18,37 @@ impl PrivateKey {
     /// Loads a key from hex: surrounding whitespace trimmed, one optional `0x`, 64 hex
     /// digits of a valid secp256k1 scalar. Throws a `KeyError` (`key_not_hex`,
     /// `key_wrong_length`, `key_out_of_range`) whose message never contains the input.
+    /// Anything but a string throws a `PosemeshError` (`invalid_argument`).
+    // A `JsValue` rather than `&str`: wasm-bindgen's string passing assumes a string, and a
+    // number or an object reached the module as an out-of-bounds read (a trap).
     #[wasm_bindgen(js_name = fromHex)]
-    pub fn from_hex(hex: &str) -> std::result::Result<PrivateKey, JsValue> {
-        let inner = CoreKey::from_hex(hex).map_err(Error::from)?;
+    pub fn from_hex(
+        #[wasm_bindgen(unchecked_param_type = "string")] hex: JsValue,
+    ) -> std::result::Result<PrivateKey, JsValue> {
+        let Some(hex) = hex.as_string() else {
+            return Err(
+                Error::argument("PrivateKey.fromHex needs a string of 64 hex digits").into(),
+            );
+        };
+        let inner = CoreKey::from_hex(&hex).map_err(Error::from)?;
         Ok(PrivateKey { inner })
     }
 
-    /// Loads a key from its 32 raw bytes. Throws a `KeyError` like `fromHex`.
+    /// Loads a key from its 32 raw bytes (a `Uint8Array`, another typed array or an
+    /// `ArrayBuffer`). Throws a `KeyError` like `fromHex`, a `PosemeshError`
+    /// (`invalid_argument`) for anything else.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<PrivateKey, JsValue> {
-        let inner = CoreKey::from_bytes(bytes).map_err(Error::from)?;
+    pub fn from_bytes(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+    ) -> std::result::Result<PrivateKey, JsValue> {
+        if bytes.as_string().is_some() {
+            return Err(Error::argument(
+                "PrivateKey.fromBytes needs a Uint8Array (use fromHex for hex)",
+            )
+            .into());
+        }
+        let bytes = convert::bytes(&bytes, "bytes")?;
+        let inner = CoreKey::from_bytes(&bytes).map_err(Error::from)?;
         Ok(PrivateKey { inner })
     }
 

@@ -11,12 +11,15 @@ use js_sys::{Object, Promise, Reflect};
 use posemesh_registration_core::callback::MAX_CALLBACK_BODY;
 use posemesh_registration_core::registrar::duration_from_secs_f64;
 use posemesh_registration_core::{
-    AttemptOutcome, Flow, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
+    AttemptOutcome, Failure, Flow, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
 };
-use posemesh_registration_driver::{Driver, DriverError, RegisterOnceError, Runtime};
+use posemesh_registration_driver::{Driver, DriverError, RegisterOnceError};
 use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
@@ -93,6 +96,17 @@ export type RegistrarEventName =
   | "registration.attempt" | "registration.adopted" | "registration.stale" | "registration.callback.conflict"
   | "registration.rearm" | "state.corrupt" | "state.save.error";
 
+/** Options of the calls that take an `AbortSignal` (`start`, `registerOnce`, `tick`). */
+export interface CallOptions {
+  /**
+   * Aborting rejects the call with `signal.reason` itself (not a `PosemeshError`: the
+   * reason you gave, or the `AbortError`/`TimeoutError` `DOMException` of
+   * `AbortController.abort()`/`AbortSignal.timeout()`) and abandons the work in progress:
+   * the request is aborted. For `start()`, aborting later stops the loop, as `stop()` does.
+   */
+  signal?: AbortSignal;
+}
+
 /** How `registerOnce()` made sure the node is registered. */
 export type RegisterOutcome = "registered" | "adopted";
 
@@ -146,6 +160,85 @@ export interface RegistrarEvent {
   error?: string;
 }
 
+/** The fields each event is sure to carry, beyond `RegistrarEvent`'s. */
+export interface RegistrarEventFields {
+  "registration.loop.start": { ttlMs: number };
+  "status.transition": { from: RegistrationStatus; to: RegistrationStatus };
+  "registration.success": { elapsedMs: number };
+  /** `retryInMs` only while `start()`'s loop runs: only then is a retry coming. */
+  "registration.error": { failure: FailureInfo; attempt: number };
+  "registration.conflict": { failure: FailureInfo; blockedForMs: number };
+  "registration.attempt": { attempt: number; endpoint: string };
+  "registration.max_retry_reached": { maxRetry: number };
+  "status.unknown": { storedStatus: string };
+  "registration.adopted": { ageMs: number };
+  "registration.stale": { reason: string };
+  "registration.callback": { nodeId: string; secretLength: number };
+  "registration.callback.rejected": { httpStatus: number; reason: string };
+  "registration.callback.conflict": { nodeId: string };
+  "request.cancelled": { requestId: number };
+  "response.ignored": { requestId: number };
+  "lock.error": { error: string };
+  "state.corrupt": { error: string };
+  "state.save.error": { error: string };
+}
+
+/** The `detail` of each event, by name: `CustomEvent<RegistrarEventMap[name]>`. */
+export type RegistrarEventMap = {
+  [K in RegistrarEventName]: RegistrarEvent & { name: K } & (K extends keyof RegistrarEventFields
+    ? RegistrarEventFields[K]
+    : {});
+};
+
+/** A listener of the event named `K`. */
+export type RegistrarEventListener<K extends RegistrarEventName> =
+  | ((event: CustomEvent<RegistrarEventMap[K]>) => void)
+  | { handleEvent(event: CustomEvent<RegistrarEventMap[K]>): void };
+
+/** `registrar.events`: an `EventTarget` whose events are typed `CustomEvent`s. */
+export interface RegistrarEventTarget extends EventTarget {
+  addEventListener<K extends RegistrarEventName>(
+    name: K,
+    listener: RegistrarEventListener<K> | null,
+    options?: AddEventListenerOptions | boolean,
+  ): void;
+  addEventListener(
+    name: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: AddEventListenerOptions | boolean,
+  ): void;
+  removeEventListener<K extends RegistrarEventName>(
+    name: K,
+    listener: RegistrarEventListener<K> | null,
+    options?: EventListenerOptions | boolean,
+  ): void;
+  removeEventListener(
+    name: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: EventListenerOptions | boolean,
+  ): void;
+}
+
+export interface Registrar {
+  /** Typed: `event.detail` is `RegistrarEventMap[name]`. */
+  addEventListener<K extends RegistrarEventName>(
+    name: K,
+    listener: RegistrarEventListener<K>,
+    options?: AddEventListenerOptions | boolean,
+  ): void;
+  removeEventListener<K extends RegistrarEventName>(
+    name: K,
+    listener: RegistrarEventListener<K>,
+    options?: EventListenerOptions | boolean,
+  ): void;
+  /**
+   * Stops the loop (as `stop()`, awaited), then frees the registrar: `await using
+   * registrar = new Registrar(…)`. Calls after that reject with a `StateError`
+   * (`disposed`).
+   */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
 /** What `tick()` did. */
 export interface TickResult {
   /** The status after the tick. */
@@ -169,6 +262,10 @@ export interface TickResult {
 ///
 /// Events reach `options.onEvent`, `options.logger`, and listeners added with
 /// `addEventListener(name, listener)` (a `CustomEvent` whose `detail` is the event).
+///
+/// `free()` and `Symbol.dispose` stop the loop, its timer and its request before freeing
+/// (`using`); `Symbol.asyncDispose` awaits `stop()` first (`await using`). A disposed
+/// registrar rejects every call with a `StateError` (`disposed`).
 #[wasm_bindgen]
 pub struct Registrar {
     inner: Rc<Inner>,
@@ -189,24 +286,56 @@ struct Inner {
     /// `start()`'s loop: (built, ended); `stop()` sets `stopping`.
     run: RefCell<Option<(Promise, Promise)>>,
     stopping: Cell<bool>,
+    /// Freed (`free()`, `Symbol.dispose`): nothing starts any more.
+    disposed: Cell<bool>,
     /// `registerOnce()` and `tick()` calls in progress.
     busy: Cell<u32>,
 }
 
-/// Counts a call as in progress while it lives.
-struct Busy(Rc<Inner>);
+/// Counts a call as in progress while it lives (however it ends: resolved, rejected, or
+/// dropped after an abort).
+struct Busy {
+    inner: Rc<Inner>,
+    /// Whether the status settles when it ends (`registerOnce()`; not `tick()`, whose
+    /// `registering` means "the next tick attempts").
+    settle: bool,
+}
 
 impl Busy {
-    fn new(inner: &Rc<Inner>) -> Busy {
+    fn new(inner: &Rc<Inner>, settle: bool) -> Busy {
         inner.busy.set(inner.busy.get() + 1);
-        Busy(inner.clone())
+        Busy {
+            inner: inner.clone(),
+            settle,
+        }
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.busy.set(self.0.busy.get() - 1);
+        self.inner.busy.set(self.inner.busy.get() - 1);
+        if self.settle {
+            self.inner.settle();
+        }
     }
+}
+
+/// `options.signal` of a call taking `{ signal }`.
+fn call_signal(options: &JsValue) -> Result<Option<JsValue>> {
+    Options::new(options, "options")?.signal("signal")
+}
+
+fn disposed() -> Error {
+    Error::state("disposed", "the registrar was disposed")
+}
+
+/// The error of a failed attempt; a network failure keeps `fetch`'s error as `cause`.
+fn attempt_error(inner: &Inner, failure: &Failure) -> Error {
+    let cause = match failure.status {
+        None => inner.transport.cause.borrow_mut().take(),
+        Some(_) => None,
+    };
+    Error::registration(failure).with_cause(cause)
 }
 
 fn already_running() -> Error {
@@ -279,7 +408,7 @@ impl Registrar {
 
     /// The `EventTarget` the events are dispatched on, as `CustomEvent`s named after the
     /// event (`status.transition`, `registration.success`, …) with the event as `detail`.
-    #[wasm_bindgen(getter, unchecked_return_type = "EventTarget")]
+    #[wasm_bindgen(getter, unchecked_return_type = "RegistrarEventTarget")]
     pub fn events(&self) -> JsValue {
         (*self.inner.sink.target).clone()
     }
@@ -288,36 +417,48 @@ impl Registrar {
     #[wasm_bindgen(js_name = addEventListener)]
     pub fn add_listener(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "RegistrarEventName")] name: &str,
+        #[wasm_bindgen(unchecked_param_type = "RegistrarEventName")] name: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<RegistrarEvent>) => void")]
         listener: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "AddEventListenerOptions | boolean")]
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         let target = &self.inner.sink.target;
-        target.add_event_listener(name, &listener, &options)
+        target.add_event_listener(&name, &listener, &options)
     }
 
     /// Stops listening.
     #[wasm_bindgen(js_name = removeEventListener)]
     pub fn remove_listener(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "RegistrarEventName")] name: &str,
+        #[wasm_bindgen(unchecked_param_type = "RegistrarEventName")] name: JsValue,
         #[wasm_bindgen(unchecked_param_type = "(event: CustomEvent<RegistrarEvent>) => void")]
         listener: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "EventListenerOptions | boolean")]
         options: JsValue,
     ) -> std::result::Result<(), JsValue> {
         let target = &self.inner.sink.target;
-        target.remove_event_listener(name, &listener, &options)
+        target.remove_event_listener(&name, &listener, &options)
     }
 
     /// Loads the snapshot and starts the registration loop; resolves once it runs. The
     /// first check follows one second after the start. Rejects with a `StorageError` if the
     /// snapshot cannot be loaded, a `StateError` (`already_running`) if the loop runs.
+    /// `options.signal` (an `AbortSignal`) stops the loop when it aborts, as `stop()` does;
+    /// aborted before the loop runs, the promise rejects with the signal's reason.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn start(&self) -> Promise {
+    pub fn start(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
+        let signal = match call_signal(&options) {
+            Ok(signal) => signal,
+            Err(err) => return Promise::reject(&err.into()),
+        };
+        if let Some(reason) = signal.as_ref().and_then(host::aborted) {
+            return Promise::reject(&reason);
+        }
         if inner.run.borrow().is_some() {
             return Promise::reject(&already_running().into());
         }
@@ -334,18 +475,60 @@ impl Registrar {
         });
         let waiting = built.clone();
         let running = inner.clone();
+        let loop_signal = signal.clone();
         let ended = future_to_promise(async move {
-            if JsFuture::from(waiting).await.is_ok() && !running.stopping.get() {
+            if JsFuture::from(waiting).await.is_ok() {
+                let aborted = loop_signal
+                    .as_ref()
+                    .is_some_and(|signal| host::aborted(signal).is_some());
                 let driver = running.driver.borrow().clone();
-                if let Some(driver) = driver {
-                    let _ = driver.run().await;
+                if let (Some(driver), false, false) = (driver, running.stopping.get(), aborted) {
+                    running.unsettle();
+                    running.sink.looping.set(true);
+                    let mut abort = loop_signal.as_ref().map(host::AbortWait::new);
+                    let mut run = pin!(driver.run());
+                    poll_fn(|cx| {
+                        if run.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(());
+                        }
+                        let fired = abort
+                            .as_mut()
+                            .is_some_and(|wait| Pin::new(wait).poll(cx).is_ready());
+                        if fired {
+                            abort = None;
+                            running.stopping.set(true);
+                            driver.stop();
+                            // The loop notices the stop when polled again.
+                            cx.waker().wake_by_ref();
+                        }
+                        Poll::Pending
+                    })
+                    .await;
+                    running.sink.looping.set(false);
                 }
                 running.run.borrow_mut().take();
+                running.settle();
             }
             Ok(JsValue::UNDEFINED)
         });
         *inner.run.borrow_mut() = Some((built.clone(), ended));
-        built
+        match signal {
+            None => built,
+            Some(signal) => future_to_promise(host::abortable(Some(signal), JsFuture::from(built))),
+        }
+    }
+
+    /// Stops everything at once, synchronously: `free()` and `Symbol.dispose` call it
+    /// before freeing, so that a disposed registrar leaves no loop, timer or request behind.
+    #[wasm_bindgen(js_name = "__halt", skip_typescript)]
+    pub fn halt(&self) {
+        let inner = &self.inner;
+        inner.disposed.set(true);
+        inner.stopping.set(true);
+        let driver = inner.driver.borrow().clone();
+        if let Some(driver) = driver {
+            driver.stop();
+        }
     }
 
     /// Stops the loop and any `registerOnce()` waiting for its result (which rejects with a
@@ -370,6 +553,7 @@ impl Registrar {
             // The abandoned request's cleanup (`request.cancelled`) runs as a task of its
             // own: let it finish first.
             host::Sleep::new(std::time::Duration::ZERO).await;
+            inner.settle();
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -379,23 +563,36 @@ impl Registrar {
     /// after one attempt (all steps of the flow, no retry). Next to a running loop or another
     /// `registerOnce()`, it joins the attempt in progress. Rejects with a
     /// `RegistrationError` (`registration_conflict`, `registration_rejected`,
-    /// `registration_unavailable`; with `failureClass`, `status`, `retryAfterMs`), a
-    /// `StorageError`, or a `StateError` (`stopped`).
+    /// `registration_unavailable`; with `failureClass`, `status`, `retryAfterMs`, and for a
+    /// network failure `fetch`'s error as `cause`), a `StorageError`, or a `StateError`
+    /// (`stopped`). With `options.signal`, an abort rejects with the signal's reason and
+    /// abandons the attempt (its request is aborted).
     #[wasm_bindgen(js_name = registerOnce, unchecked_return_type = "Promise<RegisterOutcome>")]
-    pub fn register_once(&self) -> Promise {
+    pub fn register_once(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: JsValue,
+    ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
-            let _busy = Busy::new(&inner);
+        let signal = match call_signal(&options) {
+            Ok(signal) => signal,
+            Err(err) => return Promise::reject(&err.into()),
+        };
+        future_to_promise(host::abortable(signal, async move {
+            let _busy = Busy::new(&inner, true);
             let driver = inner.driver().await?;
+            if inner.disposed.get() {
+                return Err(disposed().into());
+            }
+            inner.unsettle();
             match driver.register_once().await {
                 Ok(AttemptOutcome::Registered) => Ok("registered".into()),
                 Ok(AttemptOutcome::Adopted) => Ok("adopted".into()),
                 Err(RegisterOnceError::Failed(failure)) => {
-                    Err(Error::registration(&failure).into())
+                    Err(attempt_error(&inner, &failure).into())
                 }
                 Err(RegisterOnceError::Driver(err)) => Err(driver_error(err).into()),
             }
-        })
+        }))
     }
 
     /// Registers again now, whatever is stored (after the DDS answered a later call with 403
@@ -416,24 +613,30 @@ impl Registrar {
     /// attempt, saves the snapshot, and resolves with what happened. A failed attempt does
     /// not reject: it is in `result.error`, and the next tick retries. Rejects with a
     /// `StorageError` if the snapshot cannot be loaded or saved, a `StateError` if the loop
-    /// runs (`start()`).
+    /// runs (`start()`). With `options.signal`, an abort rejects with the signal's reason and
+    /// abandons the attempt.
     #[wasm_bindgen(unchecked_return_type = "Promise<TickResult>")]
     pub fn tick(
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "TimeInput")] now: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
         let start = match convert::time(&now, host::now) {
             Ok(start) => start,
             Err(err) => return Promise::reject(&err.into()),
         };
+        let signal = match call_signal(&options) {
+            Ok(signal) => signal,
+            Err(err) => return Promise::reject(&err.into()),
+        };
         if inner.run.borrow().is_some() {
             return Promise::reject(&already_running().into());
         }
-        future_to_promise(async move {
-            let _busy = Busy::new(&inner);
+        future_to_promise(host::abortable(signal, async move {
+            let _busy = Busy::new(&inner, false);
             inner.tick(start).await
-        })
+        }))
     }
 
     /// Serves a request the DDS made to the node: `POST /internal/v1/registrations` (the
@@ -450,7 +653,12 @@ impl Registrar {
             let err = Error::argument("handleCallback needs a fetch Request");
             return Promise::reject(&err.into());
         };
-        future_to_promise(async move { inner.handle_callback(request).await })
+        future_to_promise(async move {
+            if inner.disposed.get() {
+                return Err(disposed().into());
+            }
+            inner.handle_callback(request).await
+        })
     }
 
     /// `Registrar(0x…, status)`: never a key or secret.
@@ -519,14 +727,51 @@ impl Inner {
             building: RefCell::new(None),
             run: RefCell::new(None),
             stopping: Cell::new(false),
+            disposed: Cell::new(false),
             busy: Cell::new(0),
         })
     }
 
+    /// The core's status, except that `registering` with nothing carrying the attempt out
+    /// (see [`Inner::settle`]) reads as `disconnected`.
     fn status(&self) -> Status {
-        match &*self.driver.borrow() {
+        let status = match &*self.driver.borrow() {
             Some(driver) => driver.status(),
             None => Status::Disconnected,
+        };
+        if status == Status::Registering && self.sink.settled.get() {
+            Status::Disconnected
+        } else {
+            status
+        }
+    }
+
+    /// Called when a `registerOnce()` ends or the loop stops: if the core still says
+    /// `registering` (the attempt failed or was abandoned, and its retry was the loop's),
+    /// while no loop and no other call will carry it out, the registrar reports
+    /// `disconnected`, with a `status.transition` event, rather than a stale `registering`.
+    fn settle(&self) {
+        if self.run.borrow().is_some() || self.busy.get() > 0 || self.sink.settled.get() {
+            return;
+        }
+        let driver = self.driver.borrow().clone();
+        if driver.is_some_and(|driver| driver.status() == Status::Registering) {
+            self.sink
+                .transition(Status::Registering, Status::Disconnected, true);
+        }
+    }
+
+    /// Undoes [`Inner::settle`] when a call or the loop takes the attempt up again.
+    fn unsettle(&self) {
+        if !self.sink.settled.get() {
+            return;
+        }
+        let driver = self.driver.borrow().clone();
+        if driver.is_some_and(|driver| driver.status() == Status::Registering) {
+            self.sink
+                .transition(Status::Disconnected, Status::Registering, false);
+        } else {
+            self.sink.settled.set(false);
         }
     }
 
@@ -576,6 +821,10 @@ impl Inner {
     async fn tick(self: &Rc<Self>, start: UnixTime) -> std::result::Result<JsValue, JsValue> {
         self.runtime.set_now(start);
         let driver = self.driver().await?;
+        if self.disposed.get() {
+            return Err(disposed().into());
+        }
+        self.unsettle();
         self.sink.last_result.borrow_mut().take();
         self.store.save_error.borrow_mut().take();
         let sent = self.transport.sent.get();
@@ -588,7 +837,7 @@ impl Inner {
             .into());
         }
         let error = match &*self.sink.last_result.borrow() {
-            Some(Err(failure)) => Error::registration(failure).into_js(),
+            Some(Err(failure)) => attempt_error(self, failure).into_js(),
             _ => JsValue::NULL,
         };
         let result = Object::new();

@@ -104,6 +104,14 @@ pub(crate) fn to_js_request(request: &HttpRequest) -> JsValue {
     make_request(request.method.as_str(), &request.url, &headers, &body)
 }
 
+/// A string argument. Parameters are `JsValue`s checked here, never `&str`: wasm-bindgen's
+/// string passing assumes a string, and anything else trapped inside the module.
+fn string_argument(value: &JsValue, name: &str) -> Result<String> {
+    value
+        .as_string()
+        .ok_or_else(|| Error::argument(format!("{name} must be a string")))
+}
+
 fn description(options: &Options<'_>) -> Result<(String, Vec<String>, String)> {
     Ok((
         options.required_string("version")?,
@@ -152,12 +160,14 @@ pub fn build_registration_request(
 /// (the node's lowercase `0x` address, `key.ethAddress`).
 #[wasm_bindgen(js_name = buildSiweNonceRequest, unchecked_return_type = "HttpRequest")]
 pub fn build_siwe_nonce_request(
-    dds_url: &str,
-    address: &str,
+    #[wasm_bindgen(unchecked_param_type = "string")] dds_url: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "string")] address: JsValue,
 ) -> std::result::Result<JsValue, JsValue> {
-    let dds = BaseUrl::parse(dds_url)
+    let dds_url = string_argument(&dds_url, "ddsUrl")?;
+    let address = string_argument(&address, "address")?;
+    let dds = BaseUrl::parse(&dds_url)
         .map_err(|err| Error::from(posemesh_registration_core::ConfigError::DdsUrl(err)))?;
-    Ok(to_js_request(&siwe_nonce_request(&dds, address)))
+    Ok(to_js_request(&siwe_nonce_request(&dds, &address)))
 }
 
 fn challenge(value: &JsValue) -> Result<SiweChallenge> {
@@ -183,9 +193,10 @@ fn challenge(value: &JsValue) -> Result<SiweChallenge> {
 pub fn siwe_message(
     #[wasm_bindgen(unchecked_param_type = "SiweChallenge | string | Uint8Array")]
     challenge_value: JsValue,
-    address: &str,
+    #[wasm_bindgen(unchecked_param_type = "string")] address: JsValue,
 ) -> std::result::Result<String, JsValue> {
-    Ok(challenge(&challenge_value)?.message(address))
+    let address = string_argument(&address, "address")?;
+    Ok(challenge(&challenge_value)?.message(&address))
 }
 
 /// Builds SIWE step 2: signs the challenge (EIP-191) and returns
@@ -220,10 +231,11 @@ pub fn build_wallet_registration_request(
 /// message safe to log. `now` (default: now) resolves an HTTP-date `Retry-After`.
 #[wasm_bindgen(js_name = classifyResponse, unchecked_return_type = "Classification")]
 pub fn classify(
-    endpoint: &str,
+    #[wasm_bindgen(unchecked_param_type = "string")] endpoint: JsValue,
     #[wasm_bindgen(unchecked_param_type = "ResponseLike")] response: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "TimeInput")] now: JsValue,
 ) -> std::result::Result<JsValue, JsValue> {
+    let endpoint = string_argument(&endpoint, "endpoint")?;
     let options = Options::new(&response, "response")?;
     let status = options
         .count("status")?
@@ -242,7 +254,7 @@ pub fn classify(
         body,
     };
     let result = convert::Obj::new();
-    let result = match classify_response(endpoint, &response, now) {
+    let result = match classify_response(&endpoint, &response, now) {
         Ok(()) => {
             result.set("ok", true);
             result

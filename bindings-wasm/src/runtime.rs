@@ -61,6 +61,8 @@ impl Runtime for JsRuntime {
 #[derive(Default)]
 pub(crate) struct FetchTransport {
     pub(crate) sent: Cell<u32>,
+    /// The last request's `fetch` rejection, if it had one.
+    pub(crate) cause: host::CauseSlot,
 }
 
 impl Transport for FetchTransport {
@@ -70,7 +72,8 @@ impl Transport for FetchTransport {
         timeout: Duration,
     ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         self.sent.set(self.sent.get().wrapping_add(1));
-        let mut exchange = host::send(request, MAX_RESPONSE_BODY);
+        self.cause.borrow_mut().take();
+        let mut exchange = host::send(request, MAX_RESPONSE_BODY, self.cause.clone());
         let mut timer = Sleep::new(timeout);
         Box::pin(poll_fn(move |cx| {
             if let Poll::Ready(result) = Pin::new(&mut exchange).poll(cx) {
@@ -176,14 +179,14 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = addEventListener)]
     pub(crate) fn add_event_listener(
         this: &JsEventTarget,
-        kind: &str,
+        kind: &JsValue,
         listener: &JsValue,
         options: &JsValue,
     ) -> Result<(), JsValue>;
     #[wasm_bindgen(method, catch, js_name = removeEventListener)]
     pub(crate) fn remove_event_listener(
         this: &JsEventTarget,
-        kind: &str,
+        kind: &JsValue,
         listener: &JsValue,
         options: &JsValue,
     ) -> Result<(), JsValue>;
@@ -200,6 +203,11 @@ pub(crate) struct JsSink {
     pub(crate) target: JsEventTarget,
     pub(crate) status: Cell<Status>,
     pub(crate) last_result: RefCell<Option<Result<AttemptOutcome, Failure>>>,
+    /// Whether `start()`'s loop runs: only then does a failed attempt have a retry coming.
+    pub(crate) looping: Cell<bool>,
+    /// The core says `registering` but nothing carries the attempt out (a `registerOnce()`
+    /// failed or was aborted, the loop stopped): the registrar reports `disconnected`.
+    pub(crate) settled: Cell<bool>,
 }
 
 impl JsSink {
@@ -210,22 +218,36 @@ impl JsSink {
             target: make_event_target().unchecked_into(),
             status: Cell::new(Status::Disconnected),
             last_result: RefCell::new(None),
+            looping: Cell::new(false),
+            settled: Cell::new(false),
         }
     }
-}
 
-impl EventSink for JsSink {
-    fn event(&self, event: &Event) {
+    /// A status change the binding makes (see `settled`), told like the core's.
+    pub(crate) fn transition(&self, from: Status, to: Status, settled: bool) {
+        self.settled.set(settled);
+        self.deliver(&Event::StatusChanged { from, to });
+    }
+
+    fn deliver(&self, event: &Event) {
         if let Event::StatusChanged { to, .. } = event {
             self.status.set(*to);
         }
-        if let Some(result) = event.attempt_result() {
-            *self.last_result.borrow_mut() = Some(result.map_err(Clone::clone));
-        }
         let name = event.name();
         let level = level_name(event.level());
-        // The core's text: already free of secrets (core/src/redact.rs).
-        let message = event.to_string();
+        let looping = self.looping.get();
+        let message = match event {
+            // The core's text promises a retry; without the loop there is none (the next
+            // `registerOnce()` or `tick()` is the caller's decision).
+            Event::RegistrationFailed {
+                failure, attempt, ..
+            } if !looping => format!(
+                "registration to DDS failed (attempt {attempt}, {}): {failure}",
+                failure.class.as_str()
+            ),
+            // The core's text: already free of secrets (core/src/redact.rs).
+            _ => event.to_string(),
+        };
         if let Some(logger) = &self.logger {
             if let Ok(log) = Reflect::get(logger, &level.into()) {
                 if let Some(log) = log.dyn_ref::<Function>() {
@@ -234,11 +256,24 @@ impl EventSink for JsSink {
                 }
             }
         }
-        let detail = event_detail(event, level, message, self.status.get());
+        let detail = event_detail(event, level, message, self.status.get(), looping);
         if let Some(on_event) = &self.on_event {
             let _ = on_event.call1(&JsValue::UNDEFINED, &detail);
         }
         let _ = self.target.dispatch_event(&make_event(name, &detail));
+    }
+}
+
+impl EventSink for JsSink {
+    fn event(&self, event: &Event) {
+        if let Event::StatusChanged { .. } = event {
+            // The core moved on: its status is the registrar's again.
+            self.settled.set(false);
+        }
+        if let Some(result) = event.attempt_result() {
+            *self.last_result.borrow_mut() = Some(result.map_err(Clone::clone));
+        }
+        self.deliver(event);
     }
 }
 
@@ -251,7 +286,13 @@ pub(crate) fn level_name(level: Level) -> &'static str {
 }
 
 /// An event as JavaScript sees it (`RegistrarEvent` in the declarations).
-fn event_detail(event: &Event, level: &str, message: String, status: Status) -> JsValue {
+fn event_detail(
+    event: &Event,
+    level: &str,
+    message: String,
+    status: Status,
+    looping: bool,
+) -> JsValue {
     let ms = |d: &Duration| convert::millis(*d);
     let obj = convert::Obj::new();
     obj.set("name", event.name())
@@ -275,9 +316,11 @@ fn event_detail(event: &Event, level: &str, message: String, status: Status) -> 
             retry_in,
             ..
         } => {
-            obj.set("failure", failure(f))
-                .set("attempt", *attempt)
-                .set("retryInMs", ms(retry_in));
+            obj.set("failure", failure(f)).set("attempt", *attempt);
+            // Only when a retry is coming: the loop's.
+            if looping {
+                obj.set("retryInMs", ms(retry_in));
+            }
         }
         Event::Conflict {
             failure: f,

@@ -27,7 +27,7 @@ extern "C" {
 }
 
 fn key() -> PrivateKey {
-    PrivateKey::from_hex(KEY).expect("known key")
+    PrivateKey::from_hex(KEY.into()).expect("known key")
 }
 
 fn get(object: &JsValue, name: &str) -> JsValue {
@@ -134,10 +134,12 @@ fn key_errors_are_key_errors_without_the_input() {
         ),
     ];
     for (input, code) in cases {
-        let err = PrivateKey::from_hex(input).err().expect("refused");
+        let err = PrivateKey::from_hex(input.into()).err().expect("refused");
         assert_error(&err, "KeyError", code, input);
     }
-    let err = PrivateKey::from_bytes(&[1; 31]).err().expect("refused");
+    let err = PrivateKey::from_bytes(Uint8Array::from(&[1u8; 31][..]).into())
+        .err()
+        .expect("refused");
     assert_error(&err, "KeyError", "key_wrong_length", "");
 }
 
@@ -227,7 +229,8 @@ fn request_options_are_checked() {
 
 #[wasm_bindgen_test]
 fn wallet_flow_requests() {
-    let nonce = build_siwe_nonce_request("https://dds.example.com/", ADDRESS).unwrap();
+    let nonce =
+        build_siwe_nonce_request("https://dds.example.com/".into(), ADDRESS.into()).unwrap();
     assert_eq!(
         get_str(&nonce, "url"),
         "https://dds.example.com/internal/v1/auth/siwe/request"
@@ -244,7 +247,7 @@ fn wallet_flow_requests() {
         ("chainId", 1.into()),
         ("issuedAt", "2026-01-01T00:00:00Z".into()),
     ]);
-    let message = siwe_message(challenge.clone(), ADDRESS).unwrap();
+    let message = siwe_message(challenge.clone(), ADDRESS.into()).unwrap();
     assert!(message.starts_with("dds.example.com wants you to sign in"));
     let options = object(&[
         ("ddsUrl", "https://dds.example.com".into()),
@@ -261,7 +264,7 @@ fn wallet_flow_requests() {
     assert!(get_str(&request, "body").contains("\"signature\":\"0x47586f9eea2a3b4aed0067b9c617a6b9ebdf895d8e8094d6605e30d7560a75b03045fda7690ca061ad85f4561f63842a77dd436d902d4855b5c638b249da111e1b\""));
     // The challenge may also be the body text; an empty nonce is refused.
     let text = stringify(&challenge).replace("abc12345", "");
-    let err = siwe_message(text.into(), ADDRESS).unwrap_err();
+    let err = siwe_message(text.into(), ADDRESS.into()).unwrap_err();
     assert_error(&err, "PosemeshError", "invalid_challenge", "");
 }
 
@@ -269,7 +272,7 @@ fn wallet_flow_requests() {
 fn classify_responses() {
     let endpoint = "https://dds.example.com/internal/v1/nodes/register";
     let ok = classify(
-        endpoint,
+        endpoint.into(),
         object(&[("status", 204.into())]),
         JsValue::UNDEFINED,
     )
@@ -288,7 +291,7 @@ fn classify_responses() {
             ("headers", headers),
             ("body", "line one\nline two".into()),
         ]);
-        let result = classify(endpoint, response, JsValue::UNDEFINED).unwrap();
+        let result = classify(endpoint.into(), response, JsValue::UNDEFINED).unwrap();
         assert_eq!(get(&result, "ok"), JsValue::FALSE);
         assert_eq!(get_str(&result, "failureClass"), class);
         assert_eq!(get(&result, "status").as_f64(), Some(f64::from(status)));
@@ -303,10 +306,10 @@ fn classify_responses() {
         .into();
     let body: JsValue = Uint8Array::from(&[0xff, 0xfe, b'x'][..]).into();
     let response = object(&[("status", 502.into()), ("headers", pairs), ("body", body)]);
-    let result = classify(endpoint, response, JsValue::UNDEFINED).unwrap();
+    let result = classify(endpoint.into(), response, JsValue::UNDEFINED).unwrap();
     assert_eq!(get(&result, "retryAfterMs").as_f64(), Some(3000.0));
     let err = classify(
-        endpoint,
+        endpoint.into(),
         object(&[("status", 42.into())]),
         JsValue::UNDEFINED,
     )
@@ -470,7 +473,9 @@ async fn tick_attempts_persists_and_reports_failure() {
     ]);
     let registrar = Registrar::new(&key(), options).unwrap();
 
-    let result = settle(registrar.tick(JsValue::UNDEFINED)).await.unwrap();
+    let result = settle(registrar.tick(JsValue::UNDEFINED, JsValue::UNDEFINED))
+        .await
+        .unwrap();
     assert_eq!(get(&result, "attempted"), JsValue::TRUE);
     assert_eq!(get_str(&result, "status"), "registering");
     let error = get(&result, "error");
@@ -523,7 +528,7 @@ async fn tick_within_the_ttl_does_nothing() {
     let storage: JsValue = MemoryStorage::new(Uint8Array::from(snapshot.as_bytes()).into()).into();
     let options = legacy_options(&[("storage", storage)]);
     let registrar = Registrar::new(&key(), options).unwrap();
-    let result = settle(registrar.tick(JsValue::from(now + 1_000.0)))
+    let result = settle(registrar.tick(JsValue::from(now + 1_000.0), JsValue::UNDEFINED))
         .await
         .unwrap();
     assert_eq!(get(&result, "attempted"), JsValue::FALSE);
@@ -547,7 +552,9 @@ async fn a_corrupt_snapshot_is_reported_and_replaced() {
     });
     let options = legacy_options(&[("storage", storage), ("onEvent", on_event.as_ref().clone())]);
     let registrar = Registrar::new(&key(), options).unwrap();
-    let result = settle(registrar.tick(JsValue::UNDEFINED)).await.unwrap();
+    let result = settle(registrar.tick(JsValue::UNDEFINED, JsValue::UNDEFINED))
+        .await
+        .unwrap();
     assert_eq!(get(&result, "attempted"), JsValue::TRUE);
     let names: Vec<String> = events.iter().map(|e| get_str(&e, "name")).collect();
     assert!(names.contains(&"state.corrupt".to_owned()), "{names:?}");
@@ -563,12 +570,14 @@ async fn storage_failures_are_storage_errors() {
         ("save", failing.as_ref().clone()),
     ]);
     let registrar = Registrar::new(&key(), legacy_options(&[("storage", storage)])).unwrap();
-    let err = settle(registrar.tick(JsValue::UNDEFINED))
+    let err = settle(registrar.tick(JsValue::UNDEFINED, JsValue::UNDEFINED))
         .await
         .unwrap_err();
     assert_error(&err, "StorageError", "storage_load_failed", "");
     assert!(get_str(&err, "message").contains("disk on fire"));
-    let err = settle(registrar.start()).await.unwrap_err();
+    let err = settle(registrar.start(JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert_error(&err, "StorageError", "storage_load_failed", "");
     assert!(!registrar.running());
 }
@@ -576,35 +585,42 @@ async fn storage_failures_are_storage_errors() {
 #[wasm_bindgen_test]
 async fn start_stop_and_busy() {
     let registrar = Registrar::new(&key(), legacy_options(&[])).unwrap();
-    settle(registrar.start()).await.unwrap();
+    settle(registrar.start(JsValue::UNDEFINED)).await.unwrap();
     assert!(registrar.running());
     // Next to the loop, registerOnce joins its attempt (the DDS is dead: it fails).
-    let err = settle(registrar.register_once()).await.unwrap_err();
+    let err = settle(registrar.register_once(JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert_error(&err, "RegistrationError", "registration_unavailable", "");
-    let err = settle(registrar.tick(JsValue::UNDEFINED))
+    let err = settle(registrar.tick(JsValue::UNDEFINED, JsValue::UNDEFINED))
         .await
         .unwrap_err();
     assert_error(&err, "StateError", "already_running", "");
-    let err = settle(registrar.start()).await.unwrap_err();
+    let err = settle(registrar.start(JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert_error(&err, "StateError", "already_running", "");
     settle(registrar.stop()).await.unwrap();
     assert!(!registrar.running());
     // Stopped twice is fine; and it can start again.
     settle(registrar.stop()).await.unwrap();
-    settle(registrar.start()).await.unwrap();
+    settle(registrar.start(JsValue::UNDEFINED)).await.unwrap();
     settle(registrar.stop()).await.unwrap();
 }
 
 #[wasm_bindgen_test]
 async fn register_once_rejects_with_the_classified_failure() {
     let registrar = Registrar::new(&key(), legacy_options(&[])).unwrap();
-    let err = settle(registrar.register_once()).await.unwrap_err();
+    let err = settle(registrar.register_once(JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
     assert_error(
         &err,
         "RegistrationError",
         "registration_unavailable",
         "secret-credentials-123",
     );
-    assert_eq!(registrar.status(), "registering");
+    // Nothing will retry it (no loop): not a stale "registering".
+    assert_eq!(registrar.status(), "disconnected");
     assert!(!registrar.running());
 }
