@@ -156,7 +156,14 @@ test("the registrar never shows the key or the secret; logs carry no secret", as
   for (const event of events) assert.ok(!JSON.stringify(event).includes(SECRET));
   assert.deepEqual(
     events.map((e) => e.name),
-    ["registration.loop.start", "status.transition", "registration.attempt", "registration.error"],
+    // The last: back to "disconnected", as nothing will retry (no loop).
+    [
+      "registration.loop.start",
+      "status.transition",
+      "registration.attempt",
+      "registration.error",
+      "status.transition",
+    ],
   );
 });
 
@@ -173,13 +180,15 @@ test("events reach EventTarget listeners as CustomEvents", async () => {
   registrar.addEventListener("status.transition", listener);
   registrar.events.addEventListener("registration.error", listener);
   await assert.rejects(registrar.registerOnce(), RegistrationError);
-  assert.deepEqual(seen.map((e) => e.type), ["status.transition", "registration.error"]);
+  assert.deepEqual(seen.map((e) => e.type), ["status.transition", "registration.error", "status.transition"]);
   assert.equal(seen[0].detail.from, "disconnected");
   assert.equal(seen[0].detail.to, "registering");
   assert.equal(seen[1].detail.failure.failureClass, "retry_fast");
+  // Nothing will retry (no loop): back to "disconnected".
+  assert.equal(seen[2].detail.to, "disconnected");
   registrar.removeEventListener("status.transition", listener);
   await assert.rejects(registrar.registerOnce(), RegistrationError);
-  assert.equal(seen.filter((e) => e.type === "status.transition").length, 1);
+  assert.equal(seen.filter((e) => e.type === "status.transition").length, 2);
 });
 
 test("storage adapters round-trip bytes", async () => {

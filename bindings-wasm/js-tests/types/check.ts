@@ -21,6 +21,9 @@ import init, {
   type RegistrationStatus,
   type RegisterOutcome,
   type RegistrarEventName,
+  type RegistrarEventMap,
+  type FailureInfo,
+  type CallOptions,
 } from "posemesh-registration";
 
 await init();
@@ -122,4 +125,41 @@ const newEvents: RegistrarEventName[] = [
 registrar.addEventListener("registration.adopted", (event) => {
   const age: number | undefined = event.detail.ageMs;
 });
-export { newEvents, address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
+// Typed events: each name's `detail` (CustomEvent<RegistrarEventMap[name]>), on the
+// registrar and on `registrar.events`.
+registrar.addEventListener("registration.success", (event: CustomEvent<RegistrarEventMap["registration.success"]>) => {
+  const elapsed: number = event.detail.elapsedMs;
+  const name: "registration.success" = event.detail.name;
+});
+registrar.events.addEventListener("status.transition", (event) => {
+  const to: RegistrationStatus = event.detail.to;
+  const from: RegistrationStatus = event.detail.from;
+});
+registrar.events.addEventListener("registration.error", (event) => {
+  const info: FailureInfo = event.detail.failure;
+  const retry: number | undefined = event.detail.retryInMs;
+  // @ts-expect-error a registration.error has no elapsedMs guarantee
+  const elapsed: number = event.detail.elapsedMs;
+});
+const typedTarget: EventTarget = registrar.events;
+// Other names still reach EventTarget's own signature.
+registrar.events.addEventListener("something-else", (event: Event) => {});
+
+// AbortSignal on the async calls.
+const controller = new AbortController();
+await registrar.registerOnce({ signal: controller.signal });
+await registrar.start({ signal: AbortSignal.timeout(1000) });
+await registrar.tick(undefined, { signal: controller.signal });
+const callOptions: CallOptions = { signal: controller.signal };
+// @ts-expect-error a signal is an AbortSignal
+await registrar.registerOnce({ signal: "soon" });
+
+// Lifetimes: using / await using.
+async function scoped(): Promise<void> {
+  await using scopedRegistrar = new Registrar(key, options);
+  await scopedRegistrar.start();
+  using scopedKey = PrivateKey.fromHex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90");
+  const dispose: () => Promise<void> = registrar[Symbol.asyncDispose];
+}
+
+export { typedTarget, callOptions, scoped, newEvents, address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
