@@ -8,6 +8,8 @@ import type { FailureClass, SnapshotStorage } from "./posemesh_registration.js";
 export class PosemeshError extends Error {
   /** A stable identifier, e.g. `key_not_hex`, `invalid_dds_url`, `registration_conflict`. */
   readonly code: string;
+  /** The error behind this one, where there is one (`fetch`'s, for a network failure). */
+  readonly cause?: unknown;
 }
 
 /** A private key could not be loaded: `key_not_hex`, `key_wrong_length`, `key_out_of_range`. */
@@ -15,17 +17,21 @@ export class KeyError extends PosemeshError {
   readonly code: "key_not_hex" | "key_wrong_length" | "key_out_of_range";
 }
 
-/**
- * An option is invalid: `invalid_option`, `invalid_dds_url`, `invalid_node_url`,
- * `no_capabilities`, `empty_version`.
- */
+/** An option is invalid: `invalid_option` (a value of the wrong type) or the core's code. */
 export class ConfigError extends PosemeshError {
   readonly code:
     | "invalid_option"
     | "invalid_dds_url"
     | "invalid_node_url"
     | "no_capabilities"
-    | "empty_version";
+    | "empty_version"
+    | "empty_credentials"
+    | "blank_capability"
+    | "zero_request_timeout"
+    | "interval_too_short"
+    | "unknown_flow"
+    | "missing_node_url"
+    | "node_url_with_wallet";
 }
 
 /**
@@ -48,9 +54,12 @@ export class StorageError extends PosemeshError {
   readonly code: "storage_load_failed" | "storage_save_failed";
 }
 
-/** A call that does not fit the registrar's state: `already_running`, `stopped`. */
+/**
+ * A call that does not fit the registrar's state: `already_running`, `stopped`, or
+ * `disposed` (the key or registrar was freed: `free()`, `Symbol.dispose`).
+ */
 export class StateError extends PosemeshError {
-  readonly code: "already_running" | "stopped";
+  readonly code: "already_running" | "stopped" | "disposed";
 }
 
 /**
