@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bridge;
 mod convert;
 mod errors;
 mod keys;
@@ -27,8 +28,16 @@ use pyo3::prelude::*;
 /// `atexit` hook so no Rust thread touches the interpreter while it finalizes.
 #[pyfunction]
 fn _shutdown(py: Python<'_>) {
-    logbridge::SHUTTING_DOWN.store(true, std::sync::atomic::Ordering::SeqCst);
     registrar::stop_all(py);
+    logbridge::shut_down(py, std::time::Duration::from_secs(5));
+}
+
+/// Forgets the parent's runtime, loops and threads in the child of
+/// `os.fork()` (an `os.register_at_fork` hook): the child builds its own.
+#[pyfunction]
+fn _after_fork_in_child() {
+    logbridge::after_fork_in_child();
+    registrar::forget_after_fork();
 }
 
 /// Stops every background registration loop; returns how many were running.
@@ -41,7 +50,6 @@ fn _stop_all(py: Python<'_>) -> usize {
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    runtime::configure();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<keys::PyPrivateKey>()?;
     m.add_class::<lowlevel::PyHttpRequest>()?;
@@ -50,6 +58,8 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registrar::PyBaseRegistrar>()?;
     m.add_class::<registrar::PyRegistrar>()?;
     m.add_class::<registrar::PyAsyncRegistrar>()?;
+    m.add_class::<registrar::PyStatusStream>()?;
+    m.add_class::<bridge::PyCall>()?;
     m.add_function(wrap_pyfunction!(lowlevel::build_registration_request, m)?)?;
     m.add_function(wrap_pyfunction!(lowlevel::build_siwe_nonce_request, m)?)?;
     m.add_function(wrap_pyfunction!(
@@ -60,5 +70,6 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lowlevel::format_timestamp, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(_stop_all, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     Ok(())
 }

@@ -8,10 +8,15 @@ use posemesh_registration::{Event, Level};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Set by the `atexit` hook: from then on no Rust thread calls into Python.
 pub(crate) static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Rust threads inside [`with_python`] (attached, or waiting to attach).
+static ATTACHING: AtomicUsize = AtomicUsize::new(0);
 
 static LOGGER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -31,12 +36,45 @@ pub(crate) enum Extra {
     None,
 }
 
-/// Runs `f` attached to the interpreter, unless it is shutting down.
+/// Runs `f` attached to the interpreter, unless it is shutting down. Every
+/// call from a Rust thread into Python goes through here: a thread attaching
+/// while CPython finalizes crashes the process (CPython < 3.13 lets it take
+/// the GIL and then ends the thread with `pthread_exit`, which cannot unwind
+/// through Rust frames), and [`shut_down`] makes sure none does.
 pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            ATTACHING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    // Announce first, then check: `shut_down` sets the flag first, then waits
+    // for the announced threads, so a thread either sees the flag or is waited for.
+    ATTACHING.fetch_add(1, Ordering::SeqCst);
+    let _leave = Leave;
     if SHUTTING_DOWN.load(Ordering::SeqCst) {
         return None;
     }
     Python::try_attach(f)
+}
+
+/// From now on no Rust thread calls into Python; waits (GIL released, at most
+/// `limit`) for those already calling to return. Run from the `atexit` hook,
+/// before the interpreter finalizes.
+pub(crate) fn shut_down(py: Python<'_>, limit: Duration) {
+    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + limit;
+    py.detach(|| {
+        while ATTACHING.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
+/// In the child of `os.fork()`: the parent's threads that were about to
+/// call into Python do not exist here.
+pub(crate) fn after_fork_in_child() {
+    ATTACHING.store(0, Ordering::SeqCst);
 }
 
 /// Logs `event: message` at `level` with `extra={"event": event, ...}`.
@@ -55,14 +93,7 @@ fn log_attached(
     message: &str,
     fields: Vec<(&'static str, Extra)>,
 ) -> PyResult<()> {
-    let logger = LOGGER
-        .get_or_try_init(py, || -> PyResult<_> {
-            Ok(py
-                .import("logging")?
-                .call_method1("getLogger", (LOGGER_NAME,))?
-                .unbind())
-        })?
-        .bind(py);
+    let logger = logger(py)?;
     if !logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
         return Ok(());
     }
@@ -82,19 +113,75 @@ fn log_attached(
     Ok(())
 }
 
-/// Logs a registrar event. `state_file` names the state file in the message
-/// of a state that was set aside.
-pub(crate) fn log_event(event: &Event, state_file: Option<&str>) {
+/// What identifies a registrar on each of its records.
+pub(crate) struct Context {
+    /// The DDS base URL.
+    pub(crate) dds_url: String,
+    /// The node's public 0x address (never a key).
+    pub(crate) address: String,
+    /// Whether the registrar's loop runs: without it, a failure is final
+    /// (`register_once()` never retries).
+    pub(crate) loop_active: Arc<AtomicBool>,
+    /// The state file, named in the message of a state that was set aside.
+    pub(crate) state_file: Option<String>,
+}
+
+/// Gives the package's logger a `NullHandler` (once), so that without any
+/// logging configuration its warnings are not printed by `logging.lastResort`.
+pub(crate) fn prepare_logger(py: Python<'_>) -> PyResult<()> {
+    logger(py).map(drop)
+}
+
+fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    Ok(LOGGER
+        .get_or_try_init(py, || -> PyResult<_> {
+            let logging = py.import("logging")?;
+            let logger = logging.call_method1("getLogger", (LOGGER_NAME,))?;
+            logger.call_method1("addHandler", (logging.getattr("NullHandler")?.call0()?,))?;
+            Ok(logger.unbind())
+        })?
+        .bind(py))
+}
+
+/// Logs a registrar event, with the registrar's `posemesh_dds_url` and
+/// `posemesh_address` on the record.
+pub(crate) fn log_event(event: &Event, context: &Context) {
     let level = match event.level() {
         Level::Debug => DEBUG,
         Level::Info => INFO,
         Level::Warn => WARNING,
     };
     let mut message = event.to_string();
-    if let (Event::StateCorrupt { .. }, Some(path)) = (event, state_file) {
+    if let (Event::StateCorrupt { .. }, Some(path)) = (event, context.state_file.as_deref()) {
         message.push_str(&format!(" (state file {path}, moved to {path}.corrupt)"));
     }
-    log(level, event.name(), &message, fields_of(event));
+    let mut fields = fields_of(event);
+    if let Event::RegistrationFailed { .. } = event {
+        if !context.loop_active.load(Ordering::SeqCst) {
+            // A register_once() failure: nothing retries it.
+            message = without_retry(&message);
+            for (key, value) in &mut fields {
+                if *key == "retry_in" {
+                    *value = Extra::None;
+                }
+            }
+        }
+    }
+    fields.push(("posemesh_dds_url", Extra::Str(context.dds_url.clone())));
+    fields.push(("posemesh_address", Extra::Str(context.address.clone())));
+    log(level, event.name(), &message, fields);
+}
+
+/// The core's "...; retrying in 1.2s: <failure>" without the retry.
+fn without_retry(message: &str) -> String {
+    const RETRY: &str = "; retrying in ";
+    let Some(start) = message.find(RETRY) else {
+        return message.to_owned();
+    };
+    match message[start..].find("s: ") {
+        Some(end) => format!("{}: {}", &message[..start], &message[start + end + 3..]),
+        None => message.to_owned(),
+    }
 }
 
 fn fields_of(event: &Event) -> Vec<(&'static str, Extra)> {

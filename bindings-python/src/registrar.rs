@@ -2,6 +2,7 @@
 //! driver. Every rule (joining attempts, "already running", stop, adoption,
 //! configuration) is the driver's or the core's; this adds the Python glue.
 
+use crate::bridge::{self, PyCall};
 use crate::convert::{bytes_arg, headers_arg, pyrepr, pyrepr_opt, string_list_arg, type_name};
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
@@ -10,8 +11,10 @@ use crate::runtime::{runtime, wait};
 use crate::store::PyStore;
 use posemesh_registration::core::registrar::duration_from_secs_f64;
 use posemesh_registration::core::DdsCredentials;
+use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
-    AttemptOutcome, Driver, FileStore, Flow, MemoryStore, RegistrarConfig, Secret, Status, Store,
+    AttemptOutcome, Driver, Event, FileStore, Flow, MemoryStore, RegistrarConfig, Secret, Status,
+    Store,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -19,13 +22,11 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::future::{poll_fn, Future};
 use std::path::PathBuf;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::watch;
-
-/// What an awaitable without a result resolves to (`()` would become `()` in Python).
-const NONE: Option<()> = None;
+use tokio::sync::{mpsc, watch};
 
 /// How long `stop()` waits for the loop to wind down when no timeout is given.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,6 +56,11 @@ pub(crate) fn stop_all(py: Python<'_>) -> usize {
     count
 }
 
+/// In the child of `os.fork()`: the parent's loops do not run here.
+pub(crate) fn forget_after_fork() {
+    started().clear();
+}
+
 /// Resolves when the loop's task has ended.
 async fn ended(mut done: LoopDone) {
     while done.changed().await.is_ok() {}
@@ -67,6 +73,49 @@ pub(crate) struct Inner {
     state: String,
     /// This registrar's loop task, once started.
     running: Mutex<Option<LoopDone>>,
+    /// Status changes, for `statuses()`.
+    feed: Arc<StatusFeed>,
+    /// Whether this registrar's loop runs (what the log bridge asks).
+    loop_active: Arc<AtomicBool>,
+}
+
+/// Hands every status change (from the driver's `status.transition` events)
+/// to the `statuses()` iterators; `stop()` ends them.
+#[derive(Default)]
+pub(crate) struct StatusFeed {
+    subscribers: Mutex<Vec<(mpsc::UnboundedSender<Status>, Status)>>,
+}
+
+impl StatusFeed {
+    fn subscribers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Vec<(mpsc::UnboundedSender<Status>, Status)>> {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current status, then every change until [`StatusFeed::close`].
+    fn subscribe(&self, current: Status) -> mpsc::UnboundedReceiver<Status> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut subscribers = self.subscribers();
+        let _ = tx.send(current);
+        subscribers.push((tx, current));
+        rx
+    }
+
+    fn publish(&self, status: Status) {
+        self.subscribers().retain_mut(|(tx, last)| {
+            if *last == status {
+                return true;
+            }
+            *last = status;
+            tx.send(status).is_ok()
+        });
+    }
+
+    /// Ends every iterator.
+    fn close(&self) {
+        self.subscribers().clear();
+    }
 }
 
 impl Inner {
@@ -76,13 +125,17 @@ impl Inner {
         let driver = self.driver.clone();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (done_tx, done) = watch::channel(());
+        let active = self.loop_active.clone();
         runtime().spawn(async move {
             let _done = done_tx;
             let mut run = pin!(driver.run());
             let first = poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
-            let _ = started_tx.send(first.clone());
             if first.is_pending() {
+                let _active = LoopActive::new(active);
+                let _ = started_tx.send(first);
                 let _ = run.await;
+            } else {
+                let _ = started_tx.send(first);
             }
         });
         // The first poll may log (and so need the GIL).
@@ -100,6 +153,7 @@ impl Inner {
     /// returns what closes when this registrar's loop task has ended.
     fn stop(&self) -> Option<LoopDone> {
         self.driver.stop();
+        self.feed.close();
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -121,6 +175,22 @@ impl Inner {
             pyrepr(self.driver.status().as_str()),
             pyrepr(&self.state)
         )
+    }
+}
+
+/// Marks a registrar's loop as running while alive.
+struct LoopActive(Arc<AtomicBool>);
+
+impl LoopActive {
+    fn new(flag: Arc<AtomicBool>) -> Self {
+        flag.store(true, Ordering::SeqCst);
+        LoopActive(flag)
+    }
+}
+
+impl Drop for LoopActive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -148,6 +218,7 @@ fn build(
     request_timeout: f64,
     state: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
+    http: HttpOptions,
 ) -> PyResult<PyBaseRegistrar> {
     let secret = Secret::new(
         registration_secret
@@ -202,22 +273,89 @@ fn build(
     config.request_timeout = duration_from_secs_f64(request_timeout);
     config.max_retry = max_retry;
 
+    // Records get a handler before there is anything to log.
+    logbridge::prepare_logger(py)?;
+    let feed = Arc::new(StatusFeed::default());
+    let loop_active = Arc::new(AtomicBool::new(false));
+    let context = logbridge::Context {
+        dds_url: config.dds_url.as_str().to_owned(),
+        address: key.eth_address(),
+        loop_active: loop_active.clone(),
+        state_file,
+    };
+    let events = feed.clone();
     let mut builder = Driver::builder(config, key)
         .shared_store(store)
         .on_event(Arc::new(move |event| {
-            logbridge::log_event(event, state_file.as_deref())
+            if let Event::StatusChanged { to, .. } = event {
+                events.publish(*to);
+            }
+            logbridge::log_event(event, &context)
         }));
     if let Some(seed) = seed {
         builder = builder.seed(seed);
     }
-    let driver = py.detach(move || builder.build()).map_err(Error::from)?;
+    let driver = py.detach(move || -> Result<Driver, Error> {
+        let transport = http.transport()?;
+        Ok(builder.transport(Arc::new(transport)).build()?)
+    })?;
     Ok(PyBaseRegistrar {
         inner: Arc::new(Inner {
             driver,
             state: state_name,
             running: Mutex::new(None),
+            feed,
+            loop_active,
         }),
     })
+}
+
+/// The HTTP client's settings: proxies and extra trusted certificates.
+pub(crate) struct HttpOptions {
+    proxy: Option<String>,
+    env_proxy: bool,
+    ca_bundle: Option<PathBuf>,
+}
+
+impl HttpOptions {
+    fn from_args(
+        proxy: Option<&str>,
+        env_proxy: bool,
+        ca_bundle: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let ca_bundle = match ca_bundle.filter(|c| !c.is_none()) {
+            None => None,
+            Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
+                Some(obj.extract::<PathBuf>()?)
+            }
+            Some(obj) => {
+                return Err(PyTypeError::new_err(format!(
+                    "ca_bundle must be a path (str or os.PathLike) or None, not {}",
+                    type_name(obj)
+                )))
+            }
+        };
+        Ok(HttpOptions {
+            proxy: proxy.map(str::to_owned),
+            env_proxy,
+            ca_bundle,
+        })
+    }
+
+    /// The transport; what is wrong with the settings is a `ConfigError`
+    /// (never showing the proxy URL, which may hold credentials).
+    fn transport(self) -> Result<ReqwestTransport, Error> {
+        let mut builder = ReqwestTransport::builder().use_env_proxy(self.env_proxy);
+        if let Some(proxy) = self.proxy {
+            builder = builder.proxy(proxy);
+        }
+        if let Some(path) = self.ca_bundle {
+            builder = builder.ca_bundle_file(path);
+        }
+        builder
+            .build()
+            .map_err(|err| Error::Config(err.to_string()))
+    }
 }
 
 /// What the DDS handed the node in its callback: `id`, `organization_id` and
@@ -264,6 +402,50 @@ impl PyDdsCredentials {
         Err(PyTypeError::new_err(
             "DdsCredentials cannot be pickled (it would write the secret in clear)",
         ))
+    }
+}
+
+/// Status changes of one registrar, one at a time.
+#[pyclass(
+    frozen,
+    name = "_StatusStream",
+    module = "posemesh_registration._native"
+)]
+pub(crate) struct PyStatusStream {
+    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Status>>>,
+}
+
+#[pymethods]
+impl PyStatusStream {
+    /// The next status goes to `done` (`None` once the registrar stopped).
+    fn _next(&self, done: Py<PyAny>) -> PyCall {
+        let receiver = self.receiver.clone();
+        bridge::spawn(
+            done,
+            async move {
+                let next = receiver.lock().await.recv().await;
+                Ok(next.map(|status| status.as_str()))
+            },
+            None,
+        )
+    }
+
+    /// The next status, waiting at most `timeout` seconds (blocking; GIL
+    /// released); `None` once the registrar stopped. Raises `TimeoutError`.
+    #[pyo3(signature = (timeout=None))]
+    fn _next_blocking(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<&'static str>> {
+        let receiver = self.receiver.clone();
+        let next = async move { receiver.lock().await.recv().await.map(|s| s.as_str()) };
+        match wait(py, next, wait_timeout(timeout))? {
+            Some(next) => Ok(next),
+            None => Err(pyo3::exceptions::PyTimeoutError::new_err(
+                "no status change within the timeout",
+            )),
+        }
     }
 }
 
@@ -345,6 +527,15 @@ impl PyBaseRegistrar {
         Some(PyDdsCredentials { credentials })
     }
 
+    /// The current status, then every change, until `stop()` (the package's
+    /// `statuses()` iterates over it).
+    fn _statuses(&self) -> PyStatusStream {
+        let receiver = self.inner.feed.subscribe(self.inner.driver.status());
+        PyStatusStream {
+            receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
+        }
+    }
+
     /// Registers again now, whatever is stored (after the DDS answered a later
     /// call with 403 or 404, say). A running loop carries it out without
     /// stopping; otherwise the next `register_once()` or loop does.
@@ -424,23 +615,6 @@ fn wait_timeout(timeout: Option<f64>) -> Option<Duration> {
     timeout.map(duration_from_secs_f64)
 }
 
-/// Stops the loop if the awaitable running it is dropped before it ends.
-struct StopOnDrop(Option<Driver>);
-
-impl StopOnDrop {
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if let Some(driver) = self.0.take() {
-            driver.stop();
-        }
-    }
-}
-
 /// Registers a posemesh node with a Domain Discovery Service and keeps it
 /// registered, with a blocking API.
 ///
@@ -462,7 +636,7 @@ pub(crate) struct PyRegistrar {}
 #[pymethods]
 impl PyRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -478,7 +652,11 @@ impl PyRegistrar {
         request_timeout: f64,
         state: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
+        proxy: Option<&str>,
+        env_proxy: bool,
+        ca_bundle: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
+        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle)?;
         let base = build(
             py,
             dds_url,
@@ -493,6 +671,7 @@ impl PyRegistrar {
             request_timeout,
             state,
             seed,
+            http,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(PyRegistrar {}))
     }
@@ -572,13 +751,13 @@ impl PyRegistrar {
 /// the loop until cancelled; `start()` and `await stop()` run it in the
 /// background, as does `async with AsyncRegistrar(...) as registrar:`.
 /// Cancelling an awaitable abandons its in-flight request cleanly.
-#[pyclass(frozen, extends = PyBaseRegistrar, name = "AsyncRegistrar", module = "posemesh_registration")]
+#[pyclass(frozen, subclass, extends = PyBaseRegistrar, name = "AsyncRegistrar", module = "posemesh_registration")]
 pub(crate) struct PyAsyncRegistrar {}
 
 #[pymethods]
 impl PyAsyncRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -594,7 +773,11 @@ impl PyAsyncRegistrar {
         request_timeout: f64,
         state: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
+        proxy: Option<&str>,
+        env_proxy: bool,
+        ca_bundle: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
+        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle)?;
         let base = build(
             py,
             dds_url,
@@ -609,32 +792,47 @@ impl PyAsyncRegistrar {
             request_timeout,
             state,
             seed,
+            http,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(PyAsyncRegistrar {}))
     }
 
-    /// Makes sure the node is registered now (awaitable): `"registered"` or
-    /// `"adopted"`; raises like `Registrar.register_once()`. Cancelling it
-    /// abandons the request.
-    fn register_once<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+    /// Starts `register_once()`; its outcome goes to `done(failed, value)`.
+    fn _register_once(slf: &Bound<'_, Self>, done: Py<PyAny>) -> PyCall {
         let driver = inner_of(slf).driver.clone();
-        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            let outcome = driver.register_once().await.map_err(Error::from)?;
-            Ok(outcome_name(outcome))
-        })
+        bridge::spawn(
+            done,
+            async move {
+                let outcome = driver.register_once().await?;
+                Ok(outcome_name(outcome))
+            },
+            None,
+        )
     }
 
-    /// Runs the registration loop until the awaitable is cancelled or `stop()`
-    /// is awaited (awaitable).
-    fn run_forever<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+    /// Starts the loop (raising `StateError` if it runs); `done` is called when
+    /// it has ended. Cancelling the call stops the loop and waits for its end.
+    fn _run_forever(slf: &Bound<'_, Self>, done: Py<PyAny>) -> PyResult<PyCall> {
         let inner = inner_of(slf);
-        let done = inner.start(slf.py())?;
-        let mut stop_on_drop = StopOnDrop(Some(inner.driver.clone()));
-        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            ended(done).await;
-            stop_on_drop.disarm();
-            Ok(NONE)
-        })
+        let ended_rx = inner.start(slf.py())?;
+        let waiting = ended_rx.clone();
+        let cleanup: bridge::Cleanup = Box::new(move || {
+            let done = inner.stop();
+            Box::pin(async move {
+                if let Some(done) = done {
+                    ended(done).await;
+                }
+                ended(ended_rx).await;
+            })
+        });
+        Ok(bridge::spawn(
+            done,
+            async move {
+                ended(waiting).await;
+                Ok(None::<()>)
+            },
+            Some(cleanup),
+        ))
     }
 
     /// Starts the registration loop in the background and returns at once.
@@ -644,52 +842,44 @@ impl PyAsyncRegistrar {
         Ok(())
     }
 
-    /// Stops the loop (a waiting `register_once()` raises `StateError`) and
-    /// waits until it has wound down (awaitable).
-    fn stop<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let done = inner_of(slf).stop();
-        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            if let Some(done) = done {
-                let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, ended(done)).await;
-            }
-            Ok(NONE)
-        })
+    /// Stops the loop at once; `done` is called when it has wound down.
+    fn _stop(slf: &Bound<'_, Self>, done: Py<PyAny>) -> PyCall {
+        let stopped = inner_of(slf).stop();
+        bridge::spawn(
+            done,
+            async move {
+                if let Some(stopped) = stopped {
+                    let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, ended(stopped)).await;
+                }
+                Ok(None::<()>)
+            },
+            None,
+        )
     }
 
-    /// Waits until the status is `"registered"` or `timeout` seconds pass
-    /// (awaitable; default: no limit). Returns whether it is registered.
-    #[pyo3(signature = (timeout=None))]
-    fn wait_until_registered<'py>(
-        slf: &Bound<'py, Self>,
+    /// Waits until registered or `timeout` seconds pass; whether registered
+    /// goes to `done`.
+    #[pyo3(signature = (done, timeout=None))]
+    fn _wait_until_registered(
+        slf: &Bound<'_, Self>,
+        done: Py<PyAny>,
         timeout: Option<f64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyCall {
         let timeout = wait_timeout(timeout);
         let driver = inner_of(slf).driver.clone();
-        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move {
-            let waiting = driver.wait_for_status(Status::Registered);
-            Ok(match timeout {
-                Some(limit) => tokio::time::timeout(limit, waiting).await.is_ok(),
-                None => {
-                    waiting.await;
-                    true
-                }
-            })
-        })
-    }
-
-    /// Starts the background loop (`async with AsyncRegistrar(...) as registrar:`).
-    fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::start(slf)?;
-        let me: Py<Self> = slf.clone().unbind();
-        pyo3_async_runtimes::tokio::future_into_py(slf.py(), async move { Ok(me) })
-    }
-
-    /// Stops the background loop.
-    #[pyo3(signature = (*_exc_info))]
-    fn __aexit__<'py>(
-        slf: &Bound<'py, Self>,
-        _exc_info: &Bound<'py, PyTuple>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        Self::stop(slf)
+        bridge::spawn(
+            done,
+            async move {
+                let waiting = driver.wait_for_status(Status::Registered);
+                Ok(match timeout {
+                    Some(limit) => tokio::time::timeout(limit, waiting).await.is_ok(),
+                    None => {
+                        waiting.await;
+                        true
+                    }
+                })
+            },
+            None,
+        )
     }
 }

@@ -1,26 +1,44 @@
-//! The one tokio runtime (pyo3-async-runtimes' own, which also runs every
-//! awaitable) and waiting on it from a Python thread: GIL released, Ctrl-C
-//! honoured.
+//! The tokio runtime (one per process, built on first use) and waiting on it
+//! from a Python thread: GIL released, Ctrl-C honoured.
+//!
+//! The runtime belongs to the process that built it: after `os.fork()` the
+//! child has none of its threads, so the child builds its own on first use
+//! (the parent's is leaked there: dropping it would wait for threads that do
+//! not exist in the child).
 
 use crate::errors::Error;
 use pyo3::prelude::*;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
-/// Configures the runtime; it is built on first use, not at import.
-pub(crate) fn configure() {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder
-        .worker_threads(2)
-        .thread_name("posemesh-registration")
-        .enable_all();
-    pyo3_async_runtimes::tokio::init(builder);
-}
+/// The runtime and the id of the process that built it. Only taken by threads
+/// attached to Python (hence never held by another thread when `os.fork()`
+/// runs, which holds the GIL).
+static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
 
-/// The runtime every registrar and every awaitable runs on.
+/// The runtime every registrar and every awaitable of this process runs on.
+/// Call it attached to Python.
 pub(crate) fn runtime() -> &'static Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    match *slot {
+        Some((owner, runtime)) if owner == pid => runtime,
+        // None, or the parent's after a fork: leaked here (dropping it would
+        // wait for worker threads that do not exist in this process).
+        _ => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("posemesh-registration")
+                .enable_all()
+                .build()
+                .expect("cannot start the tokio runtime");
+            let runtime: &'static Runtime = Box::leak(Box::new(runtime));
+            *slot = Some((pid, runtime));
+            runtime
+        }
+    }
 }
 
 /// Runs `future` on the runtime and waits for it with the GIL released,

@@ -15,6 +15,7 @@ a secret.
 """
 
 import atexit as _atexit
+import os as _os
 
 from ._errors import (
     ConfigError,
@@ -26,8 +27,8 @@ from ._errors import (
     StateError,
     TransportError,
 )
+from ._aio import AsyncRegistrar
 from ._native import (
-    AsyncRegistrar,
     BaseRegistrar,
     DdsCredentials,
     Failure,
@@ -41,11 +42,14 @@ from ._native import (
     classify_response,
     format_timestamp,
 )
-from ._native import _shutdown
+from ._native import _after_fork_in_child, _shutdown
 
-# Stop background loops before the interpreter finalizes.
+# Stop background loops, and stop Rust threads from calling into Python, before
+# the interpreter finalizes.
 _atexit.register(_shutdown)
-del _atexit, _shutdown
+# A forked child (gunicorn --preload, multiprocessing) builds its own runtime.
+_os.register_at_fork(after_in_child=_after_fork_in_child)
+del _atexit, _os, _shutdown, _after_fork_in_child
 
 _TYPES = frozenset(["FailureKind", "Flow", "Outcome", "StateArg", "StateStore", "Status"])
 

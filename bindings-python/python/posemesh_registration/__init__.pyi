@@ -10,8 +10,8 @@ from ._errors import (
     StateError as StateError,
     TransportError as TransportError,
 )
+from ._aio import AsyncRegistrar as AsyncRegistrar
 from ._native import (
-    AsyncRegistrar as AsyncRegistrar,
     BaseRegistrar as BaseRegistrar,
     DdsCredentials as DdsCredentials,
     Failure as Failure,

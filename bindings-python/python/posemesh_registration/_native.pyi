@@ -2,7 +2,8 @@
 
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Awaitable, Optional, Union, final
+from os import PathLike
+from typing import Callable, Optional, Union, final
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
@@ -12,6 +13,9 @@ from .asgi import RegistrationApp
 
 __all__ = [
     "__version__",
+    "_Call",
+    "_StatusStream",
+    "_after_fork_in_child",
     "_shutdown",
     "_stop_all",
     "AsyncRegistrar",
@@ -34,6 +38,25 @@ _BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
 _HeaderPart: TypeAlias = Union[str, bytes]
 _Headers: TypeAlias = Union[Mapping[str, str], Iterable[tuple[_HeaderPart, _HeaderPart]], None]
 _KeyLike: TypeAlias = Union["PrivateKey", str, bytes]
+_Path: TypeAlias = Union[str, "PathLike[str]"]
+_Done: TypeAlias = Callable[[bool, object], None]
+
+@final
+class _Call:
+    """An operation in progress for an awaitable."""
+
+    def cancel(self) -> None:
+        """Abandons the operation unless it has ended; returns once it has ended."""
+    @property
+    def done(self) -> bool:
+        """Whether the result has been handed over."""
+
+@final
+class _StatusStream:
+    """Status changes of one registrar."""
+
+    def _next(self, done: _Done) -> _Call: ...
+    def _next_blocking(self, timeout: Optional[float] = None) -> Optional[Status]: ...
 
 @final
 class PrivateKey:
@@ -153,6 +176,7 @@ class BaseRegistrar:
         """The id, organisation and secret from the DDS callback, once received."""
     def register_again(self) -> None:
         """Registers again now, whatever is stored, without stopping a running loop."""
+    def _statuses(self) -> _StatusStream: ...
     def handle_node_request(
         self,
         method: str,
@@ -183,6 +207,9 @@ class Registrar(BaseRegistrar):
         request_timeout: float = 30.0,
         state: StateArg = None,
         seed: Optional[int] = None,
+        proxy: Optional[str] = None,
+        env_proxy: bool = True,
+        ca_bundle: Optional[_Path] = None,
     ) -> Self: ...
     def register_once(self) -> Outcome:
         """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
@@ -203,9 +230,8 @@ class Registrar(BaseRegistrar):
         /,
     ) -> None: ...
 
-@final
 class AsyncRegistrar(BaseRegistrar):
-    """Registers a node with a DDS and keeps it registered (asyncio API)."""
+    """The native part of posemesh_registration.AsyncRegistrar (use that one)."""
 
     def __new__(
         cls,
@@ -222,25 +248,16 @@ class AsyncRegistrar(BaseRegistrar):
         request_timeout: float = 30.0,
         state: StateArg = None,
         seed: Optional[int] = None,
+        proxy: Optional[str] = None,
+        env_proxy: bool = True,
+        ca_bundle: Optional[_Path] = None,
     ) -> Self: ...
-    def register_once(self) -> Awaitable[Outcome]:
-        """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
-    def run_forever(self) -> Awaitable[None]:
-        """Runs the registration loop until cancelled."""
     def start(self) -> None:
         """Starts the registration loop in the background."""
-    def stop(self) -> Awaitable[None]:
-        """Stops the background loop and waits for it to wind down."""
-    def wait_until_registered(self, timeout: Optional[float] = None) -> Awaitable[bool]:
-        """Waits until registered or timeout; returns whether registered."""
-    def __aenter__(self) -> Awaitable[Self]: ...
-    def __aexit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc_value: Optional[BaseException],
-        traceback: Optional[TracebackType],
-        /,
-    ) -> Awaitable[None]: ...
+    def _register_once(self, done: _Done) -> _Call: ...
+    def _run_forever(self, done: _Done) -> _Call: ...
+    def _stop(self, done: _Done) -> _Call: ...
+    def _wait_until_registered(self, done: _Done, timeout: Optional[float] = None) -> _Call: ...
 
 def build_registration_request(
     *,
@@ -283,6 +300,9 @@ def format_timestamp(timestamp_ns: Optional[int] = None) -> str:
 
 def _shutdown() -> None:
     """Stops every loop and silences callbacks (atexit hook)."""
+
+def _after_fork_in_child() -> None:
+    """Forgets the parent's runtime and loops (os.register_at_fork hook)."""
 
 def _stop_all() -> int:
     """Stops every background loop; returns how many were running."""
