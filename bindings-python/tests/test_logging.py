@@ -1,0 +1,82 @@
+"""The package's logger: silent when logging is not configured, every record
+names its registrar, and a failure nothing retries does not say it retries."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import posemesh_registration as pr
+
+from conftest import Dds, events, new_key, new_secret, wait_for
+
+CAPABILITIES = ["/reconstruction/global-refinement/v1"]
+
+
+def make(dds: Dds, **kwargs) -> pr.Registrar:
+    options = dict(dds_url=dds.url, node_version="2.0.0", capabilities=CAPABILITIES,
+                   registration_secret=new_secret(), private_key=new_key())
+    options.update(kwargs)
+    return pr.Registrar(**options)
+
+
+def test_unconfigured_logging_prints_no_warning(dds: Dds) -> None:
+    dds.faults({"status": 503}, {"status": 503})
+    script = textwrap.dedent(
+        """
+        import sys
+        import posemesh_registration as pr
+        registrar = pr.Registrar(dds_url=sys.argv[1], node_version="1", capabilities=["/c/v1"],
+                                 registration_secret="unused-secret-value",
+                                 private_key=pr.PrivateKey.generate())
+        try:
+            registrar.register_once()
+        except pr.DdsRejectedError:
+            print("rejected")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script, dds.url], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "rejected"
+    assert result.stderr == ""  # no "registration.error: ..." from logging.lastResort
+    make(dds)  # the handler is added with the first registrar (importing logging is slow)
+    assert any(isinstance(h, logging.NullHandler)
+               for h in logging.getLogger("posemesh_registration").handlers)
+
+
+def test_every_record_names_its_registrar(dds: Dds, caplog: pytest.LogCaptureFixture) -> None:
+    registrar = make(dds)
+    other = make(dds)
+    assert registrar.register_once() == "registered"
+    assert other.register_once() == "registered"
+    records = events(caplog)
+    assert records
+    for record in records:
+        assert record.posemesh_dds_url == dds.url  # type: ignore[attr-defined]
+        assert record.posemesh_address in (registrar.eth_address, other.eth_address)  # type: ignore[attr-defined]
+    mine = [r for r in records if r.posemesh_address == registrar.eth_address]  # type: ignore[attr-defined]
+    assert {r.event for r in mine} >= {"status.transition", "registration.success"}  # type: ignore[attr-defined]
+
+
+def test_register_once_failure_does_not_say_it_retries(dds: Dds, caplog: pytest.LogCaptureFixture) -> None:
+    registrar = make(dds)
+    dds.faults({"status": 503})
+    with pytest.raises(pr.DdsRejectedError):
+        registrar.register_once()
+    [failed] = events(caplog, "registration.error")
+    assert "retrying" not in failed.getMessage()
+    assert failed.retry_in is None  # type: ignore[attr-defined]
+    assert failed.http_status == 503  # type: ignore[attr-defined]
+    # The loop does retry, and says when.
+    caplog.clear()
+    dds.faults({"status": 503})
+    with registrar:
+        assert registrar.wait_until_registered(timeout=20)
+    [failed] = events(caplog, "registration.error")
+    assert "retrying in" in failed.getMessage()
+    assert failed.retry_in > 0  # type: ignore[attr-defined]
