@@ -630,6 +630,11 @@ fn wait_timeout(timeout: Option<f64>) -> Option<Duration> {
 /// (written atomically, with a lock so only one process of a node registers at
 /// a time), an object with `load() -> bytes | None` and `save(data: bytes)`,
 /// or `None` (memory only).
+///
+/// HTTP settings: `proxy` sends every request through that proxy URL;
+/// `env_proxy` (default `True`) takes proxies from `http_proxy`, `https_proxy`,
+/// `all_proxy` and `no_proxy` as curl does; `ca_bundle` is a PEM file of extra
+/// trusted root certificates (as is `SSL_CERT_FILE`). A bad one is a `ConfigError`.
 #[pyclass(frozen, extends = PyBaseRegistrar, name = "Registrar", module = "posemesh_registration")]
 pub(crate) struct PyRegistrar {}
 
