@@ -108,6 +108,11 @@ struct RegisterArgs {
     /// Serve the DDS callbacks (`/internal/v1/registrations`, `/health`) here.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Share the --listen port with other processes of this node (SO_REUSEPORT,
+    /// as gunicorn and uvicorn workers do); give them the same --state-file.
+    #[cfg(unix)]
+    #[arg(long, requires = "listen")]
+    reuse_port: bool,
     /// Seconds between health-check TTL checks.
     #[arg(long, default_value_t = 60)]
     interval: u64,
@@ -246,6 +251,7 @@ fn load_secret(secret_file: Option<&PathBuf>) -> Result<Secret, UsageError> {
 async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     let key = load_key(args.key_file.as_ref())?;
     let secret = load_secret(args.secret_file.as_ref())?;
+    let reuse_port = reuse_port(&args);
     let flow_name = match args.flow {
         FlowArg::Legacy => "legacy",
         FlowArg::Wallet => "wallet",
@@ -278,7 +284,7 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
         eprintln!("warning: stored state was unusable ({err}); it was set aside and the node registers afresh");
     }
     let server = match args.listen {
-        Some(addr) => Some(serve_callbacks(addr, driver.clone()).await?),
+        Some(addr) => Some(serve_callbacks(addr, reuse_port, driver.clone()).await?),
         None => None,
     };
     let code = if args.once {
@@ -317,14 +323,37 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     Ok(code)
 }
 
+#[cfg(unix)]
+fn reuse_port(args: &RegisterArgs) -> bool {
+    args.reuse_port
+}
+
+#[cfg(not(unix))]
+fn reuse_port(_: &RegisterArgs) -> bool {
+    false
+}
+
 /// Serves the DDS callbacks on `addr`; returns the bound address and the task.
 async fn serve_callbacks(
     addr: SocketAddr,
+    reuse_port: bool,
     driver: Driver,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), UsageError> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|err| UsageError(format!("cannot listen on {addr}: {err}")))?;
+    let cannot = |err: std::io::Error| UsageError(format!("cannot listen on {addr}: {err}"));
+    let listener = if reuse_port {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(cannot)?;
+        #[cfg(unix)]
+        socket.set_reuseport(true).map_err(cannot)?;
+        socket.bind(addr).map_err(cannot)?;
+        socket.listen(1024).map_err(cannot)?
+    } else {
+        tokio::net::TcpListener::bind(addr).await.map_err(cannot)?
+    };
     let bound = listener.local_addr()?;
     let app = posemesh_registration::server::router(driver);
     let task = tokio::spawn(async move {

@@ -19,23 +19,55 @@ struct Worker {
 }
 
 fn worker(mock: &Mock, state: &std::path::Path, dir: &std::path::Path, n: usize) -> Worker {
+    let args = [
+        "--flow",
+        "wallet",
+        "--capability",
+        "/reconstruction/global-refinement/v1",
+        "--interval",
+        "2",
+    ];
+    spawn(mock, state, dir, n, &args.map(String::from))
+}
+
+/// A legacy worker serving callbacks on `listen`, registered as `node_url`.
+fn legacy_worker(
+    mock: &Mock,
+    state: &std::path::Path,
+    dir: &std::path::Path,
+    n: usize,
+    (listen, node_url): (&str, &str),
+    reuse_port: bool,
+) -> Worker {
+    let mut args: Vec<String> = ["--flow", "legacy", "--interval", "4", "--listen", listen]
+        .into_iter()
+        .chain(["--node-url", node_url])
+        .chain(["--capability", "/reconstruction/global-refinement/v1"])
+        .map(String::from)
+        .collect();
+    if reuse_port {
+        args.push("--reuse-port".into());
+    }
+    spawn(mock, state, dir, n, &args)
+}
+
+fn spawn(
+    mock: &Mock,
+    state: &std::path::Path,
+    dir: &std::path::Path,
+    n: usize,
+    args: &[String],
+) -> Worker {
     let log = dir.join(format!("worker-{n}.log"));
     let child = Command::new(BIN)
         .args([
             "register",
-            "--flow",
-            "wallet",
             "--dds-url",
             &mock.url,
             "--node-version",
             "1.0.0",
         ])
-        .args([
-            "--capability",
-            "/reconstruction/global-refinement/v1",
-            "--interval",
-            "2",
-        ])
+        .args(args)
         .arg("--state-file")
         .arg(state)
         .env("POSEMESH_PRIVATE_KEY", KEY)
@@ -146,4 +178,128 @@ fn when_the_lock_holder_dies_another_process_takes_over() {
         killed_at.elapsed()
     );
     stop_all(&mut others);
+}
+
+// ------------------------------------------------------------------ legacy flow, one port
+
+const LEGACY_PATH: &str = "/internal/v1/nodes/register";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn readout(mock: &Mock) -> serde_json::Value {
+    serde_json::from_str(&mock.readout()).expect("the read-out is JSON")
+}
+
+/// Every worker ends its first round registered (by registering or adopting).
+fn all_settled(workers: &[Worker]) -> bool {
+    workers.iter().all(|w| {
+        let log = std::fs::read_to_string(&w.log).unwrap_or_default();
+        log.contains("registration.success") || log.contains("registration.adopted")
+    })
+}
+
+/// The DDS's callback reached a worker, was answered 200, and its secret is
+/// what the shared state file holds; nobody registered again since, and every
+/// probe was answered. Returns the logs.
+fn check_one_node(mock: &Mock, state: &std::path::Path, workers: &mut [Worker]) -> String {
+    assert!(
+        wait_for(Duration::from_secs(30), || all_settled(workers)),
+        "not every worker ended registered: {}",
+        mock.readout()
+    );
+    let issued = || {
+        readout(mock)["issued_secrets"][0]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let stored = || std::fs::read_to_string(state).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(15), || issued()
+            .is_some_and(|secret| stored().contains(&secret))),
+        "the credentials never reached the state file: {}",
+        mock.readout()
+    );
+    // Two TTLs more: the probes keep every worker's view registered (through
+    // the shared snapshot), so nobody registers again.
+    std::thread::sleep(Duration::from_secs(8));
+    let out = readout(mock);
+    let logs = stop_all(workers);
+    assert!(
+        !logs.contains(&issued().unwrap()),
+        "the DDS's secret reached the logs"
+    );
+    let story: Vec<&str> = logs
+        .lines()
+        .filter(|l| !l.contains("health") || l.contains("expired"))
+        .collect();
+    assert_eq!(mock.accepted(LEGACY_PATH), 1, "{}", story.join("\n"));
+    let callbacks = out["callbacks"].as_array().unwrap();
+    assert_eq!(callbacks.len(), 1, "{out}");
+    assert_eq!(callbacks[0]["status"], 200, "{out}");
+    let probes = out["health_probes"].as_array().unwrap();
+    assert!(probes.len() >= 3, "{out}");
+    assert!(probes.iter().all(|p| p["status"] == 200), "{out}");
+    logs
+}
+
+#[test]
+fn a_callback_at_another_worker_is_stored_for_the_lock_holder() {
+    // Worker 0 holds the lock and registers; the DDS calls back the node URL,
+    // which is worker 1's port. Worker 1 accepts the callback for its sibling.
+    let mock = Mock::start();
+    mock.faults(r#"[{"delay_ms":1500,"pass_through":true}]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let ports = [free_port(), free_port(), free_port()];
+    let listen = ports.map(|port| format!("127.0.0.1:{port}"));
+    let node_url = format!("http://{}", listen[1]);
+    let mut workers = vec![legacy_worker(
+        &mock,
+        &state,
+        dir.path(),
+        0,
+        (&listen[0], &node_url),
+        false,
+    )];
+    assert!(
+        wait_for(Duration::from_secs(10), || mock.max_concurrent() >= 1),
+        "the holder never asked"
+    );
+    for (n, listen) in listen.iter().enumerate().skip(1) {
+        workers.push(legacy_worker(
+            &mock,
+            &state,
+            dir.path(),
+            n,
+            (listen, &node_url),
+            false,
+        ));
+    }
+    check_one_node(&mock, &state, &mut workers);
+    let holder = std::fs::read_to_string(&workers[0].log).unwrap();
+    assert!(holder.contains("registration.success"), "{holder}");
+    let receiver = std::fs::read_to_string(&workers[1].log).unwrap();
+    assert!(receiver.contains("registration.callback"), "{receiver}");
+}
+
+#[cfg(unix)]
+#[test]
+fn three_workers_behind_one_port_register_once() {
+    let mock = Mock::start();
+    mock.faults(r#"[{"delay_ms":1500,"pass_through":true}]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let node_url = format!("http://{listen}");
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|n| legacy_worker(&mock, &state, dir.path(), n, (&listen, &node_url), true))
+        .collect();
+    let logs = check_one_node(&mock, &state, &mut workers);
+    assert!(logs.contains("lock.busy"), "the others never met the lock");
 }

@@ -829,6 +829,12 @@ pub enum Output {
     ReleaseLock,
     /// Store this snapshot (atomically).
     Persist(Snapshot),
+    /// Only with [`RegistrarConfig::use_lock`], from a process that does not
+    /// hold the lock: merge what it learned (a health check, a callback) into
+    /// the shared snapshot. Take the lock without waiting; if taken, load the
+    /// stored snapshot, store what [`Registrar::merge_shared`] returns and
+    /// release the lock; if busy, call [`Registrar::share_busy`].
+    ShareState,
     /// Report this event.
     Event(Event),
     /// Nothing to do until this time (or until a response or node request arrives).
@@ -848,6 +854,15 @@ struct InFlight {
     endpoint: String,
     attempt_started: UnixTime,
     deadline: UnixTime,
+}
+
+/// A callback this process accepted that the shared snapshot must get.
+#[derive(Debug, Clone)]
+struct Delivery {
+    credentials: DdsCredentials,
+    received_at: UnixTime,
+    /// The window it was accepted in closes then; undelivered by then, it is dropped.
+    until: UnixTime,
 }
 
 /// Where the DDS may call the node back: opened by a legacy attempt, closed
@@ -896,6 +911,10 @@ pub struct Registrar {
     registered_as: Option<RegisteredAs>,
     /// When a probe last led to a persisted snapshot.
     last_probe_persisted: Option<UnixTime>,
+    /// A callback still to be merged into the shared snapshot.
+    delivery: Option<Delivery>,
+    /// When to try [`Output::ShareState`] again after the lock was busy.
+    share_retry_at: Option<UnixTime>,
     /// Secrets to cut out of every text that came from outside.
     redactor: Redactor,
     conflict_since: Option<UnixTime>,
@@ -964,6 +983,8 @@ impl Registrar {
             busy_since: None,
             registered_as: snapshot.registered_as,
             last_probe_persisted: None,
+            delivery: None,
+            share_retry_at: None,
             redactor,
             conflict_since: None,
             next_conflict_warn: None,
@@ -1061,6 +1082,11 @@ impl Registrar {
             credentials: self.credentials.clone(),
             unknown_status: None,
             registered_as: self.registered_as.clone(),
+            callback_until: self
+                .callback
+                .as_ref()
+                .filter(|window| window.received.is_none())
+                .map(|window| window.closes_at),
         }
     }
 
@@ -1077,11 +1103,15 @@ impl Registrar {
             // Nothing happens until the host answers; re-poll in a TTL at the latest.
             Phase::AwaitingLock => self.next_check + self.config.ttl(),
         };
-        Output::Wait(wake)
+        Output::Wait(self.share_retry_at.map_or(wake, |retry| wake.min(retry)))
     }
 
     /// Lets time pass: runs a due check, or times out an unanswered request.
     pub fn handle_timeout(&mut self, now: UnixTime) {
+        if self.share_retry_at.is_some_and(|at| now >= at) {
+            self.share_retry_at = None;
+            self.outputs.push_back(Output::ShareState);
+        }
         match &self.phase {
             Phase::InFlight(flight) if now >= flight.deadline => {
                 let id = flight.id;
@@ -1194,15 +1224,24 @@ impl Registrar {
                         // Wake just after the TTL lapses, not a whole TTL later.
                         self.next_check = now + (ttl - elapsed) + Duration::from_millis(1);
                     }
-                    _ => {
-                        self.emit(Event::HealthCheckExpired { since_last });
-                        self.set_status(Status::Registering);
-                        self.persist();
-                        self.next_check = now + SHORT_DELAY;
+                    _ if self.config.use_lock && !self.rearm => {
+                        // Behind one port the DDS may have probed a sibling:
+                        // read the shared snapshot (under the lock) first.
+                        self.phase = Phase::AwaitingLock;
+                        self.next_check = now;
+                        self.outputs.push_back(Output::AcquireLock);
                     }
+                    _ => self.expire_health_check(since_last, now),
                 }
             }
         }
+    }
+
+    fn expire_health_check(&mut self, since_last: Option<Duration>, now: UnixTime) {
+        self.emit(Event::HealthCheckExpired { since_last });
+        self.set_status(Status::Registering);
+        self.persist();
+        self.next_check = now + SHORT_DELAY;
     }
 
     /// Reports the result of [`Output::AcquireLock`].
@@ -1227,6 +1266,12 @@ impl Registrar {
                         self.check(now);
                         return;
                     }
+                }
+                if self.status == Status::Registered {
+                    // A lapsed health check, not confirmed by a sibling either.
+                    let since_last = self.last_health_check.map(|t| now.saturating_since(t));
+                    self.emit(Event::HealthCheckExpired { since_last });
+                    self.set_status(Status::Registering);
                 }
                 self.start_attempt(now);
             }
@@ -1304,16 +1349,20 @@ impl Registrar {
             }) if matches!((busy_since, confirmed), (Some(busy), Some(at)) if at >= busy) => age,
             Err(_) => return false,
         };
-        self.last_health_check = fresh.last_health_check;
+        self.last_health_check = self.last_health_check.max(fresh.last_health_check);
         if let Some(credentials) = &fresh.credentials {
             self.redactor.add_secret(credentials.secret.expose());
         }
         self.credentials = fresh.credentials.or(self.credentials.take());
         self.registered_as = fresh.registered_as;
         self.attempt = 0;
-        self.set_status(Status::Registered);
-        self.once_since = None;
-        self.emit(Event::Adopted { age });
+        // Quiet when this only confirmed a registration already held, unless
+        // a register_now waits for the result.
+        let awaited = self.once_since.take().is_some();
+        if self.status != Status::Registered || awaited {
+            self.set_status(Status::Registered);
+            self.emit(Event::Adopted { age });
+        }
         true
     }
 
@@ -1332,16 +1381,21 @@ impl Registrar {
             attempt: self.attempt.saturating_add(1),
             endpoint: self.config.dds_url.endpoint(first_path),
         });
-        match &self.config.flow {
+        match self.config.flow.clone() {
             Flow::Legacy { node_url } => {
                 self.callback = Some(CallbackWindow {
                     closes_at: now + CALLBACK_WINDOW,
                     attempt_succeeded: false,
                     received: None,
                 });
+                if self.config.use_lock {
+                    // Siblings behind the same port may receive the callback:
+                    // they read the window from the shared snapshot.
+                    self.persist();
+                }
                 let request = request::legacy_registration_request(
                     &self.config.dds_url,
-                    node_url,
+                    &node_url,
                     &self.config.node,
                     &*self.key,
                     now,
@@ -1574,7 +1628,13 @@ impl Registrar {
         }
         self.last_health_check = Some(now);
         self.emit(Event::HealthCheckReceived);
-        if self.status == Status::Registered && matches!(self.phase, Phase::Idle) {
+        let idle_registered =
+            self.status == Status::Registered && matches!(self.phase, Phase::Idle);
+        // Under a shared snapshot any worker's probe counts for all (merged
+        // into a registration of this configuration only); alone, only a
+        // registered registrar's.
+        let shared = self.config.use_lock && !self.holding_lock;
+        if idle_registered || shared {
             let every = (self.config.ttl() / 4).max(Duration::from_secs(1));
             if self
                 .last_probe_persisted
@@ -1583,6 +1643,8 @@ impl Registrar {
                 self.last_probe_persisted = Some(now);
                 self.persist();
             }
+        }
+        if idle_registered {
             self.next_check = now;
             self.check(now);
         }
@@ -1603,7 +1665,22 @@ impl Registrar {
         body: &[u8],
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
-        match self.accept_callback(body, now) {
+        self.handle_registration_callback_shared(body, None, now)
+    }
+
+    /// [`Registrar::handle_registration_callback`] for a process that shares
+    /// its snapshot ([`RegistrarConfig::use_lock`]): `stored` is the shared
+    /// snapshot as read now (without the lock). When this process has no open
+    /// window but the stored one shows the lock holder's, the callback is the
+    /// holder's: it is accepted and merged into the shared snapshot through
+    /// [`Output::ShareState`], committed only if the holder's attempt succeeded.
+    pub fn handle_registration_callback_shared(
+        &mut self,
+        body: &[u8],
+        stored: Option<&Snapshot>,
+        now: UnixTime,
+    ) -> Result<(), CallbackRejection> {
+        match self.accept_callback(body, stored, now) {
             Ok(()) => Ok(()),
             Err(rejection) => {
                 self.emit(Event::CallbackRejected {
@@ -1615,11 +1692,25 @@ impl Registrar {
         }
     }
 
-    fn accept_callback(&mut self, body: &[u8], now: UnixTime) -> Result<(), CallbackRejection> {
+    fn accept_callback(
+        &mut self,
+        body: &[u8],
+        stored: Option<&Snapshot>,
+        now: UnixTime,
+    ) -> Result<(), CallbackRejection> {
         let cb: RegistrationCallback = callback::parse_registration_callback(body)?;
         let window = match &mut self.callback {
             Some(window) if now <= window.closes_at => window,
-            _ => return Err(CallbackRejection::NotPending),
+            _ => {
+                let sibling_until = stored
+                    .filter(|_| self.config.use_lock)
+                    .and_then(|stored| stored.callback_until)
+                    .filter(|until| now <= *until);
+                return match sibling_until {
+                    Some(until) => self.accept_for_sibling(cb, until, now),
+                    None => Err(CallbackRejection::NotPending),
+                };
+            }
         };
         if let Some(earlier) = &window.received {
             if earlier.id == cb.id && earlier.secret == cb.secret {
@@ -1635,17 +1726,17 @@ impl Registrar {
             organization_id: cb.organization_id,
         };
         window.received = Some(credentials.clone());
-        let commit_now = window.attempt_succeeded;
-        self.redactor.add_secret(credentials.secret.expose());
-        self.emit(Event::CallbackAccepted {
-            id: redact::short_text(&credentials.id, 128),
-            organization_id: credentials
-                .organization_id
-                .as_deref()
-                .map(|org| redact::short_text(org, 128)),
-            secret_len: credentials.secret.len(),
-        });
+        let (commit_now, closes_at) = (window.attempt_succeeded, window.closes_at);
+        self.note_accepted(&credentials);
         if commit_now {
+            if self.config.use_lock && !self.holding_lock {
+                // The lock went with the success: merge under it again.
+                self.delivery = Some(Delivery {
+                    credentials: credentials.clone(),
+                    received_at: now,
+                    until: closes_at,
+                });
+            }
             self.credentials = Some(credentials);
             // The DDS reaching the node is as good as a health check.
             self.last_health_check = Some(now);
@@ -1656,6 +1747,100 @@ impl Registrar {
             }
         }
         Ok(())
+    }
+
+    /// Learns the secret (so it is redacted) and reports the accepted callback.
+    fn note_accepted(&mut self, credentials: &DdsCredentials) {
+        self.redactor.add_secret(credentials.secret.expose());
+        self.emit(Event::CallbackAccepted {
+            id: redact::short_text(&credentials.id, 128),
+            organization_id: credentials
+                .organization_id
+                .as_deref()
+                .map(|org| redact::short_text(org, 128)),
+            secret_len: credentials.secret.len(),
+        });
+    }
+
+    /// The callback of a sibling's attempt, received here (several processes
+    /// behind one port): answered now, merged into the shared snapshot under
+    /// the lock once the sibling's attempt has ended.
+    fn accept_for_sibling(
+        &mut self,
+        cb: RegistrationCallback,
+        until: UnixTime,
+        now: UnixTime,
+    ) -> Result<(), CallbackRejection> {
+        if let Some(earlier) = &self.delivery {
+            if earlier.credentials.id == cb.id && earlier.credentials.secret == cb.secret {
+                return Ok(());
+            }
+            let id = redact::short_text(&cb.id, 128);
+            self.emit(Event::CallbackConflict { id });
+            return Err(CallbackRejection::Conflicting);
+        }
+        let credentials = DdsCredentials {
+            id: cb.id,
+            secret: cb.secret,
+            organization_id: cb.organization_id,
+        };
+        self.note_accepted(&credentials);
+        self.delivery = Some(Delivery {
+            credentials,
+            received_at: now,
+            until,
+        });
+        if !matches!(self.outputs.back(), Some(Output::ShareState)) {
+            self.outputs.push_back(Output::ShareState);
+        }
+        Ok(())
+    }
+
+    /// Answers [`Output::ShareState`]: given the shared snapshot as stored now
+    /// (read under the lock), returns the snapshot to store, or `None` to
+    /// leave it as it is. What is merged: this process's latest health check,
+    /// into a registration made for this configuration; and a callback it
+    /// accepted, if the window it belongs to is still open in the stored
+    /// snapshot, i.e. that attempt succeeded (a failed one closed it, and the
+    /// callback is dropped, as in one process). This process's view takes the
+    /// stored credentials.
+    pub fn merge_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) -> Option<Snapshot> {
+        self.share_retry_at = None;
+        let delivery = self.delivery.take();
+        let mut merged = match stored {
+            Some(stored) => stored,
+            // Nothing usable stored: this process's view is the best there is.
+            None => return Some(self.snapshot()),
+        };
+        let current = self.config.registered_as(&self.key.eth_address());
+        if merged.status != Status::Registered || merged.registered_as.as_ref() != Some(&current) {
+            return None;
+        }
+        merged.last_health_check = merged.last_health_check.max(self.last_health_check);
+        if let Some(delivery) = delivery {
+            if merged.callback_until.is_some_and(|until| now <= until) {
+                merged.credentials = Some(delivery.credentials);
+                merged.callback_until = None;
+                merged.last_health_check = merged.last_health_check.max(Some(delivery.received_at));
+            }
+        }
+        if let Some(credentials) = &merged.credentials {
+            self.redactor.add_secret(credentials.secret.expose());
+            self.credentials = Some(credentials.clone());
+        }
+        Some(merged)
+    }
+
+    /// Answers [`Output::ShareState`] when the lock was busy (or failed): a
+    /// callback still to merge is tried again in a second, until its window
+    /// closes; a health check alone is not worth waiting for.
+    pub fn share_busy(&mut self, now: UnixTime) {
+        match &self.delivery {
+            Some(delivery) if now < delivery.until => {
+                self.share_retry_at = Some(now + SHORT_DELAY);
+            }
+            _ => self.delivery = None,
+        }
     }
 
     /// Routes a request the node's web server received: `POST
@@ -1669,10 +1854,33 @@ impl Registrar {
         body: &[u8],
         now: UnixTime,
     ) -> NodeResponse {
+        self.handle_node_request_shared(method, path, headers, body, None, now)
+    }
+
+    /// Whether a request is the DDS's registration callback, for which a host
+    /// with a shared snapshot reads it first
+    /// ([`Registrar::handle_node_request_shared`]).
+    pub fn is_callback_request(method: &str, path: &str) -> bool {
+        method.eq_ignore_ascii_case("POST") && path.split('?').next() == Some(CALLBACK_PATH)
+    }
+
+    /// [`Registrar::handle_node_request`] with the shared snapshot as read now
+    /// (see [`Registrar::handle_registration_callback_shared`]).
+    pub fn handle_node_request_shared(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        stored: Option<&Snapshot>,
+        now: UnixTime,
+    ) -> NodeResponse {
         let path = path.split('?').next().unwrap_or(path);
         let method = method.to_ascii_uppercase();
         match (method.as_str(), path) {
-            ("POST", CALLBACK_PATH) => match self.handle_registration_callback(body, now) {
+            ("POST", CALLBACK_PATH) => match self
+                .handle_registration_callback_shared(body, stored, now)
+            {
                 Ok(()) => NodeResponse::ok(),
                 Err(rejection) => NodeResponse::error(rejection.status(), &rejection.to_string()),
             },
@@ -1709,6 +1917,14 @@ impl Registrar {
     }
 
     fn persist(&mut self) {
+        if self.config.use_lock && !self.holding_lock {
+            // A shared snapshot is written whole only by the lock holder;
+            // another process merges what it learned under the lock.
+            if !matches!(self.outputs.back(), Some(Output::ShareState)) {
+                self.outputs.push_back(Output::ShareState);
+            }
+            return;
+        }
         // One write per step is enough: a newer snapshot replaces a queued one
         // unless something (a lock release) must happen between them.
         if let Some(Output::Persist(_)) = self.outputs.back() {

@@ -80,6 +80,10 @@ pub struct Snapshot {
     /// What the registration was made for; `None` in snapshots written before
     /// this was recorded, which therefore lead to a fresh registration.
     pub registered_as: Option<RegisteredAs>,
+    /// Until when the lock holder's legacy attempt expects the DDS's callback
+    /// (written while its window is open and no callback has arrived): a
+    /// sibling process that receives the callback accepts it until then.
+    pub callback_until: Option<UnixTime>,
 }
 
 /// Why stored bytes are not a usable snapshot.
@@ -115,6 +119,8 @@ struct Stored {
     // Added within version 1: older readers ignore it, older snapshots lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registered_as: Option<RegisteredAs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    callback_until_ms: Option<u64>,
 }
 
 impl Snapshot {
@@ -128,6 +134,7 @@ impl Snapshot {
             attempt: self.attempt,
             credentials: self.credentials.clone(),
             registered_as: self.registered_as.clone(),
+            callback_until_ms: self.callback_until.map(UnixTime::as_millis),
         };
         serde_json::to_vec(&stored).expect("plain fields always serialise")
     }
@@ -171,6 +178,7 @@ impl Snapshot {
             credentials: stored.credentials,
             unknown_status,
             registered_as: stored.registered_as,
+            callback_until: stored.callback_until_ms.map(UnixTime::from_millis),
         })
     }
 }
@@ -198,6 +206,7 @@ mod tests {
                 version: "1.2.3".into(),
                 capabilities: vec!["/a/v1".into()],
             }),
+            callback_until: Some(UnixTime::from_millis(1_700_000_030_123)),
         }
     }
 
@@ -227,6 +236,7 @@ mod tests {
                     "version": "1.2.3",
                     "capabilities": ["/a/v1"],
                 },
+                "callback_until_ms": 1_700_000_030_123u64,
             })
         );
     }

@@ -200,6 +200,14 @@ impl HostLock {
                     prop_assert!(self.held, "a request sent without holding the lock");
                 }
                 Output::AcquireLock => prop_assert!(use_lock, "AcquireLock without use_lock"),
+                // Under a shared snapshot only the lock holder writes it whole;
+                // others merge what they learned under the lock.
+                Output::Persist(_) if use_lock => {
+                    prop_assert!(self.held, "a shared snapshot written without the lock");
+                }
+                Output::ShareState => {
+                    prop_assert!(use_lock && !self.held, "ShareState from the lock holder");
+                }
                 _ => {}
             }
         }
@@ -564,6 +572,7 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
                     version: text,
                     capabilities,
                 }),
+                callback_until: ms.filter(|ms| ms % 2 == 0).map(UnixTime::from_millis),
             },
         )
 }

@@ -1871,3 +1871,226 @@ fn events_carry_upstreams_fields() {
         .unwrap();
     assert_eq!(ok.fields()[0].0, "elapsed_ms");
 }
+
+// ------------------------------------------------------------------ several workers, one port
+
+/// A worker that shares the snapshot and does not hold the lock receives the
+/// callback: the shared snapshot (as `stored`) shows the holder's window.
+fn sibling_callback(
+    sim: &mut Sim,
+    stored: &Snapshot,
+    body: &[u8],
+) -> (posemesh_registration_core::NodeResponse, Vec<Output>) {
+    let response =
+        sim.reg
+            .handle_node_request_shared("POST", CALLBACK, &[], body, Some(stored), sim.now);
+    (response, sim.drain())
+}
+
+/// The holder's attempt, taken to the point where its request is out:
+/// returns the holder and the snapshot it shared before sending.
+fn holder_in_flight() -> (Sim, Snapshot) {
+    let mut holder = Sim::new(lock_config(), None);
+    holder.advance_to_wake();
+    let outs = holder.lock(LockOutcome::Acquired { fresh: None });
+    let k = kinds(&outs);
+    let persist = k
+        .iter()
+        .position(|x| x == "persist")
+        .expect("window shared");
+    let transmit = k.iter().position(|x| x == "transmit").expect("sent");
+    assert!(
+        persist < transmit,
+        "the window is stored before the request: {k:?}"
+    );
+    let shared = persists(&outs).pop().unwrap();
+    assert!(shared.callback_until.is_some());
+    (holder, shared)
+}
+
+#[test]
+fn a_callback_for_a_siblings_attempt_is_accepted_and_stored_once_it_succeeds() {
+    let (mut holder, shared) = holder_in_flight();
+    let mut sibling = Sim::new(lock_config(), None);
+    sibling.now = holder.now;
+    let body = br#"{"id":"n1","secret":"s3cr3t","organization_id":"org-7"}"#;
+    let (response, outs) = sibling_callback(&mut sibling, &shared, body);
+    assert_eq!(response.status, 200);
+    assert!(event_names(&outs).contains(&"registration.callback"));
+    assert_eq!(kinds(&outs).last().map(String::as_str), Some("share_state"));
+    assert!(
+        persists(&outs).is_empty(),
+        "a non-holder never writes it whole"
+    );
+    // The same callback again is fine; a different one is a conflict.
+    assert_eq!(sibling_callback(&mut sibling, &shared, body).0.status, 200);
+    let (other, _) = sibling_callback(&mut sibling, &shared, br#"{"id":"n2","secret":"x"}"#);
+    assert_eq!(other.status, 409);
+
+    // The holder still holds the lock: the sibling tries again in a second.
+    sibling.reg.share_busy(sibling.now);
+    sibling.drain();
+    assert!(sibling.wake <= sibling.now + secs(1));
+
+    let outs = holder.respond(200, &[], b"");
+    let stored = persists(&outs).pop().unwrap();
+    assert_eq!(stored.status, Status::Registered);
+    assert!(
+        stored.credentials.is_none(),
+        "the holder never saw the callback"
+    );
+    assert!(
+        stored.callback_until.is_some(),
+        "its window stays open for the grace"
+    );
+
+    sibling.now = holder.now + secs(1);
+    let outs = sibling.timeout();
+    assert!(
+        kinds(&outs).contains(&"share_state".to_owned()),
+        "{:?}",
+        kinds(&outs)
+    );
+    let merged = sibling
+        .reg
+        .merge_shared(Some(stored), sibling.now)
+        .expect("written");
+    let credentials = merged.credentials.as_ref().expect("stored");
+    assert_eq!(credentials.secret.expose(), "s3cr3t");
+    assert_eq!(merged.status, Status::Registered);
+    assert_eq!(merged.callback_until, None, "the window is used");
+    assert_eq!(sibling.reg.credentials().unwrap().id, "n1");
+    // Its secret is redacted from this worker's messages from now on.
+    assert!(!format!("{:?}", sibling.reg.snapshot()).contains("s3cr3t"));
+}
+
+#[test]
+fn a_siblings_callback_for_a_failed_attempt_is_dropped() {
+    let (mut holder, shared) = holder_in_flight();
+    let mut sibling = Sim::new(lock_config(), None);
+    sibling.now = holder.now;
+    let (response, _) =
+        sibling_callback(&mut sibling, &shared, br#"{"id":"n1","secret":"forged"}"#);
+    assert_eq!(
+        response.status, 200,
+        "in the window of the holder's attempt"
+    );
+    let outs = holder.respond(503, &[], b"");
+    let stored = persists(&outs).pop().unwrap();
+    assert_eq!(stored.callback_until, None, "a failure closes the window");
+    sibling.now = holder.now;
+    assert_eq!(sibling.reg.merge_shared(Some(stored), sibling.now), None);
+    assert!(sibling.reg.credentials().is_none());
+    // Nothing is left to deliver: no more retries.
+    sibling.reg.share_busy(sibling.now);
+    sibling.drain();
+    sibling.elapse(secs(2));
+    assert!(!kinds(&sibling.timeout()).contains(&"share_state".to_owned()));
+}
+
+#[test]
+fn a_callback_with_no_window_in_any_worker_is_refused() {
+    let (holder, mut shared) = holder_in_flight();
+    let mut sibling = Sim::new(lock_config(), None);
+    sibling.now = holder.now;
+    // The holder's window as stored has closed.
+    shared.callback_until = Some(holder.now - ms(1));
+    let (response, outs) = sibling_callback(&mut sibling, &shared, br#"{"id":"n1","secret":"s"}"#);
+    assert_eq!(response.status, 409);
+    assert!(!kinds(&outs).contains(&"share_state".to_owned()));
+    // Without a shared store (no lock), a stored window means nothing.
+    let mut alone = Sim::new(legacy_config(), None);
+    alone.now = holder.now;
+    shared.callback_until = Some(holder.now + secs(10));
+    assert_eq!(
+        sibling_callback(&mut alone, &shared, br#"{"id":"n1","secret":"s"}"#)
+            .0
+            .status,
+        409
+    );
+}
+
+#[test]
+fn a_probe_at_a_worker_without_the_lock_merges_its_time_and_keeps_the_credentials() {
+    // The holder registered and got its credentials; another worker adopted
+    // the registration and is probed. It must not write its own (credential-
+    // less, older) view over the shared snapshot.
+    let checked = t0();
+    let stored = Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(checked),
+        registered_as: Some(legacy_config().registered_as(KEY_ADDRESS)),
+        credentials: Some(posemesh_registration_core::DdsCredentials {
+            id: "n1".into(),
+            secret: "s3cr3t".into(),
+            organization_id: None,
+        }),
+        ..Snapshot::default()
+    };
+    let mut worker = Sim::new(lock_config(), None);
+    worker.advance_to_wake();
+    worker.lock(LockOutcome::Acquired {
+        fresh: Some(Snapshot {
+            credentials: None,
+            ..stored.clone()
+        }),
+    });
+    assert_eq!(worker.reg.status(), Status::Registered);
+    worker.elapse(secs(20));
+    let (_, outs) = worker.node_request("GET", "/health", &[("user-agent", "DDS v1")], b"");
+    assert_eq!(kinds(&outs).last().map(String::as_str), Some("share_state"));
+    assert!(persists(&outs).is_empty());
+    let merged = worker
+        .reg
+        .merge_shared(Some(stored.clone()), worker.now)
+        .expect("written");
+    assert_eq!(merged.last_health_check, Some(worker.now));
+    assert_eq!(merged.credentials, stored.credentials, "kept");
+    assert_eq!(
+        worker.reg.credentials(),
+        stored.credentials.as_ref(),
+        "learned"
+    );
+    // A snapshot of another configuration (an upgrade in progress) is left alone.
+    let mut other = stored;
+    other.registered_as.as_mut().unwrap().version = "9.9.9".into();
+    assert_eq!(worker.reg.merge_shared(Some(other), worker.now), None);
+}
+
+#[test]
+fn a_worker_never_probed_stays_registered_while_a_sibling_is() {
+    // Probes reach one worker behind the port; another's own view lapses. It
+    // reads the shared snapshot under the lock before calling it expired, and
+    // stays registered without a word while the siblings' probes keep it fresh.
+    let mut worker = Sim::new(lock_config(), None);
+    worker.advance_to_wake();
+    let registered = Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(worker.now),
+        registered_as: Some(legacy_config().registered_as(KEY_ADDRESS)),
+        ..Snapshot::default()
+    };
+    worker.lock(LockOutcome::Acquired {
+        fresh: Some(registered.clone()),
+    });
+    assert_eq!(worker.reg.status(), Status::Registered);
+    let outs = worker.advance_to_wake();
+    assert_eq!(kinds(&outs), ["acquire_lock"], "no expiry announced yet");
+    let probed = Snapshot {
+        last_health_check: Some(worker.now - secs(5)),
+        ..registered.clone()
+    };
+    let outs = worker.lock(LockOutcome::Acquired {
+        fresh: Some(probed),
+    });
+    assert_eq!(kinds(&outs), ["lock.acquired", "release_lock"], "quiet");
+    assert_eq!(worker.reg.status(), Status::Registered);
+
+    // Nobody was probed for a TTL: now it is expired, and the worker registers.
+    worker.advance_to_wake();
+    let outs = worker.lock(LockOutcome::Acquired {
+        fresh: Some(registered),
+    });
+    assert!(event_names(&outs).contains(&"healthcheck.expired"));
+    assert_eq!(transmits(&outs).len(), 1);
+}

@@ -364,9 +364,23 @@ impl Driver {
         headers: &[(String, String)],
         body: &[u8],
     ) -> NodeResponse {
+        // Behind one port, a callback may be for a sibling process's attempt:
+        // its window is in the shared snapshot.
+        let stored =
+            if self.shared.store.uses_lock() && Registrar::is_callback_request(method, path) {
+                self.load_stored().await
+            } else {
+                None
+            };
         let now = self.shared.runtime.now();
-        let response =
-            lock(&self.shared.registrar).handle_node_request(method, path, headers, body, now);
+        let response = lock(&self.shared.registrar).handle_node_request_shared(
+            method,
+            path,
+            headers,
+            body,
+            stored.as_ref(),
+            now,
+        );
         let transmits = self.flush().await;
         if !transmits.is_empty() {
             lock(&self.shared.stashed).extend(transmits);
@@ -484,6 +498,7 @@ impl Driver {
                     lock(&self.shared.registrar).handle_lock(outcome, now);
                 }
                 Output::ReleaseLock => self.shared.store.unlock().await,
+                Output::ShareState => self.share_state().await,
                 Output::Event(event) => {
                     self.report(&event);
                     if let Some(result) = event.attempt_result() {
@@ -508,15 +523,39 @@ impl Driver {
         match self.shared.store.try_lock().await {
             Ok(true) => {
                 // Read under the lock: another process may have registered meanwhile.
-                let fresh = match self.shared.store.load().await {
-                    Ok(Some(bytes)) => Snapshot::decode(&bytes).ok(),
-                    _ => None,
-                };
+                let fresh = self.load_stored().await;
                 LockOutcome::Acquired { fresh }
             }
             Ok(false) => LockOutcome::Busy,
             Err(err) => LockOutcome::Failed(err.to_string()),
         }
+    }
+
+    /// The stored snapshot, if there is a usable one.
+    async fn load_stored(&self) -> Option<Snapshot> {
+        match self.shared.store.load().await {
+            Ok(Some(bytes)) => Snapshot::decode(&bytes).ok(),
+            _ => None,
+        }
+    }
+
+    /// Merges what this process learned into the shared snapshot, under the lock.
+    async fn share_state(&self) {
+        let now = self.shared.runtime.now();
+        if !matches!(self.shared.store.try_lock().await, Ok(true)) {
+            lock(&self.shared.registrar).share_busy(now);
+            return;
+        }
+        let stored = self.load_stored().await;
+        let merged = lock(&self.shared.registrar).merge_shared(stored, now);
+        if let Some(snapshot) = merged {
+            if let Err(err) = self.shared.store.save(snapshot.encode()).await {
+                self.report(&Event::StateSaveFailed {
+                    error: err.to_string(),
+                });
+            }
+        }
+        self.shared.store.unlock().await;
     }
 
     fn report(&self, event: &Event) {

@@ -332,6 +332,7 @@ pub fn kinds(outputs: &[Output]) -> Vec<String> {
             Output::AcquireLock => "acquire_lock".to_owned(),
             Output::ReleaseLock => "release_lock".to_owned(),
             Output::Persist(_) => "persist".to_owned(),
+            Output::ShareState => "share_state".to_owned(),
             Output::Event(e) => e.name().to_owned(),
             Output::Wait(_) => "wait".to_owned(),
         })
