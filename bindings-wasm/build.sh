@@ -100,6 +100,7 @@ cp "$STAGE/$NAME.js" "$STAGE/$NAME.d.ts" "$PKG/"
 cp "$HERE/js/support.js" "$HERE/js/support.d.ts" "$PKG/"
 strip_comments "$PKG/support.js"  # support.d.ts documents it
 cp "$HERE/js/package/"*.js "$HERE/js/package/index.d.ts" "$HERE/js/package/wasm.d.ts" "$PKG/"
+strip_comments "$PKG/common.js"  # its comments are for this repository
 cp "$HERE/README.md" "$PKG/README.md"
 [[ -f "$REPO/LICENSE" ]] && cp "$REPO/LICENSE" "$PKG/LICENSE"
 

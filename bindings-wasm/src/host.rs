@@ -8,7 +8,7 @@ use posemesh_registration_core::{
 };
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -78,27 +78,28 @@ pub(crate) fn aborted(signal: &JsValue) -> Option<JsValue> {
     aborted.is_truthy().then(|| abort_reason(signal))
 }
 
-/// `future`, unless `signal` aborts first: then it is dropped (which cancels what it was
-/// doing) and the result is the signal's reason.
-pub(crate) async fn abortable<T>(
-    signal: Option<JsValue>,
-    future: impl Future<Output = Result<T, JsValue>>,
-) -> Result<T, JsValue> {
-    let Some(signal) = signal else {
-        return future.await;
-    };
-    if let Some(reason) = aborted(&signal) {
-        return Err(reason);
-    }
-    let mut abort = AbortWait::new(&signal);
-    let mut future = pin!(future);
-    poll_fn(|cx| {
-        if let Poll::Ready(result) = future.as_mut().poll(cx) {
-            return Poll::Ready(result);
+/// A call's work, boxed: [`abortable`] is compiled once for every call that takes a signal.
+pub(crate) type Call = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// The promise of `call`, unless `signal` aborts first: then `call` is dropped (which
+/// cancels what it was doing) and the promise rejects with the signal's reason.
+pub(crate) fn abortable(signal: Option<JsValue>, mut call: Call) -> Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        let Some(signal) = signal else {
+            return call.await;
+        };
+        if let Some(reason) = aborted(&signal) {
+            return Err(reason);
         }
-        Pin::new(&mut abort).poll(cx).map(Err)
+        let mut abort = AbortWait::new(&signal);
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = call.as_mut().poll(cx) {
+                return Poll::Ready(result);
+            }
+            Pin::new(&mut abort).poll(cx).map(Err)
+        })
+        .await
     })
-    .await
 }
 
 /// Where `send` leaves the JavaScript error of a `fetch` that rejected (for the

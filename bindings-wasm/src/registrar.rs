@@ -514,7 +514,7 @@ impl Registrar {
         *inner.run.borrow_mut() = Some((built.clone(), ended));
         match signal {
             None => built,
-            Some(signal) => future_to_promise(host::abortable(Some(signal), JsFuture::from(built))),
+            Some(signal) => host::abortable(Some(signal), Box::pin(JsFuture::from(built))),
         }
     }
 
@@ -577,22 +577,25 @@ impl Registrar {
             Ok(signal) => signal,
             Err(err) => return Promise::reject(&err.into()),
         };
-        future_to_promise(host::abortable(signal, async move {
-            let _busy = Busy::new(&inner, true);
-            let driver = inner.driver().await?;
-            if inner.disposed.get() {
-                return Err(disposed().into());
-            }
-            inner.unsettle();
-            match driver.register_once().await {
-                Ok(AttemptOutcome::Registered) => Ok("registered".into()),
-                Ok(AttemptOutcome::Adopted) => Ok("adopted".into()),
-                Err(RegisterOnceError::Failed(failure)) => {
-                    Err(attempt_error(&inner, &failure).into())
+        host::abortable(
+            signal,
+            Box::pin(async move {
+                let _busy = Busy::new(&inner, true);
+                let driver = inner.driver().await?;
+                if inner.disposed.get() {
+                    return Err(disposed().into());
                 }
-                Err(RegisterOnceError::Driver(err)) => Err(driver_error(err).into()),
-            }
-        }))
+                inner.unsettle();
+                match driver.register_once().await {
+                    Ok(AttemptOutcome::Registered) => Ok("registered".into()),
+                    Ok(AttemptOutcome::Adopted) => Ok("adopted".into()),
+                    Err(RegisterOnceError::Failed(failure)) => {
+                        Err(attempt_error(&inner, &failure).into())
+                    }
+                    Err(RegisterOnceError::Driver(err)) => Err(driver_error(err).into()),
+                }
+            }),
+        )
     }
 
     /// Registers again now, whatever is stored (after the DDS answered a later call with 403
@@ -633,10 +636,13 @@ impl Registrar {
         if inner.run.borrow().is_some() {
             return Promise::reject(&already_running().into());
         }
-        future_to_promise(host::abortable(signal, async move {
-            let _busy = Busy::new(&inner, false);
-            inner.tick(start).await
-        }))
+        host::abortable(
+            signal,
+            Box::pin(async move {
+                let _busy = Busy::new(&inner, false);
+                inner.tick(start).await
+            }),
+        )
     }
 
     /// Serves a request the DDS made to the node: `POST /internal/v1/registrations` (the
