@@ -303,3 +303,49 @@ fn three_workers_behind_one_port_register_once() {
     let logs = check_one_node(&mock, &state, &mut workers);
     assert!(logs.contains("lock.busy"), "the others never met the lock");
 }
+
+#[cfg(unix)]
+#[test]
+fn when_the_legacy_lock_holder_dies_a_worker_behind_the_same_port_takes_over() {
+    let mock = Mock::start();
+    // The first attempt hangs; its process holds the lock while it waits.
+    mock.faults(r#"[{"delay_ms":8000,"pass_through":true}]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let node_url = format!("http://{listen}");
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|n| legacy_worker(&mock, &state, dir.path(), n, (&listen, &node_url), true))
+        .collect();
+    let attempting = |w: &Worker| {
+        std::fs::read_to_string(&w.log)
+            .unwrap_or_default()
+            .contains("registration.attempt")
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || workers.iter().any(attempting)),
+        "nobody attempted"
+    );
+    let holder = workers.iter().position(attempting).unwrap();
+    let mut dead = vec![workers.remove(holder)];
+    let killed_at = Instant::now();
+    stop_all(&mut dead);
+    let issued = || readout(&mock)["issued_secrets"].as_array().cloned();
+    let stored = || std::fs::read_to_string(&state).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(15), || issued()
+            .unwrap_or_default()
+            .iter()
+            .any(|secret| stored().contains(secret.as_str().unwrap()))),
+        "no takeover: {}",
+        mock.readout()
+    );
+    // Within one interval (4 s) of the lock check, plus the attempt.
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        killed_at.elapsed()
+    );
+    let logs = stop_all(&mut workers);
+    assert!(logs.contains("registration.success"), "{logs}");
+}
