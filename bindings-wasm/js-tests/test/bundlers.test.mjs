@@ -1,7 +1,9 @@
-// The README's bundler recipes, run: esbuild bundles an app using the installed package for
+// The README's bundler recipes, run. esbuild bundles an app using the installed package for
 // Node (platform node: the .wasm copied next to the bundle) and for browsers (platform
-// browser: the .wasm inlined with the binary loader, or emitted with the file loader). Each
-// bundle then runs from a folder without node_modules, so only what was bundled is there.
+// browser: the .wasm inlined with the binary loader, or emitted with the file loader);
+// webpack 5 bundles it for both targets with no configuration (it emits the .wasm the glue
+// names with new URL(…, import.meta.url)). Each bundle then runs from a folder without
+// node_modules, so only what was bundled is there, and registers with the conformance DDS.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -10,6 +12,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { build } from "esbuild";
+import webpack from "webpack";
+import { writeFileSync } from "node:fs";
 import { startMockDds } from "./mock-dds.mjs";
 
 const KEY_HEX = "4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90";
@@ -47,8 +51,8 @@ async function bundle(contents, options) {
   return result;
 }
 
-function run(file, env = {}) {
-  const result = spawnSync(process.execPath, [file], {
+function run(file, env = {}, nodeArgs = []) {
+  const result = spawnSync(process.execPath, [...nodeArgs, file], {
     cwd: path.dirname(file),
     env: { ...process.env, ...env },
     encoding: "utf8",
@@ -122,6 +126,66 @@ test("esbuild bundles the package for browsers, the .wasm emitted as a file (fil
   const emitted = readdirSync(out).filter((f) => f.endsWith(".wasm"));
   assert.equal(emitted.length, 1, readdirSync(out).join(", "));
   assert.deepEqual(readFileSync(path.join(out, emitted[0])), readFileSync(WASM));
+  const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url });
+  assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
+});
+
+/** Bundles `contents` with webpack 5 (its API; no CLI), as an ES module `app.mjs` in `out`. */
+async function webpackBundle(contents, out, target) {
+  // webpack wants a file for its entry, resolved from the scratch project.
+  const src = mkdtempSync(path.join(process.cwd(), ".webpack-"));
+  dirs.push(src);
+  writeFileSync(path.join(src, "app.mjs"), contents);
+  const compiler = webpack({
+    mode: "production",
+    target,
+    entry: path.join(src, "app.mjs"),
+    output: { path: out, filename: "app.mjs", module: true, chunkFormat: "module" },
+    experiments: { outputModule: true },
+    optimization: { minimize: false },
+  });
+  const stats = await new Promise((resolve, reject) =>
+    compiler.run((err, result) => (err ? reject(err) : resolve(result))),
+  );
+  await new Promise((resolve) => compiler.close(resolve));
+  assert.ok(!stats.hasErrors(), stats.toString("errors-only"));
+  const emitted = readdirSync(out).filter((f) => f.endsWith(".wasm"));
+  assert.equal(emitted.length, 1, readdirSync(out).join(", "));
+  assert.deepEqual(readFileSync(path.join(out, emitted[0])), readFileSync(WASM));
+}
+
+test("webpack bundles the package for browsers and emits the .wasm (no configuration)", async () => {
+  const out = scratchDir();
+  // init() without arguments: the glue's new URL("…_bg.wasm", import.meta.url) is an asset
+  // webpack emits and rewrites.
+  await webpackBundle(
+    `import init, { PrivateKey, Registrar, PosemeshError } from "posemesh-registration";
+     await init();
+     ${APP}`,
+    out,
+    "web",
+  );
+  // Node's fetch has no file: URLs; a browser fetches the emitted file from the page's server.
+  const shim = path.join(out, "fetch-file-urls.mjs");
+  writeFileSync(
+    shim,
+    `import { readFileSync } from "node:fs";
+     const original = globalThis.fetch;
+     globalThis.fetch = (input, init) => String(input).startsWith("file:")
+       ? Promise.resolve(new Response(readFileSync(new URL(String(input))), { headers: { "content-type": "application/wasm" } }))
+       : original(input, init);`,
+  );
+  const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url }, ["--import", shim]);
+  assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
+});
+
+test("webpack bundles the package for node and emits the .wasm (no configuration)", async () => {
+  const out = scratchDir();
+  await webpackBundle(
+    `import { PrivateKey, Registrar, PosemeshError } from "posemesh-registration";\n${APP}`,
+    out,
+    "node",
+  );
   const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url });
   assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
 });
