@@ -22,7 +22,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::future::{poll_fn, Future};
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -77,6 +77,8 @@ pub(crate) struct Inner {
     feed: Arc<StatusFeed>,
     /// Whether this registrar's loop runs (what the log bridge asks).
     loop_active: Arc<AtomicBool>,
+    /// `register_once()` calls in progress.
+    busy: AtomicUsize,
 }
 
 /// Hands every status change (from the driver's `status.transition` events)
@@ -121,8 +123,9 @@ impl StatusFeed {
 impl Inner {
     /// Starts the driver's loop on the runtime; the driver's "already running"
     /// error comes back here, before this returns.
-    fn start(&self, py: Python<'_>) -> Result<LoopDone, Error> {
+    fn start(self: &Arc<Self>, py: Python<'_>) -> Result<LoopDone, Error> {
         let driver = self.driver.clone();
+        let me = self.clone();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (done_tx, done) = watch::channel(());
         let active = self.loop_active.clone();
@@ -131,9 +134,11 @@ impl Inner {
             let mut run = pin!(driver.run());
             let first = poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
             if first.is_pending() {
-                let _active = LoopActive::new(active);
+                let active = LoopActive::new(active);
                 let _ = started_tx.send(first);
                 let _ = run.await;
+                drop(active);
+                me.publish_status();
             } else {
                 let _ = started_tx.send(first);
             }
@@ -160,6 +165,46 @@ impl Inner {
             .take()
     }
 
+    /// The status, as far as anyone can tell: the core stays `registering`
+    /// after a failed attempt, for the retry its loop makes; when no loop runs
+    /// and no `register_once()` is in progress, nothing is registering.
+    fn status(&self) -> Status {
+        let status = self.driver.status();
+        if status == Status::Registering
+            && !self.loop_active.load(Ordering::SeqCst)
+            && self.busy.load(Ordering::SeqCst) == 0
+        {
+            Status::Disconnected
+        } else {
+            status
+        }
+    }
+
+    /// Tells the `statuses()` iterators the status now (after an operation ended).
+    fn publish_status(&self) {
+        self.feed.publish(self.status());
+    }
+
+    /// `driver.register_once()`, counted as in progress while it runs.
+    fn register_once(
+        self: Arc<Self>,
+    ) -> impl Future<Output = Result<AttemptOutcome, Error>> + Send + 'static {
+        struct Busy(Arc<Inner>);
+        impl Drop for Busy {
+            fn drop(&mut self) {
+                self.0.busy.fetch_sub(1, Ordering::SeqCst);
+                self.0.publish_status();
+            }
+        }
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let busy = Busy(self);
+        async move {
+            let result = busy.0.driver.register_once().await;
+            drop(busy);
+            Ok(result?)
+        }
+    }
+
     fn repr(&self, class: &str) -> String {
         let config = self.driver.shared().config();
         let node_url = match &config.flow {
@@ -172,7 +217,7 @@ impl Inner {
             pyrepr(config.dds_url.as_str()),
             pyrepr_opt(node_url),
             pyrepr(&self.driver.address()),
-            pyrepr(self.driver.status().as_str()),
+            pyrepr(self.status().as_str()),
             pyrepr(&self.state)
         )
     }
@@ -306,6 +351,7 @@ fn build(
             running: Mutex::new(None),
             feed,
             loop_active,
+            busy: AtomicUsize::new(0),
         }),
     })
 }
@@ -466,7 +512,7 @@ impl PyBaseRegistrar {
     /// `"disconnected"`, `"registering"` or `"registered"`.
     #[getter]
     fn status(&self) -> &'static str {
-        self.inner.driver.status().as_str()
+        self.inner.status().as_str()
     }
 
     /// Whether the registration loop runs (`start()`, `run_forever()`).
@@ -530,7 +576,7 @@ impl PyBaseRegistrar {
     /// The current status, then every change, until `stop()` (the package's
     /// `statuses()` iterates over it).
     fn _statuses(&self) -> PyStatusStream {
-        let receiver = self.inner.feed.subscribe(self.inner.driver.status());
+        let receiver = self.inner.feed.subscribe(self.inner.status());
         PyStatusStream {
             receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
         }
@@ -687,10 +733,8 @@ impl PyRegistrar {
     /// `ConflictError` (409), `DdsRejectedError` (another error status),
     /// `TransportError` (no usable answer) or `StateError` (stopped).
     fn register_once(slf: &Bound<'_, Self>) -> PyResult<&'static str> {
-        let driver = inner_of(slf).driver.clone();
-        let result =
-            wait(slf.py(), async move { driver.register_once().await }, None)?.expect("no timeout");
-        Ok(outcome_name(result.map_err(Error::from)?))
+        let result = wait(slf.py(), inner_of(slf).register_once(), None)?.expect("no timeout");
+        Ok(outcome_name(result?))
     }
 
     /// Runs the registration loop in the calling thread until `stop()` is called
@@ -804,11 +848,11 @@ impl PyAsyncRegistrar {
 
     /// Starts `register_once()`; its outcome goes to `done(failed, value)`.
     fn _register_once(slf: &Bound<'_, Self>, done: Py<PyAny>) -> PyCall {
-        let driver = inner_of(slf).driver.clone();
+        let registering = inner_of(slf).register_once();
         bridge::spawn(
             done,
             async move {
-                let outcome = driver.register_once().await?;
+                let outcome = registering.await?;
                 Ok(outcome_name(outcome))
             },
             None,

@@ -304,8 +304,9 @@ def test_repr_and_str_never_show_secrets() -> None:
     assert "<redacted>" in repr(credentials) and "node-7" in repr(credentials)
     assert repr(request).endswith("body=<%d bytes>)" % len(request.body))
     assert repr(registrar).startswith("Registrar(flow='legacy', dds_url='https://dds.example.com'")
-    # The stored registration does not record what it was for: not adopted.
-    assert "status='registering'" in repr(registrar)
+    # The stored registration does not record what it was for: not adopted (and
+    # with nothing registering yet, not "registering" either).
+    assert "status='disconnected'" in repr(registrar)
     assert repr(async_registrar).startswith("AsyncRegistrar(flow='wallet'")
     # The secret is where it must be, and only there.
     assert secret.encode() in request.body
