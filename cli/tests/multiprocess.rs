@@ -288,18 +288,46 @@ fn a_callback_at_another_worker_is_stored_for_the_lock_holder() {
     assert!(receiver.contains("registration.callback"), "{receiver}");
 }
 
+/// Three legacy workers sharing a state file and, with SO_REUSEPORT, one
+/// port that is also their node URL; the DDS delays its first answer.
 #[cfg(unix)]
-#[test]
-fn three_workers_behind_one_port_register_once() {
+struct OnePort {
+    mock: Mock,
+    state: std::path::PathBuf,
+    workers: Vec<Worker>,
+    _dir: tempfile::TempDir,
+}
+
+#[cfg(unix)]
+fn three_workers_on_one_port(first_answer_delay_ms: u64) -> OnePort {
     let mock = Mock::start();
-    mock.faults(r#"[{"delay_ms":1500,"pass_through":true}]"#);
+    mock.faults(&format!(
+        r#"[{{"delay_ms":{first_answer_delay_ms},"pass_through":true}}]"#
+    ));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let listen = format!("127.0.0.1:{}", free_port());
     let node_url = format!("http://{listen}");
-    let mut workers: Vec<Worker> = (0..3)
+    let workers = (0..3)
         .map(|n| legacy_worker(&mock, &state, dir.path(), n, (&listen, &node_url), true))
         .collect();
+    OnePort {
+        mock,
+        state,
+        workers,
+        _dir: dir,
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn three_workers_behind_one_port_register_once() {
+    let OnePort {
+        mock,
+        state,
+        mut workers,
+        _dir,
+    } = three_workers_on_one_port(1500);
     let logs = check_one_node(&mock, &state, &mut workers);
     assert!(logs.contains("lock.busy"), "the others never met the lock");
 }
@@ -307,16 +335,13 @@ fn three_workers_behind_one_port_register_once() {
 #[cfg(unix)]
 #[test]
 fn when_the_legacy_lock_holder_dies_a_worker_behind_the_same_port_takes_over() {
-    let mock = Mock::start();
     // The first attempt hangs; its process holds the lock while it waits.
-    mock.faults(r#"[{"delay_ms":8000,"pass_through":true}]"#);
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state.json");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let node_url = format!("http://{listen}");
-    let mut workers: Vec<Worker> = (0..3)
-        .map(|n| legacy_worker(&mock, &state, dir.path(), n, (&listen, &node_url), true))
-        .collect();
+    let OnePort {
+        mock,
+        state,
+        mut workers,
+        _dir,
+    } = three_workers_on_one_port(8000);
     let attempting = |w: &Worker| {
         std::fs::read_to_string(&w.log)
             .unwrap_or_default()

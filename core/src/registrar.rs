@@ -1713,18 +1713,10 @@ impl Registrar {
             }
         };
         if let Some(earlier) = &window.received {
-            if earlier.id == cb.id && earlier.secret == cb.secret {
-                return Ok(());
-            }
-            let id = redact::short_text(&cb.id, 128);
-            self.emit(Event::CallbackConflict { id });
-            return Err(CallbackRejection::Conflicting);
+            let same = same_callback(earlier, &cb);
+            return self.second_callback(same, &cb);
         }
-        let credentials = DdsCredentials {
-            id: cb.id,
-            secret: cb.secret,
-            organization_id: cb.organization_id,
-        };
+        let credentials = credentials_of(cb);
         window.received = Some(credentials.clone());
         let (commit_now, closes_at) = (window.attempt_succeeded, window.closes_at);
         self.note_accepted(&credentials);
@@ -1747,6 +1739,21 @@ impl Registrar {
             }
         }
         Ok(())
+    }
+
+    /// A second callback in one window: the same one again is answered 200,
+    /// a different one is refused and reported as possibly forged.
+    fn second_callback(
+        &mut self,
+        same: bool,
+        cb: &RegistrationCallback,
+    ) -> Result<(), CallbackRejection> {
+        if same {
+            return Ok(());
+        }
+        let id = redact::short_text(&cb.id, 128);
+        self.emit(Event::CallbackConflict { id });
+        Err(CallbackRejection::Conflicting)
     }
 
     /// Learns the secret (so it is redacted) and reports the accepted callback.
@@ -1772,18 +1779,10 @@ impl Registrar {
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
         if let Some(earlier) = &self.delivery {
-            if earlier.credentials.id == cb.id && earlier.credentials.secret == cb.secret {
-                return Ok(());
-            }
-            let id = redact::short_text(&cb.id, 128);
-            self.emit(Event::CallbackConflict { id });
-            return Err(CallbackRejection::Conflicting);
+            let same = same_callback(&earlier.credentials, &cb);
+            return self.second_callback(same, &cb);
         }
-        let credentials = DdsCredentials {
-            id: cb.id,
-            secret: cb.secret,
-            organization_id: cb.organization_id,
-        };
+        let credentials = credentials_of(cb);
         self.note_accepted(&credentials);
         self.delivery = Some(Delivery {
             credentials,
@@ -1931,6 +1930,18 @@ impl Registrar {
             self.outputs.pop_back();
         }
         self.outputs.push_back(Output::Persist(self.snapshot()));
+    }
+}
+
+fn same_callback(earlier: &DdsCredentials, cb: &RegistrationCallback) -> bool {
+    earlier.id == cb.id && earlier.secret == cb.secret
+}
+
+fn credentials_of(cb: RegistrationCallback) -> DdsCredentials {
+    DdsCredentials {
+        id: cb.id,
+        secret: cb.secret,
+        organization_id: cb.organization_id,
     }
 }
 
