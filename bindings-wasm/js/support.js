@@ -121,7 +121,7 @@ export function randomBytes(n) {
 
 function copyBytes(bytes) {
   if (bytes instanceof Uint8Array) return bytes.slice();
-  throw new TypeError("snapshot bytes must be a Uint8Array");
+  throw new PosemeshError("snapshot bytes must be a Uint8Array", "invalid_argument");
 }
 
 /**
@@ -159,7 +159,7 @@ export class WebStorage {
 
   constructor(key = "posemesh-registration", area = globalThis.localStorage) {
     if (!area || typeof area.getItem !== "function") {
-      throw new TypeError("WebStorage needs a Storage area such as localStorage");
+      throw new PosemeshError("WebStorage needs a Storage area such as localStorage", "invalid_argument");
     }
     this.#key = key;
     this.#area = area;
@@ -190,7 +190,7 @@ export class KvStorage {
 
   constructor(namespace, key = "posemesh-registration") {
     if (!namespace || typeof namespace.get !== "function" || typeof namespace.put !== "function") {
-      throw new TypeError("KvStorage needs a KV namespace binding");
+      throw new PosemeshError("KvStorage needs a KV namespace binding", "invalid_argument");
     }
     this.#namespace = namespace;
     this.#key = key;

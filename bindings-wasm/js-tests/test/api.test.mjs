@@ -209,7 +209,7 @@ test("storage adapters round-trip bytes", async () => {
   await web.save(new TextEncoder().encode("{}"));
   assert.equal(area.get("node-a"), "{}");
   assert.equal(new TextDecoder().decode(await web.load()), "{}");
-  assert.throws(() => new WebStorage("x", undefined), TypeError);
+  assert.throws(() => new WebStorage("x", undefined), (err) => err instanceof PosemeshError && err.code === "invalid_argument");
 
   const kv = new Map();
   const namespace = {
@@ -225,7 +225,8 @@ test("storage adapters round-trip bytes", async () => {
   assert.equal(await store.load(), null);
   await store.save(new TextEncoder().encode("[1]"));
   assert.equal(new TextDecoder().decode(await store.load()), "[1]");
-  assert.throws(() => new KvStorage({}), TypeError);
+  assert.throws(() => new KvStorage({}), (err) => err instanceof PosemeshError && err.code === "invalid_argument");
+  assert.throws(() => new MemoryStorage(123), (err) => err instanceof PosemeshError && err.code === "invalid_argument");
 });
 
 test("handleCallback answers /health, the callback and 404", async () => {
