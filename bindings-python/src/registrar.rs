@@ -293,6 +293,7 @@ fn build(
             Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
                 let path: PathBuf = obj.extract()?;
                 let shown = path.display().to_string();
+                py.detach(|| check_state_path(&path))?;
                 (Arc::new(FileStore::new(path)), shown.clone(), Some(shown))
             }
             Some(obj) => {
@@ -353,6 +354,52 @@ fn build(
             loop_active,
             busy: AtomicUsize::new(0),
         }),
+    })
+}
+
+/// Refuses a state path the file store could never use (a folder, or a file
+/// beside which no lock file can be made, like `/proc/version`): otherwise
+/// every attempt fails to take the lock and the loop retries for ever. Makes
+/// the lock file the store would make on first use; never follows a
+/// symbolic link.
+fn check_state_path(path: &std::path::Path) -> Result<(), Error> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Error::State(format!(
+            "cannot use {shown} as the state file: it is a folder"
+        )));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if parent.is_some_and(|parent| !parent.exists()) {
+        return Ok(()); // the store creates the folder
+    }
+    let mut lock = path.as_os_str().to_owned();
+    lock.push(".lock");
+    let lock = PathBuf::from(lock);
+    let opened = match std::fs::symlink_metadata(&lock) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(std::io::Error::other(
+            "it is a symbolic link, which is refused",
+        )),
+        Ok(_) => std::fs::OpenOptions::new().write(true).open(&lock),
+        Err(_) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&lock) {
+                // Another process of the node made it meanwhile.
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::OpenOptions::new().write(true).open(&lock)
+                }
+                opened => opened,
+            }
+        }
+    };
+    opened.map(drop).map_err(|err| {
+        Error::State(format!(
+            "cannot use {shown} as the state file: cannot create its lock file {}: {err}",
+            lock.display()
+        ))
     })
 }
 

@@ -4,6 +4,7 @@ Python objects with load()/save()."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -189,3 +190,17 @@ def test_file_lock_lets_one_registrar_register(dds: Dds, tmp_path: Path, caplog)
         second.stop()
     assert events(caplog, "lock.busy")
     assert len(dds.accepted("/internal/v1/nodes/register-wallet")) == 1
+
+
+def test_unusable_state_path_fails_clearly(dds: Dds, tmp_path: Path) -> None:
+    started = time.monotonic()
+    if os.path.exists("/proc/version"):
+        with pytest.raises(pr.StateError, match="/proc/version") as info:
+            make(dds, state="/proc/version")
+        assert "lock file" in str(info.value)
+    with pytest.raises(pr.StateError, match="folder"):
+        make(dds, state=tmp_path)
+    assert time.monotonic() - started < 5
+    # A usable path still works, its folder made on first use.
+    registrar = make(dds, state=tmp_path / "new" / "registration.json")
+    assert registrar.register_once() == "registered"
