@@ -144,6 +144,33 @@ fn key_errors_are_key_errors_without_the_input() {
 }
 
 #[wasm_bindgen_test]
+fn arguments_of_the_wrong_type_are_refused_not_trapped() {
+    let values = [
+        JsValue::UNDEFINED,
+        JsValue::NULL,
+        JsValue::from(123),
+        Object::new().into(),
+        JsValue::TRUE,
+    ];
+    for value in values {
+        let err = PrivateKey::from_hex(value.clone()).err().expect("refused");
+        assert_error(&err, "PosemeshError", "invalid_argument", "");
+        let err = PrivateKey::from_bytes(value.clone())
+            .err()
+            .expect("refused");
+        assert_error(&err, "PosemeshError", "invalid_argument", "");
+        let err = build_siwe_nonce_request(value.clone(), ADDRESS.into()).unwrap_err();
+        assert_error(&err, "PosemeshError", "invalid_argument", "");
+        let err =
+            classify(value, object(&[("status", 200.into())]), JsValue::UNDEFINED).unwrap_err();
+        assert_error(&err, "PosemeshError", "invalid_argument", "");
+    }
+    // Hex as bytes is refused too (fromHex is for hex).
+    let err = PrivateKey::from_bytes(KEY.into()).err().expect("refused");
+    assert_error(&err, "PosemeshError", "invalid_argument", KEY);
+}
+
+#[wasm_bindgen_test]
 fn key_never_shows_itself() {
     let key = key();
     for shown in [key.to_string_js(), key.to_json()] {
