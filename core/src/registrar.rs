@@ -478,6 +478,10 @@ pub enum Event {
         attempt: u32,
         /// When the next attempt is due.
         retry_in: Duration,
+        /// Whether a loop will make that attempt: false when the host drives
+        /// no loop ([`Registrar::set_looping`]), e.g. a `register_once` alone;
+        /// the text and fields then promise no retry.
+        retrying: bool,
         /// Whether this deserves a warning (repeats are rate-limited to debug).
         warn: bool,
     },
@@ -648,12 +652,13 @@ impl Event {
                 failure,
                 attempt,
                 retry_in,
+                retrying,
                 ..
             } => [
                 Some(("attempt", Int(u64::from(*attempt)))),
                 Some(("error", Text(failure.message.clone()))),
                 Some(("failure_class", Text(failure.class.as_str().into()))),
-                Some(("retry_in_ms", ms(retry_in))),
+                retrying.then(|| ("retry_in_ms", ms(retry_in))),
                 status(failure),
             ]
             .into_iter()
@@ -742,6 +747,16 @@ impl fmt::Display for Event {
             Event::Registered { elapsed } => {
                 write!(f, "successfully registered to DDS in {} ms", millis(*elapsed))
             }
+            Event::RegistrationFailed {
+                failure,
+                attempt,
+                retrying: false,
+                ..
+            } => write!(
+                f,
+                "registration to DDS failed (attempt {attempt}, {}): {failure}",
+                failure.class.as_str()
+            ),
             Event::RegistrationFailed {
                 failure,
                 attempt,
@@ -904,6 +919,9 @@ pub struct Registrar {
     once_since: Option<UnixTime>,
     /// Set by [`Registrar::register_again`]: the next attempt must not adopt.
     rearm: bool,
+    /// Whether the host runs a loop that acts on [`Output::Wait`]
+    /// ([`Registrar::set_looping`]).
+    looping: bool,
     /// Since when the lock has been found busy, in this round of checks: a
     /// sibling's registration made after it is adopted whatever its age.
     busy_since: Option<UnixTime>,
@@ -981,6 +999,7 @@ impl Registrar {
             once_since: None,
             rearm: false,
             busy_since: None,
+            looping: true,
             registered_as: snapshot.registered_as,
             last_probe_persisted: None,
             delivery: None,
@@ -1056,6 +1075,13 @@ impl Registrar {
     /// The node's signer (for hosts that show its address or public key).
     pub fn signer(&self) -> &dyn Signer {
         &*self.key
+    }
+
+    /// Tells the registrar whether the host runs a loop that sleeps until
+    /// [`Output::Wait`] and wakes it (the default). A host that only makes
+    /// one-off attempts sets `false`, so failure events promise no retry.
+    pub fn set_looping(&mut self, looping: bool) {
+        self.looping = looping;
     }
 
     /// The current status.
@@ -1322,6 +1348,7 @@ impl Registrar {
             },
             attempt: self.attempt,
             retry_in: wait,
+            retrying: self.looping,
             warn: true,
         });
         self.next_check = now + wait;
@@ -1578,6 +1605,7 @@ impl Registrar {
                     failure,
                     attempt: 0,
                     retry_in: wait,
+                    retrying: self.looping,
                     warn,
                 });
             }
@@ -1601,6 +1629,7 @@ impl Registrar {
                     failure,
                     attempt,
                     retry_in: wait,
+                    retrying: self.looping,
                     warn: true,
                 });
                 if let Some(max_retry) = capped {

@@ -101,7 +101,9 @@ impl DriverBuilder {
             },
         };
         let seed = self.seed.unwrap_or_else(|| self.runtime.random_seed());
-        let registrar = Registrar::new(config, self.key, snapshot, self.runtime.now(), seed);
+        let mut registrar = Registrar::new(config, self.key, snapshot, self.runtime.now(), seed);
+        // Until `run`, nothing retries a failed attempt by itself.
+        registrar.set_looping(false);
         let status = registrar.status();
         let driver = Driver {
             shared: Arc::new(Shared {
@@ -242,7 +244,8 @@ impl Driver {
         if self.shared.run_active.swap(true, Ordering::AcqRel) {
             return Err(DriverError::AlreadyRunning);
         }
-        let _active = ClearOnDrop(&self.shared.run_active);
+        lock(&self.shared.registrar).set_looping(true);
+        let _active = RunGuard(&self.shared);
         let stops = self.shared.stops.load(Ordering::Acquire);
         let _drive = self.shared.drive.lock().await;
         if self.stopped_since(stops) {
@@ -573,11 +576,13 @@ impl Driver {
     }
 }
 
-struct ClearOnDrop<'a>(&'a AtomicBool);
+/// Marks the loop as ended however `run` ends (returned or dropped).
+struct RunGuard<'a>(&'a Shared);
 
-impl Drop for ClearOnDrop<'_> {
+impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
+        lock(&self.0.registrar).set_looping(false);
+        self.0.run_active.store(false, Ordering::Release);
     }
 }
 

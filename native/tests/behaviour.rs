@@ -281,3 +281,60 @@ async fn retry_after_zero_keeps_the_backoff() {
     let retry_in = retry_in.expect("a failure");
     assert!(retry_in >= Duration::from_millis(1600), "{retry_in:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_promises_a_retry_only_when_a_loop_will_make_it() {
+    let dds = Dds::start().await;
+    dds.faults(json!([{"status": 503}, {"status": 503}])).await;
+    let (key, _) = fresh_key();
+    let (events, handler) = recorder();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .on_event(handler)
+        .build()
+        .unwrap();
+    let failures = |events: &Mutex<Vec<Event>>| -> Vec<Event> {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.name() == "registration.error")
+            .cloned()
+            .collect()
+    };
+    // register_once alone: nothing retries, and nothing says it will.
+    assert!(driver.register_once().await.is_err());
+    let alone = failures(&events);
+    assert_eq!(alone.len(), 1);
+    assert!(!alone[0].to_string().contains("retrying"), "{}", alone[0]);
+    assert!(alone[0]
+        .fields()
+        .iter()
+        .all(|(name, _)| *name != "retry_in_ms"));
+    // With the loop running, the same failure says when it retries, and does.
+    let looping = driver.clone();
+    let run = tokio::spawn(async move { looping.run().await });
+    let registered = common::eventually(Duration::from_secs(15), || async {
+        wallet_registrations(&dds).await.len() == 1
+    })
+    .await;
+    assert!(registered);
+    let looped = failures(&events);
+    assert_eq!(looped.len(), 2);
+    assert!(
+        looped[1].to_string().contains("retrying in"),
+        "{}",
+        looped[1]
+    );
+    assert!(looped[1]
+        .fields()
+        .iter()
+        .any(|(name, _)| *name == "retry_in_ms"));
+    driver.stop();
+    let _ = run.await;
+    // After the loop ends, failures promise nothing again.
+    dds.faults(json!([{"status": 503}])).await;
+    driver.register_again();
+    assert!(driver.register_once().await.is_err());
+    let after = failures(&events);
+    assert!(!after.last().unwrap().to_string().contains("retrying"));
+}
