@@ -522,24 +522,6 @@ impl PyStatusStream {
             None,
         )
     }
-
-    /// The next status, waiting at most `timeout` seconds (blocking; GIL
-    /// released); `None` once the registrar stopped. Raises `TimeoutError`.
-    #[pyo3(signature = (timeout=None))]
-    fn _next_blocking(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-    ) -> PyResult<Option<&'static str>> {
-        let receiver = self.receiver.clone();
-        let next = async move { receiver.lock().await.recv().await.map(|s| s.as_str()) };
-        match wait(py, next, wait_timeout(timeout))? {
-            Some(next) => Ok(next),
-            None => Err(pyo3::exceptions::PyTimeoutError::new_err(
-                "no status change within the timeout",
-            )),
-        }
-    }
 }
 
 /// What `Registrar` and `AsyncRegistrar` share: configuration, status, the

@@ -56,7 +56,22 @@ CHILD = textwrap.dedent(
             asyncio.get_running_loop().create_task(registrar.register_once())
             await asyncio.sleep(0.5)
 
-    asyncio.run(main())
+    if case.startswith("daemon_"):
+        # A daemon thread blocked in a call when the main thread ends.
+        import threading, time
+        registrar = pr.Registrar(**options())
+        call = registrar.register_once if case == "daemon_register_once" else registrar.run_forever
+
+        def run():
+            try:
+                call()
+            except pr.RegistrationError:
+                pass
+
+        threading.Thread(target=run, daemon=True).start()
+        time.sleep(0.5)
+    else:
+        asyncio.run(main())
     """
 )
 
@@ -91,6 +106,11 @@ def test_exit_with_registrars_running_does_not_crash(dds: Dds) -> None:
 
 def test_exit_with_a_pending_register_once_task_does_not_crash(dds: Dds) -> None:
     exits_cleanly(dds, "pending_task")
+
+
+def test_exit_with_daemon_threads_in_blocking_calls_does_not_crash(dds: Dds) -> None:
+    exits_cleanly(dds, "daemon_register_once", runs=3)
+    exits_cleanly(dds, "daemon_run_forever", runs=3)
 
 
 def make(dds: Dds, **kwargs) -> pr.AsyncRegistrar:

@@ -56,7 +56,6 @@ class _StatusStream:
     """Status changes of one registrar."""
 
     def _next(self, done: _Done) -> _Call: ...
-    def _next_blocking(self, timeout: Optional[float] = None) -> Optional[Status]: ...
 
 @final
 class PrivateKey:
