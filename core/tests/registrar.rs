@@ -26,6 +26,7 @@ fn failed_event(outputs: &[Output]) -> (u32, Duration, bool, posemesh_registrati
                 attempt,
                 retry_in,
                 warn,
+                ..
             } => Some((attempt, retry_in, warn, failure)),
             _ => None,
         })
