@@ -2,8 +2,9 @@
 // Node (platform node: the .wasm copied next to the bundle) and for browsers (platform
 // browser: the .wasm inlined with the binary loader, or emitted with the file loader);
 // webpack 5 bundles it for both targets with no configuration (it emits the .wasm the glue
-// names with new URL(…, import.meta.url)). Each bundle then runs from a folder without
-// node_modules, so only what was bundled is there, and registers with the conformance DDS.
+// names with new URL(…, import.meta.url)), Rollup 4 with node-resolve and
+// import-meta-assets. Each bundle then runs from a folder without node_modules, so only what
+// was bundled is there, and registers with the conformance DDS.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -13,6 +14,9 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { build } from "esbuild";
 import webpack from "webpack";
+import { rollup } from "rollup";
+import { nodeResolve } from "@rollup/plugin-node-resolve";
+import { importMetaAssets } from "@web/rollup-plugin-import-meta-assets";
 import { writeFileSync } from "node:fs";
 import { startMockDds } from "./mock-dds.mjs";
 
@@ -130,6 +134,23 @@ test("esbuild bundles the package for browsers, the .wasm emitted as a file (fil
   assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
 });
 
+/**
+ * A module for `node --import` that lets fetch read file: URLs: Node's fetch has none, and a
+ * browser bundle fetches its emitted .wasm (from the page's server, in a browser).
+ */
+function fetchFileUrls(dir) {
+  const shim = path.join(dir, "fetch-file-urls.mjs");
+  writeFileSync(
+    shim,
+    `import { readFileSync } from "node:fs";
+     const original = globalThis.fetch;
+     globalThis.fetch = (input, init) => String(input).startsWith("file:")
+       ? Promise.resolve(new Response(readFileSync(new URL(String(input))), { headers: { "content-type": "application/wasm" } }))
+       : original(input, init);`,
+  );
+  return shim;
+}
+
 /** Bundles `contents` with webpack 5 (its API; no CLI), as an ES module `app.mjs` in `out`. */
 async function webpackBundle(contents, out, target) {
   // webpack wants a file for its entry, resolved from the scratch project.
@@ -165,17 +186,7 @@ test("webpack bundles the package for browsers and emits the .wasm (no configura
     out,
     "web",
   );
-  // Node's fetch has no file: URLs; a browser fetches the emitted file from the page's server.
-  const shim = path.join(out, "fetch-file-urls.mjs");
-  writeFileSync(
-    shim,
-    `import { readFileSync } from "node:fs";
-     const original = globalThis.fetch;
-     globalThis.fetch = (input, init) => String(input).startsWith("file:")
-       ? Promise.resolve(new Response(readFileSync(new URL(String(input))), { headers: { "content-type": "application/wasm" } }))
-       : original(input, init);`,
-  );
-  const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url }, ["--import", shim]);
+  const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url }, ["--import", fetchFileUrls(out)]);
   assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
 });
 
@@ -185,6 +196,51 @@ test("webpack bundles the package for node and emits the .wasm (no configuration
     `import { PrivateKey, Registrar, PosemeshError } from "posemesh-registration";\n${APP}`,
     out,
     "node",
+  );
+  const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url });
+  assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
+});
+
+/** Bundles `contents` with Rollup 4, node-resolve and import-meta-assets, as `app.mjs` in `out`. */
+async function rollupBundle(contents, out, exportConditions) {
+  const src = mkdtempSync(path.join(process.cwd(), ".rollup-"));
+  dirs.push(src);
+  writeFileSync(path.join(src, "app.mjs"), contents);
+  const bundle = await rollup({
+    input: path.join(src, "app.mjs"),
+    plugins: [nodeResolve({ exportConditions, browser: exportConditions.includes("browser") }), importMetaAssets()],
+    external: [/^node:/],
+    onwarn(warning, warn) {
+      if (warning.code !== "CIRCULAR_DEPENDENCY") warn(warning);
+    },
+  });
+  await bundle.write({ dir: out, format: "es", entryFileNames: "app.mjs" });
+  await bundle.close();
+  const emitted = readdirSync(out, { recursive: true }).filter((f) => String(f).endsWith(".wasm"));
+  assert.equal(emitted.length, 1, readdirSync(out, { recursive: true }).join(", "));
+  assert.deepEqual(readFileSync(path.join(out, String(emitted[0]))), readFileSync(WASM));
+}
+
+test("rollup bundles the package for browsers and emits the .wasm (node-resolve, import-meta-assets)", async () => {
+  const out = scratchDir();
+  await rollupBundle(
+    `import init, { PrivateKey, Registrar, PosemeshError } from "posemesh-registration";
+     await init();
+     ${APP}`,
+    out,
+    ["browser"],
+  );
+  assert.doesNotMatch(readFileSync(path.join(out, "app.mjs"), "utf8"), /node:fs/);
+  const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url }, ["--import", fetchFileUrls(out)]);
+  assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
+});
+
+test("rollup bundles the package for node and emits the .wasm (node-resolve, import-meta-assets)", async () => {
+  const out = scratchDir();
+  await rollupBundle(
+    `import { PrivateKey, Registrar, PosemeshError } from "posemesh-registration";\n${APP}`,
+    out,
+    ["node"],
   );
   const stdout = run(path.join(out, "app.mjs"), { DDS_URL: dds.url });
   assert.match(stdout, /^0x[0-9a-f]{40} (registered|adopted)\ntrue invalid_argument\n$/);
