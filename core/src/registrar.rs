@@ -1080,8 +1080,13 @@ impl Registrar {
     /// Tells the registrar whether the host runs a loop that sleeps until
     /// [`Output::Wait`] and wakes it (the default). A host that only makes
     /// one-off attempts sets `false`, so failure events promise no retry.
+    /// When a loop ends between attempts, a `registering` status becomes
+    /// `disconnected`: nothing is trying any more.
     pub fn set_looping(&mut self, looping: bool) {
         self.looping = looping;
+        if matches!(self.phase, Phase::Idle) {
+            self.settle_if_not_looping();
+        }
     }
 
     /// The current status.
@@ -1351,6 +1356,7 @@ impl Registrar {
             retrying: self.looping,
             warn: true,
         });
+        self.settle_if_not_looping();
         self.next_check = now + wait;
     }
 
@@ -1472,6 +1478,7 @@ impl Registrar {
             self.callback = None;
             self.once_since = None;
             self.emit(Event::RequestCancelled { id });
+            self.settle_if_not_looping();
             self.release_lock();
             self.next_check = now;
         }
@@ -1638,9 +1645,18 @@ impl Registrar {
                 }
             }
         }
+        self.settle_if_not_looping();
         self.persist();
         self.release_lock();
         self.next_check = now + wait;
+    }
+
+    /// Without a loop nothing is trying to register after a failure (or once
+    /// the loop ends): `registering` would be a stale status.
+    fn settle_if_not_looping(&mut self) {
+        if !self.looping && self.status == Status::Registering {
+            self.set_status(Status::Disconnected);
+        }
     }
 
     /// The DDS probed `/health` with this `User-Agent`. Returns whether it

@@ -245,7 +245,7 @@ impl Driver {
             return Err(DriverError::AlreadyRunning);
         }
         lock(&self.shared.registrar).set_looping(true);
-        let _active = RunGuard(&self.shared);
+        let _active = RunGuard(self.clone());
         let stops = self.shared.stops.load(Ordering::Acquire);
         let _drive = self.shared.drive.lock().await;
         if self.stopped_since(stops) {
@@ -577,12 +577,31 @@ impl Driver {
 }
 
 /// Marks the loop as ended however `run` ends (returned or dropped).
-struct RunGuard<'a>(&'a Shared);
+struct RunGuard(Driver);
 
-impl Drop for RunGuard<'_> {
+impl Drop for RunGuard {
     fn drop(&mut self) {
-        lock(&self.0.registrar).set_looping(false);
-        self.0.run_active.store(false, Ordering::Release);
+        let shared = &self.0.shared;
+        lock(&shared.registrar).set_looping(false);
+        shared.run_active.store(false, Ordering::Release);
+        // A status the loop's end changed is published (and its event reported) now.
+        finish_outputs(&self.0);
+    }
+}
+
+/// Carries out the outputs a dropped or ended operation left: here when that
+/// needs no waiting (a lock release and an event, on the thread that dropped
+/// the future: a host's logger is not called from another thread while its
+/// interpreter may be shutting down), in the background otherwise.
+fn finish_outputs(driver: &Driver) {
+    let runtime = driver.shared.runtime.clone();
+    let driver = driver.clone();
+    let mut finish: BoxFuture<'static, ()> = Box::pin(async move {
+        let transmits = driver.flush().await;
+        lock(&driver.shared.stashed).extend(transmits);
+    });
+    if (&mut finish).now_or_never().is_none() {
+        runtime.spawn(finish);
     }
 }
 
@@ -601,19 +620,7 @@ impl Drop for AbandonOnDrop {
             in_flight
         };
         if abandoned {
-            let runtime = driver.shared.runtime.clone();
-            let driver = driver.clone();
-            let mut finish: BoxFuture<'static, ()> = Box::pin(async move {
-                let transmits = driver.flush().await;
-                lock(&driver.shared.stashed).extend(transmits);
-            });
-            // Finished here when it can be (a lock release and an event, on the
-            // thread that dropped the future: a host's logger is not called from
-            // another thread while its interpreter may be shutting down); in the
-            // background only if it has to wait.
-            if (&mut finish).now_or_never().is_none() {
-                runtime.spawn(finish);
-            }
+            finish_outputs(driver);
         }
     }
 }

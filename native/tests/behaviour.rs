@@ -338,3 +338,41 @@ async fn a_failure_promises_a_retry_only_when_a_loop_will_make_it() {
     let after = failures(&events);
     assert!(!after.last().unwrap().to_string().contains("retrying"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_never_stale_after_a_failure_or_a_stop() {
+    let dds = Dds::start().await;
+    dds.faults(json!([{"status": 503}])).await;
+    let (key, _) = fresh_key();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap();
+    // A failed register_once with no loop: nothing is registering any more.
+    assert!(driver.register_once().await.is_err());
+    assert_eq!(driver.status(), Status::Disconnected);
+
+    // A loop stopped in the middle of an attempt.
+    dds.faults(json!([{"status": 200, "delay_ms": 3000, "pass_through": true}]))
+        .await;
+    let looping = driver.clone();
+    let run = tokio::spawn(async move { looping.run().await });
+    let registering = common::eventually(Duration::from_secs(5), || async {
+        driver.status() == Status::Registering
+    })
+    .await;
+    assert!(registering);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    driver.stop();
+    let ended = tokio::time::timeout(Duration::from_secs(2), run).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+    assert_eq!(driver.status(), Status::Disconnected);
+
+    // Registered, then stopped: the DDS still knows the node.
+    assert_eq!(driver.register_once().await, Ok(AttemptOutcome::Registered));
+    let looping = driver.clone();
+    let run = tokio::spawn(async move { looping.run().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    driver.stop();
+    let _ = run.await;
+    assert_eq!(driver.status(), Status::Registered);
+}
