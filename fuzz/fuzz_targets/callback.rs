@@ -3,7 +3,9 @@
 //! `POST /internal/v1/registrations` (the bytes as body), `GET /health` (the
 //! bytes as User-Agent) and an arbitrary method and path. Never panics, answers
 //! only 200/400/403/404/405/409/413/422, a callback is accepted only while a
-//! registration is pending, and a refused callback changes nothing.
+//! registration is pending, and a refused callback changes nothing. The same
+//! for a sibling worker sharing the snapshot: it accepts only within the
+//! stored window, and its callback reaches the shared snapshot only then.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -201,6 +203,47 @@ fuzz_target!(|data: &[u8]| {
         assert!(counted, "DDS probe not counted");
     }
     drain(&mut registrar);
+
+    // A sibling worker (shared snapshot, lock not held); bit 1 of the last
+    // byte: whether the holder's stored window is open.
+    let open = flags & 2 == 2;
+    let mut shared_config = registrar.config().clone();
+    shared_config.use_lock = true;
+    let mut sibling = Registrar::with_signer(shared_config, key(), None, start, 7);
+    drain(&mut sibling);
+    let stored = Snapshot {
+        status: posemesh_registration_core::Status::Registered,
+        last_health_check: Some(now),
+        registered_as: Some(registrar.config().registered_as(&key().eth_address())),
+        callback_until: Some(if open {
+            now + std::time::Duration::from_secs(30)
+        } else {
+            now - std::time::Duration::from_millis(1)
+        }),
+        ..Snapshot::default()
+    };
+    let before = sibling.snapshot();
+    let response = sibling.handle_node_request_shared(
+        "POST",
+        "/internal/v1/registrations",
+        &[],
+        &body,
+        Some(&stored),
+        now,
+    );
+    assert!(ALLOWED.contains(&response.status), "{}", response.status);
+    let merged = sibling.merge_shared(Some(stored.clone()), now);
+    if response.status == 200 {
+        assert!(open, "accepted outside the holder's window");
+        let expected = parse_registration_callback(&body).expect("accepted, so it parses");
+        let merged = merged.expect("merged");
+        assert_eq!(merged.credentials.as_ref().map(|c| &c.secret), Some(&expected.secret));
+        assert_eq!(merged.callback_until, None);
+    } else {
+        assert_eq!(sibling.snapshot(), before, "a refused callback changed the state");
+        assert!(merged.is_none_or(|m| m.credentials.is_none()));
+    }
+    drain(&mut sibling);
 
     // An arbitrary method and path (bytes 1 and 2 pick them; the rest is the body).
     if data.len() >= 3 {

@@ -86,6 +86,7 @@ impl StoredState {
             registered_as: self
                 .registered_as_this
                 .then(|| config.registered_as(&StubSigner.eth_address())),
+            callback_until: None,
         }
     }
 }
@@ -237,16 +238,23 @@ impl Host {
                     assert!(self.lock_held, "released a lock it does not hold");
                     self.lock_held = false;
                 }
+                Output::ShareState => {
+                    assert!(self.use_lock, "shared state without a shared store");
+                    assert!(!self.lock_held, "the lock holder writes, it does not merge");
+                }
                 Output::Persist(snapshot) => {
+                    if self.use_lock {
+                        assert!(self.lock_held, "shared snapshot written without the lock");
+                    }
                     let shown = format!("{snapshot:?}");
                     assert!(!shown.contains(MARKER), "secret in {shown}");
                     let mut decoded = Snapshot::decode(&snapshot.encode()).expect("own snapshot");
                     decoded.unknown_status = snapshot.unknown_status.clone();
                     // Stored with millisecond precision.
                     let mut expected = snapshot.clone();
-                    expected.last_health_check = expected
-                        .last_health_check
-                        .map(|t| UnixTime::from_millis(t.as_millis()));
+                    let to_ms = |t: Option<UnixTime>| t.map(|t| UnixTime::from_millis(t.as_millis()));
+                    expected.last_health_check = to_ms(expected.last_health_check);
+                    expected.callback_until = to_ms(expected.callback_until);
                     assert_eq!(decoded, expected);
                 }
                 Output::Event(event) => {
