@@ -12,10 +12,17 @@
    library (`nm -D --defined-only`, type `T`).
 4. Package: the module map names the header, and the Swift package's copies of the generated
    files are identical to the generated ones.
+5. Hand-written Swift (every other `.swift` in the package's Sources/PosemeshRegistration):
+   parses, and every member it reaches with `.name` is declared by the generated Swift, by
+   itself, or is one of the few standard-library members it uses (`KNOWN_SWIFT_MEMBERS`); a
+   renamed Rust method then fails here rather than on a Mac. The generated `RegistrationError`
+   must have the Rust text as `description` and `errorDescription`, and the hand-written file
+   must declare its `CustomStringConvertible` conformance (without it `errorDescription` is a
+   dump of the enum).
 
 With --selftest, plants one fault per check in scratch copies (a broken Swift line, a header
-syntax error, a prototype the library does not export, a stale package copy) and fails unless
-every fault is caught.
+syntax error, a prototype the library does not export, a stale package copy, a call of a
+method nobody declares, a missing conformance) and fails unless every fault is caught.
 
 Usage: check_swift.py --generated DIR --library LIB --package DIR [--extra FILE ...] [--selftest]
 """
@@ -153,10 +160,73 @@ def check_package(generated: Path, package: Path) -> None:
             raise CheckFailed(f"Package.swift does not mention target {name}")
 
 
+# Standard-library and Foundation members the hand-written Swift uses (`x.name`).
+KNOWN_SWIFT_MEMBERS = {
+    "yield", "finish", "onTermination", "cancel", "isCancelled", "sleep", "Stopped",
+}
+_DECLARED = re.compile(
+    r"\b(?:func|var|let|case|class|struct|enum|protocol|typealias|actor)\s+`?([A-Za-z_]\w*)"
+)
+# `.name` after an identifier, `)`, `]` or `?` (a member), not a number or a `..` range.
+_MEMBER = re.compile(r"(?<=[\w)\]?])\.([A-Za-z_]\w*)")
+_COMMENT = re.compile(r"//[^\n]*")
+
+
+def handwritten_files(package: Path) -> list[Path]:
+    sources = package / "Sources" / MODULE
+    return sorted(p for p in sources.glob("*.swift") if p.name != f"{MODULE}.swift")
+
+
+def check_handwritten(generated: Path, files: list[Path]) -> int:
+    generated_text = (generated / f"{MODULE}.swift").read_text()
+    declared = set(_DECLARED.findall(generated_text))
+    for path in files:
+        declared |= set(_DECLARED.findall(path.read_text()))
+    used = 0
+    for path in files:
+        code = _COMMENT.sub("", path.read_text())
+        # String literals can hold anything; members inside interpolations are rare here.
+        code = re.sub(r'"[^"\n]*"', '""', code)
+        unknown = sorted(
+            {m for m in _MEMBER.findall(code) if m not in declared and m not in KNOWN_SWIFT_MEMBERS}
+        )
+        if unknown:
+            raise CheckFailed(
+                f"{path.name} uses members the generated Swift does not declare: {', '.join(unknown)}"
+            )
+        used += len(_MEMBER.findall(code))
+    # Readable errors: the Rust Display as `description`, reached by `errorDescription`.
+    # The enum up to its converter (a "}" at column 0 closes the generated description).
+    error_enum = re.search(
+        r"\nenum RegistrationError\b.*?\npublic struct FfiConverterTypeRegistrationError",
+        generated_text, re.S,
+    )
+    if not error_enum:
+        raise CheckFailed("the generated Swift has no enum RegistrationError")
+    body = error_enum.group(0)
+    for needle in ("public var description: String", "uniffi_trait_display",
+                   "public var errorDescription: String?", "String(reflecting: self)"):
+        if needle not in body:
+            raise CheckFailed(f"RegistrationError lacks {needle!r} (is Display exported?)")
+    if not any(
+        re.search(r"extension\s+RegistrationError\s*:\s*CustomStringConvertible", p.read_text())
+        for p in files
+    ):
+        raise CheckFailed(
+            "no hand-written `extension RegistrationError: CustomStringConvertible`: "
+            "errorDescription would dump the enum"
+        )
+    return used
+
+
 def run_checks(args: argparse.Namespace, scratch: Path, quiet: bool = False) -> None:
     say = (lambda *_: None) if quiet else print
     generated: Path = args.generated
-    swift_files = [generated / f"{MODULE}.swift", args.package / "Package.swift", *args.extra]
+    handwritten = handwritten_files(args.package)
+    if not handwritten:
+        raise CheckFailed(f"no hand-written Swift in {args.package}/Sources/{MODULE}")
+    swift_files = [generated / f"{MODULE}.swift", args.package / "Package.swift", *handwritten,
+                   *args.extra]
     for path in swift_files:
         lines = check_parse(path)
         say(f"parse ok: {path} ({lines} lines)")
@@ -166,6 +236,9 @@ def run_checks(args: argparse.Namespace, scratch: Path, quiet: bool = False) -> 
     say(f"symbols ok: all {len(declared)} exported as T by {args.library.name}")
     check_package(generated, args.package)
     say(f"package ok: {args.package}/Package.swift, module map, sources current")
+    used = check_handwritten(generated, handwritten)
+    say(f"hand-written ok: {', '.join(p.name for p in handwritten)}: {used} member uses, all "
+        "declared; RegistrationError describes itself with the Rust text")
 
 
 def selftest(args: argparse.Namespace, scratch: Path) -> None:
@@ -209,12 +282,24 @@ def selftest(args: argparse.Namespace, scratch: Path) -> None:
         path = ns.generated / f"{MODULE}.swift"
         path.write_text(path.read_text() + "\n@_documentation(visibility: private) func f( {\n")
 
+    def plant_unknown_member(ns: argparse.Namespace) -> None:
+        path = handwritten_files(ns.package)[0]
+        path.write_text(path.read_text().replace(
+            "self.registerOnceWith(", "self.registerOnceWithToken(", 1))
+
+    def plant_missing_conformance(ns: argparse.Namespace) -> None:
+        for path in handwritten_files(ns.package):
+            path.write_text(path.read_text().replace(
+                "extension RegistrationError: CustomStringConvertible {}", ""))
+
     faults = {
         "broken Swift line": plant_swift,
         "broken line after @_documentation": plant_bad_documentation,
         "header syntax error": plant_header_syntax,
         "declared symbol not exported": plant_unexported,
         "stale package copy": plant_stale_copy,
+        "undeclared member in hand-written Swift": plant_unknown_member,
+        "missing CustomStringConvertible conformance": plant_missing_conformance,
     }
     # The unmodified copies must pass, or the planted faults prove nothing.
     run_checks(copy_inputs("clean"), scratch, quiet=True)

@@ -5,6 +5,7 @@
 #
 # Output (git-ignored, regenerated every run):
 #   bindings-uniffi/generated/kotlin/com/posemesh/registration/posemesh_registration.kt
+#     (patched by patch_kotlin.py) and the hand-written bindings-uniffi/kotlin/*.kt beside it
 #   bindings-uniffi/generated/swift/PosemeshRegistration.swift
 #   bindings-uniffi/generated/swift/PosemeshRegistrationFFI.h
 #   bindings-uniffi/generated/swift/PosemeshRegistrationFFI.modulemap
@@ -25,7 +26,7 @@ CARGO_PROFILE=()
 for arg in "$@"; do
   case "$arg" in
     --release) PROFILE=release; CARGO_PROFILE=(--release) ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "generate.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -61,11 +62,17 @@ mkdir -p "$OUT/kotlin" "$OUT/swift" "$OUT/lib"
 # Library mode: the generator reads the metadata from the built library and finds
 # bindings-uniffi/uniffi.toml through `cargo metadata` (so run it inside the workspace).
 "$BINDGEN" generate --library "$LIB" --language kotlin --no-format --out-dir "$OUT/kotlin" >/dev/null
+# What uniffi's Kotlin templates cannot be told (patch_kotlin.py explains each edit; it fails
+# if one no longer applies), and the hand-written Kotlin shipped with the generated file.
+KT_DIR="$OUT/kotlin/com/posemesh/registration"
+python3 "$HERE/patch_kotlin.py" "$KT_DIR/posemesh_registration.kt" | sed 's/^/[generate] /'
+cp "$HERE"/kotlin/*.kt "$KT_DIR/"
 "$BINDGEN" generate --library "$LIB" --language swift --no-format --out-dir "$OUT/swift" >/dev/null
 # A link, not a copy: a debug build is tens of MB.
 ln -s "$LIB" "$OUT/lib/$LIB_FILE"
 
-# The Swift package: generated Swift in the Swift target; the C header and its module map in
+# The Swift package: generated Swift in the Swift target, beside the hand-written
+# PosemeshRegistration+Concurrency.swift (kept in git); the C header and its module map in
 # Headers/, which the XCFramework is built with (README.md).
 PKG="$HERE/swift"
 mkdir -p "$PKG/Sources/PosemeshRegistration" "$PKG/Headers"

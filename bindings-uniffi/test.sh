@@ -73,13 +73,15 @@ GEN="$HERE/generated"
 LIB_DIR="$GEN/lib"
 KT_GENERATED="$GEN/kotlin/com/posemesh/registration/posemesh_registration.kt"
 [[ -f "$KT_GENERATED" ]] || die "no generated Kotlin at $KT_GENERATED"
+# The generated file (patched by patch_kotlin.py) and the hand-written Kotlin beside it.
+KT_LIBRARY=("$GEN"/kotlin/com/posemesh/registration/*.kt)
 
 # ---- 3a. Kotlin compile (skipped when the sources and compiler are unchanged) ---------------
 TEST_SOURCES=("$HERE"/tests/kotlin/*.kt)
 EXAMPLE="$REPO/examples/kotlin/Register.kt"
 CLASSES="$WORK/kotlin-classes"
 EXAMPLE_CLASSES="$WORK/kotlin-example-classes"
-stamp_value="$(cat "$KT_GENERATED" "${TEST_SOURCES[@]}" "$EXAMPLE" | sha256sum | cut -d' ' -f1) $KOTLINC"
+stamp_value="$(cat "${KT_LIBRARY[@]}" "${TEST_SOURCES[@]}" "$EXAMPLE" | sha256sum | cut -d' ' -f1) $KOTLINC"
 if [[ -f "$WORK/kotlin.stamp" && "$(cat "$WORK/kotlin.stamp")" == "$stamp_value" \
       && -d "$CLASSES" && -d "$EXAMPLE_CLASSES" ]]; then
   log "kotlinc: sources unchanged, reusing $CLASSES"
@@ -87,7 +89,7 @@ else
   rm -rf "$CLASSES" "$EXAMPLE_CLASSES" "$WORK/kotlin.stamp"
   log "kotlinc: generated bindings + ${#TEST_SOURCES[@]} test files"
   "$KOTLINC" -nowarn -cp "$KOTLIN_CLASSPATH:$JUNIT_CONSOLE" -d "$CLASSES" \
-      "$KT_GENERATED" "${TEST_SOURCES[@]}" >"$WORK/kotlinc.log" 2>&1 \
+      "${KT_LIBRARY[@]}" "${TEST_SOURCES[@]}" >"$WORK/kotlinc.log" 2>&1 \
     || { cat "$WORK/kotlinc.log" >&2; die "kotlinc (tests)"; }
   log "kotlinc: examples/kotlin/Register.kt"
   "$KOTLINC" -cp "$KOTLIN_CLASSPATH:$CLASSES" -d "$EXAMPLE_CLASSES" "$EXAMPLE" \

@@ -10,7 +10,12 @@ use posemesh_registration_core as core;
 use std::time::Duration;
 
 /// Everything that can go wrong, for the app to `catch`/`switch` on.
+///
+/// Its text (Kotlin `message` and `toString()`, Swift `description` and
+/// `errorDescription`) is this crate's `Display`: one readable line, e.g.
+/// `registration attempt failed (retry_fast): …`, never a field dump.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum RegistrationError {
     /// The private key was refused (never echoes the key).
     #[error("invalid private key: {reason}")]
@@ -36,7 +41,7 @@ pub enum RegistrationError {
         /// What the registrar does about it (retry soon, retry after the interval, conflict).
         failure_class: FailureClass,
         /// The HTTP status, when the DDS answered.
-        status: Option<u16>,
+        status: Option<i32>,
         /// The DDS's `Retry-After`, when it sent one (capped at one hour). The
         /// registrar waits at least this long and never less than its backoff.
         retry_after: Option<Duration>,
@@ -61,7 +66,7 @@ pub enum RegistrationError {
     #[error("registration callback rejected with {status}: {reason}")]
     CallbackRejected {
         /// The HTTP status (400, 403, 409, 413, 422).
-        status: u16,
+        status: i32,
         /// Why.
         reason: String,
     },
@@ -81,11 +86,19 @@ pub enum RegistrationError {
     },
 }
 
+/// Anything else app code threw (Kotlin: any `Throwable`, `Error`s such as
+/// `TODO()`'s `NotImplementedError` included; the generated Kotlin is patched
+/// by `generate.sh` to catch them). Kotlin reports a stack trace: its first
+/// line, the exception's class and message, is kept.
 impl From<uniffi::UnexpectedUniFFICallbackError> for RegistrationError {
     fn from(err: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        RegistrationError::Unexpected {
-            detail: truncate(&err.reason, 512),
-        }
+        let first_line = err.reason.lines().next().unwrap_or("").trim();
+        let detail = if first_line.is_empty() {
+            "the app's code threw an exception".to_owned()
+        } else {
+            truncate(first_line, 512)
+        };
+        RegistrationError::Unexpected { detail }
     }
 }
 
@@ -109,7 +122,7 @@ impl From<core::Failure> for RegistrationError {
     fn from(failure: core::Failure) -> Self {
         RegistrationError::AttemptFailed {
             failure_class: failure.class.into(),
-            status: failure.status,
+            status: failure.status.map(i32::from),
             retry_after: failure.retry_after,
             detail: failure.message,
         }

@@ -4,29 +4,46 @@
 use crate::error::RegistrationError;
 use posemesh_registration::core::{Event, Level};
 use posemesh_registration::{Store, StoreError};
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
-/// Where the app keeps the registration snapshot between runs
-/// (SharedPreferences, DataStore, the Keychain, a file).
+/// Where the app keeps the registration snapshot between runs (DataStore,
+/// EncryptedSharedPreferences, the Keychain, a file).
+///
+/// Both methods are `suspend` (Kotlin) / `async` (Swift): do the I/O however
+/// the platform wants it (`withContext(Dispatchers.IO)`, an actor). They run
+/// in a coroutine / `Task` uniffi starts, never on the thread that called the
+/// registrar and never while the registrar holds its state lock: `load` once
+/// when the registrar is built, `save` after each state change, one call at
+/// a time, in order. Don't hop to the main thread inside them if the
+/// registrar was built there with the blocking constructor (use
+/// `Registrar.create`, which suspends instead).
 ///
 /// The snapshot is small opaque bytes (JSON). In the legacy flow it holds the
-/// secret the DDS issued to the node, so prefer encrypted storage
-/// (EncryptedSharedPreferences, the Keychain). Called synchronously from a
-/// background thread after each state change: keep it quick. Save atomically
-/// if you can (a crash should leave the old or the new bytes).
+/// secret the DDS issued to the node, so keep it in encrypted storage. Save
+/// atomically if you can (a crash should leave the old or the new bytes).
+/// Whatever `save` throws is reported as a `state.save.error` event (it never
+/// counts as saved, and it does not stop registration); what `load` throws
+/// fails the constructor with the `Store` error.
 ///
 /// A corrupt or unreadable snapshot is not fatal: the registrar reports it
 /// (see `RegistrarInfo.recoveredFrom`) and registers afresh.
 #[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
 pub trait SnapshotStore: Send + Sync {
     /// The bytes saved last, or `null`/`nil` if nothing was saved yet.
-    fn load(&self) -> Result<Option<Vec<u8>>, RegistrationError>;
+    async fn load(&self) -> Result<Option<Vec<u8>>, RegistrationError>;
     /// Replaces the saved bytes.
-    fn save(&self, snapshot: Vec<u8>) -> Result<(), RegistrationError>;
+    async fn save(&self, snapshot: Vec<u8>) -> Result<(), RegistrationError>;
 }
 
 /// Lets the native driver persist through an app's [`SnapshotStore`].
+///
+/// The native driver's store is blocking: it saves on tokio's blocking pool
+/// and loads while the registrar is built (on the caller's thread, or on the
+/// blocking pool for `Registrar.create`). Each call waits there for the app's
+/// coroutine / `Task`.
 pub(crate) struct ForeignStore {
     store: Arc<dyn SnapshotStore>,
 }
@@ -47,16 +64,26 @@ fn store_error(action: &'static str, err: RegistrationError) -> StoreError {
     StoreError::new(action, FOREIGN_STORE_NAME, io::Error::other(detail))
 }
 
+/// Waits for `future` on this (non-async) thread.
+fn block_on<F: Future>(future: F) -> Result<F::Output, RegistrationError> {
+    match tokio::runtime::Handle::try_current() {
+        // A blocking-pool thread of the library's runtime (saves).
+        Ok(handle) => Ok(tokio::task::block_in_place(|| handle.block_on(future))),
+        // The app's thread (the blocking constructor).
+        Err(_) => Ok(crate::registrar::runtime()?.block_on(future)),
+    }
+}
+
 impl Store for ForeignStore {
     fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.store
-            .load()
+        block_on(self.store.load())
+            .and_then(|loaded| loaded)
             .map_err(|err| store_error("cannot load from", err))
     }
 
     fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        self.store
-            .save(bytes.to_vec())
+        block_on(self.store.save(bytes.to_vec()))
+            .and_then(|saved| saved)
             .map_err(|err| store_error("cannot save to", err))
     }
 }
@@ -122,13 +149,14 @@ mod tests {
     use std::sync::Mutex;
 
     struct FailingStore;
+    #[async_trait::async_trait]
     impl SnapshotStore for FailingStore {
-        fn load(&self) -> Result<Option<Vec<u8>>, RegistrationError> {
+        async fn load(&self) -> Result<Option<Vec<u8>>, RegistrationError> {
             Err(RegistrationError::Store {
                 detail: "disk on fire".into(),
             })
         }
-        fn save(&self, _: Vec<u8>) -> Result<(), RegistrationError> {
+        async fn save(&self, _: Vec<u8>) -> Result<(), RegistrationError> {
             Err(RegistrationError::Unexpected {
                 detail: "boom".into(),
             })
@@ -149,11 +177,12 @@ mod tests {
 
     #[derive(Default)]
     struct MemoryStore(Mutex<Option<Vec<u8>>>);
+    #[async_trait::async_trait]
     impl SnapshotStore for MemoryStore {
-        fn load(&self) -> Result<Option<Vec<u8>>, RegistrationError> {
+        async fn load(&self) -> Result<Option<Vec<u8>>, RegistrationError> {
             Ok(self.0.lock().unwrap().clone())
         }
-        fn save(&self, snapshot: Vec<u8>) -> Result<(), RegistrationError> {
+        async fn save(&self, snapshot: Vec<u8>) -> Result<(), RegistrationError> {
             *self.0.lock().unwrap() = Some(snapshot);
             Ok(())
         }

@@ -100,8 +100,9 @@ impl fmt::Debug for HttpRequest {
 /// What the app's client received.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct HttpResponse {
-    /// The HTTP status code.
-    pub status: u16,
+    /// The HTTP status code, 100 to 999 (Kotlin `Int`, Swift `Int`: pass
+    /// `response.code` / `HTTPURLResponse.statusCode` as they are).
+    pub status: i32,
     /// Response headers (`Retry-After` is the one the registrar reads).
     #[uniffi(default = [])]
     pub headers: Vec<HttpHeader>,
@@ -110,19 +111,31 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-impl From<HttpResponse> for core::HttpResponse {
-    fn from(response: HttpResponse) -> Self {
+impl TryFrom<HttpResponse> for core::HttpResponse {
+    type Error = RegistrationError;
+
+    /// Refuses a status outside 100..=999 (no HTTP response has one).
+    fn try_from(response: HttpResponse) -> Result<Self, RegistrationError> {
+        let status = u16::try_from(response.status)
+            .ok()
+            .filter(|status| (100..=999).contains(status))
+            .ok_or_else(|| RegistrationError::InvalidInput {
+                reason: format!(
+                    "HTTP status {} is not a status code (100 to 999)",
+                    response.status
+                ),
+            })?;
         let mut body = response.body;
         body.truncate(MAX_RESPONSE_BODY);
-        core::HttpResponse {
-            status: response.status,
+        Ok(core::HttpResponse {
+            status,
             headers: response
                 .headers
                 .into_iter()
                 .map(|h| (h.name, h.value))
                 .collect(),
             body,
-        }
+        })
     }
 }
 
@@ -215,7 +228,7 @@ impl Transport for ForeignTransport {
             )
             .await;
             match sent {
-                Ok(Ok(response)) => Ok(response.into()),
+                Ok(Ok(response)) => response.try_into().map_err(transport_error),
                 Ok(Err(err)) => Err(transport_error(err)),
                 Err(_elapsed) => Err(core::TransportError::new(
                     core::TransportErrorKind::Timeout,
@@ -269,8 +282,17 @@ mod tests {
             headers: vec![],
             body: vec![b'x'; MAX_RESPONSE_BODY + 10],
         };
-        let core: core::HttpResponse = response.into();
+        let core: core::HttpResponse = response.try_into().unwrap();
         assert_eq!(core.body.len(), MAX_RESPONSE_BODY);
+        for status in [-1, 0, 99, 1000, 70_000] {
+            let response = HttpResponse {
+                status,
+                headers: vec![],
+                body: vec![],
+            };
+            let err = core::HttpResponse::try_from(response).unwrap_err();
+            assert!(err.to_string().contains(&status.to_string()), "{err}");
+        }
     }
 
     #[test]

@@ -108,6 +108,110 @@ impl fmt::Debug for NodeKey {
     }
 }
 
+/// A signer the app keeps: a wallet SDK, a key wrapped by the Android
+/// Keystore or held in the Secure Enclave's reach, a remote signing service.
+/// The library never sees the key: it asks for the address and for EIP-191
+/// (`personal_sign`) signatures, which is all the wallet flow needs.
+///
+/// Used by `walletRegistrationRequestSigned` (the signed step of the wallet
+/// flow). `personalSign` is `suspend`/`async`, so it may show a prompt or ask
+/// a server. Whatever it throws fails the call with that error (anything but
+/// `RegistrationException`/`RegistrationError` becomes `Unexpected`).
+#[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
+pub trait Signer: Send + Sync {
+    /// The signer's Ethereum address, `0x` and 40 hex digits (any case).
+    fn address(&self) -> Result<String, RegistrationError>;
+    /// The EIP-191 `personal_sign` signature of `message` (the library
+    /// passes the message bytes; the signer prefixes
+    /// `"\x19Ethereum Signed Message:\n" + length` and hashes with keccak256):
+    /// 65 bytes `r ‖ s ‖ v`, v in {27, 28} or {0, 1}.
+    async fn personal_sign(&self, message: Vec<u8>) -> Result<Vec<u8>, RegistrationError>;
+}
+
+/// The app's [`Signer`] for one message, signed beforehand: the core's
+/// signer trait is synchronous, the app's is not.
+pub(crate) struct Presigned {
+    address: String,
+    message: Vec<u8>,
+    signature_hex: String,
+}
+
+impl Presigned {
+    /// Asks `signer` for its address and its signature of the message
+    /// `message_for(address)`, and checks that the signature recovers to
+    /// that address.
+    pub(crate) async fn sign(
+        signer: &dyn Signer,
+        message_for: impl FnOnce(&str) -> String,
+    ) -> Result<Presigned, RegistrationError> {
+        let address = signer.address()?.trim().to_ascii_lowercase();
+        let hex_digits = address.strip_prefix("0x").unwrap_or("");
+        if hex_digits.len() != 40 || !hex_digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RegistrationError::InvalidInput {
+                reason: "the signer's address is not 0x and 40 hex digits".into(),
+            });
+        }
+        let message = message_for(&address).into_bytes();
+        let mut signature = signer.personal_sign(message.clone()).await?;
+        if signature.len() != 65 {
+            return Err(RegistrationError::InvalidInput {
+                reason: format!(
+                    "the signer returned {} bytes; a personal_sign signature has 65",
+                    signature.len()
+                ),
+            });
+        }
+        if signature[64] < 27 {
+            signature[64] += 27;
+        }
+        let signature_hex = format!("0x{}", hex_lower(&signature));
+        let recovered =
+            core::keys::recover_eip191_signer(&message, &signature_hex).map_err(|err| {
+                RegistrationError::InvalidInput {
+                    reason: format!("the signer's signature is unusable: {err}"),
+                }
+            })?;
+        if recovered != address {
+            return Err(RegistrationError::InvalidInput {
+                reason: format!(
+                    "the signer's signature recovers to {recovered}, not to its address {address}"
+                ),
+            });
+        }
+        Ok(Presigned {
+            address,
+            message,
+            signature_hex,
+        })
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl core::Signer for Presigned {
+    fn public_key_hex(&self) -> String {
+        // Not known without the key; the wallet flow does not send it.
+        String::new()
+    }
+    fn eth_address(&self) -> String {
+        self.address.clone()
+    }
+    fn sign_registration(&self, _message: &[u8]) -> String {
+        // Only the wallet flow is offered with an app signer.
+        String::new()
+    }
+    fn sign_eip191(&self, message: &[u8]) -> String {
+        if message == self.message.as_slice() {
+            self.signature_hex.clone()
+        } else {
+            String::new()
+        }
+    }
+}
+
 /// The public key (uncompressed, hex) that made a legacy registration
 /// signature over `message`: what a DDS checks.
 #[uniffi::export]

@@ -43,8 +43,8 @@ mod registrar;
 pub use error::{FailureClass, RegistrationError};
 pub use host::{LogEvent, LogLevel, Logger, SnapshotStore};
 pub use http::{HttpClient, HttpHeader, HttpRequest, HttpResponse, TransportErrorKind};
-pub use keys::{recover_eip191_signer, recover_registration_signer, NodeKey};
+pub use keys::{recover_eip191_signer, recover_registration_signer, NodeKey, Signer};
 pub use registrar::{
-    AttemptOutcome, NodeResponse, Registrar, RegistrarConfig, RegistrarInfo, RegistrationFlow,
-    RegistrationStatus,
+    AttemptOutcome, CancelToken, NodeResponse, Registrar, RegistrarConfig, RegistrarInfo,
+    RegistrationFlow, RegistrationLoop, RegistrationStatus, StatusWatch,
 };

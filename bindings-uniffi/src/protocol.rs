@@ -6,7 +6,7 @@
 
 use crate::error::{FailureClass, RegistrationError};
 use crate::http::{HttpRequest, HttpResponse, TransportErrorKind};
-use crate::keys::NodeKey;
+use crate::keys::{NodeKey, Presigned, Signer};
 use posemesh_registration::core::{self as core, request, response, BaseUrl, Secret, UnixTime};
 use posemesh_registration_core::callback;
 use posemesh_registration_core::registrar::DEFAULT_REQUEST_TIMEOUT;
@@ -164,13 +164,45 @@ pub fn wallet_registration_request(
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }
 
+/// SIWE step 2 signed by the app's [`Signer`] (a wallet SDK, a
+/// Keystore-wrapped key): the library never sees the key. Asks the signer for
+/// its address and its `personal_sign` of the SIWE message, checks that the
+/// signature recovers to that address, and builds the same request as
+/// `walletRegistrationRequest`. Step 1 is `siweNonceRequest(ddsUrl,
+/// signer.address())`.
+#[uniffi::export]
+pub async fn wallet_registration_request_signed(
+    dds_url: String,
+    challenge: SiweChallenge,
+    node_version: String,
+    capabilities: Vec<String>,
+    registration_credentials: String,
+    signer: Arc<dyn Signer>,
+) -> Result<Arc<HttpRequest>, RegistrationError> {
+    if challenge.nonce.is_empty() {
+        return Err(RegistrationError::InvalidInput {
+            reason: "SIWE challenge has an empty nonce".into(),
+        });
+    }
+    let dds = base_url(&dds_url)?;
+    let challenge = request::SiweChallenge::from(challenge);
+    let signed = Presigned::sign(&*signer, |address| challenge.message(address)).await?;
+    let request = request::wallet_registration_request(
+        &dds,
+        &challenge,
+        &node(node_version, capabilities, registration_credentials),
+        &signed,
+    );
+    Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
+}
+
 /// A classified failure.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Failure {
     /// What to do about it.
     pub failure_class: FailureClass,
     /// The HTTP status, when there was a response.
-    pub status: Option<u16>,
+    pub status: Option<i32>,
     /// The server's `Retry-After`, capped at one hour.
     pub retry_after: Option<Duration>,
     /// A one-line description safe to log (at most 512 bytes of the body).
@@ -181,7 +213,7 @@ impl From<core::Failure> for Failure {
     fn from(f: core::Failure) -> Self {
         Failure {
             failure_class: f.class.into(),
-            status: f.status,
+            status: f.status.map(i32::from),
             retry_after: f.retry_after,
             detail: f.message,
         }
@@ -190,16 +222,18 @@ impl From<core::Failure> for Failure {
 
 /// Classifies the DDS's response to a request sent to `endpoint` (a URL):
 /// `null`/`nil` for 2xx, otherwise the failure. `now` resolves an HTTP-date
-/// `Retry-After`.
+/// `Retry-After`. Throws `InvalidInput` for a status outside 100 to 999.
 #[uniffi::export]
 pub fn classify_response(
     endpoint: String,
     response: HttpResponse,
     now: SystemTime,
-) -> Option<Failure> {
-    response::classify_response(&endpoint, &response.into(), unix_time(now))
-        .err()
-        .map(Into::into)
+) -> Result<Option<Failure>, RegistrationError> {
+    Ok(
+        response::classify_response(&endpoint, &response.try_into()?, unix_time(now))
+            .err()
+            .map(Into::into),
+    )
 }
 
 /// Classifies a request to `endpoint` that got no response.
@@ -235,7 +269,7 @@ pub fn check_registration_callback(
 ) -> Result<RegistrationCallbackInfo, RegistrationError> {
     let cb = callback::parse_registration_callback(&body).map_err(|rejection| {
         RegistrationError::CallbackRejected {
-            status: rejection.status(),
+            status: i32::from(rejection.status()),
             reason: rejection.to_string(),
         }
     })?;
@@ -294,7 +328,7 @@ mod tests {
             headers: vec![],
             body: vec![],
         };
-        assert_eq!(classify_response("u".into(), ok, now), None);
+        assert_eq!(classify_response("u".into(), ok, now).unwrap(), None);
         let busy = HttpResponse {
             status: 503,
             headers: vec![crate::http::HttpHeader {
@@ -303,7 +337,7 @@ mod tests {
             }],
             body: b"busy".to_vec(),
         };
-        let failure = classify_response("u".into(), busy, now).unwrap();
+        let failure = classify_response("u".into(), busy, now).unwrap().unwrap();
         assert_eq!(failure.failure_class, FailureClass::RetryFast);
         assert_eq!(failure.retry_after, Some(Duration::from_secs(7)));
         assert_eq!(failure.status, Some(503));

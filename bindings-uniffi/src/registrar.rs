@@ -24,12 +24,12 @@ use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::duration_from_secs_f64;
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
 
 /// Which registration protocol to speak.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
@@ -169,7 +169,7 @@ pub struct RegistrarInfo {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct NodeResponse {
     /// HTTP status.
-    pub status: u16,
+    pub status: i32,
     /// Headers to set.
     pub headers: Vec<HttpHeader>,
     /// Body bytes (small JSON).
@@ -178,7 +178,7 @@ pub struct NodeResponse {
 
 /// The one runtime all registrars' tasks run on (two worker threads, started
 /// on first use).
-fn runtime() -> Result<&'static Runtime, RegistrationError> {
+pub(crate) fn runtime() -> Result<&'static Runtime, RegistrationError> {
     static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
@@ -243,6 +243,271 @@ impl<T> Drop for Spawned<T> {
     }
 }
 
+/// Cancels the registrar calls it is passed to (`registerOnceWith`,
+/// `runWith`, `StatusWatch.next`): they then end at once with the `Stopped`
+/// error (`null`/`nil` for `next`), their in-flight request dropped. The
+/// Swift package's hand-written layer cancels one when its `Task` is
+/// cancelled (`withTaskCancellationHandler`). Once cancelled, it stays so.
+#[derive(uniffi::Object)]
+#[uniffi::export(Display, Debug)]
+pub struct CancelToken {
+    cancelled: tokio::sync::watch::Sender<bool>,
+}
+
+#[uniffi::export]
+impl CancelToken {
+    /// A token that is not cancelled yet.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(CancelToken {
+            cancelled: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// Cancels every call the token was passed to, and every later one.
+    pub fn cancel(&self) {
+        self.cancelled.send_replace(true);
+    }
+
+    /// Whether `cancel()` was called.
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancelled.borrow()
+    }
+}
+
+impl CancelToken {
+    /// Completes once the token is cancelled.
+    async fn cancelled(&self) {
+        let mut receiver = self.cancelled.subscribe();
+        // An error means the sender is gone, which cannot happen while `self` lives.
+        let _ = receiver.wait_for(|cancelled| *cancelled).await;
+    }
+}
+
+impl fmt::Display for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.is_cancelled() {
+            "cancelled"
+        } else {
+            "not cancelled"
+        };
+        write!(f, "CancelToken({state})")
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `future`, or `Err(Stopped)` as soon as `cancel` is cancelled (dropping
+/// `future`, which aborts its task and the request in flight).
+async fn unless_cancelled<T>(
+    cancel: Option<Arc<CancelToken>>,
+    future: impl Future<Output = Result<T, RegistrationError>>,
+) -> Result<T, RegistrationError> {
+    let Some(cancel) = cancel else {
+        return future.await;
+    };
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(RegistrationError::Stopped),
+        result = future => result,
+    }
+}
+
+/// The registrar's status changes, one at a time, none missed: what the
+/// Kotlin `statusFlow`/`statusChanges` and the Swift `statusUpdates` read.
+/// Made by `Registrar.watchStatus()`. Its first value is the status when it
+/// was made; then each new status. Keeps only the registrar's shared state
+/// alive, not its loop.
+#[derive(uniffi::Object)]
+#[uniffi::export(Display, Debug)]
+pub struct StatusWatch {
+    driver: Driver,
+    liveness: Arc<Liveness>,
+    inputs: futures_util::lock::Mutex<WatchInputs>,
+    closed: CancelToken,
+    /// The last status handed out, to skip repeats.
+    last: Mutex<Option<RegistrationStatus>>,
+}
+
+struct WatchInputs {
+    statuses: futures_util::stream::BoxStream<'static, Status>,
+    changes: tokio::sync::watch::Receiver<u64>,
+}
+
+/// How many operations (`registerOnce`, `run`, a started loop) are under way,
+/// and a signal each time one begins or ends. A core status of `registering`
+/// with none under way is stale (the attempt failed or was stopped, and the
+/// retry it plans would be a loop's): the bindings report `disconnected`.
+#[derive(Default)]
+struct Liveness {
+    busy: std::sync::atomic::AtomicUsize,
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Liveness {
+    fn status(&self, status: Status) -> RegistrationStatus {
+        let busy = self.busy.load(std::sync::atomic::Ordering::Acquire);
+        match status {
+            Status::Registering if busy == 0 => RegistrationStatus::Disconnected,
+            other => other.into(),
+        }
+    }
+
+    fn bump(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Counts one operation under way while it lives (dropped when the
+/// operation ends, is aborted or fails).
+struct Busy(Arc<Liveness>);
+
+impl Busy {
+    fn new(liveness: &Arc<Liveness>) -> Busy {
+        liveness
+            .busy
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        liveness.bump();
+        Busy(liveness.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0.bump();
+    }
+}
+
+#[uniffi::export]
+impl StatusWatch {
+    /// The next status: the current one on the first call, then each
+    /// change, waiting for it. `null`/`nil` once `cancel()` was called (or
+    /// `cancel` was cancelled). Calls are served one at a time.
+    pub async fn next(&self, cancel: Option<Arc<CancelToken>>) -> Option<RegistrationStatus> {
+        let next = async {
+            let mut inputs = self.inputs.lock().await;
+            let WatchInputs { statuses, changes } = &mut *inputs;
+            loop {
+                // A status the driver reported, or (an operation began or
+                // ended) the current one.
+                let status = tokio::select! {
+                    biased;
+                    status = futures_util::StreamExt::next(statuses) => self.liveness.status(status?),
+                    changed = changes.changed() => {
+                        changed.ok()?;
+                        self.liveness.status(self.driver.status())
+                    }
+                };
+                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+                if *last != Some(status) {
+                    *last = Some(status);
+                    return Some(status);
+                }
+            }
+        };
+        let closed = async {
+            match &cancel {
+                Some(cancel) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = self.closed.cancelled() => {}
+                    }
+                }
+                None => self.closed.cancelled().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = closed => None,
+            status = next => status,
+        }
+    }
+
+    /// Ends the watch: a waiting and every later `next()` returns `null`/`nil`.
+    pub fn cancel(&self) {
+        self.closed.cancel();
+    }
+}
+
+impl fmt::Display for StatusWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        match last {
+            Some(status) => write!(f, "StatusWatch(last {status:?})"),
+            None => write!(f, "StatusWatch(nothing read yet)"),
+        }
+    }
+}
+
+impl fmt::Debug for StatusWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The background loop `Registrar.start()` started. `cancel()` (Kotlin also
+/// `close()`, patched in by `generate.sh`; `use {}` works) stops it and
+/// returns once it has ended. Letting the handle be garbage-collected (or
+/// released, in Swift) does **not** stop the loop: a started registrar keeps
+/// its node registered until `cancel()`, `Registrar.stop()` or
+/// `Registrar.close()`.
+#[derive(uniffi::Object)]
+#[uniffi::export(Display, Debug)]
+pub struct RegistrationLoop {
+    driver: Driver,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[uniffi::export]
+impl RegistrationLoop {
+    /// Stops the loop (and its in-flight request; a waiting `registerOnce()`
+    /// throws `Stopped`) and returns once it has ended. Does nothing if it
+    /// has ended already.
+    pub fn cancel(&self) {
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(task) = task else {
+            return;
+        };
+        if !task.is_finished() {
+            self.driver.stop();
+        }
+        wait_until(|| task.is_finished());
+    }
+
+    /// Whether the loop still runs.
+    pub fn is_active(&self) -> bool {
+        self.task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+    }
+}
+
+impl fmt::Display for RegistrationLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.is_active() { "running" } else { "ended" };
+        write!(
+            f,
+            "RegistrationLoop(node {}, {state})",
+            self.driver.address()
+        )
+    }
+}
+
+impl fmt::Debug for RegistrationLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// Registers a node with a DDS and keeps it registered.
 ///
 /// Build one per node key, then either call `registerOnce()` when the app
@@ -255,7 +520,8 @@ impl<T> Drop for Spawned<T> {
 pub struct Registrar {
     driver: Driver,
     /// The loop `start()` spawned.
-    started: Mutex<Option<JoinHandle<()>>>,
+    started: Mutex<Option<tokio::task::AbortHandle>>,
+    liveness: Arc<Liveness>,
 }
 
 impl Registrar {
@@ -281,11 +547,50 @@ impl Registrar {
         Ok(Arc::new(Registrar {
             driver: builder.build()?,
             started: Mutex::new(None),
+            liveness: Arc::default(),
         }))
     }
 
-    fn started(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+    fn started(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::AbortHandle>> {
         self.started.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_watch(&self) -> StatusWatch {
+        let changes = self.liveness.changes.subscribe();
+        let statuses = futures_util::StreamExt::boxed(self.driver.status_stream());
+        StatusWatch {
+            driver: self.driver.clone(),
+            liveness: self.liveness.clone(),
+            inputs: futures_util::lock::Mutex::new(WatchInputs { statuses, changes }),
+            closed: CancelToken {
+                cancelled: tokio::sync::watch::Sender::new(false),
+            },
+            last: Mutex::new(None),
+        }
+    }
+
+    async fn register_once_inner(&self) -> Result<AttemptOutcome, RegistrationError> {
+        let driver = self.driver.clone();
+        let busy = Busy::new(&self.liveness);
+        let outcome = Spawned::new(async move {
+            let _busy = busy;
+            driver.register_once().await
+        })?
+        .join()
+        .await??;
+        Ok(outcome.into())
+    }
+
+    async fn run_inner(&self) -> Result<(), RegistrationError> {
+        let driver = self.driver.clone();
+        let busy = Busy::new(&self.liveness);
+        Spawned::new(async move {
+            let _busy = busy;
+            driver.run().await
+        })?
+        .join()
+        .await??;
+        Ok(())
     }
 }
 
@@ -339,6 +644,58 @@ impl Registrar {
         )
     }
 
+    /// The constructor, suspending (Kotlin) / `async` (Swift) instead of
+    /// blocking: the store's `load` and the configuration checks run on the
+    /// library's threads, so it is safe on Android's main thread or the
+    /// main actor. Same arguments and errors.
+    #[uniffi::constructor(default(http_client = None, store = None, logger = None))]
+    pub async fn create(
+        config: RegistrarConfig,
+        key: Arc<NodeKey>,
+        registration_credentials: String,
+        http_client: Option<Arc<dyn HttpClient>>,
+        store: Option<Arc<dyn SnapshotStore>>,
+        logger: Option<Arc<dyn Logger>>,
+    ) -> Result<Arc<Self>, RegistrationError> {
+        let credentials = Zeroizing::new(registration_credentials);
+        let build = runtime()?.spawn_blocking(move || {
+            Registrar::new(
+                config,
+                key,
+                credentials.to_string(),
+                http_client,
+                store,
+                logger,
+            )
+        });
+        Spawned::new(build)?
+            .join()
+            .await?
+            .map_err(|_| RegistrationError::Unexpected {
+                detail: "building the registrar failed".into(),
+            })?
+    }
+
+    /// The constructor with the registration credentials as UTF-8 bytes
+    /// (as the Keystore or Keychain hands them out); the library wipes its
+    /// copy after use. Throws `InvalidConfig` if they are not UTF-8 (without
+    /// echoing them).
+    #[uniffi::constructor(default(http_client = None, store = None, logger = None))]
+    pub fn with_credential_bytes(
+        config: RegistrarConfig,
+        key: Arc<NodeKey>,
+        registration_credentials: Vec<u8>,
+        http_client: Option<Arc<dyn HttpClient>>,
+        store: Option<Arc<dyn SnapshotStore>>,
+        logger: Option<Arc<dyn Logger>>,
+    ) -> Result<Arc<Self>, RegistrationError> {
+        let bytes = Zeroizing::new(registration_credentials);
+        let text = std::str::from_utf8(&bytes).map_err(|_| RegistrationError::InvalidConfig {
+            reason: "registration credentials must be UTF-8 text".into(),
+        })?;
+        Self::new(config, key, text.to_owned(), http_client, store, logger)
+    }
+
     /// A registrar that needs nothing from the app: the built-in HTTP client
     /// and the state in the file `stateFilePath`, written atomically, with a
     /// lock file beside it so that of several processes sharing the file only
@@ -375,11 +732,18 @@ impl Registrar {
     /// error, `Stopped` if `stop()` ended it. Cancelling the caller
     /// (coroutine, `Task`) cancels the attempt and its HTTP request.
     pub async fn register_once(&self) -> Result<AttemptOutcome, RegistrationError> {
-        let driver = self.driver.clone();
-        let outcome = Spawned::new(async move { driver.register_once().await })?
-            .join()
-            .await??;
-        Ok(outcome.into())
+        self.register_once_inner().await
+    }
+
+    /// `registerOnce()` that also ends, with `Stopped`, as soon as `cancel`
+    /// is cancelled (its request dropped): for callers whose own
+    /// cancellation does not reach the library (Swift `Task`s; the Swift
+    /// package's `registerOnceCancellable()` uses it).
+    pub async fn register_once_with(
+        &self,
+        cancel: Arc<CancelToken>,
+    ) -> Result<AttemptOutcome, RegistrationError> {
+        unless_cancelled(Some(cancel), self.register_once_inner()).await
     }
 
     /// Asks for a new registration now, whatever is stored (after the DDS
@@ -394,20 +758,28 @@ impl Registrar {
     /// registers, stays registered, backs off on failure. Throws
     /// `AlreadyRunning` if the loop runs already (`run()` or `start()`).
     pub async fn run(&self) -> Result<(), RegistrationError> {
-        let driver = self.driver.clone();
-        Spawned::new(async move { driver.run().await })?
-            .join()
-            .await??;
-        Ok(())
+        self.run_inner().await
     }
 
-    /// Starts the registration loop in the background and returns at once;
-    /// `stop()` (or closing the registrar) ends it. Throws `AlreadyRunning`
-    /// if the loop runs already.
-    pub fn start(&self) -> Result<(), RegistrationError> {
+    /// `run()` that also ends, with `Stopped`, as soon as `cancel` is
+    /// cancelled (the Swift package's `runCancellable()` uses it).
+    pub async fn run_with(&self, cancel: Arc<CancelToken>) -> Result<(), RegistrationError> {
+        unless_cancelled(Some(cancel), self.run_inner()).await
+    }
+
+    /// Starts the registration loop in the background and returns at once
+    /// with its handle: `cancel()` on it (Kotlin: `close()`/`use {}` too),
+    /// `stop()` or closing the registrar ends it. Garbage collection never
+    /// does: a handle or registrar that is collected (or released) leaves
+    /// the loop running. Throws `AlreadyRunning` if the loop runs already.
+    pub fn start(&self) -> Result<Arc<RegistrationLoop>, RegistrationError> {
         let runtime = runtime()?;
         let driver = self.driver.clone();
-        let mut run = Box::pin(async move { driver.run().await });
+        let busy = Busy::new(&self.liveness);
+        let mut run = Box::pin(async move {
+            let _busy = busy;
+            driver.run().await
+        });
         // The loop's first step runs here, so that "already running" is
         // thrown by this call and `isRunning()` holds when it returns.
         let first = {
@@ -416,13 +788,23 @@ impl Registrar {
             run.as_mut().poll(&mut Context::from_waker(&waker))
         };
         match first {
-            Poll::Ready(result) => Ok(result?),
+            Poll::Ready(result) => {
+                result?;
+                // The loop ended at once (stopped already): an ended handle.
+                Ok(Arc::new(RegistrationLoop {
+                    driver: self.driver.clone(),
+                    task: Mutex::new(None),
+                }))
+            }
             Poll::Pending => {
                 let task = runtime.spawn(async move {
                     let _ = run.await;
                 });
-                *self.started() = Some(task);
-                Ok(())
+                *self.started() = Some(task.abort_handle());
+                Ok(Arc::new(RegistrationLoop {
+                    driver: self.driver.clone(),
+                    task: Mutex::new(Some(task)),
+                }))
             }
         }
     }
@@ -443,9 +825,18 @@ impl Registrar {
         self.driver.is_running()
     }
 
-    /// Where the registration stands.
+    /// Where the registration stands, never stale: `REGISTERING` only while
+    /// an attempt or the loop is under way; after a failed or stopped
+    /// attempt with no loop to retry it, `DISCONNECTED`.
     pub fn status(&self) -> RegistrationStatus {
-        self.driver.status().into()
+        self.liveness.status(self.driver.status())
+    }
+
+    /// A watch of the status (`status()`'s value): the current one, then each
+    /// change. The Kotlin `statusFlow()`/`statusChanges()` and the Swift
+    /// `statusUpdates` are built on it.
+    pub fn watch_status(&self) -> Arc<StatusWatch> {
+        Arc::new(self.new_watch())
     }
 
     /// Waits until the status is `status` (returns true) or `timeout` passes
@@ -455,11 +846,10 @@ impl Registrar {
         status: RegistrationStatus,
         timeout: Duration,
     ) -> Result<bool, RegistrationError> {
-        let driver = self.driver.clone();
+        let watch = self.new_watch();
         let wanted = async move {
-            let mut statuses = pin!(driver.status_stream());
-            while let Some(now) = futures_util::StreamExt::next(&mut statuses).await {
-                if RegistrationStatus::from(now) == status {
+            while let Some(now) = watch.next(None).await {
+                if now == status {
                     return true;
                 }
             }
@@ -480,7 +870,7 @@ impl Registrar {
         let snapshot = self.driver.snapshot();
         let credentials = snapshot.credentials.as_ref();
         RegistrarInfo {
-            status: self.driver.status().into(),
+            status: self.status(),
             address: self.driver.address(),
             last_health_check: snapshot.last_health_check.map(system_time),
             attempt: snapshot.attempt,
@@ -512,7 +902,7 @@ impl Registrar {
             Err(_) => core::NodeResponse::error(503, "no async runtime"),
         };
         NodeResponse {
-            status: response.status,
+            status: i32::from(response.status),
             headers: response
                 .headers
                 .into_iter()
@@ -523,9 +913,16 @@ impl Registrar {
     }
 }
 
-impl Drop for Registrar {
-    fn drop(&mut self) {
-        self.stop();
+// No `Drop` that stops: dropping happens when Kotlin's garbage collector (or
+// Swift's last release) frees the object, and a started loop must not stop
+// silently then. Kotlin's `close()` stops first (patched in by generate.sh).
+
+/// `disconnected`, `registering` or `registered`, as the core spells them.
+fn status_text(status: RegistrationStatus) -> &'static str {
+    match status {
+        RegistrationStatus::Disconnected => "disconnected",
+        RegistrationStatus::Registering => "registering",
+        RegistrationStatus::Registered => "registered",
     }
 }
 
@@ -536,7 +933,7 @@ impl fmt::Display for Registrar {
             "Registrar(dds {}, node {}, {})",
             self.driver.shared().config().dds_url,
             self.driver.address(),
-            self.driver.status()
+            status_text(self.status())
         )
     }
 }
@@ -548,7 +945,91 @@ impl fmt::Debug for Registrar {
             .field("dds_url", &config.dds_url)
             .field("flow", &config.flow)
             .field("address", &self.driver.address())
-            .field("status", &self.driver.status())
+            .field("status", &self.status())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "reg-secret-do-not-print";
+
+    fn registrar() -> (Arc<NodeKey>, Arc<Registrar>) {
+        let key = NodeKey::generate().unwrap();
+        let config = RegistrarConfig {
+            dds_url: "http://127.0.0.1:1".into(),
+            flow: None,
+            node_version: "1.0.0".into(),
+            capabilities: vec!["/capture/scan/v1".into()],
+            register_interval_seconds: None,
+            max_retry: None,
+            request_timeout_seconds: Some(1.0),
+        };
+        let registrar = Registrar::new(config, key.clone(), SECRET.into(), None, None, None)
+            .expect("a valid configuration");
+        (key, registrar)
+    }
+
+    #[test]
+    fn new_objects_never_print_secrets() {
+        let (key, registrar) = registrar();
+        let key_hex: String = key
+            .export_private_key_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let handle = registrar.start().unwrap();
+        let watch = registrar.watch_status();
+        let token = CancelToken::new();
+        let texts = [
+            handle.to_string(),
+            format!("{handle:?}"),
+            watch.to_string(),
+            format!("{watch:?}"),
+            token.to_string(),
+            format!("{token:?}"),
+            registrar.to_string(),
+            format!("{registrar:?}"),
+            format!("{:?}", registrar.info()),
+        ];
+        handle.cancel();
+        assert!(!handle.is_active());
+        for text in texts {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(!text.contains(&key_hex), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_leaves_the_status_disconnected() {
+        let (_key, registrar) = registrar();
+        let runtime = runtime().unwrap();
+        let err = runtime.block_on(registrar.register_once()).unwrap_err();
+        assert!(
+            matches!(err, RegistrationError::AttemptFailed { .. }),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(SECRET));
+        // The core would still say "registering"; nothing will retry it.
+        assert_eq!(registrar.status(), RegistrationStatus::Disconnected);
+    }
+
+    #[test]
+    fn a_cancelled_token_ends_calls_at_once() {
+        let (_key, registrar) = registrar();
+        let token = CancelToken::new();
+        token.cancel();
+        assert!(token.is_cancelled());
+        let runtime = runtime().unwrap();
+        let err = runtime
+            .block_on(registrar.register_once_with(token.clone()))
+            .unwrap_err();
+        assert_eq!(err, RegistrationError::Stopped);
+        let watch = registrar.watch_status();
+        assert_eq!(runtime.block_on(watch.next(Some(token))), None);
+        watch.cancel();
+        assert_eq!(runtime.block_on(watch.next(None)), None);
     }
 }

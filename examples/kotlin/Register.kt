@@ -61,7 +61,7 @@ class JavaNetHttpClient : HttpClient {
             // The registrar reads at most 64 KiB of a body: stop there.
             val body = withContext(Dispatchers.IO) { response.body().use { it.readNBytes(64 * 1024) } }
             val headers = response.headers().map().flatMap { (name, values) -> values.map { HttpHeader(name, it) } }
-            return HttpResponse(response.statusCode().toUShort(), headers, body)
+            return HttpResponse(response.statusCode(), headers, body)
         } catch (e: HttpTimeoutException) {
             throw RegistrationException.Http(TransportErrorKind.TIMEOUT, e.toString())
         } catch (e: ConnectException) {
@@ -74,9 +74,9 @@ class JavaNetHttpClient : HttpClient {
 
 /** Keeps the snapshot in a file, replaced atomically. On Android: EncryptedSharedPreferences. */
 class FileSnapshotStore(private val path: Path) : SnapshotStore {
-    override fun load(): ByteArray? = if (Files.exists(path)) Files.readAllBytes(path) else null
+    override suspend fun load(): ByteArray? = if (Files.exists(path)) Files.readAllBytes(path) else null
 
-    override fun save(snapshot: ByteArray) {
+    override suspend fun save(snapshot: ByteArray) {
         Files.createDirectories(path.toAbsolutePath().parent)
         val temp = Files.createTempFile(path.toAbsolutePath().parent, ".registration", ".tmp")
         Files.write(temp, snapshot)

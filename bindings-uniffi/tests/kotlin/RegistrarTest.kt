@@ -187,7 +187,7 @@ class RegistrarTest {
                 MockDds.faults("""{"status":503,"retry_after":"7","path":"/internal/v1/auth/siwe/request","body":"busy"}""")
                 val busy = assertFailsWith<RegistrationException.AttemptFailed> { registrar.registerOnce() }
                 assertEquals(FailureClass.RETRY_FAST, busy.failureClass)
-                assertEquals(503.toUShort(), busy.status)
+                assertEquals(503, busy.status)
                 assertEquals(Duration.ofSeconds(7), busy.retryAfter)
                 assertTrue(busy.detail.contains("status 503") && busy.detail.contains("busy"), busy.detail)
 
@@ -205,7 +205,8 @@ class RegistrarTest {
                 assertEquals(FailureClass.RETRY_FAST, unusable.failureClass)
 
                 assertNoSecrets(listOf(secret), listOf(busy, conflict, refused, unusable).map { "${it.message} $it" })
-                assertEquals(RegistrationStatus.REGISTERING, registrar.status())
+                // No loop will retry: not a stale REGISTERING.
+                assertEquals(RegistrationStatus.DISCONNECTED, registrar.status())
                 registrar.registerOnce()
                 assertEquals(RegistrationStatus.REGISTERED, registrar.status())
                 // The hierarchy is sealed: this `when` needs no `else`.
@@ -363,7 +364,7 @@ class RegistrarTest {
                     it.requestMethod, it.requestURI.rawPath, headers, body,
                 )
                 for (h in answer.headers) it.responseHeaders.add(h.name, h.value)
-                it.sendResponseHeaders(answer.status.toInt(), if (answer.body.isEmpty()) -1 else answer.body.size.toLong())
+                it.sendResponseHeaders(answer.status, if (answer.body.isEmpty()) -1 else answer.body.size.toLong())
                 it.responseBody.write(answer.body)
             }
         }
@@ -406,18 +407,18 @@ class RegistrarTest {
     fun handleNodeRequestRoutes(): Unit = runBlocking {
         NodeKey.generate().use { key ->
             Registrar(config(flow = RegistrationFlow.Legacy("http://127.0.0.1:9")), key, freshSecret()).use { r ->
-                assertEquals(404.toUShort(), r.handleNodeRequest("GET", "/nope", emptyList(), ByteArray(0)).status)
-                assertEquals(405.toUShort(), r.handleNodeRequest("GET", "/internal/v1/registrations", emptyList(), ByteArray(0)).status)
+                assertEquals(404, r.handleNodeRequest("GET", "/nope", emptyList(), ByteArray(0)).status)
+                assertEquals(405, r.handleNodeRequest("GET", "/internal/v1/registrations", emptyList(), ByteArray(0)).status)
                 // Nobody asked the DDS for a callback: a forged one changes nothing.
                 val forged = r.handleNodeRequest(
                     "POST", "/internal/v1/registrations", emptyList(),
                     """{"id":"evil","secret":"forged-secret"}""".toByteArray(),
                 )
-                assertEquals(409.toUShort(), forged.status)
+                assertEquals(409, forged.status)
                 assertFalse(String(forged.body).contains("forged-secret"))
                 assertNull(r.info().nodeId)
                 val health = r.handleNodeRequest("GET", "/health", listOf(HttpHeader("User-Agent", "DDS v1.0")), ByteArray(0))
-                assertEquals(200.toUShort(), health.status)
+                assertEquals(200, health.status)
                 assertNotNull(r.info().lastHealthCheck)
             }
         }
@@ -426,17 +427,17 @@ class RegistrarTest {
     @Test
     fun protocolHelpers() {
         val now = Instant.now()
-        assertNull(classifyResponse("http://dds/x", HttpResponse(204.toUShort(), emptyList(), ByteArray(0)), now))
+        assertNull(classifyResponse("http://dds/x", HttpResponse(204, emptyList(), ByteArray(0)), now))
         val tooMany = classifyResponse(
             "http://dds/x",
-            HttpResponse(429.toUShort(), listOf(HttpHeader("Retry-After", "3")), "slow down".toByteArray()),
+            HttpResponse(429, listOf(HttpHeader("Retry-After", "3")), "slow down".toByteArray()),
             now,
         ) ?: fail("429 classified as success")
         assertEquals(FailureClass.RETRY_FAST, tooMany.failureClass)
         assertEquals(Duration.ofSeconds(3), tooMany.retryAfter)
         // A multi-byte character across the 512-byte cut must not break anything.
         val long = "a".repeat(511) + "é" + "b".repeat(100)
-        val cut = classifyResponse("http://dds/x", HttpResponse(500.toUShort(), emptyList(), long.toByteArray()), now)
+        val cut = classifyResponse("http://dds/x", HttpResponse(500, emptyList(), long.toByteArray()), now)
         assertTrue(assertNotNull(cut).detail.endsWith("a".repeat(511)), cut.detail.takeLast(20))
         val refused = classifyTransportError("http://dds/x", TransportErrorKind.CONNECT, "connection refused")
         assertEquals(FailureClass.RETRY_FAST, refused.failureClass)
@@ -450,11 +451,11 @@ class RegistrarTest {
         val blank = assertFailsWith<RegistrationException.CallbackRejected> {
             checkRegistrationCallback("""{"id":" ","secret":"shh"}""".toByteArray())
         }
-        assertEquals(422.toUShort(), blank.status)
+        assertEquals(422, blank.status)
         val big = assertFailsWith<RegistrationException.CallbackRejected> {
             checkRegistrationCallback("""{"id":"n","secret":"${"x".repeat(5000)}"}""".toByteArray())
         }
-        assertEquals(403.toUShort(), big.status)
+        assertEquals(403, big.status)
         assertTrue(isDdsUserAgent("DDS v2.1"))
         assertFalse(isDdsUserAgent("curl/8"))
     }

@@ -62,7 +62,7 @@ class JdkClient : HttpClient {
             val headers = response.headers().map().flatMap { (name, values) ->
                 values.map { HttpHeader(name, it) }
             }
-            return HttpResponse(response.statusCode().toUShort(), headers, body)
+            return HttpResponse(response.statusCode(), headers, body)
         } catch (e: CancellationException) {
             cancelled.incrementAndGet()
             throw e
@@ -90,9 +90,9 @@ class MemoryStore(initial: ByteArray? = null) : SnapshotStore {
     @Volatile var bytes: ByteArray? = initial
     val saves = AtomicInteger()
 
-    override fun load(): ByteArray? = bytes
+    override suspend fun load(): ByteArray? = bytes
 
-    override fun save(snapshot: ByteArray) {
+    override suspend fun save(snapshot: ByteArray) {
         saves.incrementAndGet()
         bytes = snapshot
     }
@@ -100,12 +100,12 @@ class MemoryStore(initial: ByteArray? = null) : SnapshotStore {
 
 /** A [SnapshotStore] whose load and/or save throw. */
 class BrokenStore(private val failLoad: Boolean, private val failSave: Boolean) : SnapshotStore {
-    override fun load(): ByteArray? {
+    override suspend fun load(): ByteArray? {
         if (failLoad) throw RegistrationException.Store("keychain locked")
         return null
     }
 
-    override fun save(snapshot: ByteArray) {
+    override suspend fun save(snapshot: ByteArray) {
         if (failSave) throw IllegalStateException("disk full")
     }
 }
