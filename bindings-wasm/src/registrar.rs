@@ -294,29 +294,18 @@ struct Inner {
 
 /// Counts a call as in progress while it lives (however it ends: resolved, rejected, or
 /// dropped after an abort).
-struct Busy {
-    inner: Rc<Inner>,
-    /// Whether the status settles when it ends (`registerOnce()`; not `tick()`, whose
-    /// `registering` means "the next tick attempts").
-    settle: bool,
-}
+struct Busy(Rc<Inner>);
 
 impl Busy {
-    fn new(inner: &Rc<Inner>, settle: bool) -> Busy {
+    fn new(inner: &Rc<Inner>) -> Busy {
         inner.busy.set(inner.busy.get() + 1);
-        Busy {
-            inner: inner.clone(),
-            settle,
-        }
+        Busy(inner.clone())
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.inner.busy.set(self.inner.busy.get() - 1);
-        if self.settle {
-            self.inner.settle();
-        }
+        self.0.busy.set(self.0.busy.get() - 1);
     }
 }
 
@@ -483,8 +472,6 @@ impl Registrar {
                     .is_some_and(|signal| host::aborted(signal).is_some());
                 let driver = running.driver.borrow().clone();
                 if let (Some(driver), false, false) = (driver, running.stopping.get(), aborted) {
-                    running.unsettle();
-                    running.sink.looping.set(true);
                     let mut abort = loop_signal.as_ref().map(host::AbortWait::new);
                     let mut run = pin!(driver.run());
                     poll_fn(|cx| {
@@ -504,10 +491,8 @@ impl Registrar {
                         Poll::Pending
                     })
                     .await;
-                    running.sink.looping.set(false);
                 }
                 running.run.borrow_mut().take();
-                running.settle();
             }
             Ok(JsValue::UNDEFINED)
         });
@@ -553,7 +538,6 @@ impl Registrar {
             // The abandoned request's cleanup (`request.cancelled`) runs as a task of its
             // own: let it finish first.
             host::Sleep::new(std::time::Duration::ZERO).await;
-            inner.settle();
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -580,12 +564,11 @@ impl Registrar {
         host::abortable(
             signal,
             Box::pin(async move {
-                let _busy = Busy::new(&inner, true);
+                let _busy = Busy::new(&inner);
                 let driver = inner.driver().await?;
                 if inner.disposed.get() {
                     return Err(disposed().into());
                 }
-                inner.unsettle();
                 match driver.register_once().await {
                     Ok(AttemptOutcome::Registered) => Ok("registered".into()),
                     Ok(AttemptOutcome::Adopted) => Ok("adopted".into()),
@@ -639,7 +622,7 @@ impl Registrar {
         host::abortable(
             signal,
             Box::pin(async move {
-                let _busy = Busy::new(&inner, false);
+                let _busy = Busy::new(&inner);
                 inner.tick(start).await
             }),
         )
@@ -738,46 +721,10 @@ impl Inner {
         })
     }
 
-    /// The core's status, except that `registering` with nothing carrying the attempt out
-    /// (see [`Inner::settle`]) reads as `disconnected`.
     fn status(&self) -> Status {
-        let status = match &*self.driver.borrow() {
+        match &*self.driver.borrow() {
             Some(driver) => driver.status(),
             None => Status::Disconnected,
-        };
-        if status == Status::Registering && self.sink.settled.get() {
-            Status::Disconnected
-        } else {
-            status
-        }
-    }
-
-    /// Called when a `registerOnce()` ends or the loop stops: if the core still says
-    /// `registering` (the attempt failed or was abandoned, and its retry was the loop's),
-    /// while no loop and no other call will carry it out, the registrar reports
-    /// `disconnected`, with a `status.transition` event, rather than a stale `registering`.
-    fn settle(&self) {
-        if self.run.borrow().is_some() || self.busy.get() > 0 || self.sink.settled.get() {
-            return;
-        }
-        let driver = self.driver.borrow().clone();
-        if driver.is_some_and(|driver| driver.status() == Status::Registering) {
-            self.sink
-                .transition(Status::Registering, Status::Disconnected, true);
-        }
-    }
-
-    /// Undoes [`Inner::settle`] when a call or the loop takes the attempt up again.
-    fn unsettle(&self) {
-        if !self.sink.settled.get() {
-            return;
-        }
-        let driver = self.driver.borrow().clone();
-        if driver.is_some_and(|driver| driver.status() == Status::Registering) {
-            self.sink
-                .transition(Status::Disconnected, Status::Registering, false);
-        } else {
-            self.sink.settled.set(false);
         }
     }
 
@@ -830,7 +777,6 @@ impl Inner {
         if self.disposed.get() {
             return Err(disposed().into());
         }
-        self.unsettle();
         self.sink.last_result.borrow_mut().take();
         self.store.save_error.borrow_mut().take();
         let sent = self.transport.sent.get();

@@ -203,11 +203,6 @@ pub(crate) struct JsSink {
     pub(crate) target: JsEventTarget,
     pub(crate) status: Cell<Status>,
     pub(crate) last_result: RefCell<Option<Result<AttemptOutcome, Failure>>>,
-    /// Whether `start()`'s loop runs: only then does a failed attempt have a retry coming.
-    pub(crate) looping: Cell<bool>,
-    /// The core says `registering` but nothing carries the attempt out (a `registerOnce()`
-    /// failed or was aborted, the loop stopped): the registrar reports `disconnected`.
-    pub(crate) settled: Cell<bool>,
 }
 
 impl JsSink {
@@ -218,36 +213,23 @@ impl JsSink {
             target: make_event_target().unchecked_into(),
             status: Cell::new(Status::Disconnected),
             last_result: RefCell::new(None),
-            looping: Cell::new(false),
-            settled: Cell::new(false),
         }
     }
+}
 
-    /// A status change the binding makes (see `settled`), told like the core's.
-    pub(crate) fn transition(&self, from: Status, to: Status, settled: bool) {
-        self.settled.set(settled);
-        self.deliver(&Event::StatusChanged { from, to });
-    }
-
-    fn deliver(&self, event: &Event) {
+impl EventSink for JsSink {
+    fn event(&self, event: &Event) {
         if let Event::StatusChanged { to, .. } = event {
             self.status.set(*to);
         }
+        if let Some(result) = event.attempt_result() {
+            *self.last_result.borrow_mut() = Some(result.map_err(Clone::clone));
+        }
         let name = event.name();
         let level = level_name(event.level());
-        let looping = self.looping.get();
-        let message = match event {
-            // The core's text promises a retry; without the loop there is none (the next
-            // `registerOnce()` or `tick()` is the caller's decision).
-            Event::RegistrationFailed {
-                failure, attempt, ..
-            } if !looping => format!(
-                "registration to DDS failed (attempt {attempt}, {}): {failure}",
-                failure.class.as_str()
-            ),
-            // The core's text: already free of secrets (core/src/redact.rs).
-            _ => event.to_string(),
-        };
+        // The core's text: already free of secrets (core/src/redact.rs), and it promises a
+        // retry only when one is coming (the loop's).
+        let message = event.to_string();
         if let Some(logger) = &self.logger {
             if let Ok(log) = Reflect::get(logger, &level.into()) {
                 if let Some(log) = log.dyn_ref::<Function>() {
@@ -256,24 +238,11 @@ impl JsSink {
                 }
             }
         }
-        let detail = event_detail(event, level, message, self.status.get(), looping);
+        let detail = event_detail(event, level, message, self.status.get());
         if let Some(on_event) = &self.on_event {
             let _ = on_event.call1(&JsValue::UNDEFINED, &detail);
         }
         let _ = self.target.dispatch_event(&make_event(name, &detail));
-    }
-}
-
-impl EventSink for JsSink {
-    fn event(&self, event: &Event) {
-        if let Event::StatusChanged { .. } = event {
-            // The core moved on: its status is the registrar's again.
-            self.settled.set(false);
-        }
-        if let Some(result) = event.attempt_result() {
-            *self.last_result.borrow_mut() = Some(result.map_err(Clone::clone));
-        }
-        self.deliver(event);
     }
 }
 
@@ -286,13 +255,7 @@ pub(crate) fn level_name(level: Level) -> &'static str {
 }
 
 /// An event as JavaScript sees it (`RegistrarEvent` in the declarations).
-fn event_detail(
-    event: &Event,
-    level: &str,
-    message: String,
-    status: Status,
-    looping: bool,
-) -> JsValue {
+fn event_detail(event: &Event, level: &str, message: String, status: Status) -> JsValue {
     let ms = |d: &Duration| convert::millis(*d);
     let obj = convert::Obj::new();
     obj.set("name", event.name())
@@ -314,11 +277,12 @@ fn event_detail(
             failure: f,
             attempt,
             retry_in,
+            retrying,
             ..
         } => {
             obj.set("failure", failure(f)).set("attempt", *attempt);
             // Only when a retry is coming: the loop's.
-            if looping {
+            if *retrying {
                 obj.set("retryInMs", ms(retry_in));
             }
         }

@@ -504,7 +504,8 @@ async fn tick_attempts_persists_and_reports_failure() {
         .await
         .unwrap();
     assert_eq!(get(&result, "attempted"), JsValue::TRUE);
-    assert_eq!(get_str(&result, "status"), "registering");
+    // Nothing is trying after a failed tick (no loop): not a stale "registering".
+    assert_eq!(get_str(&result, "status"), "disconnected");
     let error = get(&result, "error");
     assert_error(
         &error,
@@ -521,22 +522,33 @@ async fn tick_attempts_persists_and_reports_failure() {
         .await
         .unwrap();
     let stored = String::from_utf8(Uint8Array::new(&stored).to_vec()).unwrap();
-    assert!(stored.contains("\"status\":\"registering\""), "{stored}");
+    assert!(stored.contains("\"status\":\"disconnected\""), "{stored}");
     assert!(stored.contains("\"attempt\":1"), "{stored}");
 
     // Events came in order, with the failure, and without the credentials.
     let names: Vec<String> = events.iter().map(|e| get_str(&e, "name")).collect();
     assert!(names.contains(&"status.transition".to_owned()), "{names:?}");
-    assert_eq!(names.last().map(String::as_str), Some("registration.error"));
+    // The failure, then back to "disconnected".
+    let n = names.len();
+    assert_eq!(
+        names[n - 2..],
+        ["registration.error", "status.transition"],
+        "{names:?}"
+    );
     for event in events.iter() {
         assert!(!stringify(&event).contains("secret-credentials-123"));
     }
-    let last = events.get(events.length() - 1);
-    assert_eq!(get(&last, "attempt").as_f64(), Some(1.0));
+    let failed = events.get(events.length() - 2);
+    assert_eq!(get(&failed, "attempt").as_f64(), Some(1.0));
     assert_eq!(
-        get_str(&get(&last, "failure"), "failureClass"),
+        get_str(&get(&failed, "failure"), "failureClass"),
         "retry_fast"
     );
+    // No retry is coming without the loop: none is promised.
+    assert!(get(&failed, "retryInMs").is_undefined());
+    assert!(!get_str(&failed, "message").contains("retrying"));
+    let last = events.get(events.length() - 1);
+    assert_eq!(get_str(&last, "to"), "disconnected");
     assert!(!registrar.running());
 }
 

@@ -269,10 +269,11 @@ test("tick(now) and state errors", async () => {
   });
   const result = await registrar.tick(new Date());
   assert.equal(result.attempted, true);
-  assert.equal(result.status, "registering");
+  // Nothing is trying after a failed tick (no loop): "disconnected"; the next tick attempts.
+  assert.equal(result.status, "disconnected");
   assert.ok(result.error instanceof RegistrationError);
   const stored = JSON.parse(new TextDecoder().decode(await storage.load()));
-  assert.equal(stored.status, "registering");
+  assert.equal(stored.status, "disconnected");
   assert.equal(stored.attempt, 1);
   await assert.rejects(registrar.tick("yesterday"), PosemeshError);
   // A tick next to the running loop would wait for it forever: refused.
