@@ -162,7 +162,7 @@ def check_package(generated: Path, package: Path) -> None:
 
 # Standard-library and Foundation members the hand-written Swift uses (`x.name`).
 KNOWN_SWIFT_MEMBERS = {
-    "yield", "finish", "onTermination", "cancel", "isCancelled", "sleep", "Stopped",
+    "yield", "finish", "onTermination", "cancel", "isCancelled", "sleep", "Stopped", "init",
 }
 _DECLARED = re.compile(
     r"\b(?:func|var|let|case|class|struct|enum|protocol|typealias|actor)\s+`?([A-Za-z_]\w*)"

@@ -100,8 +100,9 @@ impl fmt::Debug for HttpRequest {
 /// What the app's client received.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct HttpResponse {
-    /// The HTTP status code, 100 to 999 (Kotlin `Int`, Swift `Int`: pass
-    /// `response.code` / `HTTPURLResponse.statusCode` as they are).
+    /// The HTTP status code, 100 to 999: Kotlin `Int` (pass OkHttp's
+    /// `response.code` as it is), Swift `Int32` (the Swift package adds
+    /// `HttpResponse(statusCode: Int, …)` for `HTTPURLResponse.statusCode`).
     pub status: i32,
     /// Response headers (`Retry-After` is the one the registrar reads).
     #[uniffi(default = [])]

@@ -78,3 +78,14 @@ extension Registrar {
         }
     }
 }
+
+// MARK: - HTTP status codes as Int
+
+extension HttpResponse {
+    /// The response as `HTTPURLResponse` gives it: `statusCode` is an `Int` (uniffi's status is
+    /// an `Int32`; a value out of its range is clamped, and any status outside 100...999
+    /// makes the attempt fail with a message that says so).
+    public init(statusCode: Int, headers: [HttpHeader] = [], body: Data) {
+        self.init(status: Int32(clamping: statusCode), headers: headers, body: body)
+    }
+}
