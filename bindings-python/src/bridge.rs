@@ -53,7 +53,7 @@ impl PyCall {
         task.abort();
         let after = cleanup.map(|cleanup| cleanup());
         let runtime = runtime();
-        py.detach(|| {
+        crate::logbridge::detach(py, || {
             runtime.block_on(async {
                 let _ = tokio::time::timeout(CANCEL_LIMIT, async {
                     let _ = task.await;

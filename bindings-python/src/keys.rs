@@ -80,7 +80,7 @@ impl PyPrivateKey {
     /// A new random key from the operating system's randomness.
     #[classmethod]
     fn generate(_cls: &Bound<'_, PyType>, py: Python<'_>) -> PyResult<Self> {
-        py.detach(|| loop {
+        crate::logbridge::detach(py, || loop {
             let mut bytes = Zeroizing::new([0u8; 32]);
             getrandom::fill(&mut bytes[..]).map_err(|err| {
                 Error::State(format!("no randomness from the operating system: {err}"))

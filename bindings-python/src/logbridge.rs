@@ -9,7 +9,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 /// Set by the `atexit` hook: from then on no Rust thread calls into Python.
@@ -62,6 +63,7 @@ pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Optio
 /// `limit`) for those already calling to return. Run from the `atexit` hook,
 /// before the interpreter finalizes.
 pub(crate) fn shut_down(py: Python<'_>, limit: Duration) {
+    *EXITING_THREAD.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current().id());
     SHUTTING_DOWN.store(true, Ordering::SeqCst);
     let deadline = Instant::now() + limit;
     py.detach(|| {
@@ -69,6 +71,30 @@ pub(crate) fn shut_down(py: Python<'_>, limit: Duration) {
             std::thread::sleep(Duration::from_millis(1));
         }
     });
+}
+
+/// The thread that ran the `atexit` hook (and finalizes the interpreter).
+static EXITING_THREAD: Mutex<Option<ThreadId>> = Mutex::new(None);
+
+/// Runs `f` with the GIL released, like `py.detach`, except that once the
+/// interpreter is exiting a thread other than the exiting one never comes
+/// back: it sleeps until the process ends. Re-attaching is what CPython
+/// (before 3.14) answers by ending the thread with `pthread_exit`, which
+/// cannot unwind through Rust frames (a daemon thread blocked in
+/// `Registrar.register_once()` at exit crashed the process that way).
+pub(crate) fn detach<T: Send>(py: Python<'_>, f: impl Send + FnOnce() -> T) -> T {
+    py.detach(|| {
+        let result = f();
+        if SHUTTING_DOWN.load(Ordering::SeqCst) {
+            let exiting = *EXITING_THREAD.lock().unwrap_or_else(|e| e.into_inner());
+            if exiting != Some(std::thread::current().id()) {
+                loop {
+                    std::thread::park();
+                }
+            }
+        }
+        result
+    })
 }
 
 /// In the child of `os.fork()`: the parent's threads that were about to

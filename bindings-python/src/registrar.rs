@@ -144,7 +144,7 @@ impl Inner {
             }
         });
         // The first poll may log (and so need the GIL).
-        if let Ok(Poll::Ready(Err(err))) = py.detach(move || started_rx.recv()) {
+        if let Ok(Poll::Ready(Err(err))) = crate::logbridge::detach(py, move || started_rx.recv()) {
             return Err(err.into());
         }
         let mut loops = started();
@@ -293,7 +293,7 @@ fn build(
             Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
                 let path: PathBuf = obj.extract()?;
                 let shown = path.display().to_string();
-                py.detach(|| check_state_path(&path))?;
+                crate::logbridge::detach(py, || check_state_path(&path))?;
                 (Arc::new(FileStore::new(path)), shown.clone(), Some(shown))
             }
             Some(obj) => {
@@ -341,7 +341,7 @@ fn build(
     if let Some(seed) = seed {
         builder = builder.seed(seed);
     }
-    let driver = py.detach(move || -> Result<Driver, Error> {
+    let driver = crate::logbridge::detach(py, move || -> Result<Driver, Error> {
         let transport = http.transport()?;
         Ok(builder.transport(Arc::new(transport)).build()?)
     })?;
@@ -638,8 +638,9 @@ impl PyBaseRegistrar {
         };
         let (method, path) = (method.to_owned(), path.to_owned());
         let driver = self.inner.driver.clone();
-        let response = py.detach(move || {
-            runtime().block_on(driver.handle_node_request(&method, &path, &headers, &body))
+        let runtime = runtime(); // taken attached (see `runtime`)
+        let response = crate::logbridge::detach(py, move || {
+            runtime.block_on(driver.handle_node_request(&method, &path, &headers, &body))
         });
         let header_list = response
             .headers

@@ -58,7 +58,7 @@ pub(crate) fn wait<T: Send + 'static>(
         if let Some(deadline) = deadline {
             step = step.min(deadline.saturating_duration_since(Instant::now()));
         }
-        let joined = py.detach(|| {
+        let joined = crate::logbridge::detach(py, || {
             runtime.block_on(async { tokio::time::timeout(step, &mut task).await.ok() })
         });
         if let Some(joined) = joined {
@@ -69,7 +69,7 @@ pub(crate) fn wait<T: Send + 'static>(
         let interrupted = py.check_signals().err();
         if interrupted.is_some() || deadline.is_some_and(|d| Instant::now() >= d) {
             task.abort();
-            py.detach(|| {
+            crate::logbridge::detach(py, || {
                 runtime.block_on(async {
                     let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
                 })
