@@ -54,7 +54,7 @@ final class URLSessionHttpClient: HttpClient {
             }
             // The registrar reads at most 64 KiB of a body.
             return HttpResponse(
-                status: UInt16(clamping: http.statusCode),
+                statusCode: http.statusCode,
                 headers: headers,
                 body: Data(data.prefix(64 * 1024))
             )
@@ -79,11 +79,11 @@ final class UserDefaultsSnapshotStore: SnapshotStore {
         self.key = key
     }
 
-    func load() throws -> Data? {
+    func load() async throws -> Data? {
         UserDefaults.standard.data(forKey: key)
     }
 
-    func save(snapshot: Data) throws {
+    func save(snapshot: Data) async throws {
         UserDefaults.standard.set(snapshot, forKey: key)
     }
 }
@@ -115,7 +115,8 @@ struct RegisterExample {
                 nodeVersion: "1.0.0",
                 capabilities: ["/capture/scan/v1"]
             )
-            let registrar = try Registrar(
+            // `create` loads the store without blocking the caller (the main actor in an app).
+            let registrar = try await Registrar.create(
                 config: config,
                 key: key,
                 registrationCredentials: environment["POSEMESH_REGISTRATION_SECRET"] ?? "demo-registration-secret",
@@ -123,7 +124,8 @@ struct RegisterExample {
                 store: UserDefaultsSnapshotStore(),
                 logger: PrintLogger()
             )
-            try await registrar.registerOnce()
+            // Cancelling this Task would cancel the attempt (registerOnce() alone would not notice).
+            _ = try await registrar.registerOnceCancellable()
             print("registered \(registrar.address()) with \(ddsURL)")
             // Prints the DDS, the address and the status; never a secret.
             print(registrar)
@@ -132,8 +134,8 @@ struct RegisterExample {
             print("error: \(detail) (\(failureClass), status \(status.map(String.init) ?? "none"))")
             exit(1)
         } catch {
-            // InvalidKey, InvalidConfig, ...: messages never contain the key or the secret.
-            print("error: \(error)")
+            // InvalidKey, InvalidConfig, ...: the Rust text, never the key or the secret.
+            print("error: \(error.localizedDescription)")
             exit(2)
         }
     }
