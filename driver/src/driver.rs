@@ -320,6 +320,9 @@ impl Driver {
     /// drives.
     pub async fn tick(&self) -> TickReport {
         let _drive = self.shared.drive.lock().await;
+        // Dropped mid-request (an aborted tick): the request is abandoned at
+        // once, so the next tick does not wait out its timeout.
+        let _abandon = AbandonOnDrop(self.clone());
         let now = self.shared.runtime.now();
         lock(&self.shared.registrar).check_now(now);
         // A lapsed health check turns into an attempt one short delay later

@@ -376,3 +376,22 @@ async fn status_is_never_stale_after_a_failure_or_a_stop() {
     let _ = run.await;
     assert_eq!(driver.status(), Status::Registered);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_after_a_cancelled_tick_attempts_at_once() {
+    let dds = Dds::start().await;
+    dds.faults(json!([{"status": 200, "delay_ms": 5000, "pass_through": true}]))
+        .await;
+    let (key, _) = fresh_key();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap();
+    let cancelled = tokio::time::timeout(Duration::from_millis(500), driver.tick()).await;
+    assert!(cancelled.is_err(), "cancelled by the timeout");
+    // Without abandoning the dropped request, the core would wait out its
+    // 5 s timeout and this tick would do nothing.
+    let report = tokio::time::timeout(Duration::from_secs(4), driver.tick())
+        .await
+        .expect("the tick ended");
+    assert_eq!(report.status, Status::Registered);
+}
