@@ -805,6 +805,9 @@ impl PyRegistrar {
     #[pyo3(signature = (timeout=None))]
     fn wait_until_registered(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<bool> {
         let driver = inner_of(slf).driver.clone();
+        if driver.status() == Status::Registered {
+            return Ok(true); // also with timeout=0, which may end before the task first runs
+        }
         let waiting = async move { driver.wait_for_status(Status::Registered).await };
         Ok(wait(slf.py(), waiting, wait_timeout(timeout))?.is_some())
     }

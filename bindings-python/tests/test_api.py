@@ -77,7 +77,17 @@ def test_typed_usage_and_the_example_pass_mypy_strict(tmp_path: Path) -> None:
                                          private_key=pr.PrivateKey.generate(), flow="wallet") as r:
                 outcome: pr.Outcome = await r.register_once()
                 r.register_again()
+                # Coroutines: create_task takes them (Awaitable stubs would not pass).
+                task: "asyncio.Task[pr.Outcome]" = asyncio.create_task(r.register_once())
+                loop_task: "asyncio.Task[None]" = asyncio.create_task(r.run_forever())
+                async for status in r.statuses():
+                    current: pr.Status = status
                 return await r.wait_until_registered(timeout=2)
+
+        def http_options(key: pr.PrivateKey) -> pr.Registrar:
+            return pr.Registrar(dds_url="https://dds", node_version="1", capabilities=["/c"],
+                                registration_secret="s", private_key=key,
+                                proxy="http://proxy:3128", env_proxy=False, ca_bundle="/etc/ca.pem")
 
         def low_level() -> None:
             key = pr.PrivateKey.from_hex("00" * 31 + "01")
