@@ -269,6 +269,77 @@ mod tests {
         );
     }
 
+    /// An app signer over a key the library is never given.
+    struct AppSigner {
+        key: core::PrivateKey,
+        v_offset: u8,
+        address: Option<String>,
+    }
+
+    #[async_trait::async_trait]
+    impl Signer for AppSigner {
+        fn address(&self) -> Result<String, RegistrationError> {
+            Ok(self
+                .address
+                .clone()
+                .unwrap_or_else(|| self.key.eth_address().to_uppercase().replace("0X", "0x")))
+        }
+        async fn personal_sign(&self, message: Vec<u8>) -> Result<Vec<u8>, RegistrationError> {
+            let hex = self.key.sign_eip191(&message);
+            let mut bytes: Vec<u8> = (2..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            bytes[64] -= self.v_offset;
+            Ok(bytes)
+        }
+    }
+
+    fn sign(signer: &AppSigner) -> Result<Presigned, RegistrationError> {
+        let runtime = crate::registrar::runtime().unwrap();
+        runtime.block_on(Presigned::sign(signer, |address| {
+            format!("sign in as {address}")
+        }))
+    }
+
+    #[test]
+    fn app_signers_sign_for_their_address_only() {
+        use posemesh_registration_core::Signer as _;
+        let key = core::PrivateKey::from_hex(KEY).unwrap();
+        let address = key.eth_address();
+        // v as 27/28 or 0/1, the address in any case: both accepted, normalised.
+        for v_offset in [0, 27] {
+            let signer = AppSigner {
+                key: key.clone(),
+                v_offset,
+                address: None,
+            };
+            let signed = sign(&signer).unwrap();
+            assert_eq!(signed.eth_address(), address);
+            let message = format!("sign in as {address}");
+            let signature = signed.sign_eip191(message.as_bytes());
+            assert_eq!(signature, key.sign_eip191(message.as_bytes()));
+            assert_eq!(signed.sign_eip191(b"another message"), "");
+        }
+        // A signature that recovers to another address is refused.
+        let impostor = AppSigner {
+            key: core::PrivateKey::from_hex(&KEY.replace('4', "5")).unwrap(),
+            v_offset: 0,
+            address: Some(address.clone()),
+        };
+        let err = sign(&impostor).err().unwrap();
+        assert!(err.to_string().contains("recovers to"), "{err}");
+        let bad = AppSigner {
+            key,
+            v_offset: 0,
+            address: Some("0x1234".into()),
+        };
+        assert!(matches!(
+            sign(&bad),
+            Err(RegistrationError::InvalidInput { .. })
+        ));
+    }
+
     #[test]
     fn signatures_recover_to_the_signer() {
         let key = NodeKey::from_hex(KEY.into()).unwrap();
