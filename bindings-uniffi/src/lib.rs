@@ -11,17 +11,29 @@
 //!   key; the address, public key and the protocol's three signatures. Its
 //!   `toString()` never shows the key.
 //! - [`Registrar`]: `suspend fun registerOnce()` (an [`AttemptOutcome`]),
-//!   `registerAgain()`, `suspend fun run()`, `start()`/`stop()`, `status()`,
-//!   `info()`, `handleNodeRequest(…)`. The
-//!   app supplies I/O through foreign traits, or lets the library do it:
+//!   `registerAgain()`, `suspend fun run()`, `start()` (a [`RegistrationLoop`]
+//!   handle) / `stop()`, `status()` (never a stale `REGISTERING`),
+//!   `watchStatus()` (a [`StatusWatch`], behind the hand-written Kotlin
+//!   `statusFlow` and Swift `statusUpdates`), `info()`, `handleNodeRequest(…)`;
+//!   `registerOnceWith`/`runWith` take a [`CancelToken`] (Swift `Task`
+//!   cancellation). Constructors: blocking, suspending (`create`), with the
+//!   credentials as bytes, with a state file. Garbage collection never stops a
+//!   started loop; `close()`, `cancel()` and `stop()` do. The app supplies I/O
+//!   through foreign traits, or lets the library do it:
 //!   - [`HttpClient`] (async): the app's OkHttp / `java.net.http` / URLSession;
 //!     `null` uses the built-in reqwest client.
-//!   - [`SnapshotStore`]: SharedPreferences, the Keychain, a file; `null`
-//!     keeps state in memory, [`Registrar::with_state_file`] uses a file.
+//!   - [`SnapshotStore`] (async): DataStore, EncryptedSharedPreferences, the
+//!     Keychain, a file; `null` keeps state in memory,
+//!     [`Registrar::with_state_file`] uses a file.
 //!   - [`Logger`]: receives [`LogEvent`]s (never secrets).
+//!   - [`Signer`] (async): a wallet SDK or Keystore-held key, for
+//!     `walletRegistrationRequestSigned`; the library never sees the key.
 //! - Protocol functions ([`protocol`]) for apps that send requests themselves.
 //! - One error type, [`RegistrationError`] (Kotlin: sealed
-//!   `RegistrationException`), whose messages never contain a secret.
+//!   `RegistrationException`), whose messages are its `Display` text and never
+//!   contain a secret. Whatever app code throws (Kotlin `Error`s included,
+//!   see `patch_kotlin.py`) becomes a failed attempt, a failed save or an
+//!   ignored log call.
 //!
 //! All state-machine and configuration rules live in
 //! `posemesh-registration-core`, and the concurrency rules (joining attempts,
