@@ -74,13 +74,17 @@ class JavaNetHttpClient : HttpClient {
 
 /** Keeps the snapshot in a file, replaced atomically. On Android: EncryptedSharedPreferences. */
 class FileSnapshotStore(private val path: Path) : SnapshotStore {
-    override suspend fun load(): ByteArray? = if (Files.exists(path)) Files.readAllBytes(path) else null
+    // Blocking file I/O belongs on Dispatchers.IO; the library awaits these suspend functions.
+    override suspend fun load(): ByteArray? = withContext(Dispatchers.IO) {
+        if (Files.exists(path)) Files.readAllBytes(path) else null
+    }
 
-    override suspend fun save(snapshot: ByteArray) {
+    override suspend fun save(snapshot: ByteArray) = withContext(Dispatchers.IO) {
         Files.createDirectories(path.toAbsolutePath().parent)
         val temp = Files.createTempFile(path.toAbsolutePath().parent, ".registration", ".tmp")
         Files.write(temp, snapshot)
         Files.move(temp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING)
+        Unit
     }
 }
 
@@ -117,16 +121,17 @@ suspend fun register(): Int {
     )
     key.use {
         try {
-            Registrar(config, key, secret, JavaNetHttpClient(), FileSnapshotStore(stateFile), StderrLogger()).use { registrar ->
+            // create() suspends while the store loads (the blocking constructor would wait on this thread).
+            Registrar.create(config, key, secret, JavaNetHttpClient(), FileSnapshotStore(stateFile), StderrLogger()).use { registrar ->
                 registrar.registerOnce()
                 println("registered ${registrar.address()} with $ddsUrl (status ${registrar.status()})")
                 println(registrar) // shows the DDS, the address and the status; never a secret
             }
         } catch (e: RegistrationException.InvalidConfig) {
-            System.err.println("error: ${e.reason}")
+            System.err.println("error: ${e.message}") // the Rust text; never a secret
             return 2
         } catch (e: RegistrationException.AttemptFailed) {
-            System.err.println("error: ${e.detail} (${e.failureClass})")
+            System.err.println("error: ${e.message}") // "registration attempt failed (retry_fast): …"
             return 1
         }
     }
