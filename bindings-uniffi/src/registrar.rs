@@ -325,64 +325,10 @@ async fn unless_cancelled<T>(
 #[derive(uniffi::Object)]
 #[uniffi::export(Display, Debug)]
 pub struct StatusWatch {
-    driver: Driver,
-    liveness: Arc<Liveness>,
-    inputs: futures_util::lock::Mutex<WatchInputs>,
+    statuses: futures_util::lock::Mutex<futures_util::stream::BoxStream<'static, Status>>,
     closed: CancelToken,
     /// The last status handed out, to skip repeats.
     last: Mutex<Option<RegistrationStatus>>,
-}
-
-struct WatchInputs {
-    statuses: futures_util::stream::BoxStream<'static, Status>,
-    changes: tokio::sync::watch::Receiver<u64>,
-}
-
-/// How many operations (`registerOnce`, `run`, a started loop) are under way,
-/// and a signal each time one begins or ends. A core status of `registering`
-/// with none under way is stale (the attempt failed or was stopped, and the
-/// retry it plans would be a loop's): the bindings report `disconnected`.
-#[derive(Default)]
-struct Liveness {
-    busy: std::sync::atomic::AtomicUsize,
-    changes: tokio::sync::watch::Sender<u64>,
-}
-
-impl Liveness {
-    fn status(&self, status: Status) -> RegistrationStatus {
-        let busy = self.busy.load(std::sync::atomic::Ordering::Acquire);
-        match status {
-            Status::Registering if busy == 0 => RegistrationStatus::Disconnected,
-            other => other.into(),
-        }
-    }
-
-    fn bump(&self) {
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
-    }
-}
-
-/// Counts one operation under way while it lives (dropped when the
-/// operation ends, is aborted or fails).
-struct Busy(Arc<Liveness>);
-
-impl Busy {
-    fn new(liveness: &Arc<Liveness>) -> Busy {
-        liveness
-            .busy
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        liveness.bump();
-        Busy(liveness.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0
-            .busy
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        self.0.bump();
-    }
 }
 
 #[uniffi::export]
@@ -392,19 +338,10 @@ impl StatusWatch {
     /// `cancel` was cancelled). Calls are served one at a time.
     pub async fn next(&self, cancel: Option<Arc<CancelToken>>) -> Option<RegistrationStatus> {
         let next = async {
-            let mut inputs = self.inputs.lock().await;
-            let WatchInputs { statuses, changes } = &mut *inputs;
+            let mut statuses = self.statuses.lock().await;
             loop {
-                // A status the driver reported, or (an operation began or
-                // ended) the current one.
-                let status = tokio::select! {
-                    biased;
-                    status = futures_util::StreamExt::next(statuses) => self.liveness.status(status?),
-                    changed = changes.changed() => {
-                        changed.ok()?;
-                        self.liveness.status(self.driver.status())
-                    }
-                };
+                let status =
+                    RegistrationStatus::from(futures_util::StreamExt::next(&mut *statuses).await?);
                 let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
                 if *last != Some(status) {
                     *last = Some(status);
@@ -521,7 +458,6 @@ pub struct Registrar {
     driver: Driver,
     /// The loop `start()` spawned.
     started: Mutex<Option<tokio::task::AbortHandle>>,
-    liveness: Arc<Liveness>,
 }
 
 impl Registrar {
@@ -547,7 +483,6 @@ impl Registrar {
         Ok(Arc::new(Registrar {
             driver: builder.build()?,
             started: Mutex::new(None),
-            liveness: Arc::default(),
         }))
     }
 
@@ -556,12 +491,9 @@ impl Registrar {
     }
 
     fn new_watch(&self) -> StatusWatch {
-        let changes = self.liveness.changes.subscribe();
         let statuses = futures_util::StreamExt::boxed(self.driver.status_stream());
         StatusWatch {
-            driver: self.driver.clone(),
-            liveness: self.liveness.clone(),
-            inputs: futures_util::lock::Mutex::new(WatchInputs { statuses, changes }),
+            statuses: futures_util::lock::Mutex::new(statuses),
             closed: CancelToken {
                 cancelled: tokio::sync::watch::Sender::new(false),
             },
@@ -571,25 +503,17 @@ impl Registrar {
 
     async fn register_once_inner(&self) -> Result<AttemptOutcome, RegistrationError> {
         let driver = self.driver.clone();
-        let busy = Busy::new(&self.liveness);
-        let outcome = Spawned::new(async move {
-            let _busy = busy;
-            driver.register_once().await
-        })?
-        .join()
-        .await??;
+        let outcome = Spawned::new(async move { driver.register_once().await })?
+            .join()
+            .await??;
         Ok(outcome.into())
     }
 
     async fn run_inner(&self) -> Result<(), RegistrationError> {
         let driver = self.driver.clone();
-        let busy = Busy::new(&self.liveness);
-        Spawned::new(async move {
-            let _busy = busy;
-            driver.run().await
-        })?
-        .join()
-        .await??;
+        Spawned::new(async move { driver.run().await })?
+            .join()
+            .await??;
         Ok(())
     }
 }
@@ -775,11 +699,7 @@ impl Registrar {
     pub fn start(&self) -> Result<Arc<RegistrationLoop>, RegistrationError> {
         let runtime = runtime()?;
         let driver = self.driver.clone();
-        let busy = Busy::new(&self.liveness);
-        let mut run = Box::pin(async move {
-            let _busy = busy;
-            driver.run().await
-        });
+        let mut run = Box::pin(async move { driver.run().await });
         // The loop's first step runs here, so that "already running" is
         // thrown by this call and `isRunning()` holds when it returns.
         let first = {
@@ -825,11 +745,11 @@ impl Registrar {
         self.driver.is_running()
     }
 
-    /// Where the registration stands, never stale: `REGISTERING` only while
-    /// an attempt or the loop is under way; after a failed or stopped
-    /// attempt with no loop to retry it, `DISCONNECTED`.
+    /// Where the registration stands, never stale (the core's rule):
+    /// `REGISTERING` only while an attempt or the loop is under way; after a
+    /// failed or stopped attempt with no loop to retry it, `DISCONNECTED`.
     pub fn status(&self) -> RegistrationStatus {
-        self.liveness.status(self.driver.status())
+        self.driver.status().into()
     }
 
     /// A watch of the status (`status()`'s value): the current one, then each
