@@ -169,7 +169,8 @@ log "example: registered $address (accepted by the DDS)"
 # ---- 4. Swift checks -------------------------------------------------------------------------
 log "Swift: parse, header, symbols (check_swift.py)"
 SWIFT_ARGS=(--generated "$GEN/swift" --library "$LIB_DIR"/libposemesh_registration_uniffi.*
-            --package "$HERE/swift" --extra "$REPO/examples/swift/Register.swift")
+            --package "$HERE/swift" --extra "$REPO/examples/swift/Register.swift"
+            --extra "$REPO/examples/swift/CancelCheck.swift")
 "$VENV/bin/python" "$HERE/check_swift.py" "${SWIFT_ARGS[@]}" | sed 's/^/    /'
 "$VENV/bin/python" "$HERE/check_swift.py" "${SWIFT_ARGS[@]}" --selftest | sed 's/^/    /'
 
