@@ -28,8 +28,11 @@ use pyo3::prelude::*;
 /// `atexit` hook so no Rust thread touches the interpreter while it finalizes.
 #[pyfunction]
 fn _shutdown(py: Python<'_>) {
+    // Flag first: a daemon thread released by its stopped loop must not
+    // re-attach while the interpreter may already be finalizing.
+    logbridge::begin_shutdown();
     registrar::stop_all(py);
-    logbridge::shut_down(py, std::time::Duration::from_secs(5));
+    logbridge::wait_for_callers(py, std::time::Duration::from_secs(5));
 }
 
 /// Forgets the parent's runtime, loops and threads in the child of

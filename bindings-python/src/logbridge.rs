@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,8 @@ pub(crate) enum Extra {
 /// call from a Rust thread into Python goes through here: a thread attaching
 /// while CPython finalizes crashes the process (CPython < 3.13 lets it take
 /// the GIL and then ends the thread with `pthread_exit`, which cannot unwind
-/// through Rust frames), and [`shut_down`] makes sure none does.
+/// through Rust frames), and [`begin_shutdown`] with [`wait_for_callers`] make
+/// sure none does.
 pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
     struct Leave;
     impl Drop for Leave {
@@ -49,8 +50,8 @@ pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Optio
             ATTACHING.fetch_sub(1, Ordering::SeqCst);
         }
     }
-    // Announce first, then check: `shut_down` sets the flag first, then waits
-    // for the announced threads, so a thread either sees the flag or is waited for.
+    // Announce first, then check: the flag is set before the announced threads
+    // are waited for, so a thread either sees the flag or is waited for.
     ATTACHING.fetch_add(1, Ordering::SeqCst);
     let _leave = Leave;
     if SHUTTING_DOWN.load(Ordering::SeqCst) {
@@ -59,12 +60,19 @@ pub(crate) fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Optio
     Python::try_attach(f)
 }
 
-/// From now on no Rust thread calls into Python; waits (GIL released, at most
-/// `limit`) for those already calling to return. Run from the `atexit` hook,
-/// before the interpreter finalizes.
-pub(crate) fn shut_down(py: Python<'_>, limit: Duration) {
+/// From now on no Rust thread calls into Python, and a thread released from
+/// [`detach`] other than this one never comes back. Run first in the
+/// `atexit` hook: before the loops are stopped, since stopping them releases
+/// the threads blocked in their calls.
+pub(crate) fn begin_shutdown() {
     *EXITING_THREAD.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::thread::current().id());
     SHUTTING_DOWN.store(true, Ordering::SeqCst);
+}
+
+/// Waits (GIL released, at most `limit`) for the Rust threads already calling
+/// into Python to return. Run last in the `atexit` hook, before the
+/// interpreter finalizes.
+pub(crate) fn wait_for_callers(py: Python<'_>, limit: Duration) {
     let deadline = Instant::now() + limit;
     py.detach(|| {
         while ATTACHING.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
@@ -145,9 +153,6 @@ pub(crate) struct Context {
     pub(crate) dds_url: String,
     /// The node's public 0x address (never a key).
     pub(crate) address: String,
-    /// Whether the registrar's loop runs: without it, a failure is final
-    /// (`register_once()` never retries).
-    pub(crate) loop_active: Arc<AtomicBool>,
     /// The state file, named in the message of a state that was set aside.
     pub(crate) state_file: Option<String>,
 }
@@ -182,32 +187,9 @@ pub(crate) fn log_event(event: &Event, context: &Context) {
         message.push_str(&format!(" (state file {path}, moved to {path}.corrupt)"));
     }
     let mut fields = fields_of(event);
-    if let Event::RegistrationFailed { .. } = event {
-        if !context.loop_active.load(Ordering::SeqCst) {
-            // A register_once() failure: nothing retries it.
-            message = without_retry(&message);
-            for (key, value) in &mut fields {
-                if *key == "retry_in" {
-                    *value = Extra::None;
-                }
-            }
-        }
-    }
     fields.push(("posemesh_dds_url", Extra::Str(context.dds_url.clone())));
     fields.push(("posemesh_address", Extra::Str(context.address.clone())));
     log(level, event.name(), &message, fields);
-}
-
-/// The core's "...; retrying in 1.2s: <failure>" without the retry.
-fn without_retry(message: &str) -> String {
-    const RETRY: &str = "; retrying in ";
-    let Some(start) = message.find(RETRY) else {
-        return message.to_owned();
-    };
-    match message[start..].find("s: ") {
-        Some(end) => format!("{}: {}", &message[..start], &message[start + end + 3..]),
-        None => message.to_owned(),
-    }
 }
 
 fn fields_of(event: &Event) -> Vec<(&'static str, Extra)> {
@@ -224,12 +206,21 @@ fn fields_of(event: &Event) -> Vec<(&'static str, Extra)> {
             failure,
             attempt,
             retry_in,
+            retrying,
             ..
         } => vec![
             ("http_status", status(failure.status)),
             ("failure_kind", Extra::Str(failure.class.as_str().into())),
             ("attempt", Extra::Int(i64::from(*attempt))),
-            ("retry_in", Extra::Float(retry_in.as_secs_f64())),
+            // Only when a loop will retry (the core's `retrying`).
+            (
+                "retry_in",
+                if *retrying {
+                    Extra::Float(retry_in.as_secs_f64())
+                } else {
+                    Extra::None
+                },
+            ),
         ],
         Event::Conflict {
             failure,

@@ -22,7 +22,6 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::future::{poll_fn, Future};
 use std::path::PathBuf;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -75,10 +74,6 @@ pub(crate) struct Inner {
     running: Mutex<Option<LoopDone>>,
     /// Status changes, for `statuses()`.
     feed: Arc<StatusFeed>,
-    /// Whether this registrar's loop runs (what the log bridge asks).
-    loop_active: Arc<AtomicBool>,
-    /// `register_once()` calls in progress.
-    busy: AtomicUsize,
 }
 
 /// Hands every status change (from the driver's `status.transition` events)
@@ -128,16 +123,13 @@ impl Inner {
         let me = self.clone();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (done_tx, done) = watch::channel(());
-        let active = self.loop_active.clone();
         runtime().spawn(async move {
             let _done = done_tx;
             let mut run = pin!(driver.run());
             let first = poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
             if first.is_pending() {
-                let active = LoopActive::new(active);
                 let _ = started_tx.send(first);
                 let _ = run.await;
-                drop(active);
                 me.publish_status();
             } else {
                 let _ = started_tx.send(first);
@@ -165,19 +157,9 @@ impl Inner {
             .take()
     }
 
-    /// The status, as far as anyone can tell: the core stays `registering`
-    /// after a failed attempt, for the retry its loop makes; when no loop runs
-    /// and no `register_once()` is in progress, nothing is registering.
+    /// The status (the core's rule: `disconnected` once nothing is trying).
     fn status(&self) -> Status {
-        let status = self.driver.status();
-        if status == Status::Registering
-            && !self.loop_active.load(Ordering::SeqCst)
-            && self.busy.load(Ordering::SeqCst) == 0
-        {
-            Status::Disconnected
-        } else {
-            status
-        }
+        self.driver.status()
     }
 
     /// Tells the `statuses()` iterators the status now (after an operation ended).
@@ -185,24 +167,19 @@ impl Inner {
         self.feed.publish(self.status());
     }
 
-    /// `driver.register_once()`, counted as in progress while it runs.
+    /// `driver.register_once()`; the `statuses()` iterators hear the status
+    /// it ends with, however it ends.
     fn register_once(
         self: Arc<Self>,
     ) -> impl Future<Output = Result<AttemptOutcome, Error>> + Send + 'static {
-        struct Busy(Arc<Inner>);
-        impl Drop for Busy {
+        struct PublishOnDrop(Arc<Inner>);
+        impl Drop for PublishOnDrop {
             fn drop(&mut self) {
-                self.0.busy.fetch_sub(1, Ordering::SeqCst);
                 self.0.publish_status();
             }
         }
-        self.busy.fetch_add(1, Ordering::SeqCst);
-        let busy = Busy(self);
-        async move {
-            let result = busy.0.driver.register_once().await;
-            drop(busy);
-            Ok(result?)
-        }
+        let inner = PublishOnDrop(self);
+        async move { Ok(inner.0.driver.register_once().await?) }
     }
 
     fn repr(&self, class: &str) -> String {
@@ -220,22 +197,6 @@ impl Inner {
             pyrepr(self.status().as_str()),
             pyrepr(&self.state)
         )
-    }
-}
-
-/// Marks a registrar's loop as running while alive.
-struct LoopActive(Arc<AtomicBool>);
-
-impl LoopActive {
-    fn new(flag: Arc<AtomicBool>) -> Self {
-        flag.store(true, Ordering::SeqCst);
-        LoopActive(flag)
-    }
-}
-
-impl Drop for LoopActive {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::SeqCst);
     }
 }
 
@@ -322,11 +283,9 @@ fn build(
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
     let feed = Arc::new(StatusFeed::default());
-    let loop_active = Arc::new(AtomicBool::new(false));
     let context = logbridge::Context {
         dds_url: config.dds_url.as_str().to_owned(),
         address: key.eth_address(),
-        loop_active: loop_active.clone(),
         state_file,
     };
     let events = feed.clone();
@@ -351,8 +310,6 @@ fn build(
             state: state_name,
             running: Mutex::new(None),
             feed,
-            loop_active,
-            busy: AtomicUsize::new(0),
         }),
     })
 }
