@@ -29,6 +29,14 @@ fn wallet_config(dds: &str, version: &str, secret: &str) -> RegistrarConfig {
     config
 }
 
+/// A wallet-flow driver for a fresh key, in memory, against `dds`.
+fn new_driver(dds: &Dds) -> Driver {
+    let (key, _) = fresh_key();
+    Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .build()
+        .unwrap()
+}
+
 fn recorder() -> (Arc<Mutex<Vec<Event>>>, posemesh_registration::EventHandler) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
@@ -51,10 +59,7 @@ async fn wallet_registrations(dds: &Dds) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn register_once_registers() {
     let dds = Dds::start().await;
-    let (key, _) = fresh_key();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .build()
-        .unwrap();
+    let driver = new_driver(&dds);
     assert_eq!(driver.register_once().await, Ok(AttemptOutcome::Registered));
     assert_eq!(driver.status(), Status::Registered);
     assert_eq!(wallet_registrations(&dds).await.len(), 1);
@@ -98,10 +103,7 @@ async fn second_register_once_joins_the_first() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 500, "pass_through": true, "path": "/internal/v1/nodes/register-wallet"}]))
         .await;
-    let (key, _) = fresh_key();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .build()
-        .unwrap();
+    let driver = new_driver(&dds);
     let (a, b) = tokio::join!(driver.register_once(), driver.register_once());
     assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     assert_eq!(
@@ -114,10 +116,7 @@ async fn second_register_once_joins_the_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_once_next_to_a_running_loop_joins_it_and_run_twice_is_an_error() {
     let dds = Dds::start().await;
-    let (key, _) = fresh_key();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .build()
-        .unwrap();
+    let driver = new_driver(&dds);
     let looping = driver.clone();
     let run = tokio::spawn(async move { looping.run().await });
     let joined = tokio::time::timeout(Duration::from_secs(10), driver.register_once()).await;
@@ -142,10 +141,7 @@ async fn stop_during_an_attempt() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 3000, "pass_through": true}]))
         .await;
-    let (key, _) = fresh_key();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .build()
-        .unwrap();
+    let driver = new_driver(&dds);
     let waiting = driver.clone();
     let once = tokio::spawn(async move { waiting.register_once().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -167,10 +163,7 @@ async fn cancel_register_once() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 3000, "pass_through": true}]))
         .await;
-    let (key, _) = fresh_key();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .build()
-        .unwrap();
+    let driver = new_driver(&dds);
     let cancelled = tokio::time::timeout(Duration::from_millis(300), driver.register_once()).await;
     assert!(cancelled.is_err(), "cancelled by the timeout");
     let next = tokio::time::timeout(Duration::from_secs(10), driver.register_once()).await;
@@ -343,10 +336,7 @@ async fn a_failure_promises_a_retry_only_when_a_loop_will_make_it() {
 async fn status_is_never_stale_after_a_failure_or_a_stop() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 503}])).await;
-    let (key, _) = fresh_key();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .build()
-        .unwrap();
+    let driver = new_driver(&dds);
     // A failed register_once with no loop: nothing is registering any more.
     assert!(driver.register_once().await.is_err());
     assert_eq!(driver.status(), Status::Disconnected);
@@ -382,10 +372,7 @@ async fn a_tick_after_a_cancelled_tick_attempts_at_once() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 5000, "pass_through": true}]))
         .await;
-    let (key, _) = fresh_key();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .build()
-        .unwrap();
+    let driver = new_driver(&dds);
     let cancelled = tokio::time::timeout(Duration::from_millis(500), driver.tick()).await;
     assert!(cancelled.is_err(), "cancelled by the timeout");
     // Without abandoning the dropped request, the core would wait out its
