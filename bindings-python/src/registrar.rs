@@ -543,7 +543,11 @@ impl PyBaseRegistrar {
     /// The node's uncompressed public key, 130 lowercase hex digits.
     #[getter]
     fn public_key_hex(&self) -> String {
-        self.inner.driver.shared().public_key_hex()
+        self.inner
+            .driver
+            .shared()
+            .public_key_hex()
+            .unwrap_or_default()
     }
 
     /// Why the stored state was set aside at start (corrupt or too new), else `None`.

@@ -35,6 +35,14 @@ pub enum SignatureError {
     /// Well formed, but no public key recovers from it.
     #[error("signature does not verify")]
     Invalid,
+    /// A valid signature, by another key than the one expected.
+    #[error("signature recovers to {recovered}, not to {expected}")]
+    WrongSigner {
+        /// The address the signature recovers to.
+        recovered: String,
+        /// The address it should have recovered to.
+        expected: String,
+    },
 }
 
 /// A node's secp256k1 private key.
@@ -231,6 +239,43 @@ pub fn recover_eip191_signer(
 ) -> Result<String, SignatureError> {
     let key = recover(&eip191_hash(message), signature_hex, 27)?;
     Ok(eth_address_of(&uncompressed(&key)))
+}
+
+/// An Ethereum address as `0x` and 40 lowercase hex digits, from `text` in
+/// any case (surrounding spaces ignored); `None` if it is not one.
+pub fn parse_eth_address(text: &str) -> Option<String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits = lower.strip_prefix("0x")?;
+    (digits.len() == 40 && digits.bytes().all(|b| b.is_ascii_hexdigit())).then_some(lower)
+}
+
+/// Checks an EIP-191 signature of `message` made outside this library (a
+/// wallet, a hardware-backed key): 65 bytes `r ‖ s ‖ v`, v in {0, 1} or
+/// {27, 28}, that recovers to `address`. Returns it as
+/// [`PrivateKey::sign_eip191`] writes it (`0x`, v as 27 or 28), the form the
+/// DDS takes.
+pub fn accept_eip191_signature(
+    message: &[u8],
+    signature: &[u8],
+    address: &str,
+) -> Result<String, SignatureError> {
+    let mut bytes: [u8; 65] = signature
+        .try_into()
+        .map_err(|_| SignatureError::Malformed("expected 65 bytes r ‖ s ‖ v"))?;
+    if bytes[64] < 27 {
+        bytes[64] = bytes[64].saturating_add(27);
+    }
+    let signature_hex = format!("0x{}", hex::encode(bytes));
+    let recovered = recover_eip191_signer(message, &signature_hex)?;
+    let expected = parse_eth_address(address).unwrap_or_default();
+    if recovered == expected {
+        Ok(signature_hex)
+    } else {
+        Err(SignatureError::WrongSigner {
+            recovered,
+            expected: address.to_owned(),
+        })
+    }
 }
 
 /// The Ethereum address of an uncompressed public key given as hex.

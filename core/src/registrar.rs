@@ -198,6 +198,13 @@ pub enum ConfigError {
     /// A node URL with the wallet flow, which has none.
     #[error("the wallet flow takes no node URL; choose the legacy flow to register one")]
     NodeUrlWithWallet,
+    /// A remote signer with the legacy flow, whose signature only the node's
+    /// own key can make.
+    #[error("a remote signer signs the wallet flow only; the legacy flow needs the node's key")]
+    RemoteSignerNeedsWallet,
+    /// A remote signer's address that is not `0x` and 40 hex digits.
+    #[error("the signer's address is not 0x and 40 hex digits")]
+    SignerAddress,
 }
 
 impl ConfigError {
@@ -215,6 +222,8 @@ impl ConfigError {
             ConfigError::UnknownFlow => "unknown_flow",
             ConfigError::MissingNodeUrl => "missing_node_url",
             ConfigError::NodeUrlWithWallet => "node_url_with_wallet",
+            ConfigError::RemoteSignerNeedsWallet => "remote_signer_needs_wallet",
+            ConfigError::SignerAddress => "invalid_signer_address",
         }
     }
 }
@@ -838,6 +847,10 @@ impl fmt::Display for Event {
 pub enum Output {
     /// Send this request.
     Transmit(OutgoingRequest),
+    /// Only for a registrar built with [`Registrar::with_remote_signer`]: ask
+    /// the signer for this message's EIP-191 signature, then call
+    /// [`Registrar::handle_signature`].
+    Sign(SignRequest),
     /// Try the registration lock, then call [`Registrar::handle_lock`].
     AcquireLock,
     /// Release the registration lock.
@@ -856,10 +869,41 @@ pub enum Output {
     Wait(UnixTime),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A message for a remote signer ([`Output::Sign`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    /// Pass back to [`Registrar::handle_signature`].
+    pub id: RequestId,
+    /// The SIWE message to sign with EIP-191 (`personal_sign`).
+    pub message: String,
+    /// How long the signer may take (the request timeout); later, the
+    /// registrar counts the attempt as failed.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     SiweNonce,
+    /// Waiting for a remote signer's signature of this SIWE message.
+    Sign(String),
     Register,
+}
+
+/// Who signs for the node.
+enum NodeSigner {
+    /// A key (or signer) the registrar calls in place.
+    Local(Arc<dyn Signer>),
+    /// A signer the host asks ([`Output::Sign`]): only its address is known.
+    Remote { address: String },
+}
+
+impl NodeSigner {
+    fn eth_address(&self) -> String {
+        match self {
+            NodeSigner::Local(signer) => signer.eth_address(),
+            NodeSigner::Remote { address } => address.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -903,7 +947,7 @@ enum Phase {
 /// The registration state machine. See the module docs.
 pub struct Registrar {
     config: RegistrarConfig,
-    key: Arc<dyn Signer>,
+    key: NodeSigner,
     rng: SplitMix64,
     status: Status,
     last_health_check: Option<UnixTime>,
@@ -975,6 +1019,41 @@ impl Registrar {
     pub fn with_signer(
         config: RegistrarConfig,
         key: Arc<dyn Signer>,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Registrar {
+        Self::build(config, NodeSigner::Local(key), snapshot, now, seed)
+    }
+
+    /// A registrar for the wallet flow whose node key the library never
+    /// holds (a wallet SDK, a hardware-backed key, a signing service): it
+    /// knows the signer's `address` only, and asks for the one signature an
+    /// attempt needs with [`Output::Sign`]. Refused for the legacy flow and
+    /// for an address that is not `0x` and 40 hex digits.
+    pub fn with_remote_signer(
+        config: RegistrarConfig,
+        address: &str,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Result<Registrar, ConfigError> {
+        if !matches!(config.flow, Flow::Wallet) {
+            return Err(ConfigError::RemoteSignerNeedsWallet);
+        }
+        let address = crate::keys::parse_eth_address(address).ok_or(ConfigError::SignerAddress)?;
+        Ok(Self::build(
+            config,
+            NodeSigner::Remote { address },
+            snapshot,
+            now,
+            seed,
+        ))
+    }
+
+    fn build(
+        config: RegistrarConfig,
+        key: NodeSigner,
         snapshot: Option<Snapshot>,
         now: UnixTime,
         seed: u64,
@@ -1072,9 +1151,18 @@ impl Registrar {
         &self.config
     }
 
-    /// The node's signer (for hosts that show its address or public key).
-    pub fn signer(&self) -> &dyn Signer {
-        &*self.key
+    /// The node's signer (for hosts that show its public key); `None` for a
+    /// [remote signer](Registrar::with_remote_signer).
+    pub fn signer(&self) -> Option<&dyn Signer> {
+        match &self.key {
+            NodeSigner::Local(signer) => Some(&**signer),
+            NodeSigner::Remote { .. } => None,
+        }
+    }
+
+    /// The node's Ethereum address (`0x`, lowercase hex).
+    pub fn address(&self) -> String {
+        self.key.eth_address()
     }
 
     /// Tells the registrar whether the host runs a loop that sleeps until
@@ -1146,11 +1234,16 @@ impl Registrar {
         match &self.phase {
             Phase::InFlight(flight) if now >= flight.deadline => {
                 let id = flight.id;
-                let error = TransportError::new(
-                    response::TransportErrorKind::Timeout,
-                    "no response within the request timeout",
-                );
-                self.handle_response(id, Err(error), now);
+                if matches!(flight.step, Step::Sign(_)) {
+                    let reason = "no signature within the request timeout".to_owned();
+                    self.handle_signature(id, Err(reason), now);
+                } else {
+                    let error = TransportError::new(
+                        response::TransportErrorKind::Timeout,
+                        "no response within the request timeout",
+                    );
+                    self.handle_response(id, Err(error), now);
+                }
             }
             Phase::Idle if now >= self.next_check => self.check(now),
             // The host never answered `AcquireLock`. Without this the registrar
@@ -1416,6 +1509,13 @@ impl Registrar {
         });
         match self.config.flow.clone() {
             Flow::Legacy { node_url } => {
+                let NodeSigner::Local(key) = &self.key else {
+                    // `with_remote_signer` refuses the legacy flow: not reached.
+                    let failure = response::signer_failure("the legacy flow needs the node's key");
+                    self.failed(failure, now);
+                    return;
+                };
+                let key = Arc::clone(key);
                 self.callback = Some(CallbackWindow {
                     closes_at: now + CALLBACK_WINDOW,
                     attempt_succeeded: false,
@@ -1430,7 +1530,7 @@ impl Registrar {
                     &self.config.dds_url,
                     &node_url,
                     &self.config.node,
-                    &*self.key,
+                    &*key,
                     now,
                 );
                 self.transmit(request, Step::Register, now, now);
@@ -1450,8 +1550,7 @@ impl Registrar {
         attempt_started: UnixTime,
         now: UnixTime,
     ) {
-        let id = RequestId(self.next_request_id);
-        self.next_request_id += 1;
+        let id = self.next_id();
         let timeout = self.config.request_timeout;
         self.phase = Phase::InFlight(InFlight {
             id,
@@ -1465,6 +1564,12 @@ impl Registrar {
             request,
             timeout,
         }));
+    }
+
+    fn next_id(&mut self) -> RequestId {
+        let id = RequestId(self.next_request_id);
+        self.next_request_id += 1;
+        id
     }
 
     /// The host gave up on the request in flight without an answer (its task
@@ -1494,7 +1599,9 @@ impl Registrar {
         now: UnixTime,
     ) {
         let flight = match &self.phase {
-            Phase::InFlight(flight) if flight.id == id => flight.clone(),
+            Phase::InFlight(flight) if flight.id == id && !matches!(flight.step, Step::Sign(_)) => {
+                flight.clone()
+            }
             _ => {
                 self.emit(Event::StaleResponse { id });
                 return;
@@ -1519,17 +1626,22 @@ impl Registrar {
                         .validate(&self.config.dds_url, &self.config.siwe_domains)
                         .map(|()| challenge)
                 });
-                match checked {
-                    Ok(challenge) => {
-                        let request = request::wallet_registration_request(
-                            &self.config.dds_url,
-                            &challenge,
-                            &self.config.node,
-                            &*self.key,
+                match (checked, &self.key) {
+                    (Ok(challenge), NodeSigner::Local(key)) => {
+                        let message = challenge.message(&key.eth_address());
+                        let signature = key.sign_eip191(message.as_bytes());
+                        self.transmit_wallet_registration(
+                            &message,
+                            &signature,
+                            flight.attempt_started,
+                            now,
                         );
-                        self.transmit(request, Step::Register, flight.attempt_started, now);
                     }
-                    Err(err) => {
+                    (Ok(challenge), NodeSigner::Remote { address }) => {
+                        let message = challenge.message(address);
+                        self.ask_signature(message, flight.attempt_started, now);
+                    }
+                    (Err(err), _) => {
                         let mut failure =
                             response::unusable_response(&flight.endpoint, &err.to_string());
                         if matches!(
@@ -1545,7 +1657,79 @@ impl Registrar {
                 }
             }
             (Err(failure), _) => self.failed(failure, now),
+            (Ok(()), Step::Sign(_)) => {}
         }
+    }
+
+    /// Reports the remote signer's answer to [`Output::Sign`] `id`: the
+    /// 65-byte signature `r ‖ s ‖ v` (v in {0, 1} or {27, 28}), or why it
+    /// could not sign (a refusal, say: text that is logged). A signature
+    /// that does not recover to the signer's address fails the attempt like
+    /// a refusal. Answers no longer awaited are ignored.
+    pub fn handle_signature(
+        &mut self,
+        id: RequestId,
+        result: Result<Vec<u8>, String>,
+        now: UnixTime,
+    ) {
+        let (flight, message) = match &self.phase {
+            Phase::InFlight(flight) if flight.id == id => match &flight.step {
+                Step::Sign(message) => (flight.clone(), message.clone()),
+                _ => {
+                    self.emit(Event::StaleResponse { id });
+                    return;
+                }
+            },
+            _ => {
+                self.emit(Event::StaleResponse { id });
+                return;
+            }
+        };
+        self.phase = Phase::Idle;
+        let address = self.key.eth_address();
+        let checked = result.and_then(|signature| {
+            crate::keys::accept_eip191_signature(message.as_bytes(), &signature, &address)
+                .map_err(|err| err.to_string())
+        });
+        match checked {
+            Ok(signature) => {
+                self.transmit_wallet_registration(&message, &signature, flight.attempt_started, now)
+            }
+            Err(reason) => self.failed(response::signer_failure(&reason), now),
+        }
+    }
+
+    fn ask_signature(&mut self, message: String, attempt_started: UnixTime, now: UnixTime) {
+        let id = self.next_id();
+        let timeout = self.config.request_timeout;
+        self.phase = Phase::InFlight(InFlight {
+            id,
+            step: Step::Sign(message.clone()),
+            endpoint: "the remote signer".to_owned(),
+            attempt_started,
+            deadline: now + timeout,
+        });
+        self.outputs.push_back(Output::Sign(SignRequest {
+            id,
+            message,
+            timeout,
+        }));
+    }
+
+    fn transmit_wallet_registration(
+        &mut self,
+        message: &str,
+        signature: &str,
+        attempt_started: UnixTime,
+        now: UnixTime,
+    ) {
+        let request = request::wallet_registration_request_signed(
+            &self.config.dds_url,
+            message,
+            signature,
+            &self.config.node,
+        );
+        self.transmit(request, Step::Register, attempt_started, now);
     }
 
     fn succeeded(&mut self, attempt_started: UnixTime, now: UnixTime) {

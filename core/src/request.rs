@@ -284,11 +284,23 @@ pub fn wallet_registration_request<S: Signer + ?Sized>(
 ) -> HttpRequest {
     let message = challenge.message(&key.eth_address());
     let signature = key.sign_eip191(message.as_bytes());
+    wallet_registration_request_signed(dds, &message, &signature, node)
+}
+
+/// SIWE step 2 with a signature made elsewhere: `signature` must be the
+/// EIP-191 signature of `message` as [`Signer::sign_eip191`] writes it (see
+/// [`crate::keys::accept_eip191_signature`]).
+pub fn wallet_registration_request_signed(
+    dds: &BaseUrl,
+    message: &str,
+    signature: &str,
+    node: &NodeDescription,
+) -> HttpRequest {
     json_post(
         dds.endpoint(WALLET_REGISTER_PATH),
         &WalletBody {
-            message: &message,
-            signature: &signature,
+            message,
+            signature,
             registration_credentials: node.credentials.expose(),
             capabilities: &node.capabilities,
             version: &node.version,

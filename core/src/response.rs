@@ -247,6 +247,20 @@ pub fn unusable_response(endpoint: &str, reason: &str) -> Failure {
     }
 }
 
+/// A remote signer that refused, failed, ran out of time, or answered with a
+/// signature that is not its own: back off and retry, like a transport error.
+pub fn signer_failure(reason: &str) -> Failure {
+    Failure {
+        class: FailureClass::RetryFast,
+        status: None,
+        retry_after: None,
+        message: format!(
+            "the remote signer did not sign: {}",
+            redact::sanitize(reason)
+        ),
+    }
+}
+
 /// At most [`SNIPPET_MAX_BYTES`] bytes of `body` as text: invalid UTF-8 replaced,
 /// cut on a character boundary (the reference panics there), line breaks as
 /// spaces, other control characters neutralised.

@@ -1,15 +1,15 @@
 //! The [`Driver`]: one registrar, its I/O, and the operations hosts call.
 
 use crate::signal::{lock, Broadcast, Wake};
-use crate::{BoxFuture, EventSink, Runtime, SnapshotStore, StoreError, Transport};
+use crate::{BoxFuture, EventSink, RemoteSigner, Runtime, SnapshotStore, StoreError, Transport};
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::lock::Mutex as AsyncMutex;
 use futures_util::{FutureExt, StreamExt};
 use posemesh_registration_core::registrar::SHORT_DELAY;
 use posemesh_registration_core::{
     AttemptOutcome, ConfigError, Event, Failure, HttpResponse, LockOutcome, NodeResponse,
-    OutgoingRequest, Output, PrivateKey, Registrar, RegistrarConfig, RequestId, Snapshot,
-    SnapshotError, Status, TransportError, UnixTime,
+    OutgoingRequest, Output, PrivateKey, Registrar, RegistrarConfig, RequestId, SignRequest,
+    Snapshot, SnapshotError, Status, TransportError, UnixTime,
 };
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -58,10 +58,19 @@ pub struct TickReport {
     pub next_wake: UnixTime,
 }
 
+/// Who signs for the node.
+enum NodeKey {
+    Local(PrivateKey),
+    Remote {
+        address: String,
+        signer: Arc<dyn RemoteSigner>,
+    },
+}
+
 /// Configures and builds a [`Driver`].
 pub struct DriverBuilder {
     config: RegistrarConfig,
-    key: PrivateKey,
+    key: NodeKey,
     transport: Arc<dyn Transport>,
     store: Arc<dyn SnapshotStore>,
     runtime: Arc<dyn Runtime>,
@@ -101,7 +110,14 @@ impl DriverBuilder {
             },
         };
         let seed = self.seed.unwrap_or_else(|| self.runtime.random_seed());
-        let mut registrar = Registrar::new(config, self.key, snapshot, self.runtime.now(), seed);
+        let now = self.runtime.now();
+        let (mut registrar, remote_signer) = match self.key {
+            NodeKey::Local(key) => (Registrar::new(config, key, snapshot, now, seed), None),
+            NodeKey::Remote { address, signer } => (
+                Registrar::with_remote_signer(config, &address, snapshot, now, seed)?,
+                Some(signer),
+            ),
+        };
         // Until `run`, nothing retries a failed attempt by itself.
         registrar.set_looping(false);
         let status = registrar.status();
@@ -109,6 +125,7 @@ impl DriverBuilder {
             shared: Arc::new(Shared {
                 registrar: Mutex::new(registrar),
                 transport: self.transport,
+                remote_signer,
                 store: self.store,
                 runtime: self.runtime,
                 sink: self.sink,
@@ -145,6 +162,7 @@ struct Io {
 struct Shared {
     registrar: Mutex<Registrar>,
     transport: Arc<dyn Transport>,
+    remote_signer: Option<Arc<dyn RemoteSigner>>,
     store: Arc<dyn SnapshotStore>,
     runtime: Arc<dyn Runtime>,
     sink: Option<Arc<dyn EventSink>>,
@@ -160,7 +178,7 @@ struct Shared {
     status_changes: Broadcast<Status>,
     results: Broadcast<Result<AttemptOutcome, Failure>>,
     /// A request a node-request handler drained, for the loop to send.
-    stashed: Mutex<Vec<OutgoingRequest>>,
+    stashed: Mutex<Vec<Pending>>,
     recovered_from: Option<SnapshotError>,
 }
 
@@ -170,10 +188,19 @@ pub struct Driver {
     shared: Arc<Shared>,
 }
 
-type InFlight<'a> = (
-    RequestId,
-    BoxFuture<'a, Result<HttpResponse, TransportError>>,
-);
+/// What the registrar is waiting for from the outside world.
+enum Pending {
+    Send(OutgoingRequest),
+    Sign(SignRequest),
+}
+
+/// How a [`Pending`] ended.
+enum Answer {
+    Response(Result<HttpResponse, TransportError>),
+    Signature(Result<Vec<u8>, String>),
+}
+
+type InFlight<'a> = (RequestId, BoxFuture<'a, Answer>);
 
 impl Driver {
     /// Starts configuring a driver for `config`, signing with `key`, with the
@@ -187,7 +214,30 @@ impl Driver {
     ) -> DriverBuilder {
         DriverBuilder {
             config,
-            key,
+            key: NodeKey::Local(key),
+            transport,
+            store,
+            runtime,
+            sink: None,
+            seed: None,
+        }
+    }
+
+    /// Like [`Driver::builder`], for the wallet flow with a node key the
+    /// host keeps: `signer` signs each attempt's SIWE message for `address`
+    /// (`0x` and 40 hex digits). `build` refuses the legacy flow and a
+    /// malformed address ([`DriverError::Config`]).
+    pub fn builder_with_remote_signer(
+        config: RegistrarConfig,
+        address: String,
+        signer: Arc<dyn RemoteSigner>,
+        transport: Arc<dyn Transport>,
+        store: Arc<dyn SnapshotStore>,
+        runtime: Arc<dyn Runtime>,
+    ) -> DriverBuilder {
+        DriverBuilder {
+            config,
+            key: NodeKey::Remote { address, signer },
             transport,
             store,
             runtime,
@@ -214,12 +264,14 @@ impl Driver {
 
     /// The node's Ethereum address.
     pub fn address(&self) -> String {
-        lock(&self.shared.registrar).signer().eth_address()
+        lock(&self.shared.registrar).address()
     }
 
-    /// The node's public key (uncompressed, hex).
-    pub fn public_key_hex(&self) -> String {
-        lock(&self.shared.registrar).signer().public_key_hex()
+    /// The node's public key (uncompressed, hex); `None` with a remote signer.
+    pub fn public_key_hex(&self) -> Option<String> {
+        lock(&self.shared.registrar)
+            .signer()
+            .map(|signer| signer.public_key_hex())
     }
 
     /// The configuration the driver runs with.
@@ -329,16 +381,25 @@ impl Driver {
         // in a loop; a tick makes that attempt now, once.
         let mut rechecked = false;
         loop {
-            let mut transmits = self.flush().await;
-            transmits.extend(lock(&self.shared.stashed).drain(..));
-            if let Some(outgoing) = transmits.into_iter().last() {
-                let result = self
-                    .shared
-                    .transport
-                    .send(outgoing.request, outgoing.timeout)
-                    .await;
+            let mut pending = self.flush().await;
+            pending.extend(lock(&self.shared.stashed).drain(..));
+            if let Some(pending) = pending.into_iter().last() {
+                let (id, answer) = self.start(pending);
+                // The transport keeps its own timeout; a signer may not.
+                let mut deadline = self.shared.runtime.sleep_until(self.next_wake());
+                let mut answer = answer;
+                let answer = poll_fn(|cx| {
+                    if let Poll::Ready(answer) = answer.as_mut().poll(cx) {
+                        return Poll::Ready(Some(answer));
+                    }
+                    deadline.as_mut().poll(cx).map(|()| None)
+                })
+                .await;
                 let now = self.shared.runtime.now();
-                lock(&self.shared.registrar).handle_response(outgoing.id, result, now);
+                match answer {
+                    Some(answer) => self.answer(id, answer, now),
+                    None => lock(&self.shared.registrar).handle_timeout(now),
+                }
                 rechecked = true;
                 continue;
             }
@@ -387,9 +448,9 @@ impl Driver {
             stored.as_ref(),
             now,
         );
-        let transmits = self.flush().await;
-        if !transmits.is_empty() {
-            lock(&self.shared.stashed).extend(transmits);
+        let pending = self.flush().await;
+        if !pending.is_empty() {
+            lock(&self.shared.stashed).extend(pending);
         }
         self.shared.wake.notify();
         response
@@ -421,19 +482,15 @@ impl Driver {
             if self.stopped_since(stops) {
                 return;
             }
-            let mut transmits = self.flush().await;
-            transmits.extend(lock(&self.shared.stashed).drain(..));
-            if let Some(outgoing) = transmits.into_iter().last() {
-                let send = self
-                    .shared
-                    .transport
-                    .send(outgoing.request, outgoing.timeout);
-                in_flight = Some((outgoing.id, send));
+            let mut pending = self.flush().await;
+            pending.extend(lock(&self.shared.stashed).drain(..));
+            if let Some(pending) = pending.into_iter().last() {
+                in_flight = Some(self.start(pending));
             }
             let mut sleep = self.shared.runtime.sleep_until(self.next_wake());
             let mut woken = pin!(self.shared.wake.notified());
             enum Next {
-                Answer(RequestId, Result<HttpResponse, TransportError>),
+                Answer(RequestId, Answer),
                 Timer,
                 Woken,
             }
@@ -454,9 +511,9 @@ impl Driver {
             .await;
             let now = self.shared.runtime.now();
             match next {
-                Next::Answer(id, result) => {
+                Next::Answer(id, answer) => {
                     in_flight = None;
-                    lock(&self.shared.registrar).handle_response(id, result, now);
+                    self.answer(id, answer, now);
                 }
                 Next::Timer => lock(&self.shared.registrar).handle_timeout(now),
                 Next::Woken => {}
@@ -464,9 +521,41 @@ impl Driver {
         }
     }
 
+    /// Sends a request or asks the signer: the answer, as a future.
+    fn start(&self, pending: Pending) -> InFlight<'_> {
+        match pending {
+            Pending::Send(outgoing) => {
+                let send = self
+                    .shared
+                    .transport
+                    .send(outgoing.request, outgoing.timeout);
+                (outgoing.id, Box::pin(send.map(Answer::Response)))
+            }
+            Pending::Sign(request) => {
+                let signature: BoxFuture<'_, Result<Vec<u8>, String>> =
+                    match &self.shared.remote_signer {
+                        Some(signer) => signer.personal_sign(request.message),
+                        // Only a remote-signer registrar asks; never reached.
+                        None => Box::pin(std::future::ready(Err("no remote signer".to_owned()))),
+                    };
+                (request.id, Box::pin(signature.map(Answer::Signature)))
+            }
+        }
+    }
+
+    /// Feeds an answer back to the registrar.
+    fn answer(&self, id: RequestId, answer: Answer, now: UnixTime) {
+        let mut registrar = lock(&self.shared.registrar);
+        match answer {
+            Answer::Response(result) => registrar.handle_response(id, result, now),
+            Answer::Signature(result) => registrar.handle_signature(id, result, now),
+        }
+    }
+
     /// Carries out the registrar's outputs in order, outside its mutex:
-    /// persists, lock actions, events. Returns the requests to send.
-    async fn flush(&self) -> Vec<OutgoingRequest> {
+    /// persists, lock actions, events. Returns the requests to send and the
+    /// signatures to ask for.
+    async fn flush(&self) -> Vec<Pending> {
         let mut io = self.shared.io.lock().await;
         let mut transmits = Vec::new();
         let mut results = Vec::new();
@@ -490,7 +579,8 @@ impl Driver {
                 break;
             };
             match output {
-                Output::Transmit(outgoing) => transmits.push(outgoing),
+                Output::Transmit(outgoing) => transmits.push(Pending::Send(outgoing)),
+                Output::Sign(request) => transmits.push(Pending::Sign(request)),
                 Output::Persist(snapshot) => {
                     if let Err(err) = self.shared.store.save(snapshot.encode()).await {
                         self.report(&Event::StateSaveFailed {

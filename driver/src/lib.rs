@@ -10,6 +10,7 @@
 //! - [`SnapshotStore`]: load, save, lock, set a corrupt snapshot aside.
 //! - [`Runtime`]: the wall clock, a timer, spawning a task, a random seed.
 //! - [`EventSink`]: where events go (a logger, a callback, a stream).
+//! - [`RemoteSigner`] (optional): signs for a node whose key the host keeps.
 //!
 //! The native crate supplies tokio, reqwest and a file store; the npm package
 //! supplies `fetch`, `setTimeout` and its storage adapters; the Python and
@@ -134,6 +135,18 @@ pub trait Runtime: MaybeSend + MaybeSync + 'static {
     fn spawn(&self, task: BoxFuture<'static, ()>);
     /// A seed for the jitter generator (OS randomness in production).
     fn random_seed(&self) -> u64;
+}
+
+/// Signs for a node whose key the library never holds: a wallet SDK, a
+/// hardware-backed key, a signing service (see
+/// [`Driver::builder_with_remote_signer`]). Asked for one EIP-191 signature
+/// per wallet-flow attempt, outside every lock; it has the request timeout
+/// to answer.
+pub trait RemoteSigner: MaybeSend + MaybeSync + 'static {
+    /// The EIP-191 (`personal_sign`) signature of `message`: 65 bytes
+    /// `r ‖ s ‖ v`, v in {0, 1} or {27, 28}; or why not (a refusal, say:
+    /// the text is logged, so it must hold no secret).
+    fn personal_sign(&self, message: String) -> BoxFuture<'_, Result<Vec<u8>, String>>;
 }
 
 /// Receives every event (never a secret), in order.

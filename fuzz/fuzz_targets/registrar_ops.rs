@@ -230,6 +230,9 @@ impl Host {
                     let nonce = request.request.url.ends_with("/siwe/request");
                     self.in_flight = Some((request.id, self.now + request.timeout, nonce));
                 }
+                Output::Sign(request) => {
+                    panic!("a registrar with its own key asked for a signature: {request:?}")
+                }
                 Output::AcquireLock => {
                     assert!(self.use_lock, "lock asked for without use_lock");
                     self.lock_asked = true;

@@ -20,10 +20,16 @@ pub use posemesh_registration_driver::{DriverError, RegisterOnceError, TickRepor
 /// A callback that receives every event (never a secret).
 pub type EventHandler = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// Who signs for the node.
+enum NodeKey {
+    Local(PrivateKey),
+    Remote(String, Arc<dyn shared::RemoteSigner>),
+}
+
 /// Configures and builds a [`Driver`].
 pub struct DriverBuilder {
     config: RegistrarConfig,
-    key: PrivateKey,
+    key: NodeKey,
     store: Option<Arc<dyn Store>>,
     transport: Option<Arc<dyn Transport>>,
     clock: Option<Arc<dyn Clock>>,
@@ -86,14 +92,21 @@ impl DriverBuilder {
         let sink = Arc::new(TracingSink {
             handler: self.on_event,
         });
-        let mut builder = shared::Driver::builder(
-            self.config,
-            self.key,
-            transport,
-            Arc::new(BlockingStore(store)),
-            runtime,
-        )
-        .events(sink);
+        let store = Arc::new(BlockingStore(store));
+        let builder = match self.key {
+            NodeKey::Local(key) => {
+                shared::Driver::builder(self.config, key, transport, store, runtime)
+            }
+            NodeKey::Remote(address, signer) => shared::Driver::builder_with_remote_signer(
+                self.config,
+                address,
+                signer,
+                transport,
+                store,
+                runtime,
+            ),
+        };
+        let mut builder = builder.events(sink);
         if let Some(seed) = self.seed {
             builder = builder.seed(seed);
         }
@@ -114,6 +127,21 @@ pub struct Driver {
 impl Driver {
     /// Starts configuring a driver for `config`, signing with `key`.
     pub fn builder(config: RegistrarConfig, key: PrivateKey) -> DriverBuilder {
+        Self::builder_for(config, NodeKey::Local(key))
+    }
+
+    /// Starts configuring a wallet-flow driver for a node whose key the
+    /// host keeps: `signer` signs each attempt's SIWE message for `address`
+    /// (see [`shared::Driver::builder_with_remote_signer`]).
+    pub fn builder_with_remote_signer(
+        config: RegistrarConfig,
+        address: String,
+        signer: Arc<dyn shared::RemoteSigner>,
+    ) -> DriverBuilder {
+        Self::builder_for(config, NodeKey::Remote(address, signer))
+    }
+
+    fn builder_for(config: RegistrarConfig, key: NodeKey) -> DriverBuilder {
         DriverBuilder {
             config,
             key,

@@ -45,6 +45,7 @@ pub use posemesh_registration_core::{
     Snapshot, Status, UnixTime,
 };
 pub use posemesh_registration_driver as shared_driver;
+pub use posemesh_registration_driver::RemoteSigner;
 pub use store::{FileStore, MemoryStore, Store, StoreError};
 pub use transport::{ReqwestTransport, Transport};
 

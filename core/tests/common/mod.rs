@@ -103,7 +103,11 @@ impl Sim {
         seed: u64,
         start: UnixTime,
     ) -> Sim {
-        let reg = Registrar::new(config, key, snapshot, start, seed);
+        Sim::from_registrar(Registrar::new(config, key, snapshot, start, seed), start)
+    }
+
+    /// Drives `reg`, built at `start` (a remote signer's, say).
+    pub fn from_registrar(reg: Registrar, start: UnixTime) -> Sim {
         let mut sim = Sim {
             reg,
             now: start,
@@ -329,6 +333,7 @@ pub fn kinds(outputs: &[Output]) -> Vec<String> {
         .iter()
         .map(|o| match o {
             Output::Transmit(_) => "transmit".to_owned(),
+            Output::Sign(_) => "sign".to_owned(),
             Output::AcquireLock => "acquire_lock".to_owned(),
             Output::ReleaseLock => "release_lock".to_owned(),
             Output::Persist(_) => "persist".to_owned(),
