@@ -4,7 +4,7 @@
 
 use crate::error::{truncate, RegistrationError};
 use futures_util::future::BoxFuture;
-use posemesh_registration::Transport;
+use posemesh_registration::{ReqwestTransport, Transport};
 use posemesh_registration_core as core;
 use posemesh_registration_core::response::MAX_RESPONSE_BODY;
 use std::fmt;
@@ -198,6 +198,78 @@ impl From<TransportErrorKind> for core::TransportErrorKind {
 pub trait HttpClient: Send + Sync {
     /// Sends `request` and returns the response (body: its first 64 KiB suffice).
     async fn send(&self, request: Arc<HttpRequest>) -> Result<HttpResponse, RegistrationError>;
+}
+
+impl From<core::TransportErrorKind> for TransportErrorKind {
+    fn from(kind: core::TransportErrorKind) -> Self {
+        match kind {
+            core::TransportErrorKind::Timeout => TransportErrorKind::Timeout,
+            core::TransportErrorKind::Connect => TransportErrorKind::Connect,
+            core::TransportErrorKind::Io => TransportErrorKind::Io,
+            core::TransportErrorKind::Other => TransportErrorKind::Other,
+        }
+    }
+}
+
+/// The library's own HTTP client (reqwest with rustls and its bundled web
+/// roots, plus `SSL_CERT_FILE`; proxies from `https_proxy`/`HTTPS_PROXY`,
+/// `all_proxy` and `no_proxy` where the process has an environment, as on
+/// the JVM), with a proxy or a private CA of the app's: pass it as a
+/// registrar's `httpClient`.
+///
+/// - `proxyUrl`: send every request through this proxy, e.g.
+///   `http://proxy.example:3128` (credentials as `http://user:pass@…`; never
+///   logged, never in an error).
+/// - `caBundlePem`: one or more PEM certificates to trust besides the
+///   built-in roots, for a DDS behind a private CA.
+///
+/// Throws `InvalidConfig` for a proxy URL or PEM text it cannot use.
+#[uniffi::export(default(proxy_url = None, ca_bundle_pem = None))]
+pub fn built_in_http_client(
+    proxy_url: Option<String>,
+    ca_bundle_pem: Option<String>,
+) -> Result<Arc<dyn HttpClient>, RegistrationError> {
+    let mut builder = ReqwestTransport::builder();
+    if let Some(proxy) = proxy_url {
+        builder = builder.proxy(proxy);
+    }
+    if let Some(pem) = ca_bundle_pem {
+        builder = builder.ca_bundle_pem(pem.into_bytes());
+    }
+    let transport = builder
+        .build()
+        .map_err(|err| RegistrationError::InvalidConfig {
+            reason: err.to_string(),
+        })?;
+    Ok(Arc::new(BuiltInClient { transport }))
+}
+
+/// [`built_in_http_client`]: reqwest as an [`HttpClient`].
+struct BuiltInClient {
+    transport: ReqwestTransport,
+}
+
+#[async_trait::async_trait]
+impl HttpClient for BuiltInClient {
+    async fn send(&self, request: Arc<HttpRequest>) -> Result<HttpResponse, RegistrationError> {
+        let response = self
+            .transport
+            .send(request.inner.clone(), request.timeout)
+            .await
+            .map_err(|err| RegistrationError::Http {
+                kind: err.kind.into(),
+                detail: err.detail,
+            })?;
+        Ok(HttpResponse {
+            status: i32::from(response.status),
+            headers: response
+                .headers
+                .into_iter()
+                .map(|(name, value)| HttpHeader { name, value })
+                .collect(),
+            body: response.body,
+        })
+    }
 }
 
 /// Lets the native driver send through an app's [`HttpClient`].

@@ -145,50 +145,23 @@ impl Presigned {
         signer: &dyn Signer,
         message_for: impl FnOnce(&str) -> String,
     ) -> Result<Presigned, RegistrationError> {
-        let address = signer.address()?.trim().to_ascii_lowercase();
-        let hex_digits = address.strip_prefix("0x").unwrap_or("");
-        if hex_digits.len() != 40 || !hex_digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RegistrationError::InvalidInput {
+        let address = core::keys::parse_eth_address(&signer.address()?).ok_or_else(|| {
+            RegistrationError::InvalidInput {
                 reason: "the signer's address is not 0x and 40 hex digits".into(),
-            });
-        }
+            }
+        })?;
         let message = message_for(&address).into_bytes();
-        let mut signature = signer.personal_sign(message.clone()).await?;
-        if signature.len() != 65 {
-            return Err(RegistrationError::InvalidInput {
-                reason: format!(
-                    "the signer returned {} bytes; a personal_sign signature has 65",
-                    signature.len()
-                ),
-            });
-        }
-        if signature[64] < 27 {
-            signature[64] += 27;
-        }
-        let signature_hex = format!("0x{}", hex_lower(&signature));
-        let recovered =
-            core::keys::recover_eip191_signer(&message, &signature_hex).map_err(|err| {
-                RegistrationError::InvalidInput {
-                    reason: format!("the signer's signature is unusable: {err}"),
-                }
+        let signature = signer.personal_sign(message.clone()).await?;
+        let signature_hex = core::keys::accept_eip191_signature(&message, &signature, &address)
+            .map_err(|err| RegistrationError::InvalidInput {
+                reason: format!("the signer's signature is unusable: {err}"),
             })?;
-        if recovered != address {
-            return Err(RegistrationError::InvalidInput {
-                reason: format!(
-                    "the signer's signature recovers to {recovered}, not to its address {address}"
-                ),
-            });
-        }
         Ok(Presigned {
             address,
             message,
             signature_hex,
         })
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl core::Signer for Presigned {

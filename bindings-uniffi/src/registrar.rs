@@ -14,11 +14,12 @@
 use crate::error::RegistrationError;
 use crate::host::{ForeignStore, LogEvent, Logger, SnapshotStore};
 use crate::http::{ForeignTransport, HttpClient, HttpHeader};
-use crate::keys::NodeKey;
+use crate::keys::{NodeKey, Signer};
 use crate::protocol::system_time;
 use posemesh_registration::core::{Event, Flow, Secret, Status};
+use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
-    Driver, EventHandler, FileStore, MemoryStore, ReqwestTransport, Store, Transport,
+    Driver, EventHandler, FileStore, MemoryStore, RemoteSigner, ReqwestTransport, Store, Transport,
 };
 use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::duration_from_secs_f64;
@@ -463,16 +464,22 @@ pub struct Registrar {
 impl Registrar {
     fn build(
         config: RegistrarConfig,
-        key: &NodeKey,
+        key: Signing<'_>,
         registration_credentials: String,
         transport: Arc<dyn Transport>,
         store: Arc<dyn Store>,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
         let config = config.to_core(registration_credentials)?;
-        let mut builder = Driver::builder(config, key.inner.clone())
-            .shared_store(store)
-            .transport(transport);
+        let builder = match key {
+            Signing::Key(key) => Driver::builder(config, key.inner.clone()),
+            Signing::App(signer) => {
+                let address = signer.address()?;
+                let signer = Arc::new(AppSigner(signer));
+                Driver::builder_with_remote_signer(config, address, signer)
+            }
+        };
+        let mut builder = builder.shared_store(store).transport(transport);
         if let Some(logger) = logger {
             let on_event: EventHandler = Arc::new(move |event: &Event| {
                 // A logger that throws must not disturb registration.
@@ -518,6 +525,47 @@ impl Registrar {
     }
 }
 
+/// Who signs for the node.
+enum Signing<'a> {
+    /// The library holds the key.
+    Key(&'a NodeKey),
+    /// The app's signer signs each attempt's SIWE message.
+    App(Arc<dyn Signer>),
+}
+
+/// The app's [`Signer`] as the driver's remote signer.
+struct AppSigner(Arc<dyn Signer>);
+
+impl RemoteSigner for AppSigner {
+    fn personal_sign(&self, message: String) -> BoxFuture<'_, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            self.0
+                .personal_sign(message.into_bytes())
+                .await
+                .map_err(|err| err.to_string())
+        })
+    }
+}
+
+/// Where a registrar sends and stores.
+type Io = (Arc<dyn Transport>, Arc<dyn Store>);
+
+/// The app's HTTP client and store, or the built-in client and memory.
+fn app_io(
+    http_client: Option<Arc<dyn HttpClient>>,
+    store: Option<Arc<dyn SnapshotStore>>,
+) -> Result<Io, RegistrationError> {
+    let transport: Arc<dyn Transport> = match http_client {
+        Some(client) => Arc::new(ForeignTransport::new(client)),
+        None => reqwest_transport()?,
+    };
+    let store: Arc<dyn Store> = match store {
+        Some(store) => Arc::new(ForeignStore::new(store)),
+        None => Arc::new(MemoryStore::new()),
+    };
+    Ok((transport, store))
+}
+
 fn reqwest_transport() -> Result<Arc<dyn Transport>, RegistrationError> {
     let transport = ReqwestTransport::new().map_err(|err| RegistrationError::Unexpected {
         detail: format!("cannot build the HTTP client: {err}"),
@@ -550,17 +598,40 @@ impl Registrar {
         store: Option<Arc<dyn SnapshotStore>>,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
-        let transport: Arc<dyn Transport> = match http_client {
-            Some(client) => Arc::new(ForeignTransport::new(client)),
-            None => reqwest_transport()?,
-        };
-        let store: Arc<dyn Store> = match store {
-            Some(store) => Arc::new(ForeignStore::new(store)),
-            None => Arc::new(MemoryStore::new()),
-        };
+        let (transport, store) = app_io(http_client, store)?;
         Self::build(
             config,
-            &key,
+            Signing::Key(&key),
+            registration_credentials,
+            transport,
+            store,
+            logger,
+        )
+    }
+
+    /// A wallet-flow registrar whose key the app keeps: `signer` (a wallet
+    /// SDK, an Android Keystore or Secure Enclave-backed key, a signing
+    /// service) is asked for its address once, here, and for one EIP-191
+    /// signature per registration attempt, on the library's threads and
+    /// outside every lock; it has the request timeout to answer. A signature
+    /// that does not recover to its address fails the attempt (and is never
+    /// sent); so does anything `personalSign` throws, whose message is logged.
+    /// Other arguments as for the main constructor. Throws `InvalidConfig`
+    /// for the legacy flow (whose signature needs the node's key) or an
+    /// address that is not `0x` and 40 hex digits.
+    #[uniffi::constructor(default(http_client = None, store = None, logger = None))]
+    pub fn with_signer(
+        config: RegistrarConfig,
+        signer: Arc<dyn Signer>,
+        registration_credentials: String,
+        http_client: Option<Arc<dyn HttpClient>>,
+        store: Option<Arc<dyn SnapshotStore>>,
+        logger: Option<Arc<dyn Logger>>,
+    ) -> Result<Arc<Self>, RegistrationError> {
+        let (transport, store) = app_io(http_client, store)?;
+        Self::build(
+            config,
+            Signing::App(signer),
             registration_credentials,
             transport,
             store,
@@ -639,7 +710,7 @@ impl Registrar {
         }
         Self::build(
             config,
-            &key,
+            Signing::Key(&key),
             registration_credentials,
             reqwest_transport()?,
             Arc::new(FileStore::new(state_file_path)),

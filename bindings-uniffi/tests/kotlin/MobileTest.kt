@@ -16,6 +16,7 @@ import com.posemesh.registration.RegistrationFlow
 import com.posemesh.registration.RegistrationStatus
 import com.posemesh.registration.Signer
 import com.posemesh.registration.SnapshotStore
+import com.posemesh.registration.builtInHttpClient
 import com.posemesh.registration.classifyResponse
 import com.posemesh.registration.parseSiweChallenge
 import com.posemesh.registration.siweNonceRequest
@@ -440,6 +441,83 @@ class MobileTest {
         }
         assertTrue(failed.detail.contains("NotImplementedError"), failed.detail)
         assertEquals(1, MockDds.accepted().size)
+    }
+
+    @Test
+    fun registrarWithASignerRegistersWithoutTheKey(): Unit = runBlocking {
+        val signer = WalletSigner()
+        val secret = secret()
+        Registrar.withSigner(config(), signer, secret, JdkClient()).use { registrar ->
+            assertEquals(signer.address(), registrar.address())
+            assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
+            assertEquals(1, signer.signed.get(), "one signature per attempt")
+            assertEquals(signer.address(), MockDds.accepted().single().str("address"))
+            assertFalse(registrar.toString().contains(signer.hiddenKeyHex()))
+            assertFalse(registrar.toString().contains(secret))
+            // The loop asks again for each new attempt.
+            registrar.registerAgain()
+            assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
+            assertEquals(2, signer.signed.get())
+        }
+        // The legacy flow's signature needs the node's key.
+        val legacy = assertFailsWith<RegistrationException.InvalidConfig> {
+            Registrar.withSigner(
+                config().copy(flow = RegistrationFlow.Legacy("http://127.0.0.1:9/")), signer, secret,
+            )
+        }
+        assertTrue(legacy.reason.contains("wallet flow only"), legacy.reason)
+    }
+
+    @Test
+    fun registrarWithAnImpostorOrFailingSignerSendsNothingAndFails(): Unit = runBlocking {
+        val honest = WalletSigner()
+        val impostor = object : Signer {
+            override fun address(): String = honest.address()
+            override suspend fun personalSign(message: ByteArray): ByteArray =
+                NodeKey.generate().use { hexToBytes(it.signEip191(String(message))) }
+        }
+        val declining = object : Signer {
+            override fun address(): String = honest.address()
+            override suspend fun personalSign(message: ByteArray): ByteArray =
+                throw RegistrationException.Unexpected("the user declined")
+        }
+        val todo = object : Signer {
+            override fun address(): String = honest.address()
+            override suspend fun personalSign(message: ByteArray): ByteArray = TODO("wallet SDK")
+        }
+        for ((signer, expected) in listOf(impostor to "recovers to", declining to "the user declined", todo to "NotImplementedError")) {
+            Registrar.withSigner(config(), signer, secret(), JdkClient()).use { registrar ->
+                val failed = assertFailsWith<RegistrationException.AttemptFailed> { registrar.registerOnce() }
+                assertTrue(failed.message!!.contains("the remote signer did not sign") && failed.message!!.contains(expected), failed.message)
+                assertEquals(RegistrationStatus.DISCONNECTED, registrar.status())
+            }
+        }
+        // Only nonce requests reached the DDS: nothing was registered.
+        assertTrue(MockDds.accepted().isEmpty())
+    }
+
+    @Test
+    fun builtInHttpClientTakesAProxyAndACaBundle(): Unit = runBlocking {
+        NodeKey.generate().use { key ->
+            // A proxy that is not there: the attempt fails to connect, whatever the DDS.
+            val viaDeadProxy = builtInHttpClient(proxyUrl = "http://127.0.0.1:9")
+            Registrar(config(), key, secret(), viaDeadProxy).use { registrar ->
+                val failed = assertFailsWith<RegistrationException.AttemptFailed> { registrar.registerOnce() }
+                assertTrue(failed.message!!.contains("connect"), failed.message)
+            }
+            // Without options it is the default client: it reaches the DDS.
+            Registrar(config(), key, secret(), builtInHttpClient()).use { registrar ->
+                assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
+            }
+            val badProxy = assertFailsWith<RegistrationException.InvalidConfig> {
+                builtInHttpClient(proxyUrl = "http://user:hunter2@[bad")
+            }
+            assertFalse(badProxy.message!!.contains("hunter2"), badProxy.message)
+            val badPem = assertFailsWith<RegistrationException.InvalidConfig> {
+                builtInHttpClient(caBundlePem = "not a certificate")
+            }
+            assertTrue(badPem.reason.isNotBlank())
+        }
     }
 
     @Test
