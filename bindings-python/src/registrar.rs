@@ -9,12 +9,12 @@ use crate::keys::PyPrivateKey;
 use crate::logbridge;
 use crate::runtime::{runtime, wait};
 use crate::store::PyStore;
+use futures_util::stream::{BoxStream, StreamExt};
 use posemesh_registration::core::registrar::duration_from_secs_f64;
 use posemesh_registration::core::DdsCredentials;
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
-    AttemptOutcome, Driver, Event, FileStore, Flow, MemoryStore, RegistrarConfig, Secret, Status,
-    Store,
+    AttemptOutcome, Driver, FileStore, Flow, MemoryStore, RegistrarConfig, Secret, Status, Store,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -25,7 +25,7 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// How long `stop()` waits for the loop to wind down when no timeout is given.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,47 +72,8 @@ pub(crate) struct Inner {
     state: String,
     /// This registrar's loop task, once started.
     running: Mutex<Option<LoopDone>>,
-    /// Status changes, for `statuses()`.
-    feed: Arc<StatusFeed>,
-}
-
-/// Hands every status change (from the driver's `status.transition` events)
-/// to the `statuses()` iterators; `stop()` ends them.
-#[derive(Default)]
-pub(crate) struct StatusFeed {
-    subscribers: Mutex<Vec<(mpsc::UnboundedSender<Status>, Status)>>,
-}
-
-impl StatusFeed {
-    fn subscribers(
-        &self,
-    ) -> std::sync::MutexGuard<'_, Vec<(mpsc::UnboundedSender<Status>, Status)>> {
-        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The current status, then every change until [`StatusFeed::close`].
-    fn subscribe(&self, current: Status) -> mpsc::UnboundedReceiver<Status> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut subscribers = self.subscribers();
-        let _ = tx.send(current);
-        subscribers.push((tx, current));
-        rx
-    }
-
-    fn publish(&self, status: Status) {
-        self.subscribers().retain_mut(|(tx, last)| {
-            if *last == status {
-                return true;
-            }
-            *last = status;
-            tx.send(status).is_ok()
-        });
-    }
-
-    /// Ends every iterator.
-    fn close(&self) {
-        self.subscribers().clear();
-    }
+    /// Bumped by `stop()`: ends the `statuses()` iterators opened before.
+    stops: watch::Sender<u64>,
 }
 
 impl Inner {
@@ -120,7 +81,6 @@ impl Inner {
     /// error comes back here, before this returns.
     fn start(self: &Arc<Self>, py: Python<'_>) -> Result<LoopDone, Error> {
         let driver = self.driver.clone();
-        let me = self.clone();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (done_tx, done) = watch::channel(());
         runtime().spawn(async move {
@@ -130,7 +90,6 @@ impl Inner {
             if first.is_pending() {
                 let _ = started_tx.send(first);
                 let _ = run.await;
-                me.publish_status();
             } else {
                 let _ = started_tx.send(first);
             }
@@ -150,7 +109,7 @@ impl Inner {
     /// returns what closes when this registrar's loop task has ended.
     fn stop(&self) -> Option<LoopDone> {
         self.driver.stop();
-        self.feed.close();
+        self.stops.send_modify(|stops| *stops += 1);
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -162,24 +121,9 @@ impl Inner {
         self.driver.status()
     }
 
-    /// Tells the `statuses()` iterators the status now (after an operation ended).
-    fn publish_status(&self) {
-        self.feed.publish(self.status());
-    }
-
-    /// `driver.register_once()`; the `statuses()` iterators hear the status
-    /// it ends with, however it ends.
-    fn register_once(
-        self: Arc<Self>,
-    ) -> impl Future<Output = Result<AttemptOutcome, Error>> + Send + 'static {
-        struct PublishOnDrop(Arc<Inner>);
-        impl Drop for PublishOnDrop {
-            fn drop(&mut self) {
-                self.0.publish_status();
-            }
-        }
-        let inner = PublishOnDrop(self);
-        async move { Ok(inner.0.driver.register_once().await?) }
+    /// `driver.register_once()`, as a task's future.
+    async fn register_once(self: Arc<Self>) -> Result<AttemptOutcome, Error> {
+        Ok(self.driver.register_once().await?)
     }
 
     fn repr(&self, class: &str) -> String {
@@ -254,8 +198,10 @@ fn build(
             Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
                 let path: PathBuf = obj.extract()?;
                 let shown = path.display().to_string();
-                crate::logbridge::detach(py, || check_state_path(&path))?;
-                (Arc::new(FileStore::new(path)), shown.clone(), Some(shown))
+                let store = FileStore::new(path);
+                crate::logbridge::detach(py, || store.check_usable())
+                    .map_err(|err| Error::State(err.to_string()))?;
+                (Arc::new(store), shown.clone(), Some(shown))
             }
             Some(obj) => {
                 let callable = |name: &str| -> PyResult<bool> {
@@ -282,21 +228,14 @@ fn build(
 
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
-    let feed = Arc::new(StatusFeed::default());
     let context = logbridge::Context {
         dds_url: config.dds_url.as_str().to_owned(),
         address: key.eth_address(),
         state_file,
     };
-    let events = feed.clone();
     let mut builder = Driver::builder(config, key)
         .shared_store(store)
-        .on_event(Arc::new(move |event| {
-            if let Event::StatusChanged { to, .. } = event {
-                events.publish(*to);
-            }
-            logbridge::log_event(event, &context)
-        }));
+        .on_event(Arc::new(move |event| logbridge::log_event(event, &context)));
     if let Some(seed) = seed {
         builder = builder.seed(seed);
     }
@@ -309,54 +248,8 @@ fn build(
             driver,
             state: state_name,
             running: Mutex::new(None),
-            feed,
+            stops: watch::Sender::new(0),
         }),
-    })
-}
-
-/// Refuses a state path the file store could never use (a folder, or a file
-/// beside which no lock file can be made, like `/proc/version`): otherwise
-/// every attempt fails to take the lock and the loop retries for ever. Makes
-/// the lock file the store would make on first use; never follows a
-/// symbolic link.
-fn check_state_path(path: &std::path::Path) -> Result<(), Error> {
-    let shown = path.display();
-    if path.is_dir() {
-        return Err(Error::State(format!(
-            "cannot use {shown} as the state file: it is a folder"
-        )));
-    }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if parent.is_some_and(|parent| !parent.exists()) {
-        return Ok(()); // the store creates the folder
-    }
-    let mut lock = path.as_os_str().to_owned();
-    lock.push(".lock");
-    let lock = PathBuf::from(lock);
-    let opened = match std::fs::symlink_metadata(&lock) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(std::io::Error::other(
-            "it is a symbolic link, which is refused",
-        )),
-        Ok(_) => std::fs::OpenOptions::new().write(true).open(&lock),
-        Err(_) => {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&lock) {
-                // Another process of the node made it meanwhile.
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    std::fs::OpenOptions::new().write(true).open(&lock)
-                }
-                opened => opened,
-            }
-        }
-    };
-    opened.map(drop).map_err(|err| {
-        Error::State(format!(
-            "cannot use {shown} as the state file: cannot create its lock file {}: {err}",
-            lock.display()
-        ))
     })
 }
 
@@ -462,7 +355,11 @@ impl PyDdsCredentials {
     module = "posemesh_registration._native"
 )]
 pub(crate) struct PyStatusStream {
-    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Status>>>,
+    /// The driver's status stream.
+    receiver: Arc<tokio::sync::Mutex<BoxStream<'static, Status>>>,
+    /// Ends the stream once it differs from `opened_at`.
+    stops: watch::Receiver<u64>,
+    opened_at: u64,
 }
 
 #[pymethods]
@@ -470,10 +367,17 @@ impl PyStatusStream {
     /// The next status goes to `done` (`None` once the registrar stopped).
     fn _next(&self, done: Py<PyAny>) -> PyCall {
         let receiver = self.receiver.clone();
+        let mut stops = self.stops.clone();
+        let opened_at = self.opened_at;
         bridge::spawn(
             done,
             async move {
-                let next = receiver.lock().await.recv().await;
+                let mut receiver = receiver.lock().await;
+                let next = tokio::select! {
+                    biased;
+                    _ = stops.wait_for(|stops| *stops != opened_at) => None,
+                    next = receiver.next() => next,
+                };
                 Ok(next.map(|status| status.as_str()))
             },
             None,
@@ -566,9 +470,14 @@ impl PyBaseRegistrar {
     /// The current status, then every change, until `stop()` (the package's
     /// `statuses()` iterates over it).
     fn _statuses(&self) -> PyStatusStream {
-        let receiver = self.inner.feed.subscribe(self.inner.status());
+        let stops = self.inner.stops.subscribe();
+        let opened_at = *stops.borrow();
         PyStatusStream {
-            receiver: Arc::new(tokio::sync::Mutex::new(receiver)),
+            receiver: Arc::new(tokio::sync::Mutex::new(
+                self.inner.driver.status_stream().boxed(),
+            )),
+            stops,
+            opened_at,
         }
     }
 

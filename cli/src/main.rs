@@ -276,7 +276,11 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     let transport = transport.build()?;
     let builder = Driver::builder(config, key).transport(Arc::new(transport));
     let builder = match &args.state_file {
-        Some(path) => builder.store(FileStore::new(path)),
+        Some(path) => {
+            let store = FileStore::new(path);
+            store.check_usable()?;
+            builder.store(store)
+        }
         None => builder.store(MemoryStore::new()),
     };
     let driver = builder.build()?;

@@ -342,3 +342,22 @@ fn log_format_json_prints_one_object_a_line_with_upstreams_fields() {
     assert!(!stderr.contains('\u{1b}'), "no colour when not a terminal");
     assert_clean(&output);
 }
+
+#[test]
+fn a_state_file_that_can_never_work_fails_at_once_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().display().to_string();
+    let started = std::time::Instant::now();
+    let output = register(
+        &args("http://127.0.0.1:9", &["--once", "--state-file", &folder]),
+        Some(KEY),
+    );
+    assert!(!output.status.success());
+    let all = text(&output);
+    assert!(all.contains("it is a folder"), "{all}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no attempt was made"
+    );
+    assert_clean(&output);
+}

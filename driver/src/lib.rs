@@ -140,8 +140,9 @@ pub trait Runtime: MaybeSend + MaybeSync + 'static {
 /// Signs for a node whose key the library never holds: a wallet SDK, a
 /// hardware-backed key, a signing service (see
 /// [`Driver::builder_with_remote_signer`]). Asked for one EIP-191 signature
-/// per wallet-flow attempt, outside every lock; it has the request timeout
-/// to answer.
+/// per wallet-flow attempt, never while the registrar's state is locked (a
+/// shared store's cross-process registration lock is held, as for the
+/// attempt's requests); it has the request timeout to answer.
 pub trait RemoteSigner: MaybeSend + MaybeSync + 'static {
     /// The EIP-191 (`personal_sign`) signature of `message`: 65 bytes
     /// `r ‖ s ‖ v`, v in {0, 1} or {27, 28}; or why not (a refusal, say:

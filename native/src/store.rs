@@ -198,6 +198,33 @@ impl FileStore {
         &self.path
     }
 
+    /// Checks, before the first attempt, that this store can ever work: the
+    /// path is not a folder and the lock file beside it can be opened (made
+    /// if missing, never through a symbolic link). Otherwise a path such as
+    /// `/proc/version` fails every attempt to take the lock and the loop
+    /// retries for ever. A missing folder is fine: the first save makes it.
+    pub fn check_usable(&self) -> Result<(), StoreError> {
+        if self.path.is_dir() {
+            let folder = io::Error::other("it is a folder, not a file");
+            return Err(self.err("cannot use state file", folder));
+        }
+        if !self.folder().exists() {
+            return Ok(());
+        }
+        private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.lock_path)
+            .map(drop)
+            .map_err(|e| {
+                self.lock_err(
+                    "cannot create lock file",
+                    explain_symlink(e, &self.lock_path),
+                )
+            })
+    }
+
     fn err(&self, action: &'static str, source: io::Error) -> StoreError {
         err_at(action, &self.path, source)
     }

@@ -160,6 +160,43 @@ fn a_lock_path_that_is_a_directory_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_state_path_that_can_never_work_is_refused_before_the_first_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    // A folder.
+    let err = FileStore::new(dir.path()).check_usable().unwrap_err();
+    assert!(err.to_string().contains("it is a folder"), "{err}");
+    // A file beside which no lock file can be made.
+    if Path::new("/proc/version").exists() {
+        let err = FileStore::new("/proc/version").check_usable().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot create lock file /proc/version.lock: "),
+            "{err}"
+        );
+    }
+    // A lock file that is a symbolic link, whose target stays untouched.
+    let elsewhere = dir.path().join("elsewhere");
+    fs::write(&elsewhere, b"someone else's file").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.path().join("linked.json.lock")).unwrap();
+    let err = FileStore::new(dir.path().join("linked.json"))
+        .check_usable()
+        .unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(fs::read(&elsewhere).unwrap(), b"someone else's file");
+    // Usable: a new file in a folder that exists (its lock file is made, 0600),
+    // or in one that does not exist yet (made by the first save).
+    let path = dir.path().join("state.json");
+    FileStore::new(&path).check_usable().unwrap();
+    assert_eq!(mode(&dir.path().join("state.json.lock")), 0o600);
+    let later = dir.path().join("not").join("yet").join("state.json");
+    FileStore::new(&later).check_usable().unwrap();
+    assert!(
+        !later.parent().unwrap().exists(),
+        "nothing made before the first save"
+    );
+}
+
+#[test]
 fn a_lock_held_elsewhere_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");

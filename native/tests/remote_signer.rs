@@ -1,6 +1,6 @@
 //! A wallet-flow node whose key the host keeps (a wallet SDK, a hardware key):
 //! the shared driver asks its `RemoteSigner` for each attempt's signature,
-//! outside every lock, under the request timeout. Against the conformance DDS
+//! never under the registrar's locks, under the request timeout. Against the conformance DDS
 //! on loopback.
 
 mod common;
@@ -9,8 +9,8 @@ use common::{fresh_key, fresh_secret, Dds};
 use posemesh_registration::core::{Flow, RegistrarConfig};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
-    AttemptOutcome, Driver, DriverError, Event, PrivateKey, RegisterOnceError, RemoteSigner,
-    Secret, Status,
+    AttemptOutcome, Driver, DriverError, Event, FileStore, PrivateKey, RegisterOnceError,
+    RemoteSigner, Secret, Status,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -123,6 +123,41 @@ async fn a_remote_signer_registers_the_node_without_handing_over_its_key() {
     let report = driver.tick().await;
     assert_eq!(report.status, Status::Registered);
     assert_eq!(wallet.signed.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_stored_registration_is_adopted_without_asking_the_signer() {
+    let dds = Dds::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let (key, _) = fresh_key();
+    let address = key.eth_address();
+    let wallet = Arc::new(Wallet {
+        key,
+        signed: AtomicUsize::new(0),
+        driver: OnceLock::new(),
+        seen_status: Mutex::new(None),
+    });
+    let secret = fresh_secret();
+    let start = || {
+        Driver::builder_with_remote_signer(
+            config(dds.url(), &secret),
+            address.clone(),
+            wallet.clone(),
+        )
+        .store(FileStore::new(&state))
+        .build()
+        .unwrap()
+    };
+    assert_eq!(
+        start().register_once().await,
+        Ok(AttemptOutcome::Registered)
+    );
+    // The process restarts: same state file, same signer.
+    let restarted = start();
+    assert_eq!(restarted.status(), Status::Registered);
+    assert_eq!(restarted.register_once().await, Ok(AttemptOutcome::Adopted));
+    assert_eq!(wallet.signed.load(Ordering::SeqCst), 1, "no second prompt");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
