@@ -613,9 +613,10 @@ impl Registrar {
     /// SDK, an Android Keystore or Secure Enclave-backed key, a signing
     /// service) is asked for its address once, here, and for one EIP-191
     /// signature per registration attempt, on the library's threads and
-    /// outside every lock; it has the request timeout to answer. A signature
-    /// that does not recover to its address fails the attempt (and is never
-    /// sent); so does anything `personalSign` throws, whose message is logged.
+    /// never while the registrar's state is locked; it has the request
+    /// timeout to answer. A signature that does not recover to its address
+    /// fails the attempt (and is never sent); so does anything `personalSign`
+    /// throws, whose message is logged.
     /// Other arguments as for the main constructor. Throws `InvalidConfig`
     /// for the legacy flow (whose signature needs the node's key) or an
     /// address that is not `0x` and 40 hex digits.
@@ -708,12 +709,18 @@ impl Registrar {
                 reason: "state file path must not be empty".into(),
             });
         }
+        let store = FileStore::new(state_file_path);
+        store
+            .check_usable()
+            .map_err(|err| RegistrationError::Store {
+                detail: err.to_string(),
+            })?;
         Self::build(
             config,
             Signing::Key(&key),
             registration_credentials,
             reqwest_transport()?,
-            Arc::new(FileStore::new(state_file_path)),
+            Arc::new(store),
             logger,
         )
     }
@@ -837,16 +844,14 @@ impl Registrar {
         status: RegistrationStatus,
         timeout: Duration,
     ) -> Result<bool, RegistrationError> {
-        let watch = self.new_watch();
-        let wanted = async move {
-            while let Some(now) = watch.next(None).await {
-                if now == status {
-                    return true;
-                }
-            }
-            false
+        let driver = self.driver.clone();
+        let wanted = match status {
+            RegistrationStatus::Disconnected => Status::Disconnected,
+            RegistrationStatus::Registering => Status::Registering,
+            RegistrationStatus::Registered => Status::Registered,
         };
-        Spawned::new(async move { tokio::time::timeout(timeout, wanted).await.unwrap_or(false) })?
+        let waiting = async move { driver.wait_for_status(wanted).await };
+        Spawned::new(async move { tokio::time::timeout(timeout, waiting).await.is_ok() })?
             .join()
             .await
     }

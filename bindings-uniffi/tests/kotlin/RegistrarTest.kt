@@ -273,6 +273,12 @@ class RegistrarTest {
                 assertNoSecrets(listOf(secret, "pw@"), listOf(error.toString()))
             }
             assertFailsWith<RegistrationException.InvalidConfig> { Registrar.withStateFile(config(), key, secret, " ") }
+            // A path the file store can never use fails here, not at every attempt.
+            val folder = java.nio.file.Files.createTempDirectory("state-folder")
+            val unusable = assertFailsWith<RegistrationException.Store> {
+                Registrar.withStateFile(config(), key, secret, folder.toString())
+            }
+            assertTrue(unusable.detail.contains("it is a folder"), unusable.detail)
         }
     }
 
