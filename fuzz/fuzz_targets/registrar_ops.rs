@@ -13,14 +13,17 @@
 //!
 //! Signing is stubbed (a fixed public key and signatures): it is the state
 //! machine under test here, and real signatures would cost most of the time.
+//! With a remote signer (wallet flow), the host answers `Output::Sign` with
+//! the real key's signature, another key's, any bytes, or a refusal, to the
+//! request being signed or to any id.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use posemesh_registration_core::snapshot::DdsCredentials;
 use posemesh_registration_core::{
-    Event, Flow, HttpResponse, LockOutcome, Output, Registrar, RegistrarConfig, RequestId, Signer,
-    Snapshot, Status, TransportError, TransportErrorKind, UnixTime,
+    Event, Flow, HttpResponse, LockOutcome, Output, PrivateKey, Registrar, RegistrarConfig,
+    RequestId, Signer, Snapshot, Status, TransportError, TransportErrorKind, UnixTime,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +40,19 @@ const MARKER: &str = "SECRET";
 const KNOWN_STALE_LOCK_DEADLINE: bool = false;
 
 struct StubSigner;
+
+/// The key whose address [`StubSigner`] has: a remote signer's real key.
+const KEY_HEX: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90";
+
+#[derive(Arbitrary, Debug)]
+enum SignAnswer {
+    /// The signer's own signature of the message being signed.
+    Valid,
+    /// Another key's signature of it.
+    OtherKey,
+    Bytes(Vec<u8>),
+    Refused(String),
+}
 
 impl Signer for StubSigner {
     fn public_key_hex(&self) -> String {
@@ -161,6 +177,10 @@ enum Op {
         path: String,
     },
     Lock(Lock),
+    Signature {
+        target: Target,
+        answer: SignAnswer,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -172,6 +192,8 @@ struct Input {
     timeout_ms: u32,
     seed: u64,
     stored: Option<StoredState>,
+    /// With the wallet flow: sign through `Output::Sign`.
+    remote_signer: bool,
     ops: Vec<Op>,
 }
 
@@ -204,6 +226,11 @@ struct Host {
     lock_held: bool,
     lock_asked: bool,
     wake: UnixTime,
+    /// Whether the registrar signs through `Output::Sign`.
+    remote: bool,
+    /// The message the registrar last asked to have signed, and that request's id.
+    to_sign: String,
+    signing: Option<RequestId>,
 }
 
 impl Host {
@@ -231,7 +258,25 @@ impl Host {
                     self.in_flight = Some((request.id, self.now + request.timeout, nonce));
                 }
                 Output::Sign(request) => {
-                    panic!("a registrar with its own key asked for a signature: {request:?}")
+                    assert!(
+                        self.remote,
+                        "a registrar with its own key asked for a signature"
+                    );
+                    assert!(
+                        self.in_flight.is_none(),
+                        "signature {:?} asked for while {:?} is in flight",
+                        request.id,
+                        self.in_flight
+                    );
+                    if self.use_lock {
+                        assert!(self.lock_held, "signing without the lock");
+                    }
+                    let shown = format!("{request:?}");
+                    assert!(!shown.contains(MARKER), "secret in {shown}");
+                    assert!(request.message.contains(&StubSigner.eth_address()));
+                    self.in_flight = Some((request.id, self.now + request.timeout, false));
+                    self.signing = Some(request.id);
+                    self.to_sign = request.message;
                 }
                 Output::AcquireLock => {
                     assert!(self.use_lock, "lock asked for without use_lock");
@@ -255,7 +300,8 @@ impl Host {
                     decoded.unknown_status = snapshot.unknown_status.clone();
                     // Stored with millisecond precision.
                     let mut expected = snapshot.clone();
-                    let to_ms = |t: Option<UnixTime>| t.map(|t| UnixTime::from_millis(t.as_millis()));
+                    let to_ms =
+                        |t: Option<UnixTime>| t.map(|t| UnixTime::from_millis(t.as_millis()));
                     expected.last_health_check = to_ms(expected.last_health_check);
                     expected.callback_until = to_ms(expected.callback_until);
                     assert_eq!(decoded, expected);
@@ -315,14 +361,18 @@ impl Host {
         );
     }
 
-    fn target_id(&mut self, target: &Target) -> (RequestId, bool) {
+    /// The id an answer goes to; what it answers is no longer in flight if
+    /// it is the kind of answer the registrar waits for (a response to a
+    /// request, a signature to a signing request).
+    fn target_id(&mut self, target: &Target, signature: bool) -> (RequestId, bool) {
         let id = match (target, self.in_flight) {
             (Target::InFlight, Some((id, _, _))) => id,
             (Target::InFlight, None) => RequestId(1),
             (Target::Id(id), _) => RequestId(*id),
         };
+        let awaited = (self.signing == Some(id)) == signature;
         let nonce = match self.in_flight {
-            Some((current, _, nonce)) if current == id => {
+            Some((current, _, nonce)) if current == id && awaited => {
                 self.in_flight = None;
                 nonce
             }
@@ -357,7 +407,7 @@ impl Host {
                 retry_after_secs,
                 body,
             } => {
-                let (id, _nonce) = self.target_id(&target);
+                let (id, _nonce) = self.target_id(&target, false);
                 let mut headers = Vec::new();
                 if let Some(value) = retry_after {
                     headers.push(("Retry-After".to_owned(), scrub(&value)));
@@ -401,7 +451,7 @@ impl Host {
                 kind,
                 detail,
             } => {
-                let (id, _) = self.target_id(&target);
+                let (id, _) = self.target_id(&target, false);
                 let kind = match kind % 4 {
                     0 => TransportErrorKind::Timeout,
                     1 => TransportErrorKind::Connect,
@@ -467,6 +517,22 @@ impl Host {
                 );
                 self.drain();
             }
+            Op::Signature { target, answer } => {
+                let (id, _) = self.target_id(&target, true);
+                let sign = |key_hex: &str| {
+                    let key = PrivateKey::from_hex(key_hex).expect("a valid key");
+                    let signature = key.sign_eip191(self.to_sign.as_bytes());
+                    hex::decode(signature.trim_start_matches("0x")).expect("hex")
+                };
+                let result = match answer {
+                    SignAnswer::Valid => Ok(sign(KEY_HEX)),
+                    SignAnswer::OtherKey => Ok(sign(&"11".repeat(32))),
+                    SignAnswer::Bytes(bytes) => Ok(bytes),
+                    SignAnswer::Refused(reason) => Err(scrub(&reason)),
+                };
+                self.registrar.handle_signature(id, result, self.now);
+                self.drain();
+            }
             Op::Lock(answer) => {
                 let outcome = match answer {
                     Lock::Acquired(fresh) => {
@@ -502,7 +568,11 @@ impl Host {
         );
         // A callback never changes the status; credentials it brings are
         // committed only once the attempt succeeded (now, or later).
-        assert_eq!(self.registrar.status(), before.status, "a callback changed the status");
+        assert_eq!(
+            self.registrar.status(),
+            before.status,
+            "a callback changed the status"
+        );
         if response.status == 200 {
             if let (Some(secret), Some(stored)) = (secret, self.registrar.credentials()) {
                 if before.credentials.as_ref() != Some(stored) {
@@ -542,10 +612,25 @@ fuzz_target!(|input: Input| {
     config.register_interval = Duration::from_secs(u64::from(input.interval_secs));
     config.request_timeout = Duration::from_millis(1 + u64::from(input.timeout_ms % 120_000));
 
-    let stored = input.stored.as_ref().map(|state| state.snapshot(start, &config));
+    let stored = input
+        .stored
+        .as_ref()
+        .map(|state| state.snapshot(start, &config));
     let status = stored.as_ref().map_or(Status::Disconnected, |s| s.status);
-    let registrar =
-        Registrar::with_signer(config.clone(), Arc::new(StubSigner), stored, start, input.seed);
+    let remote = input.wallet && input.remote_signer;
+    let registrar = if remote {
+        let address = StubSigner.eth_address();
+        Registrar::with_remote_signer(config.clone(), &address, stored, start, input.seed)
+            .expect("a wallet config and a valid address")
+    } else {
+        Registrar::with_signer(
+            config.clone(),
+            Arc::new(StubSigner),
+            stored,
+            start,
+            input.seed,
+        )
+    };
     let mut host = Host {
         registrar,
         config,
@@ -556,6 +641,9 @@ fuzz_target!(|input: Input| {
         lock_held: false,
         lock_asked: false,
         wake: start,
+        remote,
+        to_sign: String::new(),
+        signing: None,
     };
     host.drain();
     for op in input.ops.into_iter().take(256) {
