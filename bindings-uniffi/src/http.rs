@@ -244,6 +244,14 @@ pub fn built_in_http_client(
     Ok(Arc::new(BuiltInClient { transport }))
 }
 
+/// The core's `(name, value)` header pairs as records.
+pub(crate) fn headers_of(pairs: Vec<(String, String)>) -> Vec<HttpHeader> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| HttpHeader { name, value })
+        .collect()
+}
+
 /// [`built_in_http_client`]: reqwest as an [`HttpClient`].
 struct BuiltInClient {
     transport: ReqwestTransport,
@@ -262,11 +270,7 @@ impl HttpClient for BuiltInClient {
             })?;
         Ok(HttpResponse {
             status: i32::from(response.status),
-            headers: response
-                .headers
-                .into_iter()
-                .map(|(name, value)| HttpHeader { name, value })
-                .collect(),
+            headers: headers_of(response.headers),
             body: response.body,
         })
     }

@@ -13,7 +13,7 @@
 
 use crate::error::RegistrationError;
 use crate::host::{ForeignStore, LogEvent, Logger, SnapshotStore};
-use crate::http::{ForeignTransport, HttpClient, HttpHeader};
+use crate::http::{headers_of, ForeignTransport, HttpClient, HttpHeader};
 use crate::keys::{NodeKey, Signer};
 use crate::protocol::system_time;
 use posemesh_registration::core::{Event, Flow, Secret, Status};
@@ -466,8 +466,7 @@ impl Registrar {
         config: RegistrarConfig,
         key: Signing<'_>,
         registration_credentials: String,
-        transport: Arc<dyn Transport>,
-        store: Arc<dyn Store>,
+        (transport, store): Io,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
         let config = config.to_core(registration_credentials)?;
@@ -598,13 +597,12 @@ impl Registrar {
         store: Option<Arc<dyn SnapshotStore>>,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
-        let (transport, store) = app_io(http_client, store)?;
+        let io = app_io(http_client, store)?;
         Self::build(
             config,
             Signing::Key(&key),
             registration_credentials,
-            transport,
-            store,
+            io,
             logger,
         )
     }
@@ -629,13 +627,12 @@ impl Registrar {
         store: Option<Arc<dyn SnapshotStore>>,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
-        let (transport, store) = app_io(http_client, store)?;
+        let io = app_io(http_client, store)?;
         Self::build(
             config,
             Signing::App(signer),
             registration_credentials,
-            transport,
-            store,
+            io,
             logger,
         )
     }
@@ -719,8 +716,7 @@ impl Registrar {
             config,
             Signing::Key(&key),
             registration_credentials,
-            reqwest_transport()?,
-            Arc::new(store),
+            (reqwest_transport()?, Arc::new(store)),
             logger,
         )
     }
@@ -899,11 +895,7 @@ impl Registrar {
         };
         NodeResponse {
             status: i32::from(response.status),
-            headers: response
-                .headers
-                .into_iter()
-                .map(|(name, value)| HttpHeader { name, value })
-                .collect(),
+            headers: headers_of(response.headers),
             body: response.body,
         }
     }

@@ -212,15 +212,7 @@ impl Driver {
         store: Arc<dyn SnapshotStore>,
         runtime: Arc<dyn Runtime>,
     ) -> DriverBuilder {
-        DriverBuilder {
-            config,
-            key: NodeKey::Local(key),
-            transport,
-            store,
-            runtime,
-            sink: None,
-            seed: None,
-        }
+        Self::builder_for(config, NodeKey::Local(key), transport, store, runtime)
     }
 
     /// Like [`Driver::builder`], for the wallet flow with a node key the
@@ -235,9 +227,20 @@ impl Driver {
         store: Arc<dyn SnapshotStore>,
         runtime: Arc<dyn Runtime>,
     ) -> DriverBuilder {
+        let key = NodeKey::Remote { address, signer };
+        Self::builder_for(config, key, transport, store, runtime)
+    }
+
+    fn builder_for(
+        config: RegistrarConfig,
+        key: NodeKey,
+        transport: Arc<dyn Transport>,
+        store: Arc<dyn SnapshotStore>,
+        runtime: Arc<dyn Runtime>,
+    ) -> DriverBuilder {
         DriverBuilder {
             config,
-            key: NodeKey::Remote { address, signer },
+            key,
             transport,
             store,
             runtime,

@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::{fresh_key, fresh_secret, Dds};
+use common::{fresh_key, fresh_secret, recorder, Dds};
 use posemesh_registration::core::{ConfigError, Flow, RegistrarConfig};
 use posemesh_registration::{
     AttemptOutcome, Driver, DriverError, Event, FileStore, RegisterOnceError, Secret, Status,
     Store, StoreError,
 };
 use serde_json::json;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 const CAPABILITY: &str = "/reconstruction/global-refinement/v1";
@@ -35,15 +35,6 @@ fn new_driver(dds: &Dds) -> Driver {
     Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
         .build()
         .unwrap()
-}
-
-fn recorder() -> (Arc<Mutex<Vec<Event>>>, posemesh_registration::EventHandler) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    (
-        events,
-        Arc::new(move |e: &Event| sink.lock().unwrap().push(e.clone())),
-    )
 }
 
 async fn wallet_registrations(dds: &Dds) -> Vec<serde_json::Value> {

@@ -2,13 +2,12 @@
 
 mod common;
 
-use common::{assert_logs_free_of, eventually, Dds, Node};
+use common::{assert_logs_free_of, eventually, recorder, Dds, Node};
 use posemesh_registration::core::registrar::Event;
 use posemesh_registration::{
     Driver, FailureClass, FileStore, RegisterOnceError, Snapshot, Status, Store, Transport,
 };
 use serde_json::json;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn failure_of<T: std::fmt::Debug>(
@@ -18,15 +17,6 @@ fn failure_of<T: std::fmt::Debug>(
         Err(RegisterOnceError::Failed(failure)) => failure,
         other => panic!("expected a failed attempt, got {other:?}"),
     }
-}
-
-fn recorder() -> (Arc<Mutex<Vec<Event>>>, posemesh_registration::EventHandler) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    (
-        events,
-        Arc::new(move |e: &Event| sink.lock().unwrap().push(e.clone())),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fresh_key, fresh_secret, Dds};
+use common::{fresh_key, fresh_secret, recorder, Dds};
 use posemesh_registration::core::{Flow, RegistrarConfig};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
@@ -54,6 +54,17 @@ impl RemoteSigner for Wallet {
     }
 }
 
+impl Wallet {
+    fn new(key: PrivateKey) -> Arc<Wallet> {
+        Arc::new(Wallet {
+            key,
+            signed: AtomicUsize::new(0),
+            driver: OnceLock::new(),
+            seen_status: Mutex::new(None),
+        })
+    }
+}
+
 /// A signer that never answers.
 struct Silent;
 
@@ -63,26 +74,12 @@ impl RemoteSigner for Silent {
     }
 }
 
-fn recorder() -> (Arc<Mutex<Vec<Event>>>, posemesh_registration::EventHandler) {
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    (
-        events,
-        Arc::new(move |e: &Event| sink.lock().unwrap().push(e.clone())),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_signer_registers_the_node_without_handing_over_its_key() {
     let dds = Dds::start().await;
     let (key, _) = fresh_key();
     let address = key.eth_address();
-    let wallet = Arc::new(Wallet {
-        key,
-        signed: AtomicUsize::new(0),
-        driver: OnceLock::new(),
-        seen_status: Mutex::new(None),
-    });
+    let wallet = Wallet::new(key);
     let driver = Driver::builder_with_remote_signer(
         config(dds.url(), &fresh_secret()),
         address.to_ascii_uppercase().replacen("0X", "0x", 1),
@@ -132,12 +129,7 @@ async fn after_a_restart_the_stored_registration_is_adopted_without_asking_the_s
     let state = dir.path().join("state.json");
     let (key, _) = fresh_key();
     let address = key.eth_address();
-    let wallet = Arc::new(Wallet {
-        key,
-        signed: AtomicUsize::new(0),
-        driver: OnceLock::new(),
-        seen_status: Mutex::new(None),
-    });
+    let wallet = Wallet::new(key);
     let secret = fresh_secret();
     let start = || {
         Driver::builder_with_remote_signer(

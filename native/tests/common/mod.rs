@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use posemesh_dds_mock::{MockConfig, RunningMock};
-use posemesh_registration::{Driver, DriverBuilder, Flow, PrivateKey, RegistrarConfig, Secret};
+use posemesh_registration::{
+    Driver, DriverBuilder, Event, Flow, PrivateKey, RegistrarConfig, Secret,
+};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -70,6 +72,16 @@ pub fn fresh_key() -> (PrivateKey, String) {
             return (key, hex);
         }
     }
+}
+
+/// Every event a driver reports, and the handler that collects them.
+pub fn recorder() -> (Arc<Mutex<Vec<Event>>>, posemesh_registration::EventHandler) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    (
+        events,
+        Arc::new(move |e: &Event| sink.lock().unwrap().push(e.clone())),
+    )
 }
 
 pub fn fresh_secret() -> String {
