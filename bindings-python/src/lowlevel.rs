@@ -4,11 +4,12 @@
 use crate::convert::{bytes_arg, headers_arg, pyrepr, string_list_arg, time_arg, type_name};
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
-use posemesh_registration::core::request::{self, NodeDescription, SiweChallenge};
+use posemesh_registration::core::registrar::ConfigError;
+use posemesh_registration::core::request::{self, SiweChallenge};
 use posemesh_registration::core::response::{self, MAX_RESPONSE_BODY};
-use posemesh_registration::core::url::{validate_node_url, BaseUrl};
+use posemesh_registration::core::url::BaseUrl;
 use posemesh_registration::core::{HttpRequest, HttpResponse};
-use posemesh_registration::{Failure, Secret};
+use posemesh_registration::{Failure, Flow, RegistrarConfig, Secret};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -150,23 +151,24 @@ impl PyFailure {
 }
 
 fn dds_url_arg(dds_url: &str) -> PyResult<BaseUrl> {
-    Ok(BaseUrl::parse(dds_url)
-        .map_err(|err| Error::InvalidUrl(format!("invalid DDS URL: {err}")))?)
+    Ok(BaseUrl::parse(dds_url).map_err(|err| Error::from(ConfigError::DdsUrl(err)))?)
 }
 
-fn node_arg(
+/// A request's arguments, checked by the core's configuration rules (the
+/// registrar's, with the same messages).
+fn checked(
+    dds_url: &str,
+    flow: Flow,
     node_version: &str,
     capabilities: &Bound<'_, PyAny>,
     registration_secret: &str,
-) -> PyResult<NodeDescription> {
-    if node_version.trim().is_empty() {
-        return Err(Error::Config("node version must not be empty".into()).into());
-    }
-    Ok(NodeDescription {
-        version: node_version.to_owned(),
-        capabilities: string_list_arg(capabilities, "capabilities")?,
-        credentials: Secret::new(registration_secret),
-    })
+) -> PyResult<RegistrarConfig> {
+    let capabilities = string_list_arg(capabilities, "capabilities")?;
+    let secret = Secret::new(registration_secret);
+    Ok(
+        RegistrarConfig::new(dds_url, flow, node_version, capabilities, secret)
+            .map_err(Error::from)?,
+    )
 }
 
 /// Builds the legacy registration request: `POST {dds_url}/internal/v1/nodes/register`,
@@ -183,13 +185,20 @@ pub(crate) fn build_registration_request(
     private_key: &Bound<'_, PyAny>,
     timestamp_ns: Option<u128>,
 ) -> PyResult<PyHttpRequest> {
-    let dds = dds_url_arg(dds_url)?;
-    validate_node_url(node_url)
-        .map_err(|err| Error::InvalidUrl(format!("invalid node URL: {err}")))?;
-    let node = node_arg(node_version, capabilities, registration_secret)?;
+    let flow = Flow::Legacy {
+        node_url: node_url.to_owned(),
+    };
+    let config = checked(
+        dds_url,
+        flow,
+        node_version,
+        capabilities,
+        registration_secret,
+    )?;
     let key = PyPrivateKey::from_any(private_key)?;
+    let time = time_arg(timestamp_ns)?;
     let request =
-        request::legacy_registration_request(&dds, node_url, &node, &key, time_arg(timestamp_ns)?);
+        request::legacy_registration_request(&config.dds_url, node_url, &config.node, &key, time);
     Ok(PyHttpRequest { request })
 }
 
@@ -223,7 +232,13 @@ pub(crate) fn build_wallet_registration_request(
     registration_secret: &str,
     private_key: &Bound<'_, PyAny>,
 ) -> PyResult<PyHttpRequest> {
-    let dds = dds_url_arg(dds_url)?;
+    let config = checked(
+        dds_url,
+        Flow::Wallet,
+        node_version,
+        capabilities,
+        registration_secret,
+    )?;
     let body = if challenge.is_instance_of::<PyDict>() {
         let text = py
             .import("json")?
@@ -238,13 +253,14 @@ pub(crate) fn build_wallet_registration_request(
     };
     let challenge =
         SiweChallenge::parse(&body).map_err(|err| PyValueError::new_err(err.to_string()))?;
-    let node = node_arg(node_version, capabilities, registration_secret)?;
-    if node.capabilities.is_empty() {
-        return Err(Error::Config("the wallet flow needs at least one capability".into()).into());
-    }
     let key = PyPrivateKey::from_any(private_key)?;
     Ok(PyHttpRequest {
-        request: request::wallet_registration_request(&dds, &challenge, &node, &key),
+        request: request::wallet_registration_request(
+            &config.dds_url,
+            &challenge,
+            &config.node,
+            &key,
+        ),
     })
 }
 

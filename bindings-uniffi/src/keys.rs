@@ -129,60 +129,25 @@ pub trait Signer: Send + Sync {
     async fn personal_sign(&self, message: Vec<u8>) -> Result<Vec<u8>, RegistrationError>;
 }
 
-/// The app's [`Signer`] for one message, signed beforehand: the core's
-/// signer trait is synchronous, the app's is not.
-pub(crate) struct Presigned {
-    address: String,
-    message: Vec<u8>,
-    signature_hex: String,
-}
-
-impl Presigned {
-    /// Asks `signer` for its address and its signature of the message
-    /// `message_for(address)`, and checks that the signature recovers to
-    /// that address.
-    pub(crate) async fn sign(
-        signer: &dyn Signer,
-        message_for: impl FnOnce(&str) -> String,
-    ) -> Result<Presigned, RegistrationError> {
-        let address = core::keys::parse_eth_address(&signer.address()?).ok_or_else(|| {
-            RegistrationError::InvalidInput {
-                reason: "the signer's address is not 0x and 40 hex digits".into(),
-            }
-        })?;
-        let message = message_for(&address).into_bytes();
-        let signature = signer.personal_sign(message.clone()).await?;
-        let signature_hex = core::keys::accept_eip191_signature(&message, &signature, &address)
-            .map_err(|err| RegistrationError::InvalidInput {
-                reason: format!("the signer's signature is unusable: {err}"),
-            })?;
-        Ok(Presigned {
-            address,
-            message,
-            signature_hex,
-        })
-    }
-}
-
-impl core::Signer for Presigned {
-    fn public_key_hex(&self) -> String {
-        // Not known without the key; the wallet flow does not send it.
-        String::new()
-    }
-    fn eth_address(&self) -> String {
-        self.address.clone()
-    }
-    fn sign_registration(&self, _message: &[u8]) -> String {
-        // Only the wallet flow is offered with an app signer.
-        String::new()
-    }
-    fn sign_eip191(&self, message: &[u8]) -> String {
-        if message == self.message.as_slice() {
-            self.signature_hex.clone()
-        } else {
-            String::new()
+/// Asks the app's `signer` for its address and its signature of the message
+/// `message_for(address)`, checked by the core's rule (65 bytes, recovering
+/// to that address). Returns the message and the signature as the DDS takes it.
+pub(crate) async fn app_signature(
+    signer: &dyn Signer,
+    message_for: impl FnOnce(&str) -> String,
+) -> Result<(String, String), RegistrationError> {
+    let address = core::keys::parse_eth_address(&signer.address()?).ok_or_else(|| {
+        RegistrationError::InvalidInput {
+            reason: "the signer's address is not 0x and 40 hex digits".into(),
         }
-    }
+    })?;
+    let message = message_for(&address);
+    let signature = signer.personal_sign(message.clone().into_bytes()).await?;
+    let signature = core::keys::accept_eip191_signature(message.as_bytes(), &signature, &address)
+        .map_err(|err| RegistrationError::InvalidInput {
+        reason: format!("the signer's signature is unusable: {err}"),
+    })?;
+    Ok((message, signature))
 }
 
 /// The public key (uncompressed, hex) that made a legacy registration
@@ -268,16 +233,15 @@ mod tests {
         }
     }
 
-    fn sign(signer: &AppSigner) -> Result<Presigned, RegistrationError> {
+    fn sign(signer: &AppSigner) -> Result<(String, String), RegistrationError> {
         let runtime = crate::registrar::runtime().unwrap();
-        runtime.block_on(Presigned::sign(signer, |address| {
+        runtime.block_on(app_signature(signer, |address| {
             format!("sign in as {address}")
         }))
     }
 
     #[test]
     fn app_signers_sign_for_their_address_only() {
-        use posemesh_registration_core::Signer as _;
         let key = core::PrivateKey::from_hex(KEY).unwrap();
         let address = key.eth_address();
         // v as 27/28 or 0/1, the address in any case: both accepted, normalised.
@@ -287,12 +251,9 @@ mod tests {
                 v_offset,
                 address: None,
             };
-            let signed = sign(&signer).unwrap();
-            assert_eq!(signed.eth_address(), address);
-            let message = format!("sign in as {address}");
-            let signature = signed.sign_eip191(message.as_bytes());
+            let (message, signature) = sign(&signer).unwrap();
+            assert_eq!(message, format!("sign in as {address}"));
             assert_eq!(signature, key.sign_eip191(message.as_bytes()));
-            assert_eq!(signed.sign_eip191(b"another message"), "");
         }
         // A signature that recovers to another address is refused.
         let impostor = AppSigner {

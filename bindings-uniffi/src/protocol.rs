@@ -6,8 +6,10 @@
 
 use crate::error::{FailureClass, RegistrationError};
 use crate::http::{HttpRequest, HttpResponse, TransportErrorKind};
-use crate::keys::{NodeKey, Presigned, Signer};
-use posemesh_registration::core::{self as core, request, response, BaseUrl, Secret, UnixTime};
+use crate::keys::{app_signature, NodeKey, Signer};
+use posemesh_registration::core::{
+    self as core, request, response, BaseUrl, Flow, Secret, UnixTime,
+};
 use posemesh_registration_core::callback;
 use posemesh_registration_core::registrar::DEFAULT_REQUEST_TIMEOUT;
 use std::sync::Arc;
@@ -24,18 +26,28 @@ pub(crate) fn system_time(time: UnixTime) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-fn base_url(dds_url: &str) -> Result<BaseUrl, RegistrationError> {
-    BaseUrl::parse(dds_url).map_err(|err| RegistrationError::InvalidInput {
-        reason: format!("invalid DDS URL: {err}"),
-    })
+fn invalid_input(err: core::ConfigError) -> RegistrationError {
+    RegistrationError::InvalidInput {
+        reason: err.to_string(),
+    }
 }
 
-fn node(version: String, capabilities: Vec<String>, credentials: String) -> core::NodeDescription {
-    core::NodeDescription {
-        version,
-        capabilities,
-        credentials: Secret::new(credentials),
-    }
+fn base_url(dds_url: &str) -> Result<BaseUrl, RegistrationError> {
+    BaseUrl::parse(dds_url).map_err(|err| invalid_input(core::ConfigError::DdsUrl(err)))
+}
+
+/// A request's arguments, checked by the core's configuration rules (the
+/// registrar's, with the same messages).
+fn checked(
+    dds_url: &str,
+    flow: Flow,
+    version: &str,
+    capabilities: Vec<String>,
+    credentials: String,
+) -> Result<core::RegistrarConfig, RegistrationError> {
+    let credentials = Secret::new(credentials);
+    core::RegistrarConfig::new(dds_url, flow, version, capabilities, credentials)
+        .map_err(invalid_input)
 }
 
 /// The timestamp the legacy registration signs: RFC 3339 in UTC with nine
@@ -57,14 +69,20 @@ pub fn legacy_registration_request(
     key: Arc<NodeKey>,
     time: SystemTime,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
-    let dds = base_url(&dds_url)?;
-    core::url::validate_node_url(&node_url).map_err(|err| RegistrationError::InvalidInput {
-        reason: format!("invalid node URL: {err}"),
-    })?;
+    let flow = Flow::Legacy {
+        node_url: node_url.clone(),
+    };
+    let config = checked(
+        &dds_url,
+        flow,
+        &node_version,
+        capabilities,
+        registration_credentials,
+    )?;
     let request = request::legacy_registration_request(
-        &dds,
+        &config.dds_url,
         &node_url,
-        &node(node_version, capabilities, registration_credentials),
+        &config.node,
         &key.inner,
         unix_time(time),
     );
@@ -155,10 +173,17 @@ pub fn wallet_registration_request(
             reason: "SIWE challenge has an empty nonce".into(),
         });
     }
+    let config = checked(
+        &dds_url,
+        Flow::Wallet,
+        &node_version,
+        capabilities,
+        registration_credentials,
+    )?;
     let request = request::wallet_registration_request(
-        &base_url(&dds_url)?,
+        &config.dds_url,
         &challenge.into(),
-        &node(node_version, capabilities, registration_credentials),
+        &config.node,
         &key.inner,
     );
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
@@ -184,14 +209,21 @@ pub async fn wallet_registration_request_signed(
             reason: "SIWE challenge has an empty nonce".into(),
         });
     }
-    let dds = base_url(&dds_url)?;
+    let config = checked(
+        &dds_url,
+        Flow::Wallet,
+        &node_version,
+        capabilities,
+        registration_credentials,
+    )?;
     let challenge = request::SiweChallenge::from(challenge);
-    let signed = Presigned::sign(&*signer, |address| challenge.message(address)).await?;
-    let request = request::wallet_registration_request(
-        &dds,
-        &challenge,
-        &node(node_version, capabilities, registration_credentials),
-        &signed,
+    let (message, signature) =
+        app_signature(&*signer, |address| challenge.message(address)).await?;
+    let request = request::wallet_registration_request_signed(
+        &config.dds_url,
+        &message,
+        &signature,
+        &config.node,
     );
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }
