@@ -237,6 +237,29 @@ def test_low_level_argument_validation() -> None:
             pr.format_timestamp(out_of_range)
 
 
+def test_low_level_builders_follow_the_registrars_rules() -> None:
+    """The request builders refuse what the Registrar refuses, with the same message."""
+    key = new_key()
+    cases = [
+        (dict(node_version=" "), "node version must not be empty"),
+        (dict(capabilities=[" "]), "capabilities must not be blank"),
+        (dict(node_url="ftp://node"), "invalid node URL"),
+    ]
+    for change, message in cases:
+        legacy = dict(dds_url="https://dds", node_url="https://node", node_version="1",
+                      capabilities=CAPS, registration_secret="s", private_key=key)
+        legacy.update(change)
+        with pytest.raises(pr.ConfigError, match=message):
+            pr.build_registration_request(**legacy)
+        with pytest.raises(pr.ConfigError, match=message):
+            pr.Registrar(flow="legacy", **legacy)
+    challenge = b'{"nonce":"n0nce42x","domain":"dds","uri":"https://dds","version":"1","chainId":1,"issuedAt":"t"}'
+    with pytest.raises(pr.ConfigError, match="the wallet flow needs at least one capability"):
+        pr.build_wallet_registration_request(
+            dds_url="https://dds", challenge=challenge, node_version="1", capabilities=[],
+            registration_secret="s", private_key=key)
+
+
 def test_private_key_helpers() -> None:
     first, second = pr.PrivateKey.generate(), pr.PrivateKey.generate()
     assert first != second and first.eth_address != second.eth_address

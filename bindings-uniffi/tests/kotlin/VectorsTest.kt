@@ -1,7 +1,10 @@
 package com.posemesh.registration.tests
 
 import com.posemesh.registration.NodeKey
+import com.posemesh.registration.Registrar
+import com.posemesh.registration.RegistrarConfig
 import com.posemesh.registration.RegistrationException
+import com.posemesh.registration.RegistrationFlow
 import com.posemesh.registration.SiweChallenge
 import com.posemesh.registration.legacyRegistrationRequest
 import com.posemesh.registration.parseSiweChallenge
@@ -208,6 +211,34 @@ class VectorsTest {
         }
         assertFailsWith<RegistrationException.InvalidInput> { parseSiweChallenge("""{"nonce":""}""".toByteArray()) }
         assertFailsWith<RegistrationException.InvalidInput> { parseSiweChallenge(byteArrayOf(-1, 0, 1)) }
+    }
+
+    @Test
+    fun requestBuildersFollowTheRegistrarsRules() {
+        NodeKey.generate().use { key ->
+            val now = Instant.now()
+            for ((version, caps, expected) in listOf(
+                Triple(" ", listOf("/cap/v1"), "node version must not be empty"),
+                Triple("1", listOf(" "), "capabilities must not be blank"),
+            )) {
+                val legacy = assertFailsWith<RegistrationException.InvalidInput> {
+                    legacyRegistrationRequest("https://dds", "https://node", version, caps, "s", key, now)
+                }
+                assertTrue(legacy.reason.contains(expected), legacy.reason)
+                val registrar = assertFailsWith<RegistrationException.InvalidConfig> {
+                    Registrar(
+                        RegistrarConfig("https://dds", RegistrationFlow.Legacy("https://node"), version, caps),
+                        key, "s",
+                    )
+                }
+                assertEquals(legacy.reason, registrar.reason, "one rule, one message")
+            }
+            val challenge = SiweChallenge("n0nce42x", "dds", "https://dds", "1", 1L, "2024-01-01T00:00:00Z")
+            val noCapability = assertFailsWith<RegistrationException.InvalidInput> {
+                walletRegistrationRequest("https://dds", challenge, "1", emptyList(), "s", key)
+            }
+            assertTrue(noCapability.reason.contains("at least one capability"), noCapability.reason)
+        }
     }
 
     private fun quote(text: String): String = buildString {
