@@ -1,44 +1,17 @@
-//! The tokio runtime (one per process, built on first use) and waiting on it
-//! from a Python thread: GIL released, Ctrl-C honoured.
-//!
-//! The runtime belongs to the process that built it: after `os.fork()` the
-//! child has none of its threads, so the child builds its own on first use
-//! (the parent's is leaked there: dropping it would wait for threads that do
-//! not exist in the child).
+//! The tokio runtime (native's, one per process) and waiting on it from a
+//! Python thread: GIL released, Ctrl-C honoured.
 
 use crate::errors::Error;
 use pyo3::prelude::*;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
-/// The runtime and the id of the process that built it. Only taken by threads
-/// attached to Python (hence never held by another thread when `os.fork()`
-/// runs, which holds the GIL).
-static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
-
-/// The runtime every registrar and every awaitable of this process runs on.
-/// Call it attached to Python.
+/// The runtime every registrar and every awaitable of this process runs on
+/// (native's shared one, rebuilt in a forked child). Call it attached to
+/// Python, so that no other thread holds it while `os.fork()` runs.
 pub(crate) fn runtime() -> &'static Runtime {
-    let pid = std::process::id();
-    let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
-    match *slot {
-        Some((owner, runtime)) if owner == pid => runtime,
-        // None, or the parent's after a fork: leaked here (dropping it would
-        // wait for worker threads that do not exist in this process).
-        _ => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("posemesh-registration")
-                .enable_all()
-                .build()
-                .expect("cannot start the tokio runtime");
-            let runtime: &'static Runtime = Box::leak(Box::new(runtime));
-            *slot = Some((pid, runtime));
-            runtime
-        }
-    }
+    posemesh_registration::shared_runtime().expect("cannot start the tokio runtime")
 }
 
 /// Runs `future` on the runtime and waits for it with the GIL released,

@@ -25,7 +25,7 @@ use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::duration_from_secs_f64;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::runtime::Runtime;
@@ -177,23 +177,11 @@ pub struct NodeResponse {
     pub body: Vec<u8>,
 }
 
-/// The one runtime all registrars' tasks run on (two worker threads, started
-/// on first use).
+/// The one runtime all registrars' tasks run on (native's shared one).
 pub(crate) fn runtime() -> Result<&'static Runtime, RegistrationError> {
-    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("posemesh-registration")
-                .enable_all()
-                .build()
-                .map_err(|err| err.to_string())
-        })
-        .as_ref()
-        .map_err(|err| RegistrationError::Unexpected {
-            detail: format!("cannot start the async runtime: {err}"),
-        })
+    posemesh_registration::shared_runtime().map_err(|err| RegistrationError::Unexpected {
+        detail: format!("cannot start the async runtime: {err}"),
+    })
 }
 
 /// How long a cancelled call or `stop()` waits for its task to wind down.

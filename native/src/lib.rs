@@ -32,6 +32,7 @@
 
 pub mod clock;
 pub mod driver;
+pub mod runtime;
 #[cfg(feature = "axum")]
 pub mod server;
 pub mod store;
@@ -46,6 +47,7 @@ pub use posemesh_registration_core::{
 };
 pub use posemesh_registration_driver as shared_driver;
 pub use posemesh_registration_driver::RemoteSigner;
+pub use runtime::shared_runtime;
 pub use store::{FileStore, MemoryStore, Store, StoreError};
 pub use transport::{ReqwestTransport, Transport};
 
