@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 
@@ -311,13 +312,22 @@ def test_ctrl_c_interrupts_a_blocking_call(dds: Dds, tmp_path) -> None:
         "    print('interrupted', r.status, r.is_running, flush=True)\n"
         "    sys.exit(3)\n"
     )
-    process = subprocess.Popen([sys.executable, str(script), dds.url], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
+    # faulthandler: if the child hangs, SIGABRT makes it print every thread's stack.
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")
+    process = subprocess.Popen([sys.executable, str(script), dds.url], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    assert process.stdout is not None and process.stderr is not None
     assert process.stdout.readline().strip() == "waiting"
     wait_for(lambda: dds.readout()["faults_queued"] == 0, what="the request to reach the DDS")
     started = time.monotonic()
     process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=10) == 3
+    try:
+        code = process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        _, stderr = process.communicate(timeout=10)
+        pytest.fail(f"the child did not exit within 10 s of SIGINT; its threads:\n{stderr}")
+    assert code == 3, process.stderr.read()
     assert time.monotonic() - started < 3
     # The abandoned attempt left nothing registering.
     assert process.stdout.read().split() == ["interrupted", "disconnected", "False"]
