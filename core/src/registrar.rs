@@ -1687,10 +1687,8 @@ impl Registrar {
         };
         self.phase = Phase::Idle;
         let address = self.key.eth_address();
-        let checked = result.and_then(|signature| {
-            crate::keys::accept_eip191_signature(message.as_bytes(), &signature, &address)
-                .map_err(|err| err.to_string())
-        });
+        let checked =
+            result.and_then(|signature| check_remote_signature(&message, &signature, &address));
         match checked {
             Ok(signature) => {
                 self.transmit_wallet_registration(&message, &signature, flight.attempt_started, now)
@@ -2172,6 +2170,25 @@ fn credentials_of(cb: RegistrationCallback) -> DdsCredentials {
         secret: cb.secret,
         organization_id: cb.organization_id,
     }
+}
+
+/// A remote signer's signature, checked: it must recover to the signer's address.
+#[cfg(not(posemesh_local_signer_only))]
+fn check_remote_signature(
+    message: &str,
+    signature: &[u8],
+    address: &str,
+) -> Result<String, String> {
+    crate::keys::accept_eip191_signature(message.as_bytes(), signature, address)
+        .map_err(|err| err.to_string())
+}
+
+/// The npm package signs with the node's key only (it has no remote signer) and is built with
+/// this cfg (bindings-wasm/build.sh): the public-key recovery above would be 5.5 KB (gzipped)
+/// of its WebAssembly that nothing reaches. Every remote signature is refused.
+#[cfg(posemesh_local_signer_only)]
+fn check_remote_signature(_: &str, _: &[u8], _: &str) -> Result<String, String> {
+    Err("this build signs with the node's key only".to_owned())
 }
 
 /// The reference's backoff before jitter: `min(2^attempt, 60)` seconds.
