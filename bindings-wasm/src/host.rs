@@ -81,10 +81,16 @@ pub(crate) fn aborted(signal: &JsValue) -> Option<JsValue> {
 /// A call's work, boxed: [`abortable`] is compiled once for every call that takes a signal.
 pub(crate) type Call = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
 
+/// The promise of `call`. Every call's future goes through this one instance of
+/// `future_to_promise` (boxed), rather than one copy per future type.
+pub(crate) fn promise(call: Call) -> Promise {
+    wasm_bindgen_futures::future_to_promise(call)
+}
+
 /// The promise of `call`, unless `signal` aborts first: then `call` is dropped (which
 /// cancels what it was doing) and the promise rejects with the signal's reason.
 pub(crate) fn abortable(signal: Option<JsValue>, mut call: Call) -> Promise {
-    wasm_bindgen_futures::future_to_promise(async move {
+    promise(Box::pin(async move {
         let Some(signal) = signal else {
             return call.await;
         };
@@ -99,7 +105,7 @@ pub(crate) fn abortable(signal: Option<JsValue>, mut call: Call) -> Promise {
             Pin::new(&mut abort).poll(cx).map(Err)
         })
         .await
-    })
+    }))
 }
 
 /// Where `send` leaves the JavaScript error of a `fetch` that rejected (for the

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
@@ -453,7 +453,7 @@ impl Registrar {
         }
         inner.stopping.set(false);
         let building = inner.clone();
-        let built = future_to_promise(async move {
+        let built = host::promise(Box::pin(async move {
             match building.driver().await {
                 Ok(_) => Ok(JsValue::UNDEFINED),
                 Err(err) => {
@@ -461,11 +461,11 @@ impl Registrar {
                     Err(err)
                 }
             }
-        });
+        }));
         let waiting = built.clone();
         let running = inner.clone();
         let loop_signal = signal.clone();
-        let ended = future_to_promise(async move {
+        let ended = host::promise(Box::pin(async move {
             if JsFuture::from(waiting).await.is_ok() {
                 let aborted = loop_signal
                     .as_ref()
@@ -495,7 +495,7 @@ impl Registrar {
                 running.run.borrow_mut().take();
             }
             Ok(JsValue::UNDEFINED)
-        });
+        }));
         *inner.run.borrow_mut() = Some((built.clone(), ended));
         match signal {
             None => built,
@@ -524,7 +524,7 @@ impl Registrar {
         let inner = self.inner.clone();
         inner.stopping.set(true);
         let run = inner.run.borrow().clone();
-        future_to_promise(async move {
+        host::promise(Box::pin(async move {
             if let Some((built, _)) = &run {
                 let _ = JsFuture::from(built.clone()).await;
             }
@@ -539,7 +539,7 @@ impl Registrar {
             // own: let it finish first.
             host::Sleep::new(std::time::Duration::ZERO).await;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// Makes sure the node is registered, now: resolves with `"adopted"` when a fresh
@@ -587,10 +587,10 @@ impl Registrar {
     #[wasm_bindgen(js_name = registerAgain, unchecked_return_type = "Promise<void>")]
     pub fn register_again(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        host::promise(Box::pin(async move {
             inner.driver().await?.register_again();
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// One step for runtimes without long-lived timers (a Worker's cron trigger): loads the
@@ -642,12 +642,12 @@ impl Registrar {
             let err = Error::argument("handleCallback needs a fetch Request");
             return Promise::reject(&err.into());
         };
-        future_to_promise(async move {
+        host::promise(Box::pin(async move {
             if inner.disposed.get() {
                 return Err(disposed().into());
             }
             inner.handle_callback(request).await
-        })
+        }))
     }
 
     /// `Registrar(0x…, status)`: never a key or secret.
@@ -740,11 +740,11 @@ impl Inner {
                 Some(building) => building,
                 None => {
                     let inner = self.clone();
-                    let building = future_to_promise(async move {
+                    let building = host::promise(Box::pin(async move {
                         let result = inner.build().await;
                         inner.building.borrow_mut().take();
                         result.map(|()| JsValue::UNDEFINED).map_err(JsValue::from)
-                    });
+                    }));
                     *self.building.borrow_mut() = Some(building.clone());
                     building
                 }
