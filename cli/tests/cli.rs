@@ -149,17 +149,24 @@ fn bad_input_exits_two_with_a_clear_message() {
 }
 
 #[test]
-fn an_unreadable_state_file_exits_two() {
+fn a_state_file_that_is_a_folder_exits_two_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
     let state = state.to_str().unwrap();
+    let started = std::time::Instant::now();
     let output = register(
         &args("http://127.0.0.1:9", &["--once", "--state-file", state]),
         Some(KEY),
     );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("cannot read state file"));
+    let all = text(&output);
+    assert!(
+        all.contains(&format!("cannot use state file {state}: it is a folder")),
+        "{all}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no attempt was made");
+    assert_clean(&output);
 }
 
 #[test]
@@ -290,7 +297,7 @@ fn once_with_stored_state_adopts_or_announces_an_upgrade_and_always_exits() {
 }
 
 #[test]
-fn a_lock_that_cannot_be_taken_exits_one_with_its_path() {
+fn a_lock_file_that_cannot_be_made_exits_two_with_its_path() {
     let mock = Mock::start();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
@@ -303,13 +310,13 @@ fn a_lock_that_cannot_be_taken_exits_one_with_its_path() {
         ),
         Some(KEY),
     );
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    // A state path that can never work is bad input, found before any attempt.
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let all = text(&output);
     assert!(
-        all.contains("could not take the registration lock"),
+        all.contains(&format!("cannot create lock file {}: ", lock.display())),
         "{all}"
     );
-    assert!(all.contains(lock.to_str().unwrap()), "{all}");
     assert_eq!(mock.accepted("/internal/v1/nodes/register-wallet"), 0);
 }
 
@@ -340,24 +347,5 @@ fn log_format_json_prints_one_object_a_line_with_upstreams_fields() {
         .expect("a registration.success line");
     assert!(success["elapsed_ms"].is_u64(), "{success}");
     assert!(!stderr.contains('\u{1b}'), "no colour when not a terminal");
-    assert_clean(&output);
-}
-
-#[test]
-fn a_state_file_that_can_never_work_fails_at_once_with_its_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let folder = dir.path().display().to_string();
-    let started = std::time::Instant::now();
-    let output = register(
-        &args("http://127.0.0.1:9", &["--once", "--state-file", &folder]),
-        Some(KEY),
-    );
-    assert!(!output.status.success());
-    let all = text(&output);
-    assert!(all.contains("it is a folder"), "{all}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "no attempt was made"
-    );
     assert_clean(&output);
 }
