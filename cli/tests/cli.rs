@@ -165,7 +165,10 @@ fn a_state_file_that_is_a_folder_exits_two_at_once() {
         all.contains(&format!("cannot use state file {state}: it is a folder")),
         "{all}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no attempt was made");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no attempt was made"
+    );
     assert_clean(&output);
 }
 
