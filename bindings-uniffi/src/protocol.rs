@@ -158,6 +158,31 @@ pub fn siwe_message(challenge: SiweChallenge, address: String) -> String {
     request::SiweChallenge::from(challenge).message(&address)
 }
 
+/// SIWE step 2's arguments, checked: a challenge with a nonce, and the
+/// registrar's configuration rules.
+fn wallet_step(
+    dds_url: &str,
+    challenge: SiweChallenge,
+    node_version: &str,
+    capabilities: Vec<String>,
+    registration_credentials: String,
+) -> Result<(core::RegistrarConfig, request::SiweChallenge), RegistrationError> {
+    if challenge.nonce.is_empty() {
+        return Err(RegistrationError::InvalidInput {
+            reason: "SIWE challenge has an empty nonce".into(),
+        });
+    }
+    let flow = Flow::Wallet;
+    let config = checked(
+        dds_url,
+        flow,
+        node_version,
+        capabilities,
+        registration_credentials,
+    )?;
+    Ok((config, challenge.into()))
+}
+
 /// SIWE step 2: the signed `POST {ddsUrl}/internal/v1/nodes/register-wallet`.
 #[uniffi::export]
 pub fn wallet_registration_request(
@@ -168,24 +193,15 @@ pub fn wallet_registration_request(
     registration_credentials: String,
     key: Arc<NodeKey>,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
-    if challenge.nonce.is_empty() {
-        return Err(RegistrationError::InvalidInput {
-            reason: "SIWE challenge has an empty nonce".into(),
-        });
-    }
-    let config = checked(
+    let (config, challenge) = wallet_step(
         &dds_url,
-        Flow::Wallet,
+        challenge,
         &node_version,
         capabilities,
         registration_credentials,
     )?;
-    let request = request::wallet_registration_request(
-        &config.dds_url,
-        &challenge.into(),
-        &config.node,
-        &key.inner,
-    );
+    let request =
+        request::wallet_registration_request(&config.dds_url, &challenge, &config.node, &key.inner);
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }
 
@@ -204,19 +220,13 @@ pub async fn wallet_registration_request_signed(
     registration_credentials: String,
     signer: Arc<dyn Signer>,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
-    if challenge.nonce.is_empty() {
-        return Err(RegistrationError::InvalidInput {
-            reason: "SIWE challenge has an empty nonce".into(),
-        });
-    }
-    let config = checked(
+    let (config, challenge) = wallet_step(
         &dds_url,
-        Flow::Wallet,
+        challenge,
         &node_version,
         capabilities,
         registration_credentials,
     )?;
-    let challenge = request::SiweChallenge::from(challenge);
     let (message, signature) =
         app_signature(&*signer, |address| challenge.message(address)).await?;
     let request = request::wallet_registration_request_signed(
