@@ -221,3 +221,23 @@ fn a_remote_signer_is_refused_for_the_legacy_flow_and_for_a_malformed_address() 
     let reg = Registrar::with_remote_signer(wallet_config(), &upper, None, t0(), SEED).unwrap();
     assert_eq!(reg.address(), KEY_ADDRESS);
 }
+
+#[test]
+fn a_signers_refusal_never_shows_the_registration_credentials() {
+    let mut sim = remote_sim(wallet_config());
+    let asked = ask_for_signature(&mut sim);
+    let reason = format!("wallet rejected a request carrying {REG_SECRET}");
+    sim.reg.handle_signature(asked.id, Err(reason), sim.now);
+    let outs = sim.drain();
+    let failure = failure_of(&outs);
+    assert!(
+        failure.message.contains("wallet rejected"),
+        "{}",
+        failure.message
+    );
+    for event in events(&outs) {
+        for shown in [event.to_string(), format!("{event:?}")] {
+            assert!(!shown.contains(REG_SECRET), "{shown}");
+        }
+    }
+}
