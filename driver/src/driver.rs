@@ -387,12 +387,11 @@ impl Driver {
             let mut pending = self.flush().await;
             pending.extend(lock(&self.shared.stashed).drain(..));
             if let Some(pending) = pending.into_iter().last() {
-                let (id, answer) = self.start(pending);
+                let (id, mut pending) = self.start(pending);
                 // The transport keeps its own timeout; a signer may not.
                 let mut deadline = self.shared.runtime.sleep_until(self.next_wake());
-                let mut answer = answer;
                 let answer = poll_fn(|cx| {
-                    if let Poll::Ready(answer) = answer.as_mut().poll(cx) {
+                    if let Poll::Ready(answer) = pending.as_mut().poll(cx) {
                         return Poll::Ready(Some(answer));
                     }
                     deadline.as_mut().poll(cx).map(|()| None)
