@@ -14,30 +14,25 @@ use posemesh_registration::core::registrar::duration_from_secs_f64;
 use posemesh_registration::core::DdsCredentials;
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
-    AttemptOutcome, Driver, FileStore, Flow, MemoryStore, RegistrarConfig, Secret, Status, Store,
+    AttemptOutcome, Background, Driver, FileStore, Flow, MemoryStore, RegistrarConfig, Secret,
+    Status, Store,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use std::future::{poll_fn, Future};
 use std::path::PathBuf;
-use std::pin::pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// How long `stop()` waits for the loop to wind down when no timeout is given.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Closes when the task running a loop ends.
-type LoopDone = watch::Receiver<()>;
-
 /// Loops started from Python: stopped by the `atexit` hook. A started loop
 /// runs on without the Python object, like a started thread.
-static STARTED: Mutex<Vec<(Driver, LoopDone)>> = Mutex::new(Vec::new());
+static STARTED: Mutex<Vec<(Driver, Background)>> = Mutex::new(Vec::new());
 
-fn started() -> std::sync::MutexGuard<'static, Vec<(Driver, LoopDone)>> {
+fn started() -> std::sync::MutexGuard<'static, Vec<(Driver, Background)>> {
     STARTED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -61,8 +56,8 @@ pub(crate) fn forget_after_fork() {
 }
 
 /// Resolves when the loop's task has ended.
-async fn ended(mut done: LoopDone) {
-    while done.changed().await.is_ok() {}
+async fn ended(done: Background) {
+    done.ended().await
 }
 
 /// Everything a Python registrar object holds.
@@ -71,35 +66,20 @@ pub(crate) struct Inner {
     /// Where state is kept, for `repr()`.
     state: String,
     /// This registrar's loop task, once started.
-    running: Mutex<Option<LoopDone>>,
+    running: Mutex<Option<Background>>,
     /// Bumped by `stop()`: ends the `statuses()` iterators opened before.
     stops: watch::Sender<u64>,
 }
 
 impl Inner {
-    /// Starts the driver's loop on the runtime; the driver's "already running"
-    /// error comes back here, before this returns.
-    fn start(self: &Arc<Self>, py: Python<'_>) -> Result<LoopDone, Error> {
-        let driver = self.driver.clone();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let (done_tx, done) = watch::channel(());
-        runtime().spawn(async move {
-            let _done = done_tx;
-            let mut run = pin!(driver.run());
-            let first = poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
-            if first.is_pending() {
-                let _ = started_tx.send(first);
-                let _ = run.await;
-            } else {
-                let _ = started_tx.send(first);
-            }
-        });
-        // The first poll may log (and so need the GIL).
-        if let Ok(Poll::Ready(Err(err))) = crate::logbridge::detach(py, move || started_rx.recv()) {
-            return Err(err.into());
-        }
+    /// Starts the driver's loop on the runtime (`start_on`: "already running"
+    /// is this call's error).
+    fn start(self: &Arc<Self>, py: Python<'_>) -> Result<Background, Error> {
+        let (driver, runtime) = (self.driver.clone(), runtime().handle());
+        // The first step may log or call a Python store: the GIL is released.
+        let done = crate::logbridge::detach(py, move || driver.start_on(runtime))?;
         let mut loops = started();
-        loops.retain(|(_, done)| done.has_changed().is_ok());
+        loops.retain(|(_, done)| done.is_active());
         loops.push((self.driver.clone(), done.clone()));
         *self.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(done.clone());
         Ok(done)
@@ -107,7 +87,7 @@ impl Inner {
 
     /// Stops the loop and any waiting `register_once` (the driver's `stop`);
     /// returns what closes when this registrar's loop task has ended.
-    fn stop(&self) -> Option<LoopDone> {
+    fn stop(&self) -> Option<Background> {
         self.driver.stop();
         self.stops.send_modify(|stops| *stops += 1);
         self.running

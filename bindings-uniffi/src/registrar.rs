@@ -19,14 +19,14 @@ use crate::protocol::system_time;
 use posemesh_registration::core::{Event, Flow, Secret, Status};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
-    Driver, EventHandler, FileStore, MemoryStore, RemoteSigner, ReqwestTransport, Store, Transport,
+    Background, Driver, EventHandler, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
+    Store, Transport,
 };
 use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::duration_from_secs_f64;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -388,7 +388,7 @@ impl fmt::Debug for StatusWatch {
 #[uniffi::export(Display, Debug)]
 pub struct RegistrationLoop {
     driver: Driver,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: Background,
 }
 
 #[uniffi::export]
@@ -397,23 +397,15 @@ impl RegistrationLoop {
     /// throws `Stopped`) and returns once it has ended. Does nothing if it
     /// has ended already.
     pub fn cancel(&self) {
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(task) = task else {
-            return;
-        };
-        if !task.is_finished() {
+        if self.task.is_active() {
             self.driver.stop();
         }
-        wait_until(|| task.is_finished());
+        self.task.wait_ended(WIND_DOWN);
     }
 
     /// Whether the loop still runs.
     pub fn is_active(&self) -> bool {
-        self.task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .is_some_and(|task| !task.is_finished())
+        self.task.is_active()
     }
 }
 
@@ -446,7 +438,7 @@ impl fmt::Debug for RegistrationLoop {
 pub struct Registrar {
     driver: Driver,
     /// The loop `start()` spawned.
-    started: Mutex<Option<tokio::task::AbortHandle>>,
+    started: Mutex<Option<Background>>,
 }
 
 impl Registrar {
@@ -480,7 +472,7 @@ impl Registrar {
         }))
     }
 
-    fn started(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::AbortHandle>> {
+    fn started(&self) -> std::sync::MutexGuard<'_, Option<Background>> {
         self.started.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -759,36 +751,12 @@ impl Registrar {
     /// does: a handle or registrar that is collected (or released) leaves
     /// the loop running. Throws `AlreadyRunning` if the loop runs already.
     pub fn start(&self) -> Result<Arc<RegistrationLoop>, RegistrationError> {
-        let runtime = runtime()?;
-        let driver = self.driver.clone();
-        let mut run = Box::pin(async move { driver.run().await });
-        // The loop's first step runs here, so that "already running" is
-        // thrown by this call and `isRunning()` holds when it returns.
-        let first = {
-            let _runtime = runtime.enter();
-            let waker = futures_util::task::noop_waker();
-            run.as_mut().poll(&mut Context::from_waker(&waker))
-        };
-        match first {
-            Poll::Ready(result) => {
-                result?;
-                // The loop ended at once (stopped already): an ended handle.
-                Ok(Arc::new(RegistrationLoop {
-                    driver: self.driver.clone(),
-                    task: Mutex::new(None),
-                }))
-            }
-            Poll::Pending => {
-                let task = runtime.spawn(async move {
-                    let _ = run.await;
-                });
-                *self.started() = Some(task.abort_handle());
-                Ok(Arc::new(RegistrationLoop {
-                    driver: self.driver.clone(),
-                    task: Mutex::new(Some(task)),
-                }))
-            }
-        }
+        let task = self.driver.start_on(runtime()?.handle())?;
+        *self.started() = Some(task.clone());
+        Ok(Arc::new(RegistrationLoop {
+            driver: self.driver.clone(),
+            task,
+        }))
     }
 
     /// Ends the loop (`start()` or `run()`) and its in-flight request, and
@@ -798,7 +766,7 @@ impl Registrar {
         self.driver.stop();
         let started = self.started().take();
         wait_until(|| {
-            !self.driver.is_running() && started.as_ref().is_none_or(|task| task.is_finished())
+            !self.driver.is_running() && started.as_ref().is_none_or(|task| !task.is_active())
         });
     }
 

@@ -14,6 +14,7 @@ use posemesh_registration_driver as shared;
 use posemesh_registration_driver::{BoxFuture, SnapshotStore, StoreError as SharedStoreError};
 use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 pub use posemesh_registration_driver::{DriverError, RegisterOnceError, TickReport};
 
@@ -214,6 +215,35 @@ impl Driver {
         self.inner.run().await
     }
 
+    /// Runs the loop in the background on `runtime` and returns its handle.
+    ///
+    /// The loop's first step runs before this returns, on the calling thread,
+    /// so that "already running" is this call's error and
+    /// [`Driver::is_running`] holds once it returns. Stop it with
+    /// [`Driver::stop`]; dropping the handle leaves it running, like a thread.
+    pub fn start_on(&self, runtime: &tokio::runtime::Handle) -> Result<Background, DriverError> {
+        let driver = self.clone();
+        let mut run: BoxFuture<'static, Result<(), DriverError>> =
+            Box::pin(async move { driver.run().await });
+        let (alive, ended) = tokio::sync::watch::channel(());
+        let first = {
+            let _entered = runtime.enter();
+            let waker = futures_util::task::noop_waker();
+            run.as_mut().poll(&mut Context::from_waker(&waker))
+        };
+        match first {
+            // Stopped before it began: an ended handle (`alive` drops here).
+            Poll::Ready(result) => result?,
+            Poll::Pending => {
+                runtime.spawn(async move {
+                    let _alive = alive;
+                    let _ = run.await;
+                });
+            }
+        }
+        Ok(Background { ended })
+    }
+
     /// Ends [`Driver::run`] and any `register_once` waiting for its result.
     pub fn stop(&self) {
         self.inner.stop()
@@ -248,6 +278,36 @@ impl Driver {
         self.inner
             .handle_node_request(method, path, headers, body)
             .await
+    }
+}
+
+/// A loop started by [`Driver::start_on`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Background {
+    /// Closed when the loop's task has ended.
+    ended: tokio::sync::watch::Receiver<()>,
+}
+
+impl Background {
+    /// Whether the loop's task is still running.
+    pub fn is_active(&self) -> bool {
+        self.ended.has_changed().is_ok()
+    }
+
+    /// Resolves once the loop's task has ended.
+    pub async fn ended(&self) {
+        let mut ended = self.ended.clone();
+        while ended.changed().await.is_ok() {}
+    }
+
+    /// Blocks the calling thread (never a runtime worker) until the loop's task
+    /// has ended or `timeout` has passed; returns whether it ended.
+    pub fn wait_ended(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.is_active() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        !self.is_active()
     }
 }
 

@@ -39,7 +39,9 @@ pub mod store;
 pub mod transport;
 
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use driver::{Driver, DriverBuilder, DriverError, EventHandler, RegisterOnceError, TickReport};
+pub use driver::{
+    Background, Driver, DriverBuilder, DriverError, EventHandler, RegisterOnceError, TickReport,
+};
 pub use posemesh_registration_core as core;
 pub use posemesh_registration_core::{
     AttemptOutcome, Event, Failure, FailureClass, Flow, Level, PrivateKey, RegistrarConfig, Secret,

@@ -127,6 +127,42 @@ async fn register_once_next_to_a_running_loop_joins_it_and_run_twice_is_an_error
     assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
 }
 
+/// `start_on` (what the Python and Kotlin/Swift `start()` use): "already
+/// running" is the call's own error, the handle follows the task, `stop` ends it.
+#[test]
+fn start_on_reports_already_running_at_once_and_its_handle_follows_the_loop() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dds = runtime.block_on(Dds::start());
+    let driver = new_driver(&dds);
+    let started = driver.start_on(runtime.handle()).unwrap();
+    assert!(driver.is_running(), "running once start_on returns");
+    assert!(started.is_active());
+    assert_eq!(
+        driver.start_on(runtime.handle()).err(),
+        Some(DriverError::AlreadyRunning)
+    );
+    let registered = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            driver.wait_for_status(Status::Registered),
+        )
+        .await
+    });
+    assert!(registered.is_ok(), "the background loop registers");
+    driver.stop();
+    assert!(
+        started.wait_ended(Duration::from_secs(5)),
+        "stop ends the task"
+    );
+    assert!(!started.is_active() && !driver.is_running());
+    runtime.block_on(started.ended()); // resolves once ended
+                                       // Started again after a stop: a new loop.
+    let again = driver.start_on(runtime.handle()).unwrap();
+    assert!(again.is_active());
+    driver.stop();
+    assert!(again.wait_ended(Duration::from_secs(5)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_during_an_attempt() {
     let dds = Dds::start().await;
