@@ -25,9 +25,9 @@
 //! again; failures back off `min(2ⁿ, 60) s × U[0.8, 1.2]`; an optional retry
 //! cap pauses for a full TTL. Where the reference is wrong this is better, on
 //! purpose: responses are classified (409 and other 4xx wait a full interval),
-//! `Retry-After` is honoured, expiry is noticed when it happens rather than up
-//! to a TTL later, and callbacks are accepted only while a registration is
-//! pending.
+//! `Retry-After` is honoured as a floor over the backoff, expiry is noticed
+//! when it happens rather than up to a TTL later, and callbacks are accepted
+//! only while a registration is pending.
 
 use crate::callback::{
     self, CallbackRejection, NodeResponse, RegistrationCallback, CALLBACK_PATH, HEALTH_PATH,
@@ -50,14 +50,6 @@ use std::time::Duration;
 pub const SHORT_DELAY: Duration = Duration::from_secs(1);
 /// Backoff never waits longer than this (before jitter).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// A `Retry-After` shorter than this is not a schedule but a proxy's reflex
-/// (`Retry-After: 0`): the node backs off as if it were absent. Longer ones are
-/// honoured, so a DDS can book a node into a later second; this is above the
-/// longest first backoff step (2 s × 1.2), so no honoured wait is shorter than
-/// a node's first step. (A floor at the node's current backoff, up to 72 s
-/// after an outage, would make booked slots miss: measured 1.30 × N/C at
-/// N/C = 100 s in the fleet simulation.)
-pub const MIN_HONOURED_RETRY_AFTER: Duration = Duration::from_secs(3);
 /// Repeated conflict or refused-request warnings are logged at most this often.
 pub const WARN_INTERVAL: Duration = Duration::from_secs(180);
 /// How long after a legacy attempt starts a DDS callback is still expected
@@ -1806,13 +1798,17 @@ impl Registrar {
                 let capped = self.config.max_retry.filter(|max| attempt >= *max);
                 wait = match (capped, failure.retry_after) {
                     (Some(_), retry_after) => ttl.max(retry_after.unwrap_or_default()),
-                    // A booked second: spread clients across it.
-                    (None, Some(retry_after)) if retry_after >= MIN_HONOURED_RETRY_AFTER => {
-                        retry_after + self.rng.duration_below(Duration::from_secs(1))
+                    (None, retry_after) => {
+                        let backoff = backoff(attempt).mul_f64(self.rng.jitter_factor());
+                        // The backoff is a floor: whoever answers (a proxy's
+                        // `Retry-After: 0`, or 5 s to every node after an
+                        // outage) cannot make a fleet retry faster. A later
+                        // second it names is kept, clients spread across it.
+                        retry_after.map_or(backoff, |retry_after| {
+                            backoff
+                                .max(retry_after + self.rng.duration_below(Duration::from_secs(1)))
+                        })
                     }
-                    // No Retry-After, or one too short to be a schedule: the
-                    // backoff, so `Retry-After: 0` cannot make a fleet hammer.
-                    (None, _) => backoff(attempt).mul_f64(self.rng.jitter_factor()),
                 };
                 self.emit(Event::RegistrationFailed {
                     failure,

@@ -1740,6 +1740,40 @@ fn retry_after_zero_keeps_the_backoff() {
     assert!(waited >= secs(30) && waited < secs(31), "{waited:?}");
 }
 
+/// DESIGN: `Retry-After` never makes a node retry faster than its backoff.
+/// A proxy answering every 503 with `Retry-After: 5` after an outage must not
+/// turn a fleet's 60 s backoff into a 5 s one; a short hint is a floor too.
+#[test]
+fn retry_after_never_shortens_the_backoff_and_is_itself_a_floor() {
+    let mut sim = Sim::new(legacy_config(), None);
+    sim.run_until_transmit(secs(2));
+    for n in 1..=6u32 {
+        sim.respond(503, &[], b"");
+        let failed_at = sim.now;
+        sim.run_until_transmit(secs(120));
+        assert_backoff(sim.now.saturating_since(failed_at), n);
+    }
+    for n in 7..=9u32 {
+        sim.respond(503, &[("Retry-After", "5")], b"");
+        let failed_at = sim.now;
+        sim.run_until_transmit(secs(120));
+        assert_backoff(sim.now.saturating_since(failed_at), n);
+    }
+    // Attempt 1's backoff is 1.6 to 2.4 s: `Retry-After: 2` is never undercut.
+    for seed in 0..20 {
+        let mut sim = Sim::with_seed(legacy_config(), None, seed, t0());
+        sim.run_until_transmit(secs(2));
+        sim.respond(429, &[("Retry-After", "2")], b"");
+        let failed_at = sim.now;
+        sim.run_until_transmit(secs(120));
+        let waited = sim.now.saturating_since(failed_at);
+        assert!(
+            waited >= secs(2) && waited < secs(3),
+            "seed {seed}: {waited:?}"
+        );
+    }
+}
+
 #[test]
 fn probes_persist_at_most_every_quarter_ttl() {
     let mut sim = registered_sim(legacy_config());

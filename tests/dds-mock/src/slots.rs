@@ -31,10 +31,9 @@ pub enum Admission {
 /// booked further ahead: a client told to wait longer would come back early.
 pub const MAX_BOOKING_AHEAD: u64 = 3600;
 
-/// Clients ignore a `Retry-After` shorter than 3 s (a proxy's reflexive
-/// `Retry-After: 0` must not remove their backoff;
-/// `posemesh_registration_core::registrar::MIN_HONOURED_RETRY_AFTER`), so
-/// slots are booked at least this far ahead.
+/// Slots are booked at least this far ahead: a client never comes back
+/// sooner than its own backoff (its first step is 1.6 to 2.4 s), so a nearer
+/// booking would go unused.
 pub const MIN_BOOKING_LEAD_SECS: u64 = 3;
 
 /// The `Retry-After` value naming `second` (Unix seconds) as an HTTP date

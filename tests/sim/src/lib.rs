@@ -36,6 +36,9 @@ pub enum DdsPolicy {
     /// 503 with `Retry-After: 0`, as some load balancers answer: clients
     /// must keep their backoff (it never shortens a wait).
     RetryAfterZero,
+    /// 503 with `Retry-After: 5` to everyone, as a proxy might: still no
+    /// shorter wait than the client's backoff.
+    RetryAfterFive,
 }
 
 impl DdsPolicy {
@@ -45,6 +48,7 @@ impl DdsPolicy {
             DdsPolicy::Plain => "503 (reference backoff)",
             DdsPolicy::BookedRetryAfter => "503 + booked Retry-After",
             DdsPolicy::RetryAfterZero => "503 + Retry-After: 0",
+            DdsPolicy::RetryAfterFive => "503 + Retry-After: 5",
         }
     }
 }
@@ -154,10 +158,8 @@ impl Dds {
             let mut slots = self.slots.lock().expect("no panics while held");
             match self.policy {
                 DdsPolicy::BookedRetryAfter => slots.admit(second, booked.take()),
-                DdsPolicy::Plain | DdsPolicy::RetryAfterZero if slots.try_serve(second) => {
-                    Admission::Accept
-                }
-                DdsPolicy::Plain | DdsPolicy::RetryAfterZero => Admission::RetryAt {
+                _ if slots.try_serve(second) => Admission::Accept,
+                _ => Admission::RetryAt {
                     second,
                     booked: false,
                 },
@@ -183,6 +185,7 @@ impl Dds {
                         ));
                     }
                     DdsPolicy::RetryAfterZero => headers.push(("retry-after".into(), "0".into())),
+                    DdsPolicy::RetryAfterFive => headers.push(("retry-after".into(), "5".into())),
                     DdsPolicy::Plain => {}
                 }
                 Ok(HttpResponse {

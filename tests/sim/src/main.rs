@@ -18,7 +18,7 @@ struct Args {
     /// DDS capacity in registrations per second (ignored with --matrix).
     #[arg(long, default_value_t = 1000)]
     capacity: u32,
-    /// Run N ∈ {100 k, 1 M} × C ∈ {500, 1000, 2000, 5000} × the three DDS answers.
+    /// Run N ∈ {100 k, 1 M} × C ∈ {500, 1000, 2000, 5000} × the four DDS answers.
     #[arg(long)]
     matrix: bool,
     /// Outage length in seconds.
@@ -53,6 +53,7 @@ fn main() {
             DdsPolicy::Plain,
             DdsPolicy::BookedRetryAfter,
             DdsPolicy::RetryAfterZero,
+            DdsPolicy::RetryAfterFive,
         ] {
             let report = run(&Scenario {
                 nodes,

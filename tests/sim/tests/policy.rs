@@ -17,29 +17,19 @@ fn scenario(nodes: usize, capacity: u32, policy: DdsPolicy) -> Scenario {
 }
 
 #[test]
-fn booked_retry_after_drains_at_the_physical_limit_with_one_rejection_per_node() {
-    // N/C = 100 s ≥ 72 s.
-    let report = run(&scenario(20_000, 200, DdsPolicy::BookedRetryAfter));
-    assert!(report.ratio() <= 1.02, "T100/(N/C) = {}", report.ratio());
-    assert!(
-        report.wasted_per_node <= 1.0,
-        "{} rejected per node",
-        report.wasted_per_node
-    );
-}
-
-#[test]
-fn booked_retry_after_beats_plain_backoff() {
+fn booked_retry_after_registers_every_node_without_a_storm() {
+    // A booked second never brings a node back sooner than its backoff, so a
+    // booking DDS gets no more traffic than a plain one, and everyone gets in.
     let plain = run(&scenario(20_000, 200, DdsPolicy::Plain));
     let booked = run(&scenario(20_000, 200, DdsPolicy::BookedRetryAfter));
+    assert_eq!(booked.curve.last().copied(), Some(1.0));
+    assert!(booked.peak_offered <= plain.peak_offered * 11 / 10);
     assert!(
-        booked.t100 < plain.t100,
-        "{} vs {}",
-        booked.t100,
-        plain.t100
+        booked.ratio() <= 1.6,
+        "T100/(N/C) = {}, plain {}",
+        booked.ratio(),
+        plain.ratio()
     );
-    // Plain backoff has nodes idle in 60 s waits while capacity goes unused.
-    assert!(plain.ratio() > 1.05, "{}", plain.ratio());
 }
 
 #[test]
@@ -57,23 +47,26 @@ fn every_node_registers_again_and_the_run_replays_exactly() {
 }
 
 #[test]
-fn retry_after_zero_behaves_as_the_reference_backoff() {
-    // A proxy answering `Retry-After: 0` must not take the backoff away: the
-    // fleet sends what it would send without the header, not a storm.
+fn a_short_retry_after_to_everyone_behaves_as_the_reference_backoff() {
+    // A proxy answering `Retry-After: 0` (or 5) to every request must not
+    // take the backoff away: the fleet sends what it would send without the
+    // header, not a storm of a request every few seconds per node.
     let plain = run(&scenario(20_000, 200, DdsPolicy::Plain));
-    let zero = run(&scenario(20_000, 200, DdsPolicy::RetryAfterZero));
-    let requests = zero.requests as f64 / plain.requests as f64;
-    assert!(
-        (0.9..=1.1).contains(&requests),
-        "{} vs {} requests",
-        zero.requests,
-        plain.requests
-    );
-    assert!(
-        (zero.t100 - plain.t100).abs() <= 0.1 * plain.t100,
-        "{} vs {}",
-        zero.t100,
-        plain.t100
-    );
-    assert!(zero.peak_offered <= plain.peak_offered * 11 / 10);
+    for policy in [DdsPolicy::RetryAfterZero, DdsPolicy::RetryAfterFive] {
+        let hinted = run(&scenario(20_000, 200, policy));
+        let requests = hinted.requests as f64 / plain.requests as f64;
+        assert!(
+            (0.9..=1.1).contains(&requests),
+            "{policy:?}: {} vs {} requests",
+            hinted.requests,
+            plain.requests
+        );
+        assert!(
+            (hinted.t100 - plain.t100).abs() <= 0.1 * plain.t100,
+            "{policy:?}: {} vs {}",
+            hinted.t100,
+            plain.t100
+        );
+        assert!(hinted.peak_offered <= plain.peak_offered * 11 / 10);
+    }
 }
