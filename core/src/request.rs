@@ -158,9 +158,6 @@ pub enum ChallengeError {
     /// The nonce is empty.
     #[error("SIWE challenge has an empty nonce")]
     EmptyNonce,
-    /// The nonce is not EIP-4361's: at least 8 letters or digits, nothing else.
-    #[error("SIWE challenge nonce is not at least 8 letters or digits")]
-    BadNonce,
     /// A field holds a line break or another control character, which would
     /// let it rewrite the signed message.
     #[error("SIWE challenge field `{0}` contains a line break or control character")]
@@ -199,10 +196,12 @@ impl SiweChallenge {
     }
 
     /// Checks the challenge before anything is signed: its domain is the DDS
-    /// URL's authority (host, or host and port) or one of `also_trusted`, its
-    /// URI is on that domain, no field can break the message's lines, the
-    /// nonce is EIP-4361's, the chain id a positive number, `issuedAt` an
-    /// RFC 3339 time and the version 1.
+    /// URL's authority (host, host and port, or host and the scheme's default
+    /// port) or one of `also_trusted`, its URI is on that domain, no field can
+    /// break the message's lines, the chain id is a positive number,
+    /// `issuedAt` an RFC 3339 time and the version 1. The nonce is the DDS's
+    /// own business: any non-empty one is signed, as the reference does
+    /// (EIP-4361's letters and digits are not required; a UUID is fine).
     pub fn validate(&self, dds: &BaseUrl, also_trusted: &[String]) -> Result<(), ChallengeError> {
         let fields: [(&'static str, &str); 5] = [
             ("domain", &self.domain),
@@ -219,9 +218,6 @@ impl SiweChallenge {
                 return Err(ChallengeError::ControlCharacter(name));
             }
         }
-        if self.nonce.len() < 8 || !self.nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ChallengeError::BadNonce);
-        }
         if self.chain_id < 1 {
             return Err(ChallengeError::BadChainId);
         }
@@ -235,6 +231,7 @@ impl SiweChallenge {
         let domain = self.domain.to_ascii_lowercase();
         let trusted = domain == authority
             || domain == dds.host()
+            || domain == format!("{}:{}", dds.host(), dds.default_port())
             || also_trusted.iter().any(|d| d.eq_ignore_ascii_case(&domain));
         if !trusted {
             return Err(ChallengeError::ForeignDomain {

@@ -66,6 +66,15 @@ impl BaseUrl {
         url_authority(&self.0).unwrap_or("").to_ascii_lowercase()
     }
 
+    /// The scheme's default port: 443 for `https`, 80 for `http`.
+    pub fn default_port(&self) -> u16 {
+        if self.0.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("https")) {
+            443
+        } else {
+            80
+        }
+    }
+
     /// The host alone, in lower case (IPv6 in brackets, as in the authority).
     pub fn host(&self) -> String {
         let authority = self.authority();

@@ -1602,16 +1602,16 @@ fn foreign_siwe_challenges_are_never_signed() {
             "line break",
         ),
         (
-            "dds.test",
-            "http://dds.test",
-            "short",
-            "8 letters or digits",
+            "dds.test:443",
+            "http://dds.test:443",
+            "abcdefgh",
+            "not the DDS",
         ),
         (
             "dds.test",
             "http://dds.test",
-            "abc-defgh",
-            "8 letters or digits",
+            "abc\tdefgh",
+            "line break",
         ),
         (
             "dds.test",
@@ -1639,15 +1639,25 @@ fn foreign_siwe_challenges_are_never_signed() {
     // A domain the configuration names is trusted; the DDS's own always is.
     let mut config = wallet_config();
     config.siwe_domains = vec!["dds.public.example".into()];
-    for (domain, uri) in [
-        ("dds.public.example", "https://dds.public.example/"),
-        ("dds.test", "http://dds.test/siwe"),
-        ("DDS.TEST", "https://dds.test:8443/"),
+    // The DDS URL is http://dds.test: its default port may be named too. The
+    // nonce is the DDS's business (PROTOCOL: non-empty), as in the reference.
+    for (domain, uri, nonce) in [
+        ("dds.public.example", "https://dds.public.example/", "abcdefgh"),
+        ("dds.test", "http://dds.test/siwe", "abcdefgh"),
+        ("DDS.TEST", "https://dds.test:8443/", "abcdefgh"),
+        ("dds.test:80", "http://dds.test:80/", "abcdefgh"),
+        ("dds.test", "http://dds.test", "0f8e2b1c-4d3a-4b5e-9f6a-7c8d9e0a1b2c"),
+        ("dds.test", "http://dds.test", "n1"),
     ] {
         let mut sim = Sim::new(config.clone(), None);
         sim.run_until_transmit(secs(2));
-        let outs = sim.respond(200, &[], &challenge(domain, uri, "abcdefgh"));
-        assert_eq!(transmits(&outs).len(), 1, "{domain} {uri}");
+        let outs = sim.respond(200, &[], &challenge(domain, uri, nonce));
+        assert_eq!(transmits(&outs).len(), 1, "{domain} {uri} {nonce}");
+        let message = body_json(&transmits(&outs)[0])["message"].clone();
+        assert!(
+            message.as_str().unwrap().contains(&format!("\nNonce: {nonce}\n")),
+            "{message}"
+        );
     }
     // Bad chain id, version or time.
     for body in [

@@ -142,6 +142,7 @@ struct Log {
     probes: Vec<ProbeRecord>,
     issued_secrets: Vec<String>,
     faults: Vec<Fault>,
+    /// Wallet → the exact SIWE message its last challenge allows.
     nonces: HashMap<String, String>,
     /// Client (public key or wallet) → the second booked for it.
     bookings: HashMap<String, u64>,
@@ -549,13 +550,25 @@ fn siwe_request(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Re
         });
     }
     let nonce = hex::encode(random_bytes::<8>());
-    lock(shared)
-        .nonces
-        .insert(request.wallet.clone(), nonce.clone());
+    let host = shared.base_url.trim_start_matches("http://").to_owned();
+    let issued_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    // The one message this challenge allows (EIP-4361 as PROTOCOL.md lays it
+    // out), composed here on its own so that a client's drift shows.
+    let expected = [
+        format!("{host} wants you to sign in with your Ethereum account:"),
+        request.wallet.clone(),
+        String::new(),
+        format!("URI: {}", shared.base_url),
+        "Version: 1".into(),
+        "Chain ID: 1".into(),
+        format!("Nonce: {nonce}"),
+        format!("Issued At: {issued_at}"),
+    ]
+    .join("\n");
+    lock(shared).nonces.insert(request.wallet.clone(), expected);
     let mut entry = received(shared, path, 200, None);
     entry.address = Some(request.wallet);
     record(shared, entry);
-    let host = shared.base_url.trim_start_matches("http://").to_owned();
     Ok(json_response(
         200,
         json!({
@@ -564,7 +577,7 @@ fn siwe_request(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Re
             "uri": shared.base_url,
             "version": "1",
             "chainId": 1,
-            "issuedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "issuedAt": issued_at,
         }),
     ))
 }
@@ -588,18 +601,22 @@ fn wallet(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Rejectio
         });
     }
     let fields = verify::parse_siwe(&reg.message)?;
-    // Single use: the nonce is consumed whether or not the rest checks out.
-    let expected = lock(shared).nonces.remove(&fields.address);
-    if expected.as_deref() != Some(fields.nonce.as_str()) {
+    // Single use: the challenge is consumed whether or not the rest checks out.
+    let Some(expected) = lock(shared).nonces.remove(&fields.address) else {
         return Err(Rejection {
             status: 401,
             reason: "unknown or used nonce".into(),
         });
-    }
-    if fields.uri != shared.base_url || fields.chain_id != "1" {
+    };
+    if reg.message != expected {
+        let reason = if expected.contains(&format!("\nNonce: {}\n", fields.nonce)) {
+            "SIWE message is not for this DDS (a field differs from the challenge issued)"
+        } else {
+            "unknown or used nonce"
+        };
         return Err(Rejection {
             status: 401,
-            reason: "SIWE message is not for this DDS".into(),
+            reason: reason.into(),
         });
     }
     verify::verify_eip191(&reg.message, &reg.signature, &fields.address)?;

@@ -75,9 +75,8 @@ pub fn verify_legacy(
     max_age: Duration,
     max_future: Duration,
 ) -> Result<(), Rejection> {
-    if reg.capabilities.is_empty() {
-        return Err(reject(422, "capabilities must not be empty"));
-    }
+    // Capabilities may be empty here: PROTOCOL.md requires them only in the
+    // wallet flow, and the reference's legacy client sends whatever it has.
     if reg.url.is_empty() || reg.version.is_empty() {
         return Err(reject(422, "url and version are required"));
     }
