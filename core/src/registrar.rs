@@ -1726,7 +1726,15 @@ impl Registrar {
         self.attempt = 0;
         self.once_since = None;
         self.last_health_check = Some(now);
-        self.registered_as = Some(self.config.registered_as(&self.key.eth_address()));
+        let registered_as = self.config.registered_as(&self.key.eth_address());
+        // Credentials are the issuing DDS's name for this key: registered with
+        // another DDS or key, the stored ones belong to another node.
+        if self.registered_as.as_ref().is_some_and(|was| {
+            was.dds_url != registered_as.dds_url || was.address != registered_as.address
+        }) {
+            self.credentials = None;
+        }
+        self.registered_as = Some(registered_as);
         if let Some(window) = &mut self.callback {
             window.attempt_succeeded = true;
             window.closes_at = now + CALLBACK_GRACE;

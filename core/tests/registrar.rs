@@ -1152,6 +1152,46 @@ fn restart_with_a_new_version_registers_again() {
     }
 }
 
+/// Credentials name a node at the DDS that issued them: registered with
+/// another DDS, a restarted node no longer reports (or stores) them; an
+/// upgrade at the same DDS keeps them.
+#[test]
+fn credentials_of_another_dds_are_dropped_once_registered_elsewhere() {
+    for config in [legacy_config(), wallet_config()] {
+        let sim = registered_sim(config.clone());
+        let mut stored = sim.reg.snapshot();
+        stored.credentials = Some(posemesh_registration_core::DdsCredentials {
+            id: "node-7".into(),
+            secret: "issued-by-the-old-dds".into(),
+            organization_id: None,
+        });
+        let later = sim.now + secs(2);
+        let mut upgraded = config.clone();
+        upgraded.node.version = "2.0.0".into();
+        let mut moved = config.clone();
+        moved.dds_url = posemesh_registration_core::url::BaseUrl::parse("http://127.0.0.1:9")
+            .unwrap();
+        for (changed, kept) in [(upgraded, true), (moved, false)] {
+            let wallet = changed.flow == Flow::Wallet;
+            let dds = changed.dds_url.clone();
+            let mut restarted = Sim::with_seed(changed, Some(stored.clone()), 7, later);
+            assert!(restarted.reg.credentials().is_some(), "kept until replaced");
+            restarted.run_until_transmit(secs(2));
+            if wallet {
+                let challenge = serde_json::json!({
+                    "nonce": "abcdefgh", "domain": dds.authority(), "uri": dds.as_str(),
+                    "version": "1", "chainId": 1, "issuedAt": "2023-11-14T22:13:21Z",
+                });
+                restarted.respond(200, &[], challenge.to_string().as_bytes());
+            }
+            restarted.respond(200, &[], b"{}");
+            assert_eq!(restarted.reg.status(), Status::Registered);
+            assert_eq!(restarted.reg.credentials().is_some(), kept, "{dds}");
+            assert_eq!(restarted.reg.snapshot().credentials.is_some(), kept);
+        }
+    }
+}
+
 #[test]
 fn restart_after_more_than_a_ttl_registers_again_in_the_wallet_flow() {
     let sim = registered_sim(wallet_config());
