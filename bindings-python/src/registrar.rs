@@ -148,7 +148,7 @@ fn build(
     request_timeout: f64,
     state: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
-    http: HttpOptions,
+    mut http: HttpOptions,
 ) -> PyResult<PyBaseRegistrar> {
     let secret = Secret::new(
         registration_secret
@@ -205,6 +205,7 @@ fn build(
     config.register_interval = duration_from_secs_f64(interval);
     config.request_timeout = duration_from_secs_f64(request_timeout);
     config.max_retry = max_retry;
+    config.siwe_domains = std::mem::take(&mut http.siwe_domains);
 
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
@@ -233,11 +234,14 @@ fn build(
     })
 }
 
-/// The HTTP client's settings: proxies and extra trusted certificates.
+/// How the DDS is reached: proxies, extra trusted certificates, and the
+/// names it may give itself in SIWE challenges.
 pub(crate) struct HttpOptions {
     proxy: Option<String>,
     env_proxy: bool,
     ca_bundle: Option<PathBuf>,
+    /// Names the DDS may give itself in SIWE challenges besides its URL's host.
+    siwe_domains: Vec<String>,
 }
 
 impl HttpOptions {
@@ -245,7 +249,12 @@ impl HttpOptions {
         proxy: Option<&str>,
         env_proxy: bool,
         ca_bundle: Option<&Bound<'_, PyAny>>,
+        siwe_domains: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let siwe_domains = match siwe_domains.filter(|d| !d.is_none()) {
+            Some(domains) => string_list_arg(domains, "siwe_domains")?,
+            None => Vec::new(),
+        };
         let ca_bundle = match ca_bundle.filter(|c| !c.is_none()) {
             None => None,
             Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
@@ -262,6 +271,7 @@ impl HttpOptions {
             proxy: proxy.map(str::to_owned),
             env_proxy,
             ca_bundle,
+            siwe_domains,
         })
     }
 
@@ -561,13 +571,15 @@ fn wait_timeout(timeout: Option<f64>) -> Option<Duration> {
 /// `env_proxy` (default `True`) takes proxies from `http_proxy`, `https_proxy`,
 /// `all_proxy` and `no_proxy` as curl does; `ca_bundle` is a PEM file of extra
 /// trusted root certificates (as is `SSL_CERT_FILE`). A bad one is a `ConfigError`.
+/// `siwe_domains` names domains besides the DDS URL's host whose SIWE
+/// challenges may be signed (a DDS reached by a private URL).
 #[pyclass(frozen, extends = PyBaseRegistrar, name = "Registrar", module = "posemesh_registration")]
 pub(crate) struct PyRegistrar {}
 
 #[pymethods]
 impl PyRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None, siwe_domains=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -586,8 +598,9 @@ impl PyRegistrar {
         proxy: Option<&str>,
         env_proxy: bool,
         ca_bundle: Option<&Bound<'_, PyAny>>,
+        siwe_domains: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle)?;
+        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
         let base = build(
             py,
             dds_url,
@@ -689,7 +702,7 @@ pub(crate) struct PyAsyncRegistrar {}
 #[pymethods]
 impl PyAsyncRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None, siwe_domains=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -708,8 +721,9 @@ impl PyAsyncRegistrar {
         proxy: Option<&str>,
         env_proxy: bool,
         ca_bundle: Option<&Bound<'_, PyAny>>,
+        siwe_domains: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle)?;
+        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
         let base = build(
             py,
             dds_url,

@@ -132,3 +132,21 @@ def test_invalid_proxy_url_is_refused_without_showing_it(dds: Dds, clean_env) ->
     with pytest.raises(pr.ConfigError) as info:
         pr.Registrar(**options(dds, proxy="http://user:proxy-password@[::1"))
     assert "proxy" in str(info.value) and "proxy-password" not in str(info.value)
+
+
+def test_siwe_domains_trust_the_name_the_dds_gives_itself(dds: Dds) -> None:
+    """Reached as localhost, the DDS names itself 127.0.0.1: refused unless
+    siwe_domains names it; a URL there is a ConfigError (the core's rule)."""
+    own_name = dds.url.split("://", 1)[1]
+    other_url = "http://localhost:" + own_name.rsplit(":", 1)[1]
+
+    def registrar(**extra: object) -> pr.Registrar:
+        return pr.Registrar(**options(dds, dds_url=other_url, env_proxy=False, **extra))
+
+    with pytest.raises(pr.RegistrationError, match="not the DDS"):
+        registrar().register_once()
+    assert registrar(siwe_domains=[own_name]).register_once() == "registered"
+    with pytest.raises(pr.ConfigError, match="SIWE domain"):
+        registrar(siwe_domains=["https://" + own_name])
+    with pytest.raises(TypeError):
+        registrar(siwe_domains=[42])

@@ -74,6 +74,11 @@ pub struct RegistrarConfig {
     /// greater than zero).
     #[uniffi(default = None)]
     pub request_timeout_seconds: Option<f64>,
+    /// Domains (`host` or `host:port`) besides the DDS URL's host whose SIWE
+    /// challenges may be signed: for a DDS reached by a private URL that
+    /// names its public domain.
+    #[uniffi(default = [])]
+    pub siwe_domains: Vec<String>,
 }
 
 impl RegistrarConfig {
@@ -101,6 +106,7 @@ impl RegistrarConfig {
             config.request_timeout = duration_from_secs_f64(seconds);
         }
         config.max_retry = self.max_retry;
+        config.siwe_domains = self.siwe_domains.clone();
         Ok(config)
     }
 }
@@ -910,6 +916,7 @@ mod tests {
             register_interval_seconds: None,
             max_retry: None,
             request_timeout_seconds: Some(1.0),
+            siwe_domains: Vec::new(),
         };
         let registrar = Registrar::new(config, key.clone(), SECRET.into(), None, None, None)
             .expect("a valid configuration");

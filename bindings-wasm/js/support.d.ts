@@ -31,7 +31,8 @@ export class ConfigError extends PosemeshError {
     | "interval_too_short"
     | "unknown_flow"
     | "missing_node_url"
-    | "node_url_with_wallet";
+    | "node_url_with_wallet"
+    | "invalid_siwe_domain";
 }
 
 /**

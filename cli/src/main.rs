@@ -96,6 +96,11 @@ struct RegisterArgs {
     /// A capability path; repeat for several.
     #[arg(long = "capability")]
     capabilities: Vec<String>,
+    /// Also sign SIWE challenges that name this domain (host or host:port),
+    /// for a DDS reached by a private URL that names its public one; repeat
+    /// for several. The DDS URL's own host is always trusted.
+    #[arg(long = "siwe-domain")]
+    siwe_domains: Vec<String>,
     /// Make one attempt and exit: 0 on success, 1 with the error otherwise.
     #[arg(long)]
     once: bool,
@@ -266,6 +271,7 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     )?;
     config.register_interval = Duration::from_secs(args.interval);
     config.max_retry = args.max_retry;
+    config.siwe_domains = args.siwe_domains;
     let mut transport = ReqwestTransport::builder().use_env_proxy(!args.no_env_proxy);
     if let Some(proxy) = &args.proxy {
         transport = transport.proxy(proxy.clone());

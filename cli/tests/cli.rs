@@ -68,6 +68,28 @@ fn once_registers_and_exits_zero() {
     assert_clean(&output);
 }
 
+/// A DDS reached by another name than the one its SIWE challenges give
+/// (here `localhost` for a DDS that says `127.0.0.1`): refused as a foreign
+/// domain unless `--siwe-domain` names it.
+#[test]
+fn siwe_domain_trusts_the_name_a_dds_gives_itself() {
+    let mock = Mock::start();
+    let own_name = mock.url.trim_start_matches("http://").to_owned();
+    let other_url = format!("http://localhost:{}", own_name.rsplit(':').next().unwrap());
+    let wallet = |extra: &[&str]| {
+        let mut all = vec!["--dds-url", &other_url, "--node-version", "1.0.0"];
+        all.extend(["--capability", "/cap/v1", "--once"]);
+        all.extend(extra);
+        register(&all, Some(KEY))
+    };
+    let refused = wallet(&[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains("not the DDS"), "{}", text(&refused));
+    let trusted = wallet(&["--siwe-domain", &own_name]);
+    assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted));
+    assert_clean(&trusted);
+}
+
 #[test]
 fn once_reports_a_refusal_in_one_line_and_exits_one() {
     let mock = Mock::start();
@@ -125,6 +147,14 @@ fn bad_input_exits_two_with_a_clear_message() {
             ),
             None,
             "cannot read key file",
+        ),
+        (
+            args(
+                "http://127.0.0.1:9",
+                &["--once", "--siwe-domain", "https://dds.example.com"],
+            ),
+            Some(KEY),
+            "SIWE domain",
         ),
     ];
     for (arguments, key, expected) in cases {

@@ -197,6 +197,9 @@ pub enum ConfigError {
     /// A remote signer's address that is not `0x` and 40 hex digits.
     #[error("the signer's address is not 0x and 40 hex digits")]
     SignerAddress,
+    /// A trusted SIWE domain that is not a bare host or `host:port`.
+    #[error("a SIWE domain is a host or host:port (no scheme, path, user or spaces)")]
+    SiweDomain,
 }
 
 impl ConfigError {
@@ -216,6 +219,7 @@ impl ConfigError {
             ConfigError::NodeUrlWithWallet => "node_url_with_wallet",
             ConfigError::RemoteSignerNeedsWallet => "remote_signer_needs_wallet",
             ConfigError::SignerAddress => "invalid_signer_address",
+            ConfigError::SiweDomain => "invalid_siwe_domain",
         }
     }
 }
@@ -296,6 +300,17 @@ impl RegistrarConfig {
         }
         if self.register_interval < Duration::from_secs(1) {
             return Err(ConfigError::IntervalTooShort);
+        }
+        // A challenge's domain is compared with these as written: a URL here
+        // would never match, and the mistake would show only as refusals.
+        let bare_authority = |domain: &String| {
+            !domain.is_empty()
+                && !domain
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+        };
+        if !self.siwe_domains.iter().all(bare_authority) {
+            return Err(ConfigError::SiweDomain);
         }
         Ok(())
     }

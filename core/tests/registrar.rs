@@ -1860,6 +1860,16 @@ fn config_rules() {
     let mut config = legacy_config();
     config.register_interval = ms(999);
     assert_eq!(config.validate(), Err(ConfigError::IntervalTooShort));
+    for good in ["dds.example.com", "dds.example.com:443", "[::1]:8080"] {
+        let mut config = wallet_config();
+        config.siwe_domains = vec![good.into()];
+        assert_eq!(config.validate(), Ok(()), "{good}");
+    }
+    for bad in ["", "https://dds.example.com", "dds.example.com/", "a b", "u@dds"] {
+        let mut config = wallet_config();
+        config.siwe_domains = vec!["dds.example.com".into(), bad.into()];
+        assert_eq!(config.validate(), Err(ConfigError::SiweDomain), "{bad:?}");
+    }
     let new = |caps: Vec<String>, secret: &str| {
         posemesh_registration_core::RegistrarConfig::new(
             DDS,

@@ -209,6 +209,7 @@ class Registrar(BaseRegistrar):
         proxy: Optional[str] = None,
         env_proxy: bool = True,
         ca_bundle: Optional[_Path] = None,
+        siwe_domains: Optional[Iterable[str]] = None,
     ) -> Self: ...
     def register_once(self) -> Outcome:
         """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
@@ -250,6 +251,7 @@ class AsyncRegistrar(BaseRegistrar):
         proxy: Optional[str] = None,
         env_proxy: bool = True,
         ca_bundle: Optional[_Path] = None,
+        siwe_domains: Optional[Iterable[str]] = None,
     ) -> Self: ...
     def start(self) -> None:
         """Starts the registration loop in the background."""

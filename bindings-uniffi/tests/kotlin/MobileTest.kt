@@ -521,6 +521,26 @@ class MobileTest {
     }
 
     @Test
+    fun siweDomainsTrustTheNameTheDdsGivesItself(): Unit = runBlocking {
+        // Reached as localhost, the DDS names itself 127.0.0.1 in its SIWE challenges.
+        val ownName = MockDds.url.removePrefix("http://")
+        val otherUrl = "http://localhost:" + ownName.substringAfterLast(':')
+        NodeKey.generate().use { key ->
+            Registrar(config().copy(ddsUrl = otherUrl), key, secret()).use { registrar ->
+                val refused = assertFailsWith<RegistrationException.AttemptFailed> { registrar.registerOnce() }
+                assertTrue(refused.message!!.contains("not the DDS"), refused.message)
+            }
+            val trusted = config().copy(ddsUrl = otherUrl, siweDomains = listOf(ownName))
+            Registrar(trusted, key, secret()).use { registrar ->
+                assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
+            }
+            val url = config().copy(siweDomains = listOf("https://$ownName"))
+            val error = assertFailsWith<RegistrationException.InvalidConfig> { Registrar(url, key, secret()) }
+            assertTrue(error.message!!.contains("SIWE domain"), error.message)
+        }
+    }
+
+    @Test
     fun credentialsAreAcceptedAsBytes(): Unit = runBlocking {
         val keyBytes = NodeKey.generate().use { it.exportPrivateKeyBytes() }
         val secret = secret()

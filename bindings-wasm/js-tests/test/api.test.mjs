@@ -111,6 +111,7 @@ test("options are validated with ConfigError codes, never echoing the secret", (
     [{ ...base, requestTimeoutMs: 0 }, "zero_request_timeout"],
     [{ ...base, registerIntervalMs: 500 }, "interval_too_short"],
     [{ ...base, version: "" }, "empty_version"],
+    [{ ...base, siweDomains: ["https://dds.example.com"] }, "invalid_siwe_domain"],
     [{ ...base, registrationCredentials: 12345678 }, "invalid_option"],
     [{ ...base, storage: {} }, "invalid_option"],
     [{ ...base, requestTimeoutMs: "30" }, "invalid_option"],
