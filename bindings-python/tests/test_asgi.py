@@ -47,7 +47,7 @@ def test_handle_node_request_framework_free(caplog: pytest.LogCaptureFixture) ->
     )
     assert status == 409 and registrar.credentials is None
     assert registrar.handle_node_request("POST", "/internal/v1/registrations", None, b"{")[0] == 400
-    assert registrar.handle_node_request("POST", "/internal/v1/registrations", None, b"x" * 70000)[0] == 413
+    assert registrar.handle_node_request("POST", "/internal/v1/registrations", None, b"x" * (2 * 1024 * 1024 + 1))[0] == 413
     rejected = events(caplog, "registration.callback.rejected")
     assert rejected and rejected[0].levelname == "WARNING"
     with pytest.raises(TypeError):
@@ -69,7 +69,7 @@ async def test_asgi_app_in_process() -> None:
         assert (await client.get("/elsewhere")).status_code == 404
         callback = await client.post("/internal/v1/registrations", json={"id": "x", "secret": ""})
         assert callback.status_code in (409, 422)
-        big = await client.post("/internal/v1/registrations", content=b"{" * 200000)
+        big = await client.post("/internal/v1/registrations", content=b"{" * (2 * 1024 * 1024 + 1))
         assert big.status_code == 413
 
 

@@ -302,7 +302,7 @@ pub struct RegistrationCallbackInfo {
 }
 
 /// Checks a DDS callback body as the registrar would (blank id or secret:
-/// 422, secret over 4096 bytes: 403, malformed: 400, over 64 KiB: 413) and
+/// 422, secret over 4096 bytes: 403, malformed: 400, over 2 MiB: 413) and
 /// throws `CallbackRejected` with the status to answer. To apply a callback,
 /// pass the request to `Registrar.handleNodeRequest` instead.
 #[uniffi::export]

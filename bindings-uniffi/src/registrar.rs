@@ -837,7 +837,7 @@ impl Registrar {
     /// Serves a request the DDS made to the node (legacy flow): pass every
     /// request your server gets for `POST /internal/v1/registrations` and
     /// `GET /health` (anything else answers 404), then send the returned
-    /// status, headers and body. Cap the body you read at 64 KiB + 1. Blocks
+    /// status, headers and body. Cap the body you read at 2 MiB + 1. Blocks
     /// the calling thread until what it changed is saved.
     pub fn handle_node_request(
         &self,

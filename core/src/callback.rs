@@ -13,8 +13,10 @@ use std::fmt;
 pub const CALLBACK_PATH: &str = "/internal/v1/registrations";
 /// Path of the health probe.
 pub const HEALTH_PATH: &str = "/health";
-/// Largest callback body accepted (bigger: 413).
-pub const MAX_CALLBACK_BODY: usize = 64 * 1024;
+/// Largest callback body accepted (bigger: 413): 2 MiB, axum's default limit,
+/// which the reference node serves its callback under. A large organisation's
+/// `lighthouses_in_domains` and `domains` (read by nobody here) must fit.
+pub const MAX_CALLBACK_BODY: usize = 2 * 1024 * 1024;
 /// Largest secret accepted (bigger: 403, as the reference).
 pub const MAX_SECRET_BYTES: usize = 4096;
 

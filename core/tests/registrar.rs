@@ -1361,9 +1361,10 @@ fn malformed_callbacks_are_refused_and_change_nothing() {
     let long_secret = "x".repeat(4097);
     let too_long = format!(r#"{{"id":"n1","secret":"{long_secret}"}}"#);
     let mut huge = br#"{"id":"n1","secret":"s","pad":""#.to_vec();
-    huge.resize(64 * 1024 + 1 - 2, b'a');
+    let limit = posemesh_registration_core::callback::MAX_CALLBACK_BODY;
+    huge.resize(limit + 1 - 2, b'a');
     huge.extend_from_slice(b"\"}");
-    assert_eq!(huge.len(), 64 * 1024 + 1);
+    assert_eq!(huge.len(), limit + 1);
     let cases: Vec<(&[u8], u16)> = vec![
         (br#"{"id":"","secret":"s3cr3t"}"#, 422),
         (br#"{"id":"   ","secret":"s3cr3t"}"#, 422),
@@ -1391,8 +1392,20 @@ fn malformed_callbacks_are_refused_and_change_nothing() {
         assert!(persists(&outs).is_empty());
         assert!(sim.reg.credentials().is_none());
     }
-    // A secret of exactly 4096 bytes is fine, and rejections did not use up the window.
-    let ok = format!(r#"{{"id":"n1","secret":"{}"}}"#, "x".repeat(4096));
+    // A secret of exactly 4096 bytes is fine, and rejections did not use up the
+    // window. The reference accepts up to 2 MB (axum's default limit), so a large
+    // organisation's `lighthouses_in_domains` and `domains` (about 1 MiB here,
+    // of any JSON shape, ignored) are accepted too.
+    let lighthouse = serde_json::json!({"domain_id": "d".repeat(36), "poses": [vec![0.123_456_789; 16]]});
+    let ok = serde_json::json!({
+        "id": "n1",
+        "secret": "x".repeat(4096),
+        "organization_id": null,
+        "lighthouses_in_domains": vec![lighthouse; 4000],
+        "domains": vec![serde_json::json!({"id": "d".repeat(36), "name": "a domain"}); 4000],
+    })
+    .to_string();
+    assert!(ok.len() > 1024 * 1024 && ok.len() < limit, "{}", ok.len());
     let (response, _) = sim.node_request("POST", CALLBACK, &[], ok.as_bytes());
     assert_eq!(response.status, 200);
     sim.respond(200, &[], b"");

@@ -491,7 +491,7 @@ async fn forged_callbacks_change_nothing() {
         .load()
         .unwrap()
         .is_none());
-    let oversize = vec![b' '; 100 * 1024];
+    let oversize = vec![b' '; 2 * 1024 * 1024 + 1];
     assert_eq!(
         driver
             .handle_node_request("POST", "/internal/v1/registrations", &[], &oversize)

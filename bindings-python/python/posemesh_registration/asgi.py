@@ -16,7 +16,7 @@ import asyncio
 __all__ = ["RegistrationApp", "app"]
 
 # One byte over the core's callback limit is enough for it to answer 413.
-_MAX_BODY = 64 * 1024 + 1
+_MAX_BODY = 2 * 1024 * 1024 + 1
 
 
 class RegistrationApp:
