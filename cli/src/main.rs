@@ -2,6 +2,7 @@
 //! DDS, or watch a whole registration happen on loopback (`demo`).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use posemesh_registration::core::callback::CALLBACK_PATH;
 use posemesh_registration::core::registrar::Event;
 use posemesh_registration::{
     AttemptOutcome, Driver, FileStore, Flow, MemoryStore, PrivateKey, RegisterOnceError,
@@ -72,6 +73,9 @@ struct MockDdsArgs {
     /// with a Retry-After naming a booked second.
     #[arg(long)]
     capacity: Option<u32>,
+    /// Call legacy nodes back this many milliseconds after answering them.
+    #[arg(long, default_value_t = 0)]
+    callback_delay_ms: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -208,6 +212,7 @@ async fn mock_dds(args: MockDdsArgs) -> Result<ExitCode, UsageError> {
         credentials: credentials.map(|c| c.expose().to_owned()),
         probe_interval: Duration::from_millis(args.probe_interval_ms.max(10)),
         capacity: args.capacity,
+        callback_delay: Duration::from_millis(args.callback_delay_ms),
         ..Default::default()
     })
     .await?;
@@ -293,13 +298,30 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     if let Some(err) = driver.recovered_from() {
         eprintln!("warning: stored state was unusable ({err}); it was set aside and the node registers afresh");
     }
+    // Counts the callbacks answered 200 (after what they changed was saved).
+    let (callbacks_tx, mut callbacks) = tokio::sync::watch::channel(0u64);
     let server = match args.listen {
-        Some(addr) => Some(serve_callbacks(addr, reuse_port, driver.clone()).await?),
+        Some(addr) => Some(serve_callbacks(addr, reuse_port, driver.clone(), callbacks_tx).await?),
         None => None,
     };
     let code = if args.once {
         match driver.register_once().await {
             Ok(outcome) => {
+                // Legacy: the DDS hands over the node's id and secret in a
+                // callback, often after its answer. Wait for it (within the
+                // window the registrar accepts one in), so that it is kept.
+                let legacy = matches!(args.flow, FlowArg::Legacy);
+                if legacy && server.is_some() && outcome == AttemptOutcome::Registered {
+                    let grace = posemesh_registration::core::registrar::CALLBACK_GRACE;
+                    let called = *callbacks.borrow_and_update() > 0
+                        || tokio::time::timeout(grace, callbacks.changed()).await.is_ok();
+                    if !called {
+                        eprintln!(
+                            "warning: the DDS did not call back within {} s: the node's id and secret were not received",
+                            grace.as_secs()
+                        );
+                    }
+                }
                 let how = match outcome {
                     AttemptOutcome::Registered => "registered",
                     AttemptOutcome::Adopted => {
@@ -348,6 +370,7 @@ async fn serve_callbacks(
     addr: SocketAddr,
     reuse_port: bool,
     driver: Driver,
+    callbacks: tokio::sync::watch::Sender<u64>,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), UsageError> {
     let cannot = |err: std::io::Error| UsageError(format!("cannot listen on {addr}: {err}"));
     let listener = if reuse_port {
@@ -365,7 +388,20 @@ async fn serve_callbacks(
         tokio::net::TcpListener::bind(addr).await.map_err(cannot)?
     };
     let bound = listener.local_addr()?;
-    let app = posemesh_registration::server::router(driver);
+    let callbacks = Arc::new(callbacks);
+    let app = posemesh_registration::server::router(driver).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let callbacks = callbacks.clone();
+            async move {
+                let callback = request.uri().path() == CALLBACK_PATH;
+                let response = next.run(request).await;
+                if callback && response.status() == axum::http::StatusCode::OK {
+                    callbacks.send_modify(|count| *count += 1);
+                }
+                response
+            }
+        },
+    ));
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             tracing::warn!(error = %err, "callback server stopped");

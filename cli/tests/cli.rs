@@ -90,6 +90,28 @@ fn siwe_domain_trusts_the_name_a_dds_gives_itself() {
     assert_clean(&trusted);
 }
 
+/// The conformance DDS, like a real one, calls a legacy node back after it
+/// has answered: `--once --listen` waits for that callback, so the id and
+/// secret it carries are in the state file when the command exits.
+#[test]
+fn legacy_once_with_listen_keeps_the_callback_that_follows_the_answer() {
+    let mock = Mock::start_with(&["--callback-delay-ms", "1500"]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let node_url = format!("http://{listen}");
+    let mut all = vec!["--dds-url", &mock.url, "--flow", "legacy", "--node-url", &node_url];
+    all.extend(["--node-version", "1.0.0", "--capability", "/cap/v1", "--once"]);
+    all.extend(["--listen", &listen, "--state-file", state.to_str().unwrap()]);
+    let output = register(&all, Some(KEY));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(!text(&output).contains("did not call back"), "{}", text(&output));
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(stored["credentials"]["id"], "node-1", "{stored}");
+    assert_clean(&output);
+}
+
 #[test]
 fn once_reports_a_refusal_in_one_line_and_exits_one() {
     let mock = Mock::start();

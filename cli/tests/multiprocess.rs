@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Mock, BIN};
+use common::{free_port, Mock, BIN};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -183,14 +183,6 @@ fn when_the_lock_holder_dies_another_process_takes_over() {
 // ------------------------------------------------------------------ legacy flow, one port
 
 const LEGACY_PATH: &str = "/internal/v1/nodes/register";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn readout(mock: &Mock) -> serde_json::Value {
     serde_json::from_str(&mock.readout()).expect("the read-out is JSON")

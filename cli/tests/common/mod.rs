@@ -8,6 +8,15 @@ use std::process::{Child, Command, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_posemesh-registration");
 
+/// A loopback port nothing listens on (right now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The conformance DDS; it exits when its stdin closes (when this is dropped).
 pub struct Mock {
     child: Child,
@@ -16,8 +25,14 @@ pub struct Mock {
 
 impl Mock {
     pub fn start() -> Mock {
+        Mock::start_with(&[])
+    }
+
+    /// With more `mock-dds` options.
+    pub fn start_with(options: &[&str]) -> Mock {
         let mut child = Command::new(BIN)
             .args(["mock-dds", "--exit-on-stdin-eof"])
+            .args(options)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

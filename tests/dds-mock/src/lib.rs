@@ -63,6 +63,9 @@ pub struct MockConfig {
     /// Registrations served per second; the excess is answered 503 with a
     /// `Retry-After` naming a booked second (see [`slots`]). `None`: unlimited.
     pub capacity: Option<u32>,
+    /// How long after answering a legacy registration the node is called
+    /// back (a DDS that queues its callbacks).
+    pub callback_delay: Duration,
 }
 
 impl Default for MockConfig {
@@ -75,6 +78,7 @@ impl Default for MockConfig {
             max_future: Duration::from_secs(5),
             call_nodes: true,
             capacity: None,
+            callback_delay: Duration::ZERO,
         }
     }
 }
@@ -639,6 +643,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 /// its health until it stops answering, it registers again (a new loop takes
 /// over), or the mock shuts down. Loopback node URLs only.
 async fn call_node(shared: Arc<Shared>, node_url: String) {
+    tokio::time::sleep(shared.config.callback_delay).await;
     let (id, secret, generation) = {
         let mut log = lock(&shared);
         log.next_node += 1;
