@@ -50,7 +50,7 @@ enum Command {
     /// The private key comes from POSEMESH_PRIVATE_KEY or --key-file, the
     /// registration secret from POSEMESH_REGISTRATION_SECRET or --secret-file,
     /// never from a flag value.
-    Register(RegisterArgs),
+    Register(Box<RegisterArgs>),
     /// Run the conformance DDS on its own. Prints its URL as the first line.
     MockDds(MockDdsArgs),
 }
@@ -181,7 +181,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Demo { keep_running } => demo(keep_running).await,
-            Command::Register(args) => register(args).await,
+            Command::Register(args) => register(*args).await,
             Command::MockDds(args) => mock_dds(args).await,
         }
     });
@@ -314,7 +314,9 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
                 if legacy && server.is_some() && outcome == AttemptOutcome::Registered {
                     let grace = posemesh_registration::core::registrar::CALLBACK_GRACE;
                     let called = *callbacks.borrow_and_update() > 0
-                        || tokio::time::timeout(grace, callbacks.changed()).await.is_ok();
+                        || tokio::time::timeout(grace, callbacks.changed())
+                            .await
+                            .is_ok();
                     if !called {
                         eprintln!(
                             "warning: the DDS did not call back within {} s: the node's id and secret were not received",

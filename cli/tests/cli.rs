@@ -100,12 +100,29 @@ fn legacy_once_with_listen_keeps_the_callback_that_follows_the_answer() {
     let state = dir.path().join("state.json");
     let listen = format!("127.0.0.1:{}", common::free_port());
     let node_url = format!("http://{listen}");
-    let mut all = vec!["--dds-url", &mock.url, "--flow", "legacy", "--node-url", &node_url];
-    all.extend(["--node-version", "1.0.0", "--capability", "/cap/v1", "--once"]);
+    let mut all = vec![
+        "--dds-url",
+        &mock.url,
+        "--flow",
+        "legacy",
+        "--node-url",
+        &node_url,
+    ];
+    all.extend([
+        "--node-version",
+        "1.0.0",
+        "--capability",
+        "/cap/v1",
+        "--once",
+    ]);
     all.extend(["--listen", &listen, "--state-file", state.to_str().unwrap()]);
     let output = register(&all, Some(KEY));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(!text(&output).contains("did not call back"), "{}", text(&output));
+    assert!(
+        !text(&output).contains("did not call back"),
+        "{}",
+        text(&output)
+    );
     let stored: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert_eq!(stored["credentials"]["id"], "node-1", "{stored}");
