@@ -203,7 +203,7 @@ def test_retry_after_is_honoured(dds: Dds, caplog: pytest.LogCaptureFixture) -> 
     finally:
         registrar.stop()
     [failure] = events(caplog, "registration.error")
-    # Retry-After (3 s) replaces the 2 s backoff, plus up to 1 s of spread.
+    # Retry-After (3 s) is later than the first backoff (1.6 to 2.4 s): it wins, plus up to 1 s of spread.
     assert 3.0 <= failure.retry_in < 4.0
     assert registered_at - failed_at >= 2.9
 

@@ -68,7 +68,11 @@ impl BaseUrl {
 
     /// The scheme's default port: 443 for `https`, 80 for `http`.
     pub fn default_port(&self) -> u16 {
-        if self.0.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("https")) {
+        if self
+            .0
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+        {
             443
         } else {
             80

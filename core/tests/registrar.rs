@@ -1169,8 +1169,8 @@ fn credentials_of_another_dds_are_dropped_once_registered_elsewhere() {
         let mut upgraded = config.clone();
         upgraded.node.version = "2.0.0".into();
         let mut moved = config.clone();
-        moved.dds_url = posemesh_registration_core::url::BaseUrl::parse("http://127.0.0.1:9")
-            .unwrap();
+        moved.dds_url =
+            posemesh_registration_core::url::BaseUrl::parse("http://127.0.0.1:9").unwrap();
         for (changed, kept) in [(upgraded, true), (moved, false)] {
             let wallet = changed.flow == Flow::Wallet;
             let dds = changed.dds_url.clone();
@@ -1396,7 +1396,8 @@ fn malformed_callbacks_are_refused_and_change_nothing() {
     // window. The reference accepts up to 2 MB (axum's default limit), so a large
     // organisation's `lighthouses_in_domains` and `domains` (about 1 MiB here,
     // of any JSON shape, ignored) are accepted too.
-    let lighthouse = serde_json::json!({"domain_id": "d".repeat(36), "poses": [vec![0.123_456_789; 16]]});
+    let lighthouse =
+        serde_json::json!({"domain_id": "d".repeat(36), "poses": [vec![0.123_456_789; 16]]});
     let ok = serde_json::json!({
         "id": "n1",
         "secret": "x".repeat(4096),
@@ -1660,12 +1661,7 @@ fn foreign_siwe_challenges_are_never_signed() {
             "abcdefgh",
             "not the DDS",
         ),
-        (
-            "dds.test",
-            "http://dds.test",
-            "abc\tdefgh",
-            "line break",
-        ),
+        ("dds.test", "http://dds.test", "abc\tdefgh", "line break"),
         (
             "dds.test",
             "http://dds.test",
@@ -1695,11 +1691,19 @@ fn foreign_siwe_challenges_are_never_signed() {
     // The DDS URL is http://dds.test: its default port may be named too. The
     // nonce is the DDS's business (PROTOCOL: non-empty), as in the reference.
     for (domain, uri, nonce) in [
-        ("dds.public.example", "https://dds.public.example/", "abcdefgh"),
+        (
+            "dds.public.example",
+            "https://dds.public.example/",
+            "abcdefgh",
+        ),
         ("dds.test", "http://dds.test/siwe", "abcdefgh"),
         ("DDS.TEST", "https://dds.test:8443/", "abcdefgh"),
         ("dds.test:80", "http://dds.test:80/", "abcdefgh"),
-        ("dds.test", "http://dds.test", "0f8e2b1c-4d3a-4b5e-9f6a-7c8d9e0a1b2c"),
+        (
+            "dds.test",
+            "http://dds.test",
+            "0f8e2b1c-4d3a-4b5e-9f6a-7c8d9e0a1b2c",
+        ),
         ("dds.test", "http://dds.test", "n1"),
     ] {
         let mut sim = Sim::new(config.clone(), None);
@@ -1708,7 +1712,10 @@ fn foreign_siwe_challenges_are_never_signed() {
         assert_eq!(transmits(&outs).len(), 1, "{domain} {uri} {nonce}");
         let message = body_json(&transmits(&outs)[0])["message"].clone();
         assert!(
-            message.as_str().unwrap().contains(&format!("\nNonce: {nonce}\n")),
+            message
+                .as_str()
+                .unwrap()
+                .contains(&format!("\nNonce: {nonce}\n")),
             "{message}"
         );
     }
@@ -1878,7 +1885,13 @@ fn config_rules() {
         config.siwe_domains = vec![good.into()];
         assert_eq!(config.validate(), Ok(()), "{good}");
     }
-    for bad in ["", "https://dds.example.com", "dds.example.com/", "a b", "u@dds"] {
+    for bad in [
+        "",
+        "https://dds.example.com",
+        "dds.example.com/",
+        "a b",
+        "u@dds",
+    ] {
         let mut config = wallet_config();
         config.siwe_domains = vec!["dds.example.com".into(), bad.into()];
         assert_eq!(config.validate(), Err(ConfigError::SiweDomain), "{bad:?}");

@@ -179,7 +179,10 @@ async fn siwe_nonces_are_single_use_and_bound_to_the_wallet() {
         let (status, answer) = send(&request).await;
         assert_eq!(status, 401, "{changed:?}");
         assert!(
-            answer["error"].as_str().unwrap().contains("not for this DDS"),
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("not for this DDS"),
             "{answer}"
         );
     }
