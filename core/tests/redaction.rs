@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use posemesh_registration_core::callback::{parse_registration_callback, CallbackRejection};
 use posemesh_registration_core::request::{self, ChallengeError};
+use posemesh_registration_core::snapshot::MAX_SNAPSHOT_BYTES;
 use posemesh_registration_core::{
     BaseUrl, ConfigError, DdsCredentials, Flow, KeyError, LockOutcome, NodeDescription, Output,
     PrivateKey, RegistrarConfig, RegistrationCallback, Secret, SiweChallenge, Snapshot,
@@ -339,7 +340,10 @@ fn snapshot_errors() {
         format!(r#"{{"status":"registered"}}{SECRET_KEY}"#),
         DDS_SECRET.to_owned(),
         format!(r#""{DDS_SECRET}""#),
-        format!("{{\"a\":\"{}\"}}", DDS_SECRET.repeat(5000)),
+        format!(
+            "{{\"a\":\"{}\"}}",
+            DDS_SECRET.repeat(MAX_SNAPSHOT_BYTES / DDS_SECRET.len() + 1)
+        ),
     ];
     for input in inputs {
         let err: SnapshotError = Snapshot::decode(input.as_bytes()).unwrap_err();
