@@ -347,9 +347,14 @@ async fn restart_resumes_from_the_state_file() {
             .unwrap();
         let _server = node.serve(&driver);
         driver.register_once().await.unwrap();
+        // The callback follows the DDS's answer; it is saved before it is
+        // answered, so wait for the file, not for the registrar's memory.
         assert!(
             eventually(Duration::from_secs(5), || async {
-                driver.snapshot().credentials.is_some()
+                std::fs::read(&path)
+                    .ok()
+                    .and_then(|bytes| Snapshot::decode(&bytes).ok())
+                    .is_some_and(|stored| stored.credentials.is_some())
             })
             .await
         );

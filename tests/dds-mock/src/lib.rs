@@ -643,7 +643,9 @@ fn random_bytes<const N: usize>() -> [u8; N] {
 /// its health until it stops answering, it registers again (a new loop takes
 /// over), or the mock shuts down. Loopback node URLs only.
 async fn call_node(shared: Arc<Shared>, node_url: String) {
-    tokio::time::sleep(shared.config.callback_delay).await;
+    if !shared.config.callback_delay.is_zero() {
+        tokio::time::sleep(shared.config.callback_delay).await;
+    }
     let (id, secret, generation) = {
         let mut log = lock(&shared);
         log.next_node += 1;
