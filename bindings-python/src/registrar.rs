@@ -149,7 +149,7 @@ fn build(
     request_timeout: f64,
     state: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
-    mut http: HttpOptions,
+    mut access: DdsAccess,
 ) -> PyResult<PyBaseRegistrar> {
     let secret = Secret::new(
         registration_secret
@@ -206,7 +206,7 @@ fn build(
     config.register_interval = duration_from_secs_f64(interval);
     config.request_timeout = duration_from_secs_f64(request_timeout);
     config.max_retry = max_retry;
-    config.siwe_domains = std::mem::take(&mut http.siwe_domains);
+    config.siwe_domains = std::mem::take(&mut access.siwe_domains);
 
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
@@ -222,7 +222,7 @@ fn build(
         builder = builder.seed(seed);
     }
     let driver = crate::logbridge::detach(py, move || -> Result<Driver, Error> {
-        let transport = http.transport()?;
+        let transport = access.transport()?;
         Ok(builder.transport(Arc::new(transport)).build()?)
     })?;
     Ok(PyBaseRegistrar {
@@ -237,7 +237,7 @@ fn build(
 
 /// How the DDS is reached: proxies, extra trusted certificates, and the
 /// names it may give itself in SIWE challenges.
-pub(crate) struct HttpOptions {
+pub(crate) struct DdsAccess {
     proxy: Option<String>,
     env_proxy: bool,
     ca_bundle: Option<PathBuf>,
@@ -245,7 +245,7 @@ pub(crate) struct HttpOptions {
     siwe_domains: Vec<String>,
 }
 
-impl HttpOptions {
+impl DdsAccess {
     fn from_args(
         proxy: Option<&str>,
         env_proxy: bool,
@@ -268,7 +268,7 @@ impl HttpOptions {
                 )))
             }
         };
-        Ok(HttpOptions {
+        Ok(DdsAccess {
             proxy: proxy.map(str::to_owned),
             env_proxy,
             ca_bundle,
@@ -605,7 +605,7 @@ impl PyRegistrar {
         ca_bundle: Option<&Bound<'_, PyAny>>,
         siwe_domains: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
+        let access = DdsAccess::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
         let base = build(
             py,
             dds_url,
@@ -620,7 +620,7 @@ impl PyRegistrar {
             request_timeout,
             state,
             seed,
-            http,
+            access,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(PyRegistrar {}))
     }
@@ -728,7 +728,7 @@ impl PyAsyncRegistrar {
         ca_bundle: Option<&Bound<'_, PyAny>>,
         siwe_domains: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let http = HttpOptions::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
+        let access = DdsAccess::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
         let base = build(
             py,
             dds_url,
@@ -743,7 +743,7 @@ impl PyAsyncRegistrar {
             request_timeout,
             state,
             seed,
-            http,
+            access,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(PyAsyncRegistrar {}))
     }
