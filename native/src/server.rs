@@ -1,13 +1,21 @@
 //! A ready axum [`Router`] serving the DDS's calls to the node through a [`Driver`].
 
 use crate::Driver;
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use posemesh_registration_core::callback::{CALLBACK_PATH, HEALTH_PATH, MAX_CALLBACK_BODY};
+use futures_util::StreamExt;
+use posemesh_registration_core::callback::{
+    NodeResponse, CALLBACK_PATH, HEALTH_PATH, MAX_CALLBACK_BODY,
+};
+use std::time::Duration;
+
+/// How long a caller has to send its whole body: the DDS sends a few hundred
+/// bytes at once, and a client that trickles them must not hold a handler open.
+pub const BODY_READ_LIMIT: Duration = Duration::from_secs(30);
 
 /// Routes `POST /internal/v1/registrations` and `GET /health` to `driver`.
 /// Merge it into your application's router.
@@ -27,14 +35,15 @@ async fn serve(State(driver): State<Driver>, request: Request) -> Response {
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
         .collect();
-    // One byte over the limit is enough for the core to answer 413.
-    let body = match to_bytes(body, MAX_CALLBACK_BODY + 1).await {
-        Ok(bytes) => bytes.to_vec(),
-        Err(_) => vec![0; MAX_CALLBACK_BODY + 1],
+    let answer = match tokio::time::timeout(BODY_READ_LIMIT, read_capped(body)).await {
+        Ok(Ok(body)) => {
+            driver
+                .handle_node_request(parts.method.as_str(), parts.uri.path(), &headers, &body)
+                .await
+        }
+        Ok(Err(_)) => NodeResponse::error(400, "could not read the request body"),
+        Err(_) => NodeResponse::error(408, "the request body did not arrive in time"),
     };
-    let answer = driver
-        .handle_node_request(parts.method.as_str(), parts.uri.path(), &headers, &body)
-        .await;
     let mut response = Response::new(Body::from(answer.body));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -44,4 +53,19 @@ async fn serve(State(driver): State<Driver>, request: Request) -> Response {
         }
     }
     response
+}
+
+/// The body, read up to one byte over the limit: enough for the core to answer 413.
+async fn read_capped(body: Body) -> Result<Vec<u8>, axum::Error> {
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = MAX_CALLBACK_BODY + 1 - read.len();
+        read.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if read.len() > MAX_CALLBACK_BODY {
+            break;
+        }
+    }
+    Ok(read)
 }

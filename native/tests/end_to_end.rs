@@ -506,6 +506,66 @@ async fn forged_callbacks_change_nothing() {
     );
 }
 
+/// Sends `head` and `body` to the node's router and returns the status line.
+async fn raw_callback(node_url: &str, content_length: usize, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut client = tokio::net::TcpStream::connect(node_url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /internal/v1/registrations HTTP/1.1\r\nhost: node\r\n\
+         content-type: application/json\r\ncontent-length: {content_length}\r\n\r\n"
+    );
+    client.write_all(head.as_bytes()).await.unwrap();
+    let _ = client.write_all(body).await; // the server may answer (and close) before the end
+    let mut answer = vec![0; 64];
+    let limit = posemesh_registration::server::BODY_READ_LIMIT * 2;
+    let read = tokio::time::timeout(limit, client.read(&mut answer))
+        .await
+        .expect("the node answers within its body read limit")
+        .unwrap();
+    String::from_utf8_lossy(&answer[..read])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_body_that_never_arrives_is_answered_408() {
+    let mut node = Node::new().await;
+    let driver = node
+        .builder("http://127.0.0.1:9", Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let _server = node.serve(&driver);
+    // Promises 100 bytes, sends 6, then holds the connection open.
+    let status = raw_callback(&node.url, 100, br#"{"id":"#).await;
+    assert_eq!(status, "HTTP/1.1 408 Request Timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_body_over_the_limit_is_answered_413_through_the_router() {
+    let mut node = Node::new().await;
+    let driver = node
+        .builder("http://127.0.0.1:9", Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let _server = node.serve(&driver);
+    let limit = posemesh_registration::core::callback::MAX_CALLBACK_BODY;
+    let at_limit = vec![b' '; limit];
+    // A body of exactly the limit is read whole (and refused as no JSON callback: 400).
+    assert_eq!(
+        raw_callback(&node.url, limit, &at_limit).await,
+        "HTTP/1.1 400 Bad Request"
+    );
+    let over = vec![b' '; limit + 1];
+    assert_eq!(
+        raw_callback(&node.url, limit + 1, &over).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_attempt_leaves_the_driver_ready_for_the_next() {
     let dds = Dds::start().await;
