@@ -71,15 +71,61 @@ impl Redactor {
             .sort_by_key(|needle| std::cmp::Reverse(needle.text.len()));
     }
 
-    /// `text` with every known secret replaced by `<redacted>` and control
-    /// characters neutralised (see [`sanitize`]).
+    /// `text` with every known secret and the value of every secret-bearing
+    /// JSON field (`registration_credentials`, `secret`) replaced by `<redacted>`, and
+    /// control characters neutralised (see [`sanitize`]).
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_owned();
+        let mut out = cut_secret_fields(text);
         for needle in &self.needles {
             out = replace_all(&out, &needle.text, needle.ignore_ascii_case);
         }
         sanitize(&out)
     }
+}
+
+/// The JSON fields of the protocol whose string value is a secret: what a
+/// validator echoes of a request, or a relay of a callback, is cut out even
+/// when the secret itself is not known (the low-level classification).
+const SECRET_FIELDS: [&str; 2] = ["\"registration_credentials\"", "\"secret\""];
+
+/// `text` with the string value of every [`SECRET_FIELDS`] field replaced by
+/// `<redacted>` (up to its closing quote, or to the end when it is cut short).
+fn cut_secret_fields(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let skip_space = |mut at: usize| {
+        while bytes.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+            at += 1;
+        }
+        at
+    };
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut at) = (0, 0);
+    while at < bytes.len() {
+        let Some(field) = SECRET_FIELDS
+            .iter()
+            .find(|field| bytes[at..].starts_with(field.as_bytes()))
+        else {
+            at += 1;
+            continue;
+        };
+        let colon = skip_space(at + field.len());
+        let quote = skip_space(colon + 1);
+        if bytes.get(colon) != Some(&b':') || bytes.get(quote) != Some(&b'"') {
+            at += field.len();
+            continue;
+        }
+        // Every stop is at an ASCII quote or the end: a character boundary.
+        let mut end = quote + 1;
+        while end < bytes.len() && bytes[end] != b'"' {
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        let end = end.min(bytes.len());
+        out.push_str(&text[copied..=quote]);
+        out.push_str(REDACTED);
+        (copied, at) = (end, end);
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 fn replace_all(haystack: &str, needle: &str, ignore_ascii_case: bool) -> String {
@@ -144,6 +190,35 @@ mod tests {
         let out = r.redact(echoed);
         assert!(!out.contains("s3cr"), "{out}");
         assert_eq!(out.matches(REDACTED).count(), 2, "{out}");
+    }
+
+    #[test]
+    fn secret_fields_are_cut_out_without_knowing_the_secret() {
+        let r = Redactor::new();
+        // A pydantic-style 422 echoing the request, a relayed callback, spacing,
+        // escapes, a value cut short by truncation, non-ASCII around it.
+        let echoed = r#"{"detail":[{"input":{"url":"u","registration_credentials" : "cr\"ed\\s","version":"1"}}]}"#;
+        let out = r.redact(echoed);
+        assert_eq!(
+            out,
+            format!(
+                r#"{{"detail":[{{"input":{{"url":"u","registration_credentials" : "{REDACTED}","version":"1"}}}}]}}"#
+            )
+        );
+        let out = r.redact(r#"é{"id":"n1","secret":"abcé\u00e9"} then {"secret":"cut-sh"#);
+        assert_eq!(
+            out,
+            format!(r#"é{{"id":"n1","secret":"{REDACTED}"}} then {{"secret":"{REDACTED}"#)
+        );
+        // Other fields, a non-string value and the bare word are left alone.
+        for kept in [
+            r#"{"secret_length":3,"secret":42}"#,
+            "no secret here",
+            r#""secret""#,
+            r#"{"secret":"#,
+        ] {
+            assert_eq!(r.redact(kept), kept);
+        }
     }
 
     #[test]

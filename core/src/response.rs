@@ -346,6 +346,19 @@ mod tests {
     }
 
     #[test]
+    fn an_echoed_request_loses_its_credentials_even_unredacted() {
+        // classify_response knows no secret (the low-level API's), yet a 422
+        // echoing the request must not put the credentials into its message.
+        let body = br#"{"detail":[{"type":"missing","input":{"url":"http://127.0.0.1:8","registration_credentials":"S3CRET-creds"}}]}"#;
+        let snippet = snippet_of_failure(body);
+        assert!(!snippet.contains("S3CRET"), "{snippet}");
+        assert!(
+            snippet.contains(r#""url":"http://127.0.0.1:8""#),
+            "{snippet}"
+        );
+    }
+
+    #[test]
     fn snippet_keeps_exactly_512_ascii_bytes() {
         let body = "b".repeat(2000);
         assert_eq!(snippet_of_failure(body.as_bytes()), "b".repeat(512));

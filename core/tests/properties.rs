@@ -464,6 +464,28 @@ proptest! {
         }
     }
 
+    /// A secret-bearing field's value never reaches the message, even though
+    /// `classify_response` knows no secret: however it is spaced, escaped or cut.
+    #[test]
+    fn secret_field_values_never_reach_a_message(
+        before in "[a-z{}\\[\\]:, é]{0,40}",
+        name in prop_oneof![Just("secret"), Just("registration_credentials")],
+        spaces in ("[ \t\n]{0,2}", "[ \t\n]{0,2}"),
+        value in "[A-Za-z0-9_é-]{10,30}",
+        escaped in prop_oneof![Just(""), Just("\\\""), Just("\\\\")],
+        after in prop_oneof![Just(None), "[a-z{}\\[\\]:,\" é\\\\]{0,40}".prop_map(Some)],
+    ) {
+        let mut body = format!("{before}\"{name}\"{}:{}\"{escaped}{value}", spaces.0, spaces.1);
+        if let Some(after) = &after {
+            body.push('"');
+            body.push_str(after);
+        }
+        let response = HttpResponse { status: 500, headers: Vec::new(), body: body.into_bytes() };
+        let failure = response::classify_response(REGISTER_ENDPOINT, &response, UnixTime::EPOCH)
+            .expect_err("500 is a failure");
+        prop_assert!(!failure.message.contains(&value), "{}", failure.message);
+    }
+
     #[test]
     fn transport_error_messages_are_bounded(detail in ".{0,700}", kind in 0u8..4) {
         let kind = [
