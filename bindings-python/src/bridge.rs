@@ -52,6 +52,9 @@ impl PyCall {
         let Some(task) = task else { return };
         task.abort();
         let after = cleanup.map(|cleanup| cleanup());
+        if crate::runtime::inside_runtime() {
+            return; // from a logging handler: waiting would hold up the runtime it waits on
+        }
         let runtime = runtime();
         crate::logbridge::detach(py, || {
             runtime.block_on(async {

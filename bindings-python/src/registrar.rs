@@ -7,7 +7,7 @@ use crate::convert::{bytes_arg, headers_arg, pyrepr, pyrepr_opt, string_list_arg
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
 use crate::logbridge;
-use crate::runtime::{runtime, wait};
+use crate::runtime::{inside_runtime, refuse_inside_runtime, runtime, wait};
 use crate::store::PyStore;
 use futures_util::stream::{BoxStream, StreamExt};
 use futures_util::FutureExt;
@@ -501,6 +501,9 @@ impl PyBaseRegistrar {
             Some(body) => bytes_arg(body, "body", true)?,
             None => Vec::new(),
         };
+        if inside_runtime() {
+            return Err(refuse_inside_runtime("handle_node_request()"));
+        }
         let (method, path) = (method.to_owned(), path.to_owned());
         let driver = self.inner.driver.clone();
         let runtime = runtime(); // taken attached (see `runtime`)
@@ -658,12 +661,16 @@ impl PyRegistrar {
 
     /// Stops the loop (an in-flight request is abandoned; a waiting
     /// `register_once()` raises `StateError`) and waits up to `timeout` seconds
-    /// (default 10) for it to wind down.
+    /// (default 10) for it to wind down. Called from a logging handler of this
+    /// package's logger, it asks the loop to stop and returns at once.
     #[pyo3(signature = (timeout=None))]
     fn stop(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
         let timeout = wait_timeout(timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
         if let Some(done) = inner_of(slf).stop() {
-            wait(slf.py(), ended(done), Some(timeout))?;
+            // From a logging handler the loop is the caller: asking is all it can do.
+            if !inside_runtime() {
+                wait(slf.py(), ended(done), Some(timeout))?;
+            }
         }
         Ok(())
     }

@@ -14,6 +14,22 @@ pub(crate) fn runtime() -> &'static Runtime {
     posemesh_registration::shared_runtime().expect("cannot start the tokio runtime")
 }
 
+/// Whether this thread is one of the runtime's own: a logging handler or a
+/// state store the registrar called runs there. Blocking on the runtime from it
+/// would panic (tokio refuses to nest) or wait for the very task it holds up.
+pub(crate) fn inside_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
+}
+
+/// The error for a blocking call made from one of the registrar's callbacks.
+pub(crate) fn refuse_inside_runtime(call: &str) -> PyErr {
+    Error::State(format!(
+        "{call} cannot block inside the registrar's own callback (a logging handler or a \
+         state store); call it from another thread"
+    ))
+    .into()
+}
+
 /// Runs `future` on the runtime and waits for it with the GIL released,
 /// checking for signals every 50 ms. `None` if `timeout` passed first. A
 /// signal's exception (or the timeout) drops the future, and returns once it
@@ -23,6 +39,9 @@ pub(crate) fn wait<T: Send + 'static>(
     future: impl Future<Output = T> + Send + 'static,
     timeout: Option<Duration>,
 ) -> PyResult<Option<T>> {
+    if inside_runtime() {
+        return Err(refuse_inside_runtime("this call"));
+    }
     let runtime = runtime();
     let mut task = runtime.spawn(future);
     let deadline = timeout.map(|t| Instant::now() + t);

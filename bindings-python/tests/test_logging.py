@@ -80,3 +80,41 @@ def test_register_once_failure_does_not_say_it_retries(dds: Dds, caplog: pytest.
     [failed] = events(caplog, "registration.error")
     assert "retrying in" in failed.getMessage()
     assert failed.retry_in > 0  # type: ignore[attr-defined]
+
+
+def test_a_logging_handler_may_stop_the_registrar_but_not_block_on_it(dds: Dds) -> None:
+    """A handler runs on the registrar's own thread: stop() there asks and returns;
+    a call that would wait for the loop raises StateError (never a PanicException)."""
+    registrar = make(dds)
+    seen: list = []
+
+    class StopOnFirstFailure(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "event", None) != "registration.error" or seen:
+                return
+            for call in (registrar.register_once, registrar.wait_until_registered,
+                         lambda: registrar.handle_node_request("GET", "/health"),
+                         registrar.stop):
+                try:
+                    seen.append(call())
+                except BaseException as err:  # a PanicException is a BaseException
+                    seen.append(err)
+
+    handler = StopOnFirstFailure()
+    logger = logging.getLogger("posemesh_registration")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        dds.faults(*[{"status": 503}] * 50)
+        registrar.start()
+        wait_for(lambda: len(seen) == 4, what="the handler's four calls")
+        wait_for(lambda: registrar.status == "disconnected" and not registrar.is_running,
+                 what="the loop to stop")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+        registrar.stop()
+    *refused, stopped = seen
+    assert all(type(err) is pr.StateError for err in refused), refused
+    assert all("cannot block inside" in str(err) for err in refused)
+    assert stopped is None

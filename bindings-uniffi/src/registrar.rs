@@ -838,7 +838,8 @@ impl Registrar {
     /// request your server gets for `POST /internal/v1/registrations` and
     /// `GET /health` (anything else answers 404), then send the returned
     /// status, headers and body. Cap the body you read at 2 MiB + 1. Blocks
-    /// the calling thread until what it changed is saved.
+    /// the calling thread until what it changed is saved. Called from inside
+    /// the registrar's own `Logger` or store, it answers 503 rather than block.
     pub fn handle_node_request(
         &self,
         method: String,
@@ -848,7 +849,13 @@ impl Registrar {
     ) -> NodeResponse {
         let headers: Vec<(String, String)> =
             headers.into_iter().map(|h| (h.name, h.value)).collect();
+        // On one of the runtime's threads (the app's `Logger` or store, called
+        // by the registrar) blocking would panic or wait on the caller itself.
+        let inside_callback = tokio::runtime::Handle::try_current().is_ok();
         let response = match runtime() {
+            _ if inside_callback => {
+                core::NodeResponse::error(503, "called from inside the registrar's own callback")
+            }
             Ok(runtime) => runtime.block_on(
                 self.driver
                     .handle_node_request(&method, &path, &headers, &body),
@@ -982,5 +989,18 @@ mod tests {
         assert_eq!(runtime.block_on(watch.next(Some(token))), None);
         watch.cancel();
         assert_eq!(runtime.block_on(watch.next(None)), None);
+    }
+
+    #[test]
+    fn a_node_request_from_inside_a_callback_is_answered_not_blocked_on() {
+        let (_key, registrar) = registrar();
+        // A `Logger` or store runs on one of the runtime's threads, as this does.
+        let inside = runtime().unwrap().block_on(async {
+            registrar.handle_node_request("GET".into(), "/health".into(), Vec::new(), Vec::new())
+        });
+        assert_eq!(inside.status, 503);
+        let outside =
+            registrar.handle_node_request("GET".into(), "/health".into(), Vec::new(), Vec::new());
+        assert_ne!(outside.status, 503);
     }
 }

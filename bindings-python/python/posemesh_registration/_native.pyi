@@ -218,7 +218,8 @@ class Registrar(BaseRegistrar):
     def start(self) -> None:
         """Starts the registration loop in the background."""
     def stop(self, timeout: Optional[float] = None) -> None:
-        """Stops the background loop and waits for it to wind down."""
+        """Stops the background loop and waits for it to wind down (from a
+        logging handler of this package's logger: asks it to stop, returns at once)."""
     def wait_until_registered(self, timeout: Optional[float] = None) -> bool:
         """Blocks until registered or timeout; returns whether registered."""
     def __enter__(self) -> Self: ...
