@@ -120,7 +120,7 @@ struct RegisterArgs {
     /// Share the --listen port with other processes of this node (SO_REUSEPORT,
     /// as gunicorn and uvicorn workers do); give them the same --state-file.
     #[cfg(unix)]
-    #[arg(long, requires = "listen")]
+    #[arg(long, requires_all = ["listen", "state_file"])]
     reuse_port: bool,
     /// Seconds between health-check TTL checks.
     #[arg(long, default_value_t = 60)]
@@ -224,19 +224,42 @@ async fn mock_dds(args: MockDdsArgs) -> Result<ExitCode, UsageError> {
         let mut sink = tokio::io::sink();
         tokio::select! {
             _ = tokio::io::copy(&mut stdin, &mut sink) => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = shutdown_signal() => {}
         }
     } else {
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
     }
     mock.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Ctrl-C, or SIGTERM (what `docker stop`, systemd and Kubernetes send): either
+/// ends the loop cleanly, the lock released and the last state saved.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A secret as given, less the surrounding whitespace a file or a secret
+/// mounted into the environment brings (a trailing newline, most often).
+fn trimmed_secret(text: &str) -> Secret {
+    Secret::new(text.trim().to_owned())
+}
+
 fn read_secret_file(path: &PathBuf, what: &str) -> Result<Secret, UsageError> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| UsageError(format!("cannot read {what} {}: {err}", path.display())))?;
-    Ok(Secret::new(text.trim().to_owned()))
+    Ok(trimmed_secret(&text))
 }
 
 fn load_key(key_file: Option<&PathBuf>) -> Result<PrivateKey, UsageError> {
@@ -252,7 +275,7 @@ fn load_key(key_file: Option<&PathBuf>) -> Result<PrivateKey, UsageError> {
 fn load_secret(secret_file: Option<&PathBuf>) -> Result<Secret, UsageError> {
     match secret_file {
         Some(path) => read_secret_file(path, "secret file"),
-        None => std::env::var("POSEMESH_REGISTRATION_SECRET").map(Secret::new).map_err(|_| {
+        None => std::env::var("POSEMESH_REGISTRATION_SECRET").map(|text| trimmed_secret(&text)).map_err(|_| {
             UsageError("no registration secret: set POSEMESH_REGISTRATION_SECRET or pass --secret-file".into())
         }),
     }
@@ -344,11 +367,7 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
             Err(err) => return Err(err.into()),
         }
     } else {
-        driver
-            .run_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        driver.run_until(shutdown_signal()).await?;
         ExitCode::SUCCESS
     };
     if let Some((_, task)) = server {
@@ -496,7 +515,7 @@ async fn demo(keep_running: bool) -> Result<ExitCode, UsageError> {
     }
     if ok && keep_running {
         println!("running until Ctrl-C");
-        let _ = tokio::signal::ctrl_c().await;
+        shutdown_signal().await;
     }
     registrar.abort();
     server.abort();

@@ -195,6 +195,15 @@ fn bad_input_exits_two_with_a_clear_message() {
             Some(KEY),
             "SIWE domain",
         ),
+        (
+            // Workers sharing a port must share the state that says who registered.
+            args(
+                "http://127.0.0.1:9",
+                &["--once", "--listen", "127.0.0.1:0", "--reuse-port"],
+            ),
+            Some(KEY),
+            "--state-file",
+        ),
     ];
     for (arguments, key, expected) in cases {
         let output = register(&arguments, key);
@@ -215,6 +224,71 @@ fn bad_input_exits_two_with_a_clear_message() {
         );
         assert_clean(&output);
     }
+}
+
+/// A secret mounted into the environment from a file keeps its trailing
+/// newline; it is read as the file would be, without it.
+#[test]
+fn a_secret_from_the_environment_loses_its_trailing_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected = dir.path().join("credentials");
+    std::fs::write(&expected, SECRET).unwrap();
+    let mock = Mock::start_with(&["--credentials-file", expected.to_str().unwrap()]);
+    let output = Command::new(BIN)
+        .arg("register")
+        .args(args(&mock.url, &["--once"]))
+        .env("POSEMESH_PRIVATE_KEY", KEY)
+        .env("POSEMESH_REGISTRATION_SECRET", format!("{SECRET}\n"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_clean(&output);
+}
+
+/// `docker stop`, systemd and Kubernetes stop a node with SIGTERM: the loop
+/// ends as on Ctrl-C, and the process exits 0.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_the_loop_cleanly_and_exits_zero() {
+    use std::process::Stdio;
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("node.log");
+    let mut child = Command::new(BIN)
+        .arg("register")
+        .args(["--dds-url", &mock.url, "--node-version", "1.0.0"])
+        .args(["--capability", "/cap/v1", "--interval", "60"])
+        .env("POSEMESH_PRIVATE_KEY", KEY)
+        .env("POSEMESH_REGISTRATION_SECRET", SECRET)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let registered = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("registration.success")
+    });
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            child.try_wait().unwrap()
+        })
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM")
+        });
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(registered, "{logs}");
+    assert_eq!(status.code(), Some(0), "{logs}");
+    assert!(!logs.contains(KEY) && !logs.contains(SECRET), "{logs}");
 }
 
 #[test]
