@@ -76,7 +76,19 @@ export class HttpRequest {
   readonly headers: Record<string, string>;
   /** The exact body text (JSON). */
   readonly body: string;
-  toJSON(): { method: string; url: string; headers: Record<string, string>; body: "<redacted>" };
+  /**
+   * Tells `fetch` not to follow a redirect: a 307 or 308 would carry the signed body, with
+   * the registration credentials, to another host. Node answers the 3xx itself (which
+   * `classifyResponse` reports); a browser answers `type: "opaqueredirect"` with status 0.
+   */
+  readonly redirect: "manual";
+  toJSON(): {
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    body: "<redacted>";
+    redirect: "manual";
+  };
   toString(): string;
 }
 

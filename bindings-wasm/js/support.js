@@ -54,9 +54,10 @@ export function makeError(kind, code, message, details, cause) {
 }
 
 /**
- * An HTTP request to send, as plain data: `method`, `url`, `headers` (a record) and `body`
- * (a string). `fetch(request.url, request)` sends it. `JSON.stringify`, `toString()` and
- * `util.inspect` redact the body, which carries the registration credentials.
+ * An HTTP request to send, as plain data: `method`, `url`, `headers` (a record), `body`
+ * (a string) and `redirect: "manual"`. `fetch(request.url, request)` sends it and never
+ * follows a redirect, which would carry the signed body to another host. `JSON.stringify`,
+ * `toString()` and `util.inspect` redact the body, which carries the registration credentials.
  */
 export class HttpRequest {
   constructor(method, url, headers, body) {
@@ -64,10 +65,12 @@ export class HttpRequest {
     this.url = url;
     this.headers = headers;
     this.body = body;
+    this.redirect = "manual";
   }
 
   toJSON() {
-    return { method: this.method, url: this.url, headers: this.headers, body: REDACTED };
+    const { method, url, headers, redirect } = this;
+    return { method, url, headers, body: REDACTED, redirect };
   }
 
   toString() {
@@ -82,6 +85,21 @@ export class HttpRequest {
 /** @internal */
 export function makeRequest(method, url, headers, body) {
   return new HttpRequest(method, url, headers, body);
+}
+
+/**
+ * @internal Calls a host's `onEvent` or logger method, if it is a function: what it throws,
+ * and the rejection of a promise it returns, are dropped (an unhandled rejection would end
+ * a Node process).
+ */
+export function callHostHook(hook, thisArg, argument) {
+  if (typeof hook !== "function") return;
+  try {
+    const returned = hook.call(thisArg, argument);
+    if (typeof returned?.then === "function") returned.then(undefined, () => {});
+  } catch {
+    // The host's own hook failed; the registrar goes on.
+  }
 }
 
 /** @internal */

@@ -78,8 +78,9 @@ export interface RegistrarOptions {
   siweDomains?: string[];
   /** Where to keep the snapshot; default: memory only. */
   storage?: SnapshotStorage;
-  /** Called with every event. Exceptions it throws are ignored. */
-  onEvent?: (event: RegistrarEvent) => void;
+  /** Called with every event. Exceptions it throws, and the rejection of a promise it
+   *  returns, are ignored. */
+  onEvent?: (event: RegistrarEvent) => void | Promise<void>;
   /** Logs every event as one line (pass `console`); default: silent. */
   logger?: RegistrarLogger;
   /** Seeds the retry jitter (tests, simulations); default: `crypto.getRandomValues`. */

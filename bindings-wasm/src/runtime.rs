@@ -170,6 +170,8 @@ extern "C" {
     fn make_event_target() -> JsValue;
     #[wasm_bindgen(js_name = makeEvent)]
     fn make_event(name: &str, detail: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = callHostHook)]
+    fn call_host_hook(hook: &JsValue, this: &JsValue, argument: &JsValue);
 }
 
 #[wasm_bindgen]
@@ -232,15 +234,13 @@ impl EventSink for JsSink {
         let message = event.to_string();
         if let Some(logger) = &self.logger {
             if let Ok(log) = Reflect::get(logger, &level.into()) {
-                if let Some(log) = log.dyn_ref::<Function>() {
-                    let line = format!("posemesh-registration {name}: {message}");
-                    let _ = log.call1(logger, &line.into());
-                }
+                let line = format!("posemesh-registration {name}: {message}");
+                call_host_hook(&log, logger, &line.into());
             }
         }
         let detail = event_detail(event, level, message, self.status.get());
         if let Some(on_event) = &self.on_event {
-            let _ = on_event.call1(&JsValue::UNDEFINED, &detail);
+            call_host_hook(on_event, &JsValue::UNDEFINED, &detail);
         }
         let _ = self.target.dispatch_event(&make_event(name, &detail));
     }

@@ -64,13 +64,14 @@ test("requests are plain data; the body never shows", async () => {
     registrationCredentials: SECRET,
   });
   assert.ok(request instanceof HttpRequest);
-  assert.deepEqual(Object.keys(request), ["method", "url", "headers", "body"]);
+  assert.deepEqual(Object.keys(request), ["method", "url", "headers", "body", "redirect"]);
   assert.deepEqual(request.headers, { "content-type": "application/json" });
   assert.ok(request.body.includes(SECRET), "the body itself carries the credentials");
   for (const text of shown(request)) assert.ok(!text.includes(SECRET), text);
   // It is what fetch takes.
   const built = new Request(request.url, request);
   assert.equal(built.method, "POST");
+  assert.equal(built.redirect, "manual");
   assert.equal(await built.text(), request.body);
 });
 

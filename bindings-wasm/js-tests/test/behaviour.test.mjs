@@ -10,6 +10,8 @@ import {
   ConfigError,
   RegistrationError,
   StateError,
+  buildRegistrationRequest,
+  classifyResponse,
 } from "posemesh-registration";
 import { secp, bytesToHex, captureConsole } from "./helpers.mjs";
 import { startMockDds, nextEvent, eventually } from "./mock-dds.mjs";
@@ -300,8 +302,22 @@ test("redirect_is_not_followed", async () => {
         return true;
       });
     }
+    // The low-level request, sent as documented (`fetch(request.url, request)`), is no
+    // exception: it asks fetch not to follow.
+    const request = buildRegistrationRequest(newKey().key, {
+      ddsUrl: redirecting.url, nodeUrl: DEAD, version: "1.0.0", capabilities: CAPABILITIES,
+      registrationCredentials: "low-level-credentials",
+    });
+    assert.equal(request.redirect, "manual");
+    const response = await fetch(request.url, request);
+    assert.equal(response.status, 307);
+    const verdict = classifyResponse(request.url, {
+      status: response.status, headers: response.headers, body: await response.text(),
+    });
+    assert.equal(verdict.ok, false);
+    assert.match(verdict.message, /redirect to host localhost/);
     assert.deepEqual(target.seen, [], "the other host received nothing");
-    assert.equal(redirecting.seen.length, 2);
+    assert.equal(redirecting.seen.length, 3);
   } finally {
     await target.close();
     await redirecting.close();

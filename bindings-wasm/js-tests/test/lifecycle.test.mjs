@@ -366,6 +366,29 @@ test("events are CustomEvents with the event as detail", async () => {
   assert.equal(seen[0].detail.attempt, 1);
 });
 
+test("an async onEvent or logger that rejects does not end the Node process", async () => {
+  // An unhandled rejection ends a Node process (exit 1); the registrar drops these.
+  const { code, stdout, stderr } = await runNode(
+    `
+    import { PrivateKey, Registrar } from "posemesh-registration";
+    let calls = 0;
+    const failing = async () => { calls++; throw new Error("the host's hook failed"); };
+    const registrar = new Registrar(PrivateKey.fromHex("${KEY_HEX}"), {
+      ddsUrl: "${DEAD}", version: "1.0.0", capabilities: ["/x/v1"], registrationCredentials: "s",
+      onEvent: failing,
+      logger: { debug: failing, info: failing, warn: failing },
+    });
+    await registrar.registerOnce().catch((err) => console.log("rejected", err.code));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    console.log("hooks called", calls > 2);
+    `,
+    15_000,
+  );
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /rejected registration_unavailable/);
+  assert.match(stdout, /hooks called true/);
+});
+
 // 6. Honest words
 
 test("registration.error promises a retry only when the loop will retry", async () => {
