@@ -17,6 +17,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 /// An HTTP request to send to the DDS, exactly as built by the core.
 ///
 /// `body` holds the registration credentials: `repr()` shows only its length.
+/// Send it without following redirects (`requests` and aiohttp:
+/// `allow_redirects=False`; httpx follows none by default): a 307 or 308 would
+/// carry the body to another host. `classify_response` reports a 3xx as a failure.
 #[pyclass(frozen, name = "HttpRequest", module = "posemesh_registration")]
 pub(crate) struct PyHttpRequest {
     request: HttpRequest,

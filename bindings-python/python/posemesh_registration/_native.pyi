@@ -92,7 +92,10 @@ class PrivateKey:
 
 @final
 class HttpRequest:
-    """An HTTP request to send to the DDS; repr() shows the body's length only."""
+    """An HTTP request to send to the DDS; repr() shows the body's length only.
+
+    Send it without following redirects (requests: allow_redirects=False): a 307
+    or 308 would carry the body, with the credentials, to another host."""
 
     @property
     def method(self) -> str:
