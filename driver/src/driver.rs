@@ -1,5 +1,6 @@
 //! The [`Driver`]: one registrar, its I/O, and the operations hosts call.
 
+use crate::bounded::BoundedStore;
 use crate::signal::{lock, Broadcast, Wake};
 use crate::{BoxFuture, EventSink, RemoteSigner, Runtime, SnapshotStore, StoreError, Transport};
 use futures_channel::mpsc::UnboundedReceiver;
@@ -98,13 +99,18 @@ impl DriverBuilder {
     pub async fn build(self) -> Result<Driver, DriverError> {
         let mut config = self.config;
         config.validate()?;
-        config.use_lock = self.store.uses_lock();
-        let (snapshot, recovered_from) = match self.store.load().await? {
+        let store: Arc<dyn SnapshotStore> = Arc::new(BoundedStore {
+            inner: self.store,
+            runtime: self.runtime.clone(),
+            limit: config.request_timeout,
+        });
+        config.use_lock = store.uses_lock();
+        let (snapshot, recovered_from) = match store.load().await? {
             None => (None, None),
             Some(bytes) => match Snapshot::decode(&bytes) {
                 Ok(snapshot) => (Some(snapshot), None),
                 Err(err) => {
-                    self.store.set_aside_corrupt().await;
+                    store.set_aside_corrupt().await;
                     (None, Some(err))
                 }
             },
@@ -126,7 +132,7 @@ impl DriverBuilder {
                 registrar: Mutex::new(registrar),
                 transport: self.transport,
                 remote_signer,
-                store: self.store,
+                store,
                 runtime: self.runtime,
                 sink: self.sink,
                 io: AsyncMutex::new(Io::default()),

@@ -27,11 +27,14 @@
 //! - dropping a driving future abandons its request (its late answer is
 //!   ignored) and finishes the outputs it left (a lock release, say);
 //! - a failed save and a corrupt stored snapshot are events every host's
-//!   logger receives ([`Event::StateSaveFailed`], [`Event::StateCorrupt`]).
+//!   logger receives ([`Event::StateSaveFailed`], [`Event::StateCorrupt`]);
+//! - every store call ends: one that has not within the request timeout
+//!   fails (a load or save) or is given up (an unlock).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bounded;
 mod driver;
 mod signal;
 

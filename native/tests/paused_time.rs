@@ -89,3 +89,136 @@ async fn a_ten_minute_outage_backs_off_to_a_minute_and_recovers() {
     // 1 s start + 2+4+8+16+32 s, then ~60 s steps: about 14 to 18 attempts in ten minutes.
     assert!((12..=20).contains(&seen.len()), "{} attempts", seen.len());
 }
+
+// ---- a store that never answers ------------------------------------------
+
+mod stalled {
+    use super::*;
+    use posemesh_registration::core::Event;
+    use posemesh_registration::shared_driver::{
+        self as shared, DriverError, Runtime, SnapshotStore, StoreError,
+    };
+    use posemesh_registration::Clock;
+
+    /// tokio's paused timers, and a wall clock that follows them.
+    struct PausedRuntime(TokioClock);
+
+    impl Runtime for PausedRuntime {
+        fn now(&self) -> UnixTime {
+            self.0.now()
+        }
+        fn sleep_until(&self, deadline: UnixTime) -> BoxFuture<'static, ()> {
+            Box::pin(tokio::time::sleep(deadline.saturating_since(self.0.now())))
+        }
+        fn spawn(&self, task: BoxFuture<'static, ()>) {
+            tokio::spawn(task);
+        }
+        fn random_seed(&self) -> u64 {
+            7
+        }
+    }
+
+    /// Loads nothing (or never answers a load), and never answers a save.
+    struct Stalled {
+        load_hangs: bool,
+    }
+
+    impl SnapshotStore for Stalled {
+        fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+            if self.load_hangs {
+                Box::pin(std::future::pending())
+            } else {
+                Box::pin(std::future::ready(Ok(None)))
+            }
+        }
+        fn save(&self, _bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    struct Accepting;
+
+    impl shared::Transport for Accepting {
+        fn send(
+            &self,
+            _request: HttpRequest,
+            _timeout: Duration,
+        ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            Box::pin(std::future::ready(Ok(HttpResponse {
+                status: 200,
+                ..Default::default()
+            })))
+        }
+    }
+
+    fn builder(load_hangs: bool) -> shared::DriverBuilder {
+        let mut config = RegistrarConfig::new(
+            "http://127.0.0.1:1",
+            Flow::Legacy {
+                node_url: "http://127.0.0.1:2".into(),
+            },
+            "1.0.0",
+            vec!["/cap".into()],
+            "s3cret-credentials".into(),
+        )
+        .unwrap();
+        config.request_timeout = Duration::from_secs(5);
+        let key = PrivateKey::from_hex(
+            "4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90",
+        )
+        .unwrap();
+        let clock = TokioClock::starting_at(UnixTime::from_secs_nanos(1_800_000_000, 0));
+        shared::Driver::builder(
+            config,
+            key,
+            Arc::new(Accepting),
+            Arc::new(Stalled { load_hangs }),
+            Arc::new(PausedRuntime(clock)),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_load_that_never_ends_fails_the_build_after_the_request_timeout() {
+        let started = tokio::time::Instant::now();
+        let built = tokio::time::timeout(Duration::from_secs(60), builder(true).build())
+            .await
+            .expect("the build ends");
+        let Err(DriverError::Store(err)) = built else {
+            panic!("the build should fail with a store error");
+        };
+        assert_eq!(err.to_string(), "the store's load() did not end within 5 s");
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_save_that_never_ends_is_reported_and_the_attempt_still_ends() {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let driver = builder(false)
+            .events(Arc::new(move |event: &Event| {
+                seen.lock().unwrap().push(event.clone())
+            }))
+            .build()
+            .await
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(60), driver.register_once())
+            .await
+            .expect("register_once ends");
+        assert!(outcome.is_ok(), "{outcome:?}");
+        let failed_saves: Vec<_> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match event {
+                Event::StateSaveFailed { error } => Some(error.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            failed_saves
+                .iter()
+                .any(|e| e == "the store's save() did not end within 5 s"),
+            "{failed_saves:?}"
+        );
+    }
+}
