@@ -1,6 +1,6 @@
 //! The [`Driver`]: one registrar, its I/O, and the operations hosts call.
 
-use crate::bounded::BoundedStore;
+use crate::bounded::bounded;
 use crate::signal::{lock, Broadcast, Wake};
 use crate::{BoxFuture, EventSink, RemoteSigner, Runtime, SnapshotStore, StoreError, Transport};
 use futures_channel::mpsc::UnboundedReceiver;
@@ -18,6 +18,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::time::Duration;
 
 /// Why the driver could not start or run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,13 +100,11 @@ impl DriverBuilder {
     pub async fn build(self) -> Result<Driver, DriverError> {
         let mut config = self.config;
         config.validate()?;
-        let store: Arc<dyn SnapshotStore> = Arc::new(BoundedStore {
-            inner: self.store,
-            runtime: self.runtime.clone(),
-            limit: config.request_timeout,
-        });
+        let store = self.store;
+        let store_limit = config.request_timeout;
         config.use_lock = store.uses_lock();
-        let (snapshot, recovered_from) = match store.load().await? {
+        let loading = bounded(&*self.runtime, store_limit, "load", store.load());
+        let (snapshot, recovered_from) = match loading.await? {
             None => (None, None),
             Some(bytes) => match Snapshot::decode(&bytes) {
                 Ok(snapshot) => (Some(snapshot), None),
@@ -133,6 +132,7 @@ impl DriverBuilder {
                 transport: self.transport,
                 remote_signer,
                 store,
+                store_limit,
                 runtime: self.runtime,
                 sink: self.sink,
                 io: AsyncMutex::new(Io::default()),
@@ -170,6 +170,8 @@ struct Shared {
     transport: Arc<dyn Transport>,
     remote_signer: Option<Arc<dyn RemoteSigner>>,
     store: Arc<dyn SnapshotStore>,
+    /// How long a load or save may take (the request timeout).
+    store_limit: Duration,
     runtime: Arc<dyn Runtime>,
     sink: Option<Arc<dyn EventSink>>,
     /// Held while outputs are carried out: one caller at a time, in order.
@@ -590,7 +592,7 @@ impl Driver {
                 Output::Transmit(outgoing) => transmits.push(Pending::Send(outgoing)),
                 Output::Sign(request) => transmits.push(Pending::Sign(request)),
                 Output::Persist(snapshot) => {
-                    if let Err(err) = self.shared.store.save(snapshot.encode()).await {
+                    if let Err(err) = self.save(snapshot.encode()).await {
                         self.report(&Event::StateSaveFailed {
                             error: err.to_string(),
                         });
@@ -635,9 +637,29 @@ impl Driver {
         }
     }
 
+    /// Saves `bytes`, failing once the request timeout has passed.
+    async fn save(&self, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        bounded(
+            &*shared.runtime,
+            shared.store_limit,
+            "save",
+            shared.store.save(bytes),
+        )
+        .await
+    }
+
     /// The stored snapshot, if there is a usable one.
     async fn load_stored(&self) -> Option<Snapshot> {
-        match self.shared.store.load().await {
+        let shared = &self.shared;
+        match bounded(
+            &*shared.runtime,
+            shared.store_limit,
+            "load",
+            shared.store.load(),
+        )
+        .await
+        {
             Ok(Some(bytes)) => Snapshot::decode(&bytes).ok(),
             _ => None,
         }
@@ -653,7 +675,7 @@ impl Driver {
         let stored = self.load_stored().await;
         let merged = lock(&self.shared.registrar).merge_shared(stored, now);
         if let Some(snapshot) = merged {
-            if let Err(err) = self.shared.store.save(snapshot.encode()).await {
+            if let Err(err) = self.save(snapshot.encode()).await {
                 self.report(&Event::StateSaveFailed {
                     error: err.to_string(),
                 });

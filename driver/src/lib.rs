@@ -28,8 +28,8 @@
 //!   ignored) and finishes the outputs it left (a lock release, say);
 //! - a failed save and a corrupt stored snapshot are events every host's
 //!   logger receives ([`Event::StateSaveFailed`], [`Event::StateCorrupt`]);
-//! - every store call ends: one that has not within the request timeout
-//!   fails (a load or save) or is given up (an unlock).
+//! - every load and save of the store ends: one that has not within the
+//!   request timeout fails.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -186,7 +186,10 @@ mod stalled {
         let Err(DriverError::Store(err)) = built else {
             panic!("the build should fail with a store error");
         };
-        assert_eq!(err.to_string(), "the store's load() did not end within 5 s");
+        assert_eq!(
+            err.to_string(),
+            "the store's load() did not end within 5000 ms"
+        );
         assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
 
@@ -217,7 +220,7 @@ mod stalled {
         assert!(
             failed_saves
                 .iter()
-                .any(|e| e == "the store's save() did not end within 5 s"),
+                .any(|e| e == "the store's save() did not end within 5000 ms"),
             "{failed_saves:?}"
         );
     }
