@@ -779,10 +779,10 @@ impl Inner {
             return Err(disposed().into());
         }
         self.sink.last_result.borrow_mut().take();
-        self.store.save_error.borrow_mut().take();
+        self.sink.save_error.borrow_mut().take();
         let sent = self.transport.sent.get();
         let report = driver.tick().await;
-        if let Some(error) = self.store.save_error.borrow_mut().take() {
+        if let Some(error) = self.sink.save_error.borrow_mut().take() {
             return Err(Error::storage(
                 "storage_save_failed",
                 format!("could not save the registration snapshot: {error}"),

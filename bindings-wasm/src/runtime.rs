@@ -99,16 +99,11 @@ impl Transport for FetchTransport {
 /// any object with `load()` and `save(bytes)`); none: nothing is kept.
 pub(crate) struct JsStore {
     storage: Option<JsValue>,
-    /// The last failed save, for `tick()` to reject with.
-    pub(crate) save_error: RefCell<Option<String>>,
 }
 
 impl JsStore {
     pub(crate) fn new(storage: Option<JsValue>) -> Self {
-        JsStore {
-            storage,
-            save_error: RefCell::new(None),
-        }
+        JsStore { storage }
     }
 
     async fn call(
@@ -152,14 +147,10 @@ impl SnapshotStore for JsStore {
                 return Ok(());
             };
             let bytes = js_sys::Uint8Array::from(bytes.as_slice());
-            match Self::call(storage, "save", Some(&bytes)).await {
-                Ok(_) => Ok(()),
-                Err(err) => {
-                    let error = host::describe(&err);
-                    *self.save_error.borrow_mut() = Some(error.clone());
-                    Err(StoreError(error))
-                }
-            }
+            Self::call(storage, "save", Some(&bytes))
+                .await
+                .map(drop)
+                .map_err(|err| StoreError(host::describe(&err)))
         })
     }
 }
@@ -197,14 +188,15 @@ extern "C" {
 }
 
 /// Hands every event to the logger, `onEvent` and the `EventTarget`'s listeners.
-/// Remembers the status (for each event's `status`) and the last attempt result
-/// (for `tick()`).
+/// Remembers the status (for each event's `status`), the last attempt result and
+/// the last failed save (for `tick()`).
 pub(crate) struct JsSink {
     on_event: Option<Function>,
     logger: Option<JsValue>,
     pub(crate) target: JsEventTarget,
     pub(crate) status: Cell<Status>,
     pub(crate) last_result: RefCell<Option<Result<AttemptOutcome, Failure>>>,
+    pub(crate) save_error: RefCell<Option<String>>,
 }
 
 impl JsSink {
@@ -215,14 +207,17 @@ impl JsSink {
             target: make_event_target().unchecked_into(),
             status: Cell::new(Status::Disconnected),
             last_result: RefCell::new(None),
+            save_error: RefCell::new(None),
         }
     }
 }
 
 impl EventSink for JsSink {
     fn event(&self, event: &Event) {
-        if let Event::StatusChanged { to, .. } = event {
-            self.status.set(*to);
+        match event {
+            Event::StatusChanged { to, .. } => self.status.set(*to),
+            Event::StateSaveFailed { error } => *self.save_error.borrow_mut() = Some(error.clone()),
+            _ => {}
         }
         if let Some(result) = event.attempt_result() {
             *self.last_result.borrow_mut() = Some(result.map_err(Clone::clone));

@@ -389,6 +389,34 @@ test("an async onEvent or logger that rejects does not end the Node process", as
   assert.match(stdout, /hooks called true/);
 });
 
+test("a storage that never answers is given up after the request timeout", async () => {
+  const never = () => new Promise(() => {});
+  // A save that never settles: tick() (a cron run) rejects once the request timeout passes.
+  const events = [];
+  const stalledSave = { load: async () => null, save: never };
+  const cron = new Registrar(freshKey(), options(dds.url, {
+    storage: stalledSave, onEvent: (e) => events.push(e.name), requestTimeoutMs: 300,
+  }));
+  await assert.rejects(cron.tick(), (err) => {
+    assert.equal(err.code, "storage_save_failed");
+    assert.match(err.message, /save\(\) did not end within 300 ms/);
+    return true;
+  });
+  assert.ok(events.includes("state.save.error"), events.join());
+  // A load that never settles: start() rejects, and stop() settles.
+  const stalledLoad = { load: never, save: async () => {} };
+  const registrar = new Registrar(freshKey(), options(dds.url, { storage: stalledLoad, requestTimeoutMs: 300 }));
+  const starting = registrar.start();
+  const stopping = registrar.stop();
+  await assert.rejects(starting, (err) => {
+    assert.equal(err.code, "storage_load_failed");
+    assert.match(err.message, /load\(\) did not end within 300 ms/);
+    return true;
+  });
+  await stopping;
+  assert.equal(registrar.running, false);
+});
+
 // 6. Honest words
 
 test("registration.error promises a retry only when the loop will retry", async () => {
