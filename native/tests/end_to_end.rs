@@ -531,14 +531,20 @@ async fn raw_callback(node_url: &str, content_length: usize, body: &[u8]) -> Str
         .to_owned()
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_callback_body_that_never_arrives_is_answered_408() {
+/// A node serving its callbacks through the ready router (its DDS unreachable).
+async fn serving_node() -> (Node, tokio::task::JoinHandle<()>) {
     let mut node = Node::new().await;
     let driver = node
         .builder("http://127.0.0.1:9", Duration::from_secs(30))
         .build()
         .unwrap();
-    let _server = node.serve(&driver);
+    let server = node.serve(&driver);
+    (node, server)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_body_that_never_arrives_is_answered_408() {
+    let (node, _server) = serving_node().await;
     // Promises 100 bytes, sends 6, then holds the connection open.
     let status = raw_callback(&node.url, 100, br#"{"id":"#).await;
     assert_eq!(status, "HTTP/1.1 408 Request Timeout");
@@ -546,12 +552,7 @@ async fn a_callback_body_that_never_arrives_is_answered_408() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_body_over_the_limit_is_answered_413_through_the_router() {
-    let mut node = Node::new().await;
-    let driver = node
-        .builder("http://127.0.0.1:9", Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let _server = node.serve(&driver);
+    let (node, _server) = serving_node().await;
     let limit = posemesh_registration::core::callback::MAX_CALLBACK_BODY;
     let at_limit = vec![b' '; limit];
     // A body of exactly the limit is read whole (and refused as no JSON callback: 400).

@@ -34,14 +34,8 @@ impl Transport for FlakyDds {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_ten_minute_outage_backs_off_to_a_minute_and_recovers() {
-    let dds = Arc::new(FlakyDds {
-        start: tokio::time::Instant::now(),
-        outage_until: Duration::from_secs(600),
-        seen: Mutex::new(Vec::new()),
-    });
-    let config = RegistrarConfig::new(
+fn legacy_config() -> RegistrarConfig {
+    RegistrarConfig::new(
         "http://127.0.0.1:1",
         Flow::Legacy {
             node_url: "http://127.0.0.1:2".into(),
@@ -50,11 +44,22 @@ async fn a_ten_minute_outage_backs_off_to_a_minute_and_recovers() {
         vec!["/cap".into()],
         "s3cret-credentials".into(),
     )
-    .unwrap();
-    let key =
-        PrivateKey::from_hex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90")
-            .unwrap();
-    let driver = Driver::builder(config, key)
+    .unwrap()
+}
+
+fn test_key() -> PrivateKey {
+    PrivateKey::from_hex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90")
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ten_minute_outage_backs_off_to_a_minute_and_recovers() {
+    let dds = Arc::new(FlakyDds {
+        start: tokio::time::Instant::now(),
+        outage_until: Duration::from_secs(600),
+        seen: Mutex::new(Vec::new()),
+    });
+    let driver = Driver::builder(legacy_config(), test_key())
         .transport(dds.clone())
         .clock(Arc::new(TokioClock::starting_at(
             UnixTime::from_secs_nanos(1_800_000_000, 0),
@@ -152,21 +157,9 @@ mod stalled {
     }
 
     fn builder(load_hangs: bool) -> shared::DriverBuilder {
-        let mut config = RegistrarConfig::new(
-            "http://127.0.0.1:1",
-            Flow::Legacy {
-                node_url: "http://127.0.0.1:2".into(),
-            },
-            "1.0.0",
-            vec!["/cap".into()],
-            "s3cret-credentials".into(),
-        )
-        .unwrap();
+        let mut config = legacy_config();
         config.request_timeout = Duration::from_secs(5);
-        let key = PrivateKey::from_hex(
-            "4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90",
-        )
-        .unwrap();
+        let key = test_key();
         let clock = TokioClock::starting_at(UnixTime::from_secs_nanos(1_800_000_000, 0));
         shared::Driver::builder(
             config,
