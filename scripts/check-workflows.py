@@ -25,7 +25,9 @@ actionlint checks that the workflows are valid; this checks that they stay safe 
                  schedule, passing no secrets;
   maturin        maturin in the workflows is the version scripts/requirements-dev.txt pins;
   ndk            the Android NDK is r28 or later and the AAR's .so alignment is checked;
-  fuzz           a CI job that runs scripts/fuzz.sh installs a nightly toolchain first.
+  fuzz           a CI job that runs scripts/fuzz.sh installs a nightly toolchain first;
+  wasm-pin       the Debian wasm toolchain (RUST_WEB_VERSION, LLD_22_VERSION) is pinned in
+                 release.yml, to the same versions in every workflow that names them.
 
   scripts/check-workflows.py [--root DIR]      check DIR/.github (default: this repository)
   scripts/check-workflows.py --selftest        also plant each fault in a copy and fail unless
@@ -313,6 +315,17 @@ def check_fuzz(docs: dict[str, dict], report: Report) -> None:
                     report.error("fuzz", f"{wf}: job {name} runs scripts/fuzz.sh without installing nightly Rust")
 
 
+def check_wasm_pin(docs: dict[str, dict], report: Report) -> None:
+    for name in ("RUST_WEB_VERSION", "LLD_22_VERSION"):
+        values = {wf: str((doc.get("env") or {}).get(name)) for wf, doc in docs.items()
+                  if name in (doc.get("env") or {})}
+        if RELEASE in docs and RELEASE not in values:
+            report.error("wasm-pin", f"{RELEASE}: env {name} is not set (the pinned wasm toolchain)")
+        if len(set(values.values())) > 1:
+            report.error("wasm-pin", f"env {name} differs between workflows: "
+                                     + ", ".join(f"{wf} {v}" for wf, v in sorted(values.items())))
+
+
 def check(root: Path) -> Report:
     report = Report()
     github = root / ".github"
@@ -338,6 +351,7 @@ def check(root: Path) -> Report:
     check_ci(docs, report)
     check_maturin(root, docs, report)
     check_fuzz(docs, report)
+    check_wasm_pin(docs, report)
     report.notes.insert(0, f"{len(workflows)} workflows, {len(actions)} composite action(s): "
                            f"{pinned} action references pinned by SHA with their version, on Node 24")
     return report
@@ -422,6 +436,8 @@ FAULTS: list[tuple[str, str, str, Callable[[str], str]]] = [
      sub_once(r"maturin-version: v[\d.]+", "maturin-version: v1.15.0")),
     ("an NDK older than r28", "workflows/release.yml", "ndk",
      sub_once(r'ANDROID_NDK_VERSION: "[\d.]+"', 'ANDROID_NDK_VERSION: "27.2.12479018"')),
+    ("the wasm toolchain pinned apart in CI", "workflows/ci.yml", "wasm-pin",
+     sub_once(r'RUST_WEB_VERSION: "[^"]+"', 'RUST_WEB_VERSION: "1.85.0+dfsg3-1~deb12u3"')),
     ("fuzzing without nightly", "workflows/ci.yml", "fuzz",
      sub_once(r"rustup toolchain install nightly[^\n]*", "true")),
 ]
