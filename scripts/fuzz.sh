@@ -60,18 +60,13 @@ jobs_max="${FUZZ_JOBS:-1}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 
 # ---- toolchain and cargo-fuzz ---------------------------------------------------------------
-if ! command -v rustup >/dev/null 2>&1 || ! rustup toolchain list 2>/dev/null | grep -q '^nightly' \
-   || ! cargo +nightly --version >/dev/null 2>&1; then
-  log "no nightly Rust toolchain here (cargo-fuzz needs one: rustup toolchain install nightly)"
+rc=0
+scripts/setup-fuzz.sh || rc=$?
+if ((rc == 3)); then
   echo "fuzzing skipped: no nightly toolchain"
   exit 0
 fi
-if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-  log "installing cargo-fuzz"
-  cargo install cargo-fuzz --locked -q || cargo install cargo-fuzz -q \
-    || die "could not install cargo-fuzz"
-fi
-log "$(cargo +nightly --version), $(cargo +nightly fuzz --version)"
+((rc == 0)) || die "scripts/setup-fuzz.sh failed"
 
 fuzz_flags=(-O -a -s "$sanitizer")
 t0=$SECONDS

@@ -42,11 +42,35 @@ as_root() {
   fi
 }
 
+# ---- one set-up at a time ------------------------------------------------------------------
+# Set-up scripts install and build into places every checkout on this machine shares
+# (POSEMESH_TOOLS, /opt/rust-debweb, the wasm32 std in Debian's sysroot, ~/.cargo/bin, apt).
+# Each holds this lock for its whole run, so two checkouts (or a checkout and a release check)
+# never build into the same place at once; the second waits, then finds the work done. A set-up
+# started by another set-up runs under its parent's lock (POSEMESH_SETUP_LOCKED).
+# A warm set-up takes about a second, so waiting costs little.
+POSEMESH_SETUP_LOCK="${POSEMESH_SETUP_LOCK:-$HOME/.cache/posemesh-setup.lock}"
+take_setup_lock() {
+  [[ "${POSEMESH_SETUP_LOCKED:-}" == "$POSEMESH_SETUP_LOCK" ]] && return 0
+  have flock || die "flock not found (Debian: util-linux)"
+  mkdir -p "$(dirname "$POSEMESH_SETUP_LOCK")"
+  exec 8>>"$POSEMESH_SETUP_LOCK"
+  if ! flock -n 8; then
+    log "waiting for another set-up to finish (lock: $POSEMESH_SETUP_LOCK)"
+    flock -w "${POSEMESH_SETUP_LOCK_WAIT:-3600}" 8 \
+      || die "another set-up held $POSEMESH_SETUP_LOCK for over ${POSEMESH_SETUP_LOCK_WAIT:-3600}s"
+  fi
+  export POSEMESH_SETUP_LOCKED="$POSEMESH_SETUP_LOCK"
+}
+take_setup_lock
+
 # ---- Debian packages ----------------------------------------------------------------------
 pkg_installed() {
   [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
 }
 
+# apt-get waits for dpkg's lock (an apt-get run by anything else) instead of failing at once.
+APT_WAIT=(-o DPkg::Lock::Timeout=600)
 # apt_install [--no-recommends] PKG...  — installs only the missing ones; `apt-get update` runs
 # at most once per run (POSEMESH_APT_UPDATED is exported so child scripts see it too).
 apt_install() {
@@ -60,12 +84,12 @@ apt_install() {
   have apt-get || die "apt-get not found; install by hand: ${missing[*]}"
   if [[ "${POSEMESH_APT_UPDATED:-0}" != 1 ]]; then
     log "apt: apt-get update"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" update -qq \
       || die "apt-get update failed"
     export POSEMESH_APT_UPDATED=1
   fi
   log "apt: installing ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${opts[@]}" "${missing[@]}" \
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" install -y -qq "${opts[@]}" "${missing[@]}" \
     >"$POSEMESH_TOOLS/apt-install.log" 2>&1 \
     || { tail -n 30 "$POSEMESH_TOOLS/apt-install.log" >&2; die "apt-get install failed: ${missing[*]}"; }
   for p in "${missing[@]}"; do pkg_installed "$p" || die "package $p still not installed"; done

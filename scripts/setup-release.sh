@@ -61,9 +61,9 @@ fi
 # The arm64 std must be the exact version of the amd64 rustc-web.
 web_version="$(dpkg-query -W -f='${Version}' rustc-web)"
 if [[ "$(dpkg-query -W -f='${Version}' libstd-rust-web-dev:arm64 2>/dev/null || true)" != "$web_version" ]]; then
-  [[ "${POSEMESH_APT_UPDATED:-0}" == 1 ]] || { as_root apt-get update -qq; export POSEMESH_APT_UPDATED=1; }
+  [[ "${POSEMESH_APT_UPDATED:-0}" == 1 ]] || { as_root apt-get "${APT_WAIT[@]}" update -qq; export POSEMESH_APT_UPDATED=1; }
   log "apt: libstd-rust-web-dev:arm64=$web_version"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${APT_WAIT[@]}" install -y -qq \
     "libstd-rust-web-dev:arm64=$web_version" >"$POSEMESH_TOOLS/apt-install.log" 2>&1 \
     || { tail -n 30 "$POSEMESH_TOOLS/apt-install.log" >&2; die "apt-get install libstd-rust-web-dev:arm64 failed"; }
 fi
@@ -88,7 +88,7 @@ candidates() {
 }
 want="$(candidates)"
 if [[ "$want" == *"(none)"* || "$(wc -w <<<"$want")" -ne ${#ARM64_DEBS[@]} ]]; then
-  as_root apt-get update -qq
+  as_root apt-get "${APT_WAIT[@]}" update -qq
   export POSEMESH_APT_UPDATED=1
   want="$(candidates)"
 fi

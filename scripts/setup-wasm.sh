@@ -86,9 +86,9 @@ build_wasm_std() {
   sysroot="$(rustc +debweb --print sysroot)"
   src="$sysroot/lib/rustlib/src/rust/library"
   [[ -f "$src/Cargo.toml" && -d "$src/vendor" ]] || die "std sources not found at $src (rust-web-src)"
-  build="$POSEMESH_TOOLS/build/debweb-std"
-  rm -rf "$build"
-  mkdir -p "$build"
+  # A folder of its own: a second set-up never removes this one's build.
+  mkdir -p "$POSEMESH_TOOLS/build"
+  build="$(mktemp -d "$POSEMESH_TOOLS/build/debweb-std.XXXXXX")"
   cp -a "$src" "$build/library"
   chmod -R u+w "$build/library"
   (
@@ -110,15 +110,25 @@ build_wasm_std() {
   done
   ((${#rlibs[@]} > 5)) || die "wasm32 std build produced no rlibs"
   as_root mkdir -p "$libdir"
-  # Drop rlibs of an earlier build (those not owned by a Debian package): two candidates for
-  # `core` would break every build.
+  # Each rlib is copied beside its final name and renamed over it, so a build reading the
+  # sysroot meanwhile sees the old file or the new one, never half of one.
+  local new_names=()
+  for r in "${rlibs[@]}"; do
+    as_root cp "$r" "$libdir/.$(basename "$r").tmp"
+    as_root mv -f "$libdir/.$(basename "$r").tmp" "$libdir/$(basename "$r")"
+    new_names+=("$libdir/$(basename "$r")")
+  done
+  # Then drop rlibs of an earlier build (neither just installed nor owned by a Debian
+  # package): two candidates for `core` would break every build.
   local old=() owned
-  for r in "$libdir"/*.rlib; do [[ -e "$r" ]] && old+=("$r"); done
+  for r in "$libdir"/*.rlib; do
+    [[ -e "$r" ]] || continue
+    printf '%s\n' "${new_names[@]}" | grep -qxF "$r" || old+=("$r")
+  done
   if ((${#old[@]})); then
     owned="$(dpkg -S "${old[@]}" 2>/dev/null | sed 's/^[^:]*: //' || true)"
     for r in "${old[@]}"; do grep -qxF "$r" <<<"$owned" || as_root rm -f "$r"; done
   fi
-  as_root cp "${rlibs[@]}" "$libdir/"
   log "wasm32 std: installed ${#rlibs[@]} rlibs into $libdir"
 
   # Smoke test: a dependency-free cdylib must compile and link with rust-lld.
