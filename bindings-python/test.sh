@@ -6,7 +6,8 @@
 #
 # Usage: bindings-python/test.sh [pytest args...]
 # Env:   CARGO_TARGET_DIR (default <repo>/target), PYTHON (default python3),
-#        POSEMESH_PY_BENCH=0 to skip the benchmark,
+#        POSEMESH_PY_BENCH=0 to skip the benchmark, POSEMESH_REGISTRATION_BIN (a built CLI to use
+#        as the conformance DDS instead of building one),
 #        POSEMESH_PY_SOURCE_INSTALL=1 to also check `pip install ./bindings-python` (slow: a second
 #        release build inside pip's isolated build environment).
 set -euo pipefail
@@ -57,10 +58,13 @@ print(f"[bindings-python] installed: posemesh_registration {posemesh_registratio
 PY
 )
 
-# 4. The conformance DDS for the tests (the CLI's `mock-dds`).
-log "building the conformance DDS (cargo build -p posemesh-registration-cli)"
-cargo build --quiet -p posemesh-registration-cli --manifest-path "$REPO/Cargo.toml"
-export POSEMESH_REGISTRATION_BIN="$TARGET/debug/posemesh-registration"
+# 4. The conformance DDS for the tests (the CLI's `mock-dds`): the one POSEMESH_REGISTRATION_BIN
+#    names (scripts/test's host build), else built here.
+if [[ -z "${POSEMESH_REGISTRATION_BIN:-}" ]]; then
+  log "building the conformance DDS (cargo build -p posemesh-registration-cli)"
+  cargo build --quiet -p posemesh-registration-cli --manifest-path "$REPO/Cargo.toml"
+  export POSEMESH_REGISTRATION_BIN="$TARGET/debug/posemesh-registration"
+fi
 [[ -x "$POSEMESH_REGISTRATION_BIN" ]] || die "missing $POSEMESH_REGISTRATION_BIN"
 
 # 5. pytest, from a neutral folder. Exit code 5 ("no tests collected") is a failure too.

@@ -16,7 +16,10 @@
 #
 # The library and the generator are built separately on purpose: built together, cargo's feature
 # unification would compile uniffi's `cli` feature (clap, the whole generator) into the library.
-# Honours CARGO_TARGET_DIR (default: <repo>/target).
+# Honours CARGO_TARGET_DIR (default: <repo>/target). POSEMESH_UNIFFI_PREBUILT=DIR takes the
+# library and the generator from DIR instead of building them: scripts/test passes its one host
+# build of the workspace (scripts/build-host), whose library carries that `cli` feature; fine for
+# tests, and no second build of the library's dependencies.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,13 +49,17 @@ esac
 log() { printf '[generate] %s\n' "$*"; }
 
 cd "$REPO"
-log "cargo build -p posemesh-registration-uniffi ${CARGO_PROFILE[*]:-}"
-cargo build --quiet -p posemesh-registration-uniffi "${CARGO_PROFILE[@]}"
-log "cargo build -p uniffi-bindgen (separately)"
-cargo build --quiet -p uniffi-bindgen
-
-LIB="$TARGET_DIR/$PROFILE/$LIB_FILE"
-BINDGEN="$TARGET_DIR/debug/uniffi-bindgen"
+if [[ -n "${POSEMESH_UNIFFI_PREBUILT:-}" ]]; then
+  LIB="$POSEMESH_UNIFFI_PREBUILT/$LIB_FILE"
+  BINDGEN="$POSEMESH_UNIFFI_PREBUILT/uniffi-bindgen"
+else
+  log "cargo build -p posemesh-registration-uniffi ${CARGO_PROFILE[*]:-}"
+  cargo build --quiet -p posemesh-registration-uniffi "${CARGO_PROFILE[@]}"
+  log "cargo build -p uniffi-bindgen (separately)"
+  cargo build --quiet -p uniffi-bindgen
+  LIB="$TARGET_DIR/$PROFILE/$LIB_FILE"
+  BINDGEN="$TARGET_DIR/debug/uniffi-bindgen"
+fi
 [[ -f "$LIB" ]] || { echo "generate.sh: no library at $LIB" >&2; exit 1; }
 [[ -x "$BINDGEN" ]] || { echo "generate.sh: no generator at $BINDGEN" >&2; exit 1; }
 

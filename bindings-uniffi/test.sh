@@ -18,7 +18,8 @@
 # Usage: bindings-uniffi/test.sh [--skip-setup]
 #   --skip-setup  do not run the toolchain setup scripts (they must have run before)
 # Env: CARGO_TARGET_DIR (default <repo>/target), POSEMESH_VENV (default <repo>/.venv),
-#      POSEMESH_TOOLS (toolchain cache, see scripts/lib.sh)
+#      POSEMESH_TOOLS (toolchain cache, see scripts/lib.sh), POSEMESH_REGISTRATION_BIN (a built
+#      CLI to use as the conformance DDS), POSEMESH_UNIFFI_PREBUILT (see generate.sh)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -63,11 +64,15 @@ for f in "$KOTLINC" "$JNA_JAR" "$JUNIT_CONSOLE" "$VENV/bin/python"; do
 done
 
 # ---- 2. builds -------------------------------------------------------------------------------
-log "cargo build -p posemesh-registration-cli (the conformance DDS)"
-(cd "$REPO" && cargo build --quiet -p posemesh-registration-cli)
-CLI="$TARGET_DIR/debug/posemesh-registration"
+if [[ -n "${POSEMESH_REGISTRATION_BIN:-}" ]]; then
+  CLI="$POSEMESH_REGISTRATION_BIN"
+else
+  log "cargo build -p posemesh-registration-cli (the conformance DDS)"
+  (cd "$REPO" && cargo build --quiet -p posemesh-registration-cli)
+  CLI="$TARGET_DIR/debug/posemesh-registration"
+fi
 [[ -x "$CLI" ]] || die "no CLI binary at $CLI"
-log "generate.sh (library + Kotlin + Swift)"
+log "generate.sh (library + Kotlin + Swift)${POSEMESH_UNIFFI_PREBUILT:+ from $POSEMESH_UNIFFI_PREBUILT}"
 "$HERE/generate.sh" | sed 's/^/    /'
 GEN="$HERE/generated"
 LIB_DIR="$GEN/lib"

@@ -9,7 +9,9 @@
 #      (Miniflare), the Node and browser examples.
 # Idempotent; builds what it needs. Needs scripts/setup-wasm.sh and scripts/setup-node.sh.
 #
-# Usage: bindings-wasm/test.sh [--no-browser]   Env: CARGO_TARGET_DIR (default target/wasm)
+# Usage: bindings-wasm/test.sh [--no-browser]
+# Env: CARGO_TARGET_DIR (default target/wasm), POSEMESH_REGISTRATION_BIN (a built CLI to use as
+#      the conformance DDS instead of building one)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -51,9 +53,15 @@ rm -rf "$HERE/dist"
 TARBALL="$("$HERE/build.sh" --pack | tail -n 1)"
 [[ -f "$TARBALL" ]] || { echo "test.sh: no tarball from build.sh" >&2; exit 1; }
 
-step "build the conformance DDS (posemesh-registration-cli)"
-(cd "$REPO" && cargo build --quiet -p posemesh-registration-cli)
-export POSEMESH_CLI="$CARGO_TARGET_DIR/debug/posemesh-registration"
+# The conformance DDS: the one named by POSEMESH_REGISTRATION_BIN (scripts/test's host build),
+# else built here.
+if [[ -n "${POSEMESH_REGISTRATION_BIN:-}" ]]; then
+  export POSEMESH_CLI="$POSEMESH_REGISTRATION_BIN"
+else
+  step "build the conformance DDS (posemesh-registration-cli)"
+  (cd "$REPO" && cargo build --quiet -p posemesh-registration-cli)
+  export POSEMESH_CLI="$CARGO_TARGET_DIR/debug/posemesh-registration"
+fi
 [[ -x "$POSEMESH_CLI" ]] || { echo "test.sh: $POSEMESH_CLI missing" >&2; exit 1; }
 
 step "install the tarball into a scratch project"

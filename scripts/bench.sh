@@ -19,17 +19,29 @@ case "$mode" in
   *) echo "usage: scripts/bench.sh [--full|--smoke]" >&2; exit 2 ;;
 esac
 target="${CARGO_TARGET_DIR:-$REPO/target}"
-# A smoke run checks that every step runs, so it builds with the test
-# profile (already built by the test stages) rather than compiling the
-# whole tree again optimised.
-if [[ "$mode" == --smoke ]]; then bench_profile=(--profile dev); run_profile=(--profile dev)
-else bench_profile=(); run_profile=(--release); fi
 mkdir -p "$target"
 log="$target/bench.log"
 
+# A smoke run checks that every step runs, so it runs the debug binaries of the test run's one
+# host build (scripts/build-host: benches included) rather than compiling the tree again,
+# optimised or with another feature set. Other modes measure: release builds.
+if [[ "$mode" == --smoke ]]; then
+  debug="$(scripts/build-host)" || exit 1
+  run_benches() {
+    local exe
+    for exe in $(scripts/build-host --executables bench); do "$exe" --bench "$@" || return 1; done
+  }
+  run_footprint() { "$debug/posemesh-registration-benches" "$@"; }
+  run_fleet_sim() { "$debug/fleet-sim" "$@"; }
+else
+  run_benches() { cargo bench -q --locked -p posemesh-registration-benches --benches -- "$@"; }
+  run_footprint() { cargo run -q --release --locked -p posemesh-registration-benches -- "$@"; }
+  run_fleet_sim() { cargo run -q --release --locked -p posemesh-fleet-sim -- "$@"; }
+fi
+
 # Criterion's chatter goes to a log, shown when something fails.
-if ! cargo bench -q --locked "${bench_profile[@]}" -p posemesh-registration-benches --benches -- "${criterion[@]}" >"$log" 2>&1; then
-  echo "scripts/bench.sh: cargo bench failed (full log: $log):" >&2
+if ! run_benches "${criterion[@]}" >"$log" 2>&1; then
+  echo "scripts/bench.sh: the criterion benches failed (full log: $log):" >&2
   tail -n 40 "$log" >&2
   exit 1
 fi
@@ -69,7 +81,7 @@ for group, benches in groups.items():
             print(f"| {bench.replace('_', ' ')} | {fmt(mean)} |")
 PY
 echo
-cargo run -q "${run_profile[@]}" --locked -p posemesh-registration-benches
+run_footprint
 echo
 
 if [[ -x bindings-python/bench.sh || -f bindings-python/bench.py ]] && [[ -x "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" ]]; then
@@ -88,7 +100,7 @@ fi
 echo "## Fleet simulation (one scenario; the full matrix: cargo run --release -p posemesh-fleet-sim -- --matrix)"
 echo
 if [[ "$mode" == --smoke ]]; then
-  cargo run -q "${run_profile[@]}" --locked -p posemesh-fleet-sim -- --nodes 1000 --capacity 100 --outage 60
+  run_fleet_sim --nodes 1000 --capacity 100 --outage 60
 else
-  cargo run -q "${run_profile[@]}" --locked -p posemesh-fleet-sim -- --nodes 100000 --capacity 1000
+  run_fleet_sim --nodes 100000 --capacity 1000
 fi
