@@ -391,9 +391,17 @@ class RegistrarTest {
                     }
                     val later = assertNotNull(registrar.info().lastHealthCheck)
                     assertTrue(!later.isBefore(first))
-                    val state = MockDds.registrations()
+                    // The DDS records an answer once it has read it, a moment after the node
+                    // has handled the request: wait for both records.
+                    val state = withTimeout(10_000) {
+                        var s = MockDds.registrations()
+                        while (s.objs("callbacks").isEmpty() || s.objs("health_probes").none { it["status"] == 200L }) {
+                            delay(50)
+                            s = MockDds.registrations()
+                        }
+                        s
+                    }
                     assertEquals(200L, state.objs("callbacks").single()["status"])
-                    assertTrue(state.objs("health_probes").any { it["status"] == 200L })
                     val issued = state.strings("issued_secrets")
                     assertEquals(1, issued.size)
                     assertEquals("mock-org", registrar.info().organizationId)
