@@ -424,7 +424,7 @@ async fn serve_callbacks(
         },
     ));
     let task = tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, app).await {
+        if let Err(err) = posemesh_registration::server::serve(listener, app).await {
             tracing::warn!(error = %err, "callback server stopped");
         }
     });
@@ -490,7 +490,7 @@ async fn demo(keep_running: bool) -> Result<ExitCode, UsageError> {
         .build()?;
     let app = posemesh_registration::server::router(driver.clone());
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = posemesh_registration::server::serve(listener, app).await;
     });
     let looping = driver.clone();
     let registrar = tokio::spawn(async move { looping.run().await });

@@ -1,4 +1,5 @@
-//! A ready axum [`Router`] serving the DDS's calls to the node through a [`Driver`].
+//! A ready axum [`Router`] serving the DDS's calls to the node through a [`Driver`],
+//! and [`serve`], which runs a router so that slow clients cannot hold it.
 
 use crate::Driver;
 use axum::body::Body;
@@ -17,16 +18,69 @@ use std::time::Duration;
 /// bytes at once, and a client that trickles them must not hold a handler open.
 pub const BODY_READ_LIMIT: Duration = Duration::from_secs(30);
 
+/// How long a connection has to send a request's headers, counted from the
+/// first byte of each request: the DDS sends them at once.
+pub const HEADER_READ_LIMIT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` as `axum::serve` does, except that a connection
+/// whose request headers have not arrived within [`HEADER_READ_LIMIT`] is
+/// closed. `axum::serve` runs hyper without a timer, so it has no such
+/// deadline: a few hundred clients trickling half a header line each would
+/// hold the node's listener open for as long as they like. Runs until the
+/// listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    serve_with_header_limit(listener, app, HEADER_READ_LIMIT).await
+}
+
+/// [`serve`] with another header deadline (tests use a short one).
+pub async fn serve_with_header_limit(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_limit: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like pass; wait a little, as axum does.
+            Err(err) if is_transient(&err) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(header_limit);
+            // A client that breaks off or misbehaves ends its own connection only.
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+fn is_transient(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) || err
+        .raw_os_error()
+        .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
+}
+
 /// Routes `POST /internal/v1/registrations` and `GET /health` to `driver`.
 /// Merge it into your application's router.
 pub fn router(driver: Driver) -> Router {
     Router::new()
-        .route(CALLBACK_PATH, post(serve))
-        .route(HEALTH_PATH, get(serve))
+        .route(CALLBACK_PATH, post(answer_dds))
+        .route(HEALTH_PATH, get(answer_dds))
         .with_state(driver)
 }
 
-async fn serve(State(driver): State<Driver>, request: Request) -> Response {
+async fn answer_dds(State(driver): State<Driver>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers: Vec<(String, String)> = parts
         .headers

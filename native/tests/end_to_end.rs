@@ -593,3 +593,56 @@ async fn a_cancelled_attempt_leaves_the_driver_ready_for_the_next() {
     );
     assert_eq!(driver.status(), Status::Registered);
 }
+
+/// `server::serve` closes a connection whose headers do not arrive in time, even when the
+/// client keeps trickling bytes; `axum::serve` never does (it runs hyper without a timer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let driver = Node::new()
+        .await
+        .builder("http://127.0.0.1:9", Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = posemesh_registration::server::router(driver);
+    tokio::spawn(posemesh_registration::server::serve_with_header_limit(
+        listener,
+        app,
+        Duration::from_millis(300),
+    ));
+
+    let slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut reader, mut writer) = slow.into_split();
+    writer
+        .write_all(b"GET /health HTTP/1.1\r\nx-slow: ")
+        .await
+        .unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut rest)).await;
+    trickle.abort();
+    assert!(closed.is_ok(), "still open 5 s after its headers began");
+
+    // A client that sends its headers at once is served as before.
+    let mut quick = tokio::net::TcpStream::connect(address).await.unwrap();
+    quick
+        .write_all(b"GET /health HTTP/1.1\r\nhost: node\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), quick.read_to_end(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+}

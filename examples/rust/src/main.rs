@@ -36,7 +36,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .store(FileStore::new(&state))
         .build()?;
     let app = posemesh_registration::server::router(driver.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // `serve` closes connections whose headers do not arrive in time (axum::serve never does).
+    tokio::spawn(posemesh_registration::server::serve(listener, app));
 
     // Run the loop until the node is registered, then stop.
     let registered = driver.wait_for_status(Status::Registered);
