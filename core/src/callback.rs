@@ -19,6 +19,13 @@ pub const HEALTH_PATH: &str = "/health";
 pub const MAX_CALLBACK_BODY: usize = 2 * 1024 * 1024;
 /// Largest secret accepted (bigger: 403, as the reference).
 pub const MAX_SECRET_BYTES: usize = 4096;
+/// Largest `id` or `organization_id` accepted (bigger: 422). They are stored in
+/// the snapshot, which must always fit `MAX_SNAPSHOT_BYTES`; a DDS's ids are
+/// UUIDs.
+pub const MAX_ID_BYTES: usize = 1024;
+// Two ids and a secret at their limits fit a snapshot many times over.
+const _: () =
+    assert!(2 * MAX_ID_BYTES + MAX_SECRET_BYTES < crate::snapshot::MAX_SNAPSHOT_BYTES / 100);
 
 /// What the DDS sends to the callback.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,6 +66,9 @@ pub enum CallbackRejection {
     /// 403: `secret` longer than [`MAX_SECRET_BYTES`].
     #[error("secret too large")]
     SecretTooLarge,
+    /// 422: `id` or `organization_id` longer than [`MAX_ID_BYTES`].
+    #[error("{0} too large")]
+    IdTooLarge(&'static str),
     /// 409: no registration of this node is pending, so no DDS should be calling.
     #[error("no registration pending")]
     NotPending,
@@ -73,7 +83,9 @@ impl CallbackRejection {
         match self {
             CallbackRejection::TooLarge => 413,
             CallbackRejection::Malformed(_) => 400,
-            CallbackRejection::MissingId | CallbackRejection::MissingSecret => 422,
+            CallbackRejection::MissingId
+            | CallbackRejection::MissingSecret
+            | CallbackRejection::IdTooLarge(_) => 422,
             CallbackRejection::SecretTooLarge => 403,
             CallbackRejection::NotPending | CallbackRejection::Conflicting => 409,
         }
@@ -106,6 +118,16 @@ pub fn parse_registration_callback(body: &[u8]) -> Result<RegistrationCallback, 
     }
     if parsed.secret.len() > MAX_SECRET_BYTES {
         return Err(CallbackRejection::SecretTooLarge);
+    }
+    if parsed.id.len() > MAX_ID_BYTES {
+        return Err(CallbackRejection::IdTooLarge("id"));
+    }
+    if parsed
+        .organization_id
+        .as_ref()
+        .is_some_and(|org| org.len() > MAX_ID_BYTES)
+    {
+        return Err(CallbackRejection::IdTooLarge("organization_id"));
     }
     Ok(RegistrationCallback {
         id: parsed.id,
@@ -163,6 +185,26 @@ impl NodeResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_too_large_for_the_snapshot_is_refused() {
+        let callback = |id: &str, org: &str| {
+            serde_json::json!({ "id": id, "secret": "s3cret-value", "organization_id": org })
+                .to_string()
+        };
+        let big = "x".repeat(MAX_ID_BYTES + 1);
+        let fits = "x".repeat(MAX_ID_BYTES);
+        for (body, field) in [
+            (callback(&big, "org"), "id"),
+            (callback("node-1", &big), "organization_id"),
+        ] {
+            let rejection = parse_registration_callback(body.as_bytes()).unwrap_err();
+            assert_eq!(rejection, CallbackRejection::IdTooLarge(field));
+            assert_eq!(rejection.status(), 422);
+        }
+        let accepted = parse_registration_callback(callback(&fits, &fits).as_bytes()).unwrap();
+        assert_eq!(accepted.id.len(), MAX_ID_BYTES);
+    }
 
     #[test]
     fn response_bodies_are_the_json_they_always_were() {

@@ -175,8 +175,10 @@ fn loose_mode(_metadata: &fs::Metadata) -> Option<u32> {
     None
 }
 
-/// Stored snapshots are small; anything larger than this is not one.
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// A snapshot is at most core's `MAX_SNAPSHOT_BYTES`; one byte more is read, so a
+/// larger file is reported as too large instead of being cut into a corrupt one,
+/// and every snapshot the registrar may write loads whole.
+const MAX_FILE_BYTES: u64 = posemesh_registration_core::snapshot::MAX_SNAPSHOT_BYTES as u64 + 1;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -439,3 +439,26 @@ fn a_memory_store_never_shows_what_it_holds() {
     assert!(!shown.contains("109, 101, 109"), "{shown}");
     assert!(shown.contains(&secret.len().to_string()), "{shown}");
 }
+
+/// Every snapshot the core accepts loads whole: a store that read less would cut a large
+/// one into a "corrupt" state, set it aside and make the node register again.
+#[test]
+fn a_snapshot_of_the_largest_size_loads_whole_and_a_larger_file_is_not_cut() {
+    use posemesh_registration_core::snapshot::MAX_SNAPSHOT_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let store = FileStore::new(&path);
+    let largest = vec![b' '; MAX_SNAPSHOT_BYTES];
+    store.save(&largest).unwrap();
+    assert_eq!(
+        store.load().unwrap().map(|b| b.len()),
+        Some(MAX_SNAPSHOT_BYTES)
+    );
+    // One byte more is read, so the decoder sees the file is too large (and says so)
+    // rather than decoding a prefix.
+    store.save(&vec![b' '; MAX_SNAPSHOT_BYTES + 10]).unwrap();
+    assert_eq!(
+        store.load().unwrap().map(|b| b.len()),
+        Some(MAX_SNAPSHOT_BYTES + 1)
+    );
+}
