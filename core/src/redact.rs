@@ -36,17 +36,32 @@ impl Redactor {
         Self::default()
     }
 
-    /// Cuts out `secret` as it is and as it appears inside a JSON string (an
-    /// echoed request body escapes `"`, `\` and control characters).
+    /// Cuts out `secret` as it is and as the JSON encoders of servers that may
+    /// echo it write it inside a string: `"`, `\` and control characters escaped
+    /// (every encoder), every non-ASCII character as `\uXXXX` (Python's default),
+    /// `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026` (Go's), with the hex in
+    /// either case.
     pub fn add_secret(&mut self, secret: &str) {
         if secret.is_empty() {
             return;
         }
         self.push(secret.to_owned(), false);
         let json = serde_json::to_string(secret).unwrap_or_default();
-        let escaped = json.trim_matches('"');
-        if escaped != secret && !escaped.is_empty() {
-            self.push(escaped.to_owned(), false);
+        // The string's own quotes only: a secret may begin or end with an escaped one.
+        let escaped = json
+            .strip_prefix('"')
+            .and_then(|j| j.strip_suffix('"'))
+            .unwrap_or_default()
+            .to_owned();
+        let ascii = escape_as_unicode(&escaped, |c| !c.is_ascii());
+        let go = escape_as_unicode(&escaped, |c| {
+            matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}')
+        });
+        for variant in [escaped, ascii, go] {
+            if variant != secret && !variant.is_empty() {
+                self.push(upper_hex_escapes(&variant), false);
+                self.push(variant, false);
+            }
         }
     }
 
@@ -72,21 +87,98 @@ impl Redactor {
     }
 
     /// `text` with every known secret and the value of every secret-bearing
-    /// JSON field (`registration_credentials`, `secret`) replaced by `<redacted>`, and
-    /// control characters neutralised (see [`sanitize`]).
+    /// JSON field (`registration_credentials`, `secret`, a validator's `input`)
+    /// replaced by `<redacted>`, and control characters neutralised (see
+    /// [`sanitize`]). A marker, once written or already in `text`, is never
+    /// rewritten, however short a secret is.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = cut_secret_fields(text);
-        for needle in &self.needles {
-            out = replace_all(&out, &needle.text, needle.ignore_ascii_case);
+        sanitize(&cut_secret_fields(&self.cut_known(text)))
+    }
+
+    /// `text` with every known secret replaced by the marker, in one pass over
+    /// `text` (longest secret first at each place): what was written is never
+    /// searched again, and markers already there are kept whole.
+    fn cut_known(&self, text: &str) -> String {
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let (mut copied, mut at) = (0, 0);
+        while at < bytes.len() {
+            if bytes[at..].starts_with(REDACTED.as_bytes()) {
+                at += REDACTED.len();
+                continue;
+            }
+            // A needle is whole UTF-8 and an ASCII or lead byte never matches a
+            // continuation byte, so a match starts and ends on character boundaries.
+            match self
+                .needles
+                .iter()
+                .find(|needle| needle.matches_at(bytes, at))
+            {
+                Some(needle) => {
+                    out.push_str(&text[copied..at]);
+                    out.push_str(REDACTED);
+                    at += needle.text.len();
+                    copied = at;
+                }
+                None => at += 1,
+            }
         }
-        sanitize(&out)
+        out.push_str(&text[copied..]);
+        out
     }
 }
 
-/// The JSON fields of the protocol whose string value is a secret: what a
-/// validator echoes of a request, or a relay of a callback, is cut out even
-/// when the secret itself is not known (the low-level classification).
-const SECRET_FIELDS: [&str; 2] = ["\"registration_credentials\"", "\"secret\""];
+impl Needle {
+    fn matches_at(&self, haystack: &[u8], at: usize) -> bool {
+        let pattern = self.text.as_bytes();
+        haystack
+            .get(at..at + pattern.len())
+            .is_some_and(|window| match self.ignore_ascii_case {
+                true => window.eq_ignore_ascii_case(pattern),
+                false => window == pattern,
+            })
+    }
+}
+
+/// `escaped` (the inside of a JSON string) with every character `pick` chooses
+/// written as `\uXXXX` UTF-16 escapes in lower-case hex.
+fn escape_as_unicode(escaped: &str, pick: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    for c in escaped.chars() {
+        if pick(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `text` with the four hex digits after each `\u` in upper case (as Java's and
+/// .NET's encoders write them).
+fn upper_hex_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\u") {
+        let (head, tail) = rest.split_at(at + 2);
+        out.push_str(head);
+        let digits: String = tail.chars().take(4).collect();
+        out.push_str(&digits.to_ascii_uppercase());
+        rest = &tail[digits.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The JSON fields whose string value may be a secret: the protocol's own
+/// (what a validator echoes of a request, or a relay of a callback), and
+/// `input`, where pydantic (FastAPI) echoes the value of the field it refused,
+/// `{"loc":["body","registration_credentials"],"input":"…"}`. Cut out even when
+/// the secret itself is not known (the low-level classification).
+const SECRET_FIELDS: [&str; 3] = ["\"registration_credentials\"", "\"secret\"", "\"input\""];
 
 /// `text` with the string value of every [`SECRET_FIELDS`] field replaced by
 /// `<redacted>` (up to its closing quote, or to the end when it is cut short).
@@ -125,29 +217,6 @@ fn cut_secret_fields(text: &str) -> String {
         (copied, at) = (end, end);
     }
     out.push_str(&text[copied..]);
-    out
-}
-
-fn replace_all(haystack: &str, needle: &str, ignore_ascii_case: bool) -> String {
-    if !ignore_ascii_case {
-        return haystack.replace(needle, REDACTED);
-    }
-    let (hay, pat) = (haystack.as_bytes(), needle.as_bytes());
-    let mut out = String::with_capacity(haystack.len());
-    let mut start = 0;
-    let mut i = 0;
-    while i + pat.len() <= hay.len() {
-        if hay[i..i + pat.len()].eq_ignore_ascii_case(pat) {
-            // The needle is ASCII, so both ends are character boundaries.
-            out.push_str(&haystack[start..i]);
-            out.push_str(REDACTED);
-            i += pat.len();
-            start = i;
-        } else {
-            i += 1;
-        }
-    }
-    out.push_str(&haystack[start..]);
     out
 }
 
@@ -218,6 +287,49 @@ mod tests {
             r#"{"secret":"#,
         ] {
             assert_eq!(r.redact(kept), kept);
+        }
+    }
+
+    #[test]
+    fn a_short_secret_never_rewrites_a_marker() {
+        let mut r = Redactor::new();
+        r.add_secret("e");
+        r.add_secret("<");
+        // Every `e` of the text is cut, the marker already there is kept whole
+        // (its `<` and `e`s too), and no marker written is rewritten.
+        let out = r.redact("registration failed: <redacted> here");
+        assert_eq!(
+            out,
+            "r<redacted>gistration fail<redacted>d: <redacted> h<redacted>r<redacted>"
+        );
+    }
+
+    #[test]
+    fn a_validators_input_echo_is_cut_without_knowing_the_secret() {
+        // FastAPI/pydantic's 422 for a refused field.
+        let body = r#"{"detail":[{"type":"string_too_long","loc":["body","registration_credentials"],"msg":"String should have at most 4 characters","input":"the-s3cret-value","ctx":{"max_length":4}}]}"#;
+        let out = Redactor::new().redact(body);
+        assert!(!out.contains("s3cret"), "{out}");
+        assert!(out.contains(r#""input":"<redacted>""#), "{out}");
+    }
+
+    #[test]
+    fn a_known_secret_is_cut_as_python_go_and_java_encoders_escape_it() {
+        let mut r = Redactor::new();
+        r.add_secret("s\u{e9}c<r>&t-\u{1f600}-\"q\"");
+        // The inside of a JSON string, as each encoder writes the secret.
+        for echoed in [
+            // serde_json, JavaScript's JSON.stringify: `"` escaped, the rest raw
+            "s\u{e9}c<r>&t-\u{1f600}-\\\"q\\\"",
+            // Python's json.dumps (ensure_ascii): non-ASCII as \uXXXX, surrogate pairs
+            r#"s\u00e9c<r>&t-\ud83d\ude00-\"q\""#,
+            // Go's encoding/json: <, > and & escaped, non-ASCII raw
+            "s\u{e9}c\\u003cr\\u003e\\u0026t-\u{1f600}-\\\"q\\\"",
+            // Java's and .NET's: upper-case hex
+            r#"s\u00E9c<r>&t-\uD83D\uDE00-\"q\""#,
+        ] {
+            let out = r.redact(&format!(r#"{{"error":"bad {echoed}"}}"#));
+            assert_eq!(out, format!(r#"{{"error":"bad {REDACTED}"}}"#), "{echoed}");
         }
     }
 

@@ -1189,6 +1189,19 @@ impl Registrar {
         self.status
     }
 
+    /// The `state.save.error` event for a store's error. The text is the host's
+    /// (a file system's, a KV namespace's, an app's): redacted, put on one line
+    /// and shortened like any text from outside, so it can neither leak a
+    /// secret it echoes nor forge log lines.
+    pub fn save_failed_event(&self, error: &str) -> Event {
+        Event::StateSaveFailed {
+            error: response::truncate_utf8(
+                &self.redactor.redact(error),
+                response::SNIPPET_MAX_BYTES,
+            ),
+        }
+    }
+
     /// Id and secret from the DDS callback, once received.
     pub fn credentials(&self) -> Option<&DdsCredentials> {
         self.credentials.as_ref()
@@ -1622,7 +1635,11 @@ impl Registrar {
                 now,
                 &self.redactor,
             ),
-            Err(error) => Err(response::classify_transport_error(&flight.endpoint, error)),
+            Err(error) => Err(response::classify_transport_error_redacted(
+                &flight.endpoint,
+                error,
+                &self.redactor,
+            )),
         };
         match (outcome, flight.step) {
             (Ok(()), Step::Register) => self.succeeded(flight.attempt_started, now),

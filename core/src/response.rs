@@ -217,6 +217,16 @@ pub fn status_line(code: u16) -> String {
 
 /// Classifies a request that got no response.
 pub fn classify_transport_error(endpoint: &str, error: &TransportError) -> Failure {
+    classify_transport_error_redacted(endpoint, error, &Redactor::new())
+}
+
+/// [`classify_transport_error`], with every secret `redactor` knows cut out of
+/// the error's text before it is shortened (so no prefix of a secret survives).
+pub fn classify_transport_error_redacted(
+    endpoint: &str,
+    error: &TransportError,
+    redactor: &Redactor,
+) -> Failure {
     let kind = match error.kind {
         TransportErrorKind::Timeout => "timed out",
         TransportErrorKind::Connect => "could not connect",
@@ -229,7 +239,7 @@ pub fn classify_transport_error(endpoint: &str, error: &TransportError) -> Failu
         retry_after: None,
         message: format!(
             "POST {endpoint} {kind}: {}",
-            truncate_utf8(&redact::sanitize(&error.detail), SNIPPET_MAX_BYTES)
+            truncate_utf8(&redactor.redact(&error.detail), SNIPPET_MAX_BYTES)
         ),
     }
 }
@@ -274,7 +284,7 @@ pub fn body_snippet_redacted(body: &[u8], redactor: &Redactor) -> String {
     truncate_utf8(&redactor.redact(&text), SNIPPET_MAX_BYTES)
 }
 
-fn truncate_utf8(text: &str, max_bytes: usize) -> String {
+pub(crate) fn truncate_utf8(text: &str, max_bytes: usize) -> String {
     if text.len() <= max_bytes {
         return text.to_owned();
     }
@@ -453,6 +463,23 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_secret_across_the_transport_errors_cut_leaves_no_prefix() {
+        let secret = "0123456789abcdefghijklmnopqrstuv";
+        let mut redactor = Redactor::new();
+        redactor.add_secret(secret);
+        // The secret spans byte 512, where the text is shortened.
+        let detail = format!("{}{secret} and more", "x".repeat(500));
+        let error = TransportError::new(TransportErrorKind::Io, detail);
+        let failure = classify_transport_error_redacted(ENDPOINT, &error, &redactor);
+        assert!(!failure.message.contains("0123456"), "{}", failure.message);
+        assert!(
+            failure.message.contains(crate::secret::REDACTED),
+            "{}",
+            failure.message
+        );
     }
 
     #[test]

@@ -593,9 +593,7 @@ impl Driver {
                 Output::Sign(request) => transmits.push(Pending::Sign(request)),
                 Output::Persist(snapshot) => {
                     if let Err(err) = self.save(snapshot.encode()).await {
-                        self.report(&Event::StateSaveFailed {
-                            error: err.to_string(),
-                        });
+                        self.report_save_failed(&err);
                     }
                 }
                 Output::AcquireLock => {
@@ -676,12 +674,17 @@ impl Driver {
         let merged = lock(&self.shared.registrar).merge_shared(stored, now);
         if let Some(snapshot) = merged {
             if let Err(err) = self.save(snapshot.encode()).await {
-                self.report(&Event::StateSaveFailed {
-                    error: err.to_string(),
-                });
+                self.report_save_failed(&err);
             }
         }
         self.shared.store.unlock().await;
+    }
+
+    /// A failed save, as the registrar words it: the store's text redacted and
+    /// on one line.
+    fn report_save_failed(&self, err: &StoreError) {
+        let event = lock(&self.shared.registrar).save_failed_event(&err.to_string());
+        self.report(&event);
     }
 
     fn report(&self, event: &Event) {

@@ -240,6 +240,55 @@ impl Store for BrokenDisk {
     }
 }
 
+/// A store whose error echoes what it holds and breaks the line, as a careless
+/// host's might.
+struct EchoingDisk(String);
+
+impl Store for EchoingDisk {
+    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+    fn save(&self, _: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::new(
+            "cannot write",
+            "/echo",
+            std::io::Error::other(format!(
+                "quota exceeded for {}\nINFO registered: forged line",
+                self.0
+            )),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_store_error_is_reported_redacted_on_one_line() {
+    let dds = Dds::start().await;
+    let (key, _) = fresh_key();
+    let secret = fresh_secret();
+    let (events, handler) = recorder();
+    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &secret), key.clone())
+        .store(EchoingDisk(secret.clone()))
+        .on_event(handler)
+        .build()
+        .unwrap();
+    assert!(driver.register_once().await.is_ok());
+    let errors: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::StateSaveFailed { error } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!errors.is_empty(), "the failed save is reported");
+    for error in errors {
+        assert!(error.contains("quota exceeded"), "{error}");
+        assert!(!error.contains(&secret), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+}
+
 #[tokio::test]
 async fn failed_save_is_reported_and_corrupt_state_is_set_aside() {
     let dds = Dds::start().await;
