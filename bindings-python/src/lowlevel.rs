@@ -220,12 +220,15 @@ pub(crate) fn build_siwe_nonce_request(
     })
 }
 
-/// Builds step 2 of the wallet (SIWE) flow: signs the EIP-4361 message made from
-/// `challenge` (the DDS's JSON answer to step 1, as `bytes`/`str`, or that JSON
-/// parsed into a `dict`) with EIP-191 and returns
-/// `POST {dds_url}/internal/v1/nodes/register-wallet`.
+/// Builds step 2 of the wallet (SIWE) flow: checks `challenge` (the DDS's JSON
+/// answer to step 1, as `bytes`/`str`, or that JSON parsed into a `dict`) as the
+/// registrar does (its domain is the DDS's or one of `siwe_domains`, no field can
+/// rewrite the message's lines), signs the EIP-4361 message made from it with
+/// EIP-191 and returns `POST {dds_url}/internal/v1/nodes/register-wallet`.
+/// Raises `ValueError` for a challenge the registrar would refuse: nothing is signed.
 #[pyfunction]
-#[pyo3(signature = (*, dds_url, challenge, node_version, capabilities, registration_secret, private_key))]
+#[pyo3(signature = (*, dds_url, challenge, node_version, capabilities, registration_secret, private_key, siwe_domains=None))]
+#[allow(clippy::too_many_arguments)] // keyword-only, as Python callers name them
 pub(crate) fn build_wallet_registration_request(
     py: Python<'_>,
     dds_url: &str,
@@ -234,14 +237,19 @@ pub(crate) fn build_wallet_registration_request(
     capabilities: &Bound<'_, PyAny>,
     registration_secret: &str,
     private_key: &Bound<'_, PyAny>,
+    siwe_domains: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyHttpRequest> {
-    let config = checked(
+    let mut config = checked(
         dds_url,
         Flow::Wallet,
         node_version,
         capabilities,
         registration_secret,
     )?;
+    if let Some(domains) = siwe_domains.filter(|d| !d.is_none()) {
+        config.siwe_domains = string_list_arg(domains, "siwe_domains")?;
+        config.validate().map_err(Error::from)?;
+    }
     let body = if challenge.is_instance_of::<PyDict>() {
         let text = py
             .import("json")?
@@ -257,14 +265,15 @@ pub(crate) fn build_wallet_registration_request(
     let challenge =
         SiweChallenge::parse(&body).map_err(|err| PyValueError::new_err(err.to_string()))?;
     let key = PyPrivateKey::from_any(private_key)?;
-    Ok(PyHttpRequest {
-        request: request::wallet_registration_request(
-            &config.dds_url,
-            &challenge,
-            &config.node,
-            &key,
-        ),
-    })
+    let request = request::wallet_registration_request(
+        &config.dds_url,
+        &challenge,
+        &config.siwe_domains,
+        &config.node,
+        &key,
+    )
+    .map_err(|err| PyValueError::new_err(err.to_string()))?;
+    Ok(PyHttpRequest { request })
 }
 
 /// Classifies the DDS's answer to a request sent to `endpoint` (used in the

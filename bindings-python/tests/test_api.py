@@ -374,3 +374,77 @@ def test_output_capture_with_capsys(capsys: pytest.CaptureFixture) -> None:
                                             capabilities=CAPS, registration_secret=new_secret(), private_key=key)
     print(key, request, repr(key), repr(request))
     assert "<redacted>" in capsys.readouterr().out
+
+
+def _challenge(domain: str, uri: str) -> dict:
+    return {"nonce": "n0nce42x", "domain": domain, "uri": uri, "version": "1", "chainId": 1,
+            "issuedAt": "2024-01-02T03:04:05Z"}
+
+
+def test_the_wallet_builder_refuses_what_the_registrar_refuses() -> None:
+    """Nothing is signed for a challenge the Registrar would refuse: another site's domain,
+    or a field whose line break would rewrite the message's lines."""
+    key = new_key()
+    args = dict(dds_url="https://dds.example.com", node_version="1", capabilities=CAPS,
+                registration_secret=new_secret(), private_key=key)
+    refused = [
+        (_challenge("app.evil.example", "https://app.evil.example/"), "not the DDS"),
+        (_challenge("dds.example.com\nURI: https://evil.example/", "https://dds.example.com/"),
+         "line break"),
+        (_challenge("dds.example.com", "https://evil.example/login"), "URI is not on domain"),
+    ]
+    for challenge, why in refused:
+        with pytest.raises(ValueError, match=why):
+            pr.build_wallet_registration_request(challenge=challenge, **args)
+    # A domain named by siwe_domains is trusted, as the Registrar's siwe_domains is.
+    public = _challenge("dds.public.example", "https://dds.public.example/")
+    with pytest.raises(ValueError, match="not the DDS"):
+        pr.build_wallet_registration_request(challenge=public, **args)
+    request = pr.build_wallet_registration_request(challenge=public, siwe_domains=["dds.public.example"],
+                                                   **args)
+    assert request.url == "https://dds.example.com/internal/v1/nodes/register-wallet"
+    assert json.loads(request.body)["message"].startswith("dds.public.example wants you to sign in")
+    with pytest.raises(pr.ConfigError, match="SIWE domain"):
+        pr.build_wallet_registration_request(challenge=public, siwe_domains=["https://x"], **args)
+
+
+def test_a_validators_echo_never_reaches_a_failure_message() -> None:
+    """A real FastAPI/pydantic validator answers a refused field with its value under `input`;
+    classify_response, which knows no secret, keeps it out of the message."""
+    import asyncio
+
+    import httpx
+    from fastapi import FastAPI
+    from pydantic import BaseModel, Field
+
+    class Registration(BaseModel):
+        registration_credentials: str = Field(max_length=4)
+
+    def register(body):  # type: ignore[no-untyped-def]
+        return {}
+
+    # Real types, not this module's postponed (string) annotations: FastAPI could not
+    # resolve a class defined in this function, and would read `body` as a query parameter.
+    register.__annotations__ = {"body": Registration, "return": dict}
+    app = FastAPI()
+    app.post("/internal/v1/nodes/register-wallet")(register)
+
+    secret = new_secret()
+    request = pr.build_wallet_registration_request(
+        dds_url="https://dds.example.com", node_version="1", capabilities=CAPS,
+        registration_secret=secret, private_key=new_key(),
+        challenge=_challenge("dds.example.com", "https://dds.example.com/"))
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await client.post(request.url, content=request.body, headers=request.headers)
+
+    answer = asyncio.run(send())
+    escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+    assert answer.status_code == 422 and escaped in answer.text, "the validator echoes the secret"
+    failure = pr.classify_response(request.url, answer.status_code, answer.headers.raw, answer.content)
+    assert failure is not None and failure.status == 422
+    assert "registration_credentials" in failure.message, failure.message
+    for form in (secret, escaped, json.dumps(secret)[1:-1]):
+        assert form not in failure.message, failure.message

@@ -26,7 +26,7 @@ pub(crate) fn system_time(time: UnixTime) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-fn invalid_input(err: core::ConfigError) -> RegistrationError {
+fn invalid_input(err: impl std::fmt::Display) -> RegistrationError {
     RegistrationError::InvalidInput {
         reason: err.to_string(),
     }
@@ -89,13 +89,15 @@ pub fn legacy_registration_request(
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }
 
-/// SIWE step 1: `POST {ddsUrl}/internal/v1/auth/siwe/request` asking a nonce for `wallet`.
+/// SIWE step 1: `POST {ddsUrl}/internal/v1/auth/siwe/request` asking a nonce for `wallet`
+/// (`0x` and 40 hex digits, sent in lowercase; `InvalidInput` otherwise).
 #[uniffi::export]
 pub fn siwe_nonce_request(
     dds_url: String,
     wallet: String,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
-    let request = request::siwe_nonce_request(&base_url(&dds_url)?, &wallet);
+    let request = request::checked_siwe_nonce_request(&base_url(&dds_url)?, &wallet)
+        .map_err(invalid_input)?;
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }
 
@@ -158,33 +160,39 @@ pub fn siwe_message(challenge: SiweChallenge, address: String) -> String {
     request::SiweChallenge::from(challenge).message(&address)
 }
 
-/// SIWE step 2's arguments, checked: a challenge with a nonce, and the
-/// registrar's configuration rules.
+/// SIWE step 2's arguments, checked as the registrar checks them: its
+/// configuration rules (the SIWE domains included) and the challenge (the DDS's
+/// own domain or one of `siwe_domains`, a nonce, no field that could rewrite the
+/// message's lines). Nothing is signed before this passes.
 fn wallet_step(
     dds_url: &str,
     challenge: SiweChallenge,
     node_version: &str,
     capabilities: Vec<String>,
     registration_credentials: String,
+    siwe_domains: Vec<String>,
 ) -> Result<(core::RegistrarConfig, request::SiweChallenge), RegistrationError> {
-    if challenge.nonce.is_empty() {
-        return Err(RegistrationError::InvalidInput {
-            reason: "SIWE challenge has an empty nonce".into(),
-        });
-    }
-    let flow = Flow::Wallet;
-    let config = checked(
+    let mut config = checked(
         dds_url,
-        flow,
+        Flow::Wallet,
         node_version,
         capabilities,
         registration_credentials,
     )?;
-    Ok((config, challenge.into()))
+    config.siwe_domains = siwe_domains;
+    config.validate().map_err(invalid_input)?;
+    let challenge = request::SiweChallenge::from(challenge);
+    challenge
+        .validate(&config.dds_url, &config.siwe_domains)
+        .map_err(invalid_input)?;
+    Ok((config, challenge))
 }
 
 /// SIWE step 2: the signed `POST {ddsUrl}/internal/v1/nodes/register-wallet`.
-#[uniffi::export]
+/// `InvalidInput`, with nothing signed, for a challenge the registrar refuses: a
+/// domain other than the DDS's or one of `siweDomains`, a field with a line
+/// break or control character.
+#[uniffi::export(default(siwe_domains = []))]
 pub fn wallet_registration_request(
     dds_url: String,
     challenge: SiweChallenge,
@@ -192,6 +200,7 @@ pub fn wallet_registration_request(
     capabilities: Vec<String>,
     registration_credentials: String,
     key: Arc<NodeKey>,
+    siwe_domains: Vec<String>,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
     let (config, challenge) = wallet_step(
         &dds_url,
@@ -199,9 +208,16 @@ pub fn wallet_registration_request(
         &node_version,
         capabilities,
         registration_credentials,
+        siwe_domains,
     )?;
-    let request =
-        request::wallet_registration_request(&config.dds_url, &challenge, &config.node, &key.inner);
+    let request = request::wallet_registration_request(
+        &config.dds_url,
+        &challenge,
+        &config.siwe_domains,
+        &config.node,
+        &key.inner,
+    )
+    .map_err(invalid_input)?;
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }
 
@@ -209,9 +225,11 @@ pub fn wallet_registration_request(
 /// Keystore-wrapped key): the library never sees the key. Asks the signer for
 /// its address and its `personal_sign` of the SIWE message, checks that the
 /// signature recovers to that address, and builds the same request as
-/// `walletRegistrationRequest`. Step 1 is `siweNonceRequest(ddsUrl,
-/// signer.address())`.
-#[uniffi::export]
+/// `walletRegistrationRequest`, after the same checks of the challenge (the
+/// signer is not asked to sign a challenge the registrar refuses). Step 1 is
+/// `siweNonceRequest(ddsUrl, signer.address())`.
+#[uniffi::export(default(siwe_domains = []))]
+#[allow(clippy::too_many_arguments)] // as Kotlin and Swift callers name them
 pub async fn wallet_registration_request_signed(
     dds_url: String,
     challenge: SiweChallenge,
@@ -219,6 +237,7 @@ pub async fn wallet_registration_request_signed(
     capabilities: Vec<String>,
     registration_credentials: String,
     signer: Arc<dyn Signer>,
+    siwe_domains: Vec<String>,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
     let (config, challenge) = wallet_step(
         &dds_url,
@@ -226,6 +245,7 @@ pub async fn wallet_registration_request_signed(
         &node_version,
         capabilities,
         registration_credentials,
+        siwe_domains,
     )?;
     let (message, signature) =
         app_signature(&*signer, |address| challenge.message(address)).await?;

@@ -7,6 +7,10 @@ use posemesh_registration_core::UnixTime;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 
+/// The status a redirect that `fetch` did not follow is classified with: browsers report
+/// it as status 0 (`type: "opaqueredirect"`) and name no location.
+pub(crate) const OPAQUE_REDIRECT_STATUS: u16 = 307;
+
 /// An options object (`undefined` and `null` read as empty).
 pub(crate) struct Options<'a> {
     value: &'a JsValue,

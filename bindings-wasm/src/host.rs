@@ -253,7 +253,7 @@ pub(crate) fn send(request: HttpRequest, max_body: usize, cause: CauseSlot) -> E
             // What browsers give for a redirect not followed: status 0, no headers. To the
             // core it is a redirect to a location it cannot name.
             return Ok(HttpResponse {
-                status: 307,
+                status: crate::convert::OPAQUE_REDIRECT_STATUS,
                 headers: Vec::new(),
                 body: Vec::new(),
             });

@@ -6,7 +6,7 @@ use crate::error::{Error, FailureDetail, Result};
 use crate::key::PrivateKey;
 use js_sys::Object;
 use posemesh_registration_core::request::{
-    legacy_registration_request, siwe_nonce_request, wallet_registration_request,
+    checked_siwe_nonce_request, legacy_registration_request, wallet_registration_request,
 };
 use posemesh_registration_core::response::{classify_response, MAX_RESPONSE_BODY};
 use posemesh_registration_core::{
@@ -58,10 +58,14 @@ export interface WalletRequestOptions {
   /** At least one capability. */
   capabilities: string[];
   registrationCredentials: string;
+  /** Domains besides the DDS URL's own that a challenge may name (as the registrar's
+   * `siweDomains`). */
+  siweDomains?: string[];
 }
 
 /** A response as received, for `classifyResponse`. */
 export interface ResponseLike {
+  /** The HTTP status; 0 for a redirect a browser did not follow (`redirect: "manual"`). */
   status: number;
   headers?: HeadersLike;
   /** The body (only its first 64 KiB are read). */
@@ -157,7 +161,8 @@ pub fn build_registration_request(
 }
 
 /// Builds SIWE step 1, `POST {ddsUrl}/internal/v1/auth/siwe/request` for `address`
-/// (the node's lowercase `0x` address, `key.ethAddress`).
+/// (the node's `0x` address, `key.ethAddress`; sent in lowercase). Throws a
+/// `PosemeshError` (`invalid_argument`) for an address that is not `0x` and 40 hex digits.
 #[wasm_bindgen(js_name = buildSiweNonceRequest, unchecked_return_type = "HttpRequest")]
 pub fn build_siwe_nonce_request(
     #[wasm_bindgen(unchecked_param_type = "string")] dds_url: JsValue,
@@ -167,7 +172,9 @@ pub fn build_siwe_nonce_request(
     let address = string_argument(&address, "address")?;
     let dds = BaseUrl::parse(&dds_url)
         .map_err(|err| Error::from(posemesh_registration_core::ConfigError::DdsUrl(err)))?;
-    Ok(to_js_request(&siwe_nonce_request(&dds, &address)))
+    let request = checked_siwe_nonce_request(&dds, &address)
+        .map_err(|err| Error::argument(err.to_string()))?;
+    Ok(to_js_request(&request))
 }
 
 fn challenge(value: &JsValue) -> Result<SiweChallenge> {
@@ -213,7 +220,7 @@ pub fn build_wallet_registration_request(
         .ok_or_else(|| Error::option("options.challenge is required"))?;
     let (version, capabilities, credentials) = description(&options)?;
     let challenge = challenge(&challenge_value)?;
-    let config = RegistrarConfig::new(
+    let mut config = RegistrarConfig::new(
         &dds_url,
         Flow::Wallet,
         &version,
@@ -221,8 +228,16 @@ pub fn build_wallet_registration_request(
         credentials.into(),
     )
     .map_err(Error::from)?;
-    let request =
-        wallet_registration_request(&config.dds_url, &challenge, &config.node, &key.inner);
+    config.siwe_domains = options.strings("siweDomains")?;
+    config.validate().map_err(Error::from)?;
+    let request = wallet_registration_request(
+        &config.dds_url,
+        &challenge,
+        &config.siwe_domains,
+        &config.node,
+        &key.inner,
+    )
+    .map_err(Error::from)?;
     Ok(to_js_request(&request))
 }
 
@@ -239,8 +254,15 @@ pub fn classify(
     let options = Options::new(&response, "response")?;
     let status = options
         .count("status")?
-        .filter(|s| (100..=999).contains(s))
-        .ok_or_else(|| Error::argument("response.status must be an HTTP status (100-999)"))?;
+        .filter(|s| *s == 0 || (100..=999).contains(s))
+        .ok_or_else(|| Error::argument("response.status must be 0 or an HTTP status (100-999)"))?;
+    // 0 is what a browser reports for a redirect `fetch` did not follow (`redirect:
+    // "manual"`, `type: "opaqueredirect"`): classified as the redirect it is.
+    let status = if status == 0 {
+        convert::OPAQUE_REDIRECT_STATUS
+    } else {
+        status as u16
+    };
     let headers = convert::headers(&options.get("headers")?.unwrap_or(JsValue::UNDEFINED))?;
     let mut body = match options.get("body")? {
         Some(body) => convert::bytes(&body, "response.body")?,
@@ -249,7 +271,7 @@ pub fn classify(
     body.truncate(MAX_RESPONSE_BODY);
     let now = convert::time(&now, crate::host::now)?;
     let response = HttpResponse {
-        status: status as u16,
+        status,
         headers,
         body,
     };

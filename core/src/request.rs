@@ -121,6 +121,21 @@ pub fn legacy_registration_request<S: Signer + ?Sized>(
     )
 }
 
+/// SIWE step 1 for an address given from outside: `wallet` must be `0x` and 40
+/// hex digits (any case, sent in lowercase, as the registrar sends its own).
+pub fn checked_siwe_nonce_request(
+    dds: &BaseUrl,
+    wallet: &str,
+) -> Result<HttpRequest, InvalidAddress> {
+    let wallet = crate::keys::parse_eth_address(wallet).ok_or(InvalidAddress)?;
+    Ok(siwe_nonce_request(dds, &wallet))
+}
+
+/// An address that is not `0x` and 40 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the wallet address is not 0x and 40 hex digits")]
+pub struct InvalidAddress;
+
 /// SIWE step 1: ask the DDS for a nonce for `wallet` (an `0x` address).
 pub fn siwe_nonce_request(dds: &BaseUrl, wallet: &str) -> HttpRequest {
     #[derive(Serialize)]
@@ -203,6 +218,9 @@ impl SiweChallenge {
     /// own business: any non-empty one is signed, as the reference does
     /// (EIP-4361's letters and digits are not required; a UUID is fine).
     pub fn validate(&self, dds: &BaseUrl, also_trusted: &[String]) -> Result<(), ChallengeError> {
+        if self.nonce.is_empty() {
+            return Err(ChallengeError::EmptyNonce);
+        }
         let fields: [(&'static str, &str); 5] = [
             ("domain", &self.domain),
             ("uri", &self.uri),
@@ -271,17 +289,24 @@ struct WalletBody<'a> {
     version: &'a str,
 }
 
-/// SIWE step 2: sign the challenge (EIP-191) and register:
-/// `POST {dds}/internal/v1/nodes/register-wallet`.
+/// SIWE step 2: check the challenge as the registrar does
+/// ([`SiweChallenge::validate`]: the DDS's own domain or one of `also_trusted`,
+/// no field that could rewrite the message's lines), sign it (EIP-191) and
+/// register: `POST {dds}/internal/v1/nodes/register-wallet`. Nothing is signed
+/// for a challenge the registrar would refuse.
 pub fn wallet_registration_request<S: Signer + ?Sized>(
     dds: &BaseUrl,
     challenge: &SiweChallenge,
+    also_trusted: &[String],
     node: &NodeDescription,
     key: &S,
-) -> HttpRequest {
+) -> Result<HttpRequest, ChallengeError> {
+    challenge.validate(dds, also_trusted)?;
     let message = challenge.message(&key.eth_address());
     let signature = key.sign_eip191(message.as_bytes());
-    wallet_registration_request_signed(dds, &message, &signature, node)
+    Ok(wallet_registration_request_signed(
+        dds, &message, &signature, node,
+    ))
 }
 
 /// SIWE step 2 with a signature made elsewhere: `signature` must be the

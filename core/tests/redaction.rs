@@ -153,7 +153,15 @@ fn values_holding_secrets() {
         request::legacy_registration_request(&dds, "https://node.example.com", &node(), &key, t0());
     check_debug("HttpRequest (legacy)", &legacy_request);
     let challenge = SiweChallenge::parse(&challenge_json("nonce-1")).unwrap();
-    let wallet_request = request::wallet_registration_request(&dds, &challenge, &node(), &key);
+    // The challenge names dds.test: the builder signs it only for that DDS.
+    let wallet_request = request::wallet_registration_request(
+        &BaseUrl::parse(DDS).unwrap(),
+        &challenge,
+        &[],
+        &node(),
+        &key,
+    )
+    .unwrap();
     check_debug("HttpRequest (wallet)", &wallet_request);
     check_debug(
         "HttpRequest (nonce)",

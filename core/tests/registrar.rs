@@ -9,8 +9,8 @@ mod common;
 use common::*;
 use posemesh_registration_core::response::FailureClass;
 use posemesh_registration_core::{
-    keys, AttemptOutcome, Event, Flow, Level, LockOutcome, Output, RequestId, Snapshot,
-    StaleReason, Status, TransportErrorKind, UnixTime,
+    keys, request, AttemptOutcome, Event, Flow, Level, LockOutcome, Output, PrivateKey, RequestId,
+    SiweChallenge, Snapshot, StaleReason, Status, TransportErrorKind, UnixTime,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -1503,16 +1503,23 @@ fn different_seeds_different_jitter() {
 #[test]
 fn largest_accepted_callback_still_persists_readably() {
     // Whatever callback the registrar accepts ends up in the snapshot; the host
-    // must be able to read that snapshot back after a restart.
+    // must be able to read that snapshot back after a restart. The largest: a
+    // body at its limit, whose id, organisation and secret are at theirs.
+    use posemesh_registration_core::callback::{MAX_CALLBACK_BODY, MAX_ID_BYTES, MAX_SECRET_BYTES};
     let mut sim = Sim::new(legacy_config(), None);
     sim.run_until_transmit(secs(2));
-    let prefix = br#"{"id":""#;
-    let suffix = br#"","secret":"s3cr3t","organization_id":"o"}"#;
-    let id_len = 64 * 1024 - prefix.len() - suffix.len();
-    let mut body = prefix.to_vec();
-    body.extend(std::iter::repeat_n(b'i', id_len));
-    body.extend_from_slice(suffix);
-    assert_eq!(body.len(), 64 * 1024);
+    let callback = |pad: usize| {
+        serde_json::json!({
+            "id": "i".repeat(MAX_ID_BYTES),
+            "secret": "s".repeat(MAX_SECRET_BYTES),
+            "organization_id": "o".repeat(MAX_ID_BYTES),
+            "lighthouses_in_domains": "l".repeat(pad),
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let body = callback(MAX_CALLBACK_BODY - callback(0).len());
+    assert_eq!(body.len(), MAX_CALLBACK_BODY);
     let (response, _) = sim.node_request("POST", CALLBACK, &[], &body);
     assert_eq!(response.status, 200);
     let outs = sim.respond(200, &[], b"");
@@ -1607,6 +1614,38 @@ fn a_late_check_still_waits_for_the_lock_answer() {
 
 // ------------------------------------------------------------------ a hostile DDS
 
+/// The low-level builder keeps the registrar's promise: what the registrar
+/// refuses to sign, `wallet_registration_request` refuses too, with the same
+/// reason, and a domain the configuration trusts is accepted by both.
+#[test]
+fn the_low_level_wallet_builder_refuses_what_the_registrar_refuses() {
+    let config = wallet_config();
+    let key = PrivateKey::from_hex(KEY_HEX).unwrap();
+    for (domain, uri, nonce, why) in refused_challenges() {
+        let challenge = SiweChallenge::parse(&challenge(domain, uri, nonce)).unwrap();
+        let err = request::wallet_registration_request(
+            &config.dds_url,
+            &challenge,
+            &[],
+            &config.node,
+            &key,
+        )
+        .expect_err(&format!("{domain:?} {uri:?} {nonce:?} was signed"));
+        assert!(err.to_string().contains(why), "{why}: {err}");
+    }
+    let trusted = SiweChallenge::parse(&challenge(
+        "dds.public.example",
+        "https://dds.public.example/",
+        "abcdefgh",
+    ))
+    .unwrap();
+    let build = |also: &[String]| {
+        request::wallet_registration_request(&config.dds_url, &trusted, also, &config.node, &key)
+    };
+    assert!(build(&[]).is_err(), "not trusted unless configured");
+    assert!(build(&["dds.public.example".into()]).is_ok());
+}
+
 fn challenge(domain: &str, uri: &str, nonce: &str) -> Vec<u8> {
     serde_json::json!({
         "nonce": nonce, "domain": domain, "uri": uri, "version": "1",
@@ -1616,9 +1655,9 @@ fn challenge(domain: &str, uri: &str, nonce: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn foreign_siwe_challenges_are_never_signed() {
-    let refused: [(&str, &str, &str, &str); 9] = [
+/// Challenges the node must never sign: domain, URI, nonce, and why (in the message).
+fn refused_challenges() -> [(&'static str, &'static str, &'static str, &'static str); 9] {
+    [
         (
             "evil.example",
             "https://evil.example",
@@ -1668,8 +1707,12 @@ fn foreign_siwe_challenges_are_never_signed() {
             "abcd\u{2028}efgh",
             "line break",
         ),
-    ];
-    for (domain, uri, nonce, why) in refused {
+    ]
+}
+
+#[test]
+fn foreign_siwe_challenges_are_never_signed() {
+    for (domain, uri, nonce, why) in refused_challenges() {
         let mut sim = Sim::new(wallet_config(), None);
         sim.run_until_transmit(secs(2));
         let outs = sim.respond(200, &[], &challenge(domain, uri, nonce));

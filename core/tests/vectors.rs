@@ -323,7 +323,8 @@ fn requests_siwe() {
             capabilities: strings(entry, "capabilities"),
             credentials: s(entry, "registration_credentials").into(),
         };
-        let register = request::wallet_registration_request(&dds, &challenge, &node, &key);
+        let register =
+            request::wallet_registration_request(&dds, &challenge, &[], &node, &key).unwrap();
         let expected_register = &expected["register"];
         assert_eq!(
             register.method.as_str(),

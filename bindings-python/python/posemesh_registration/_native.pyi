@@ -287,8 +287,14 @@ def build_wallet_registration_request(
     capabilities: Iterable[str],
     registration_secret: str,
     private_key: _KeyLike,
+    siwe_domains: Optional[Iterable[str]] = None,
 ) -> HttpRequest:
-    """Step 2 of the wallet flow: the EIP-191 signed registration."""
+    """Step 2 of the wallet flow: the EIP-191 signed registration.
+
+    Raises ValueError, signing nothing, for a challenge the registrar refuses: a
+    domain other than the DDS's (or one of ``siwe_domains``), or a field with a
+    line break or control character.
+    """
 
 def classify_response(
     endpoint: str,

@@ -214,6 +214,38 @@ class VectorsTest {
     }
 
     @Test
+    fun walletBuildersRefuseWhatTheRegistrarRefuses() {
+        fun challenge(domain: String, uri: String) =
+            SiweChallenge("n0nce42x", domain, uri, "1", 1L, "2024-01-02T03:04:05Z")
+        val caps = listOf("/reconstruction/global-refinement/v1")
+        NodeKey.generate().use { key ->
+            for ((c, why) in listOf(
+                challenge("app.evil.example", "https://app.evil.example/") to "not the DDS",
+                challenge("dds.example.com\nURI: https://evil.example/", "https://dds.example.com/") to "line break",
+                challenge("dds.example.com", "https://evil.example/login") to "URI is not on domain",
+            )) {
+                val refused = assertFailsWith<RegistrationException.InvalidInput>(c.domain) {
+                    walletRegistrationRequest("https://dds.example.com", c, "1", caps, "registration-secret", key)
+                }
+                assertTrue(refused.reason.contains(why), refused.reason)
+            }
+            // Trusted when siweDomains names it, as RegistrarConfig.siweDomains does.
+            val public = challenge("dds.public.example", "https://dds.public.example/")
+            assertFailsWith<RegistrationException.InvalidInput> {
+                walletRegistrationRequest("https://dds.example.com", public, "1", caps, "registration-secret", key)
+            }
+            walletRegistrationRequest(
+                "https://dds.example.com", public, "1", caps, "registration-secret", key,
+                siweDomains = listOf("dds.public.example"),
+            ).use { request ->
+                assertEquals("https://dds.example.com/internal/v1/nodes/register-wallet", request.url())
+            }
+            // Step 1 checks the address it is given.
+            assertFailsWith<RegistrationException.InvalidInput> { siweNonceRequest("https://dds.example.com", "nope") }
+        }
+    }
+
+    @Test
     fun requestBuildersFollowTheRegistrarsRules() {
         NodeKey.generate().use { key ->
             val now = Instant.now()

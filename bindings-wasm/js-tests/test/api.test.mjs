@@ -18,6 +18,8 @@ import init, {
   WebStorage,
   KvStorage,
   buildRegistrationRequest,
+  buildSiweNonceRequest,
+  buildWalletRegistrationRequest,
   classifyResponse,
 } from "posemesh-registration";
 import { captureConsole } from "./helpers.mjs";
@@ -284,4 +286,57 @@ test("tick(now) and state errors", async () => {
   await assert.rejects(registrar.start(), (err) => err instanceof StateError && err.code === "already_running");
   await registrar.stop();
   assert.equal(registrar.running, false);
+});
+
+test("classifyResponse reads status 0 as the redirect a browser did not follow", () => {
+  const endpoint = "https://dds.example.com/internal/v1/nodes/register";
+  // What fetch(..., { redirect: "manual" }) gives in a browser: type "opaqueredirect", status 0.
+  const verdict = classifyResponse(endpoint, { status: 0 });
+  assert.equal(verdict.ok, false);
+  assert.equal(verdict.failureClass, "retry_later");
+  assert.match(verdict.message, /redirect to an unnamed location not followed/);
+  for (const status of [1, 99, 1000]) {
+    assert.throws(() => classifyResponse(endpoint, { status }), (err) => err.code === "invalid_argument");
+  }
+  assert.throws(() => classifyResponse(endpoint, { status: -1 }), PosemeshError);
+});
+
+test("the low-level wallet builders refuse what the registrar refuses", () => {
+  const key = PrivateKey.fromHex(KEY_HEX);
+  const challenge = (domain, uri) => ({
+    nonce: "n0nce42x", domain, uri, version: "1", chainId: 1, issuedAt: "2024-01-02T03:04:05Z",
+  });
+  const options = {
+    ddsUrl: "https://dds.example.com",
+    version: "1.0.0",
+    capabilities: ["/reconstruction/global-refinement/v1"],
+    registrationCredentials: SECRET,
+  };
+  for (const [domain, uri, why] of [
+    ["app.evil.example", "https://app.evil.example/", /not the DDS/],
+    ["dds.example.com\nURI: https://evil.example/", "https://dds.example.com/", /line break/],
+    ["dds.example.com", "https://evil.example/login", /URI is not on domain/],
+  ]) {
+    assert.throws(
+      () => buildWalletRegistrationRequest(key, { ...options, challenge: challenge(domain, uri) }),
+      (err) => err instanceof PosemeshError && err.code === "invalid_challenge" && why.test(err.message),
+      domain,
+    );
+  }
+  // Trusted when siweDomains names it, as the registrar's siweDomains does.
+  const pub = challenge("dds.public.example", "https://dds.public.example/");
+  assert.throws(() => buildWalletRegistrationRequest(key, { ...options, challenge: pub }), /not the DDS/);
+  const request = buildWalletRegistrationRequest(key, {
+    ...options, challenge: pub, siweDomains: ["dds.public.example"],
+  });
+  assert.equal(request.url, "https://dds.example.com/internal/v1/nodes/register-wallet");
+  assert.ok(JSON.parse(request.body).message.startsWith("dds.public.example wants you to sign in"));
+  assert.throws(
+    () => buildWalletRegistrationRequest(key, { ...options, challenge: pub, siweDomains: ["https://x"] }),
+    (err) => err.code === "invalid_siwe_domain",
+  );
+  // Step 1 takes an address, checked; any case, sent as the registrar sends its own.
+  assert.throws(() => buildSiweNonceRequest(options.ddsUrl, "nope"), (err) => err.code === "invalid_argument");
+  const nonce = buildSiweNonceRequest(options.ddsUrl, key.ethAddress.toUpperCase().replace("0X", "0x"));
+  assert.deepEqual(JSON.parse(nonce.body), { wallet: key.ethAddress });
 });

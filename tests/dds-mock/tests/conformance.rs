@@ -4,7 +4,8 @@
 use posemesh_dds_mock::MockConfig;
 use posemesh_registration::{Driver, Flow, RegistrarConfig, Status};
 use posemesh_registration_core::request::{
-    legacy_registration_request, siwe_nonce_request, wallet_registration_request, NodeDescription,
+    legacy_registration_request, siwe_nonce_request, wallet_registration_request,
+    wallet_registration_request_signed, NodeDescription,
 };
 use posemesh_registration_core::{
     BaseUrl, HttpRequest, PrivateKey, Secret, SiweChallenge, UnixTime,
@@ -156,13 +157,14 @@ async fn siwe_nonces_are_single_use_and_bound_to_the_wallet() {
     assert_eq!(status, 200);
     let challenge = SiweChallenge::parse(challenge.to_string().as_bytes()).unwrap();
     // Signed by another key: the signature does not match the wallet in the message.
-    let mut forged = wallet_registration_request(&dds, &challenge, &description, &other);
+    let mut forged =
+        wallet_registration_request(&dds, &challenge, &[], &description, &other).unwrap();
     let mut body: Value = serde_json::from_slice(&forged.body).unwrap();
     body["message"] = json!(challenge.message(&key.eth_address()));
     forged.body = body.to_string().into_bytes();
     assert_eq!(send(&forged).await.0, 401);
     // The nonce was consumed by that attempt.
-    let honest = wallet_registration_request(&dds, &challenge, &description, &key);
+    let honest = wallet_registration_request(&dds, &challenge, &[], &description, &key).unwrap();
     assert_eq!(send(&honest).await.0, 401);
 
     // The right nonce and key, but a field of the message changed: refused.
@@ -175,7 +177,11 @@ async fn siwe_nonces_are_single_use_and_bound_to_the_wallet() {
         let (_, issued) = send(&siwe_nonce_request(&dds, &key.eth_address())).await;
         let mut changed = SiweChallenge::parse(issued.to_string().as_bytes()).unwrap();
         change(&mut changed);
-        let request = wallet_registration_request(&dds, &changed, &description, &key);
+        // Signed as it is: a client that does not check the challenge (ours refuses
+        // the changed version and domain before signing).
+        let message = changed.message(&key.eth_address());
+        let signature = key.sign_eip191(message.as_bytes());
+        let request = wallet_registration_request_signed(&dds, &message, &signature, &description);
         let (status, answer) = send(&request).await;
         assert_eq!(status, 401, "{changed:?}");
         assert!(
@@ -189,7 +195,7 @@ async fn siwe_nonces_are_single_use_and_bound_to_the_wallet() {
 
     let (_, fresh) = send(&siwe_nonce_request(&dds, &key.eth_address())).await;
     let fresh = SiweChallenge::parse(fresh.to_string().as_bytes()).unwrap();
-    let request = wallet_registration_request(&dds, &fresh, &description, &key);
+    let request = wallet_registration_request(&dds, &fresh, &[], &description, &key).unwrap();
     assert_eq!(send(&request).await.0, 200);
     assert_eq!(send(&request).await.0, 401, "replayed");
     let bad_wallet = siwe_nonce_request(&dds, "0xNOTHEX");
