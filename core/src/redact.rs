@@ -53,15 +53,18 @@ impl Redactor {
             .and_then(|j| j.strip_suffix('"'))
             .unwrap_or_default()
             .to_owned();
-        let ascii = escape_as_unicode(&escaped, |c| !c.is_ascii());
-        let go = escape_as_unicode(&escaped, |c| {
-            matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}')
-        });
-        for variant in [escaped, ascii, go] {
-            if variant != secret && !variant.is_empty() {
-                self.push(upper_hex_escapes(&variant), false);
-                self.push(variant, false);
+        let python: fn(char) -> bool = |c| !c.is_ascii();
+        let go: fn(char) -> bool = |c| matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}');
+        for pick in [python, go] {
+            for digits in [b"0123456789abcdef", b"0123456789ABCDEF"] {
+                let variant = escape_as_unicode(&escaped, pick, digits);
+                if variant != escaped {
+                    self.push(variant, false);
+                }
             }
+        }
+        if escaped != secret && !escaped.is_empty() {
+            self.push(escaped, false);
         }
     }
 
@@ -141,35 +144,24 @@ impl Needle {
 }
 
 /// `escaped` (the inside of a JSON string) with every character `pick` chooses
-/// written as `\uXXXX` UTF-16 escapes in lower-case hex.
-fn escape_as_unicode(escaped: &str, pick: impl Fn(char) -> bool) -> String {
+/// written as `\uXXXX` UTF-16 escapes, hex digits from `digits` (lower- or
+/// upper-case: Python and Go write lower, Java and .NET upper). No `format!`:
+/// this is in every runtime, the WebAssembly one counted in bytes.
+fn escape_as_unicode(escaped: &str, pick: fn(char) -> bool, digits: &[u8; 16]) -> String {
     let mut out = String::with_capacity(escaped.len());
+    let mut units = [0u16; 2];
     for c in escaped.chars() {
-        if pick(c) {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        } else {
+        if !pick(c) {
             out.push(c);
+            continue;
+        }
+        for &mut unit in c.encode_utf16(&mut units) {
+            out.push_str("\\u");
+            for shift in [12, 8, 4, 0] {
+                out.push(char::from(digits[usize::from((unit >> shift) & 0xf)]));
+            }
         }
     }
-    out
-}
-
-/// `text` with the four hex digits after each `\u` in upper case (as Java's and
-/// .NET's encoders write them).
-fn upper_hex_escapes(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("\\u") {
-        let (head, tail) = rest.split_at(at + 2);
-        out.push_str(head);
-        let digits: String = tail.chars().take(4).collect();
-        out.push_str(&digits.to_ascii_uppercase());
-        rest = &tail[digits.len()..];
-    }
-    out.push_str(rest);
     out
 }
 
