@@ -311,9 +311,15 @@ fn event_detail(event: &Event, level: &str, message: String, status: Status) -> 
                 .set_some("organizationId", organization_id.as_deref())
                 .set("secretLength", *secret_len as f64);
         }
-        Event::CallbackRejected { status, reason } => {
+        Event::CallbackRejected {
+            status,
+            reason,
+            suppressed,
+            ..
+        } => {
             obj.set("httpStatus", *status)
-                .set("reason", reason.as_str());
+                .set("reason", reason.as_str())
+                .set("suppressed", *suppressed);
         }
         Event::CallbackConflict { id } => {
             obj.set("nodeId", id.as_str());

@@ -542,6 +542,12 @@ pub enum Event {
         status: u16,
         /// Why.
         reason: String,
+        /// Rejected since the last one reported at warning level, not counting
+        /// this one.
+        suppressed: u32,
+        /// A warning, at most one per `WARN_INTERVAL`; the rest are debug lines:
+        /// anyone who reaches the node's port can post as often as they like.
+        warn: bool,
     },
     /// `request.cancelled`: the host abandoned the request in flight.
     RequestCancelled {
@@ -626,11 +632,12 @@ impl Event {
             Event::LockError { .. }
             | Event::MaxRetryReached { .. }
             | Event::UnknownStatus { .. }
-            | Event::CallbackRejected { .. }
             | Event::CallbackConflict { .. }
             | Event::StateCorrupt { .. }
             | Event::StateSaveFailed { .. } => Level::Warn,
-            Event::RegistrationFailed { warn, .. } | Event::Conflict { warn, .. } => {
+            Event::RegistrationFailed { warn, .. }
+            | Event::Conflict { warn, .. }
+            | Event::CallbackRejected { warn, .. } => {
                 if *warn {
                     Level::Warn
                 } else {
@@ -716,9 +723,15 @@ impl Event {
             .into_iter()
             .flatten()
             .collect(),
-            Event::CallbackRejected { status, reason } => vec![
+            Event::CallbackRejected {
+                status,
+                reason,
+                suppressed,
+                ..
+            } => vec![
                 ("status", Text(response::status_line(*status))),
                 ("error", Text(reason.clone())),
+                ("suppressed", Int(u64::from(*suppressed))),
             ],
             Event::RequestCancelled { id } | Event::StaleResponse { id } => {
                 vec![("request_id", Int(id.0))]
@@ -820,8 +833,17 @@ impl fmt::Display for Event {
                 "registration callback accepted: id {id}, organization {}, secret of {secret_len} bytes",
                 organization_id.as_deref().unwrap_or("-")
             ),
-            Event::CallbackRejected { status, reason } => {
-                write!(f, "registration callback rejected with {status}: {reason}")
+            Event::CallbackRejected {
+                status,
+                reason,
+                suppressed,
+                ..
+            } => {
+                write!(f, "registration callback rejected with {status}: {reason}")?;
+                match suppressed {
+                    0 => Ok(()),
+                    n => write!(f, " ({n} more rejected since the last warning)"),
+                }
             }
             Event::RequestCancelled { id } => write!(f, "request {} abandoned by the host", id.0),
             Event::StaleResponse { id } => write!(f, "ignored response to request {}", id.0),
@@ -989,6 +1011,8 @@ pub struct Registrar {
     conflict_since: Option<UnixTime>,
     next_conflict_warn: Option<UnixTime>,
     next_refusal_warn: Option<UnixTime>,
+    next_rejection_warn: Option<UnixTime>,
+    rejections_unwarned: u32,
     outputs: VecDeque<Output>,
 }
 
@@ -1094,6 +1118,8 @@ impl Registrar {
             conflict_since: None,
             next_conflict_warn: None,
             next_refusal_warn: None,
+            next_rejection_warn: None,
+            rejections_unwarned: 0,
             outputs: VecDeque::new(),
             key,
             config,
@@ -1946,9 +1972,19 @@ impl Registrar {
         match self.accept_callback(body, stored, now) {
             Ok(()) => Ok(()),
             Err(rejection) => {
+                let warn = self.next_rejection_warn.is_none_or(|at| now >= at);
+                let suppressed = self.rejections_unwarned;
+                if warn {
+                    self.next_rejection_warn = Some(now + WARN_INTERVAL);
+                    self.rejections_unwarned = 0;
+                } else {
+                    self.rejections_unwarned = suppressed.saturating_add(1);
+                }
                 self.emit(Event::CallbackRejected {
                     status: rejection.status(),
                     reason: rejection.to_string(),
+                    suppressed: if warn { suppressed } else { 0 },
+                    warn,
                 });
                 Err(rejection)
             }

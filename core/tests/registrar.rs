@@ -2258,3 +2258,38 @@ fn a_worker_never_probed_stays_registered_while_a_sibling_is() {
     assert!(event_names(&outs).contains(&"healthcheck.expired"));
     assert_eq!(transmits(&outs).len(), 1);
 }
+
+/// Anyone who reaches the node's port can post callbacks as often as they like: each is
+/// refused and reported, but as a warning at most once per WARN_INTERVAL, the next warning
+/// counting those reported at debug level in between.
+#[test]
+fn rejected_callbacks_warn_at_most_once_per_interval() {
+    use posemesh_registration_core::registrar::WARN_INTERVAL;
+    let mut sim = Sim::new(legacy_config(), None);
+    let forged = br#"{"id":"forged","secret":"forged-secret"}"#;
+    let post = |sim: &mut Sim| {
+        let (response, outs) = sim.node_request("POST", CALLBACK, &[], forged);
+        assert_eq!(response.status, 409, "no attempt is pending");
+        let rejected: Vec<(Level, u32)> = events(&outs)
+            .into_iter()
+            .filter_map(|e| match &e {
+                Event::CallbackRejected { suppressed, .. } => Some((e.level(), *suppressed)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rejected.len(), 1, "each refusal is reported");
+        rejected[0]
+    };
+    assert_eq!(post(&mut sim), (Level::Warn, 0));
+    for _ in 0..4 {
+        sim.elapse(secs(1));
+        assert_eq!(post(&mut sim), (Level::Debug, 0));
+    }
+    sim.elapse(WARN_INTERVAL);
+    assert_eq!(
+        post(&mut sim),
+        (Level::Warn, 4),
+        "the next warning counts the quiet ones"
+    );
+    assert_eq!(post(&mut sim).0, Level::Debug);
+}
