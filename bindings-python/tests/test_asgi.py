@@ -152,3 +152,33 @@ def test_uvicorn_serves_the_app_with_lifespan(dds: Dds, node_server: NodeServer)
     assert registrar.is_running
     node_server.close()
     assert not registrar.is_running
+
+
+@pytest.mark.asyncio
+async def test_asgi_app_gives_a_body_its_deadline_and_reads_no_further_than_the_cap() -> None:
+    """A client that trickles its body cannot hold a worker, nor one that sends without end."""
+    app = RegistrationApp(make(), body_read_limit=0.2)
+    scope = {"type": "http", "method": "POST", "path": "/internal/v1/registrations", "headers": []}
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def trickle() -> dict:  # a byte every 50 ms, never the last
+        await asyncio.sleep(0.05)
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    await asyncio.wait_for(app(scope, trickle, send), 5)
+    assert sent[0]["status"] == 408, sent
+
+    sent.clear()
+    received = 0
+
+    async def flood() -> dict:  # 256 KiB at a time, never the last
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": b" " * (256 * 1024), "more_body": True}
+
+    await asyncio.wait_for(app(scope, flood, send), 5)
+    assert sent[0]["status"] == 413, sent
+    assert received == 9, "read no further than 2 MiB and one byte"

@@ -17,6 +17,11 @@ __all__ = ["RegistrationApp", "app"]
 
 # One byte over the core's callback limit is enough for it to answer 413.
 _MAX_BODY = 2 * 1024 * 1024 + 1
+# How long a caller has to send its whole body (the DDS sends a few hundred bytes at
+# once), as the Rust router allows; a client that trickles it must not hold a worker.
+BODY_READ_LIMIT = 30.0
+_LATE_BODY = (408, [("content-type", "application/json")],
+              b'{"error":"the request body did not arrive in time"}')
 
 
 class RegistrationApp:
@@ -27,9 +32,10 @@ class RegistrationApp:
     lifespan events to the top-level app only, not to mounted ones).
     """
 
-    def __init__(self, registrar, *, manage_registrar=False):
+    def __init__(self, registrar, *, manage_registrar=False, body_read_limit=BODY_READ_LIMIT):
         self.registrar = registrar
         self.manage_registrar = manage_registrar
+        self.body_read_limit = body_read_limit
 
     def __repr__(self):
         return "RegistrationApp(%r, manage_registrar=%r)" % (self.registrar, self.manage_registrar)
@@ -45,22 +51,41 @@ class RegistrationApp:
         else:
             raise ValueError("unsupported ASGI scope type %r" % (kind,))
 
-    async def _http(self, scope, receive, send):
+    async def _read_body(self, receive):
+        """The body, read up to one byte over the limit (then no further), or None if
+        the client went away."""
         body = bytearray()
         more = True
-        while more:
+        while more and len(body) < _MAX_BODY:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            if len(body) < _MAX_BODY:
-                body += chunk[: _MAX_BODY - len(body)]
+                return None
+            body += message.get("body", b"")[: _MAX_BODY - len(body)]
             more = message.get("more_body", False)
+        return bytes(body)
+
+    async def _http(self, scope, receive, send):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (e.g. trio): the server's own limits apply
+            body = await self._read_body(receive)
+            late = False
+        else:
+            try:
+                body = await asyncio.wait_for(self._read_body(receive), self.body_read_limit)
+                late = False
+            except asyncio.TimeoutError:
+                body, late = b"", True
+        if body is None:
+            return
+        if late:
+            await self._answer(send, *_LATE_BODY)
+            return
         path = scope["path"]
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root):] or "/"
-        request = (scope["method"], path, scope.get("headers") or [], bytes(body))
+        request = (scope["method"], path, scope.get("headers") or [], body)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio (e.g. trio): the call is short anyway
@@ -70,6 +95,10 @@ class RegistrationApp:
             status, headers, payload = await loop.run_in_executor(
                 None, self.registrar.handle_node_request, *request
             )
+        await self._answer(send, status, headers, payload)
+
+    @staticmethod
+    async def _answer(send, status, headers, payload):
         raw_headers = [
             (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers
         ]
@@ -104,8 +133,11 @@ class RegistrationApp:
             await asyncio.get_running_loop().run_in_executor(None, self.registrar.stop)
 
 
-def app(registrar, *, manage_registrar=False):
+def app(registrar, *, manage_registrar=False, body_read_limit=BODY_READ_LIMIT):
     """Returns an ASGI application serving the DDS callbacks through ``registrar``
     (a :class:`~posemesh_registration.Registrar` or
-    :class:`~posemesh_registration.AsyncRegistrar`)."""
-    return RegistrationApp(registrar, manage_registrar=manage_registrar)
+    :class:`~posemesh_registration.AsyncRegistrar`). A request whose body has not
+    arrived within ``body_read_limit`` seconds is answered 408; at most 2 MiB + 1
+    byte of a body is read."""
+    return RegistrationApp(registrar, manage_registrar=manage_registrar,
+                           body_read_limit=body_read_limit)
