@@ -2162,6 +2162,15 @@ impl Registrar {
         method.eq_ignore_ascii_case("POST") && path.split('?').next() == Some(CALLBACK_PATH)
     }
 
+    /// Whether a host with a shared snapshot must read it before
+    /// [`Registrar::handle_node_request_shared`]: only for a callback that could
+    /// be accepted. A malformed, oversized or secretless body is refused without
+    /// touching the store, so posting garbage costs the node no file read.
+    pub fn needs_stored_snapshot(method: &str, path: &str, body: &[u8]) -> bool {
+        Self::is_callback_request(method, path)
+            && crate::callback::parse_registration_callback(body).is_ok()
+    }
+
     /// [`Registrar::handle_node_request`] with the shared snapshot as read now
     /// (see [`Registrar::handle_registration_callback_shared`]).
     pub fn handle_node_request_shared(

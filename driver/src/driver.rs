@@ -442,13 +442,14 @@ impl Driver {
         body: &[u8],
     ) -> NodeResponse {
         // Behind one port, a callback may be for a sibling process's attempt:
-        // its window is in the shared snapshot.
-        let stored =
-            if self.shared.store.uses_lock() && Registrar::is_callback_request(method, path) {
-                self.load_stored().await
-            } else {
-                None
-            };
+        // its window is in the shared snapshot (read only for a body that parses).
+        let stored = if self.shared.store.uses_lock()
+            && Registrar::needs_stored_snapshot(method, path, body)
+        {
+            self.load_stored().await
+        } else {
+            None
+        };
         let now = self.shared.runtime.now();
         let response = lock(&self.shared.registrar).handle_node_request_shared(
             method,

@@ -458,3 +458,66 @@ async fn a_tick_after_a_cancelled_tick_attempts_at_once() {
         .expect("the tick ended");
     assert_eq!(report.status, Status::Registered);
 }
+
+/// A shared store that counts its loads.
+struct CountingShared(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Store for CountingShared {
+    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(None)
+    }
+    fn save(&self, _: &[u8]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn uses_lock(&self) -> bool {
+        true
+    }
+}
+
+/// With a shared store, a callback is checked against the stored snapshot: but a body that
+/// is no callback at all is refused before the store is read, so garbage costs no file read.
+#[tokio::test]
+async fn a_shared_store_is_read_only_for_a_callback_that_parses() {
+    let (key, _) = fresh_key();
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let loads = || counter.load(std::sync::atomic::Ordering::SeqCst);
+    let driver = Driver::builder(
+        wallet_config("http://127.0.0.1:9", "1.0.0", &fresh_secret()),
+        key,
+    )
+    .store(CountingShared(counter.clone()))
+    .build()
+    .unwrap();
+    let before = loads();
+    let callback = "/internal/v1/registrations";
+    for garbage in [
+        &b"{"[..],
+        b"not json",
+        br#"{"id":"n1"}"#,
+        &vec![b' '; 3 * 1024 * 1024],
+    ] {
+        let answer = driver
+            .handle_node_request("POST", callback, &[], garbage)
+            .await;
+        assert!(answer.status >= 400, "{}", answer.status);
+    }
+    assert_eq!(
+        loads(),
+        before,
+        "no store read for bodies that are no callback"
+    );
+    let parses = br#"{"id":"n1","secret":"a-secret-of-the-dds"}"#;
+    let answer = driver
+        .handle_node_request("POST", callback, &[], parses)
+        .await;
+    assert_eq!(
+        answer.status, 409,
+        "no attempt pending here or in the stored snapshot"
+    );
+    assert_eq!(
+        loads(),
+        before + 1,
+        "a callback that parses is checked against the stored one"
+    );
+}
