@@ -15,7 +15,9 @@ expected, or the script fails (a new uniffi version then needs a look, not a sil
    which uniffi turns into `toString()`), not uniffi's `field=value` dump (empty for
    `AlreadyRunning` and `Stopped`).
 3. `close()` on a `Registrar` stops its loop first, and on a `RegistrationLoop` cancels it:
-   closing says "done". Garbage collection frees the Rust object without stopping anything,
+   closing says "done". So does `destroy()`: with the package imported by `*`, `use {}` is
+   uniffi's `Disposable.use`, which calls `destroy()`, not `close()`, and left the loop
+   running. Garbage collection frees the Rust object through its cleaner, calling neither,
    so a started loop is never stopped silently.
 
 Usage: patch_kotlin.py FILE
@@ -104,7 +106,22 @@ def patch_close(text: str, class_name: str, stop_call: str) -> str:
         this.destroy()
     }}"""
     body = replace_exactly(body, CLOSE, patched, 1, f"{class_name}.close()")
+    patched_destroy = f"""    /**
+     * {"Stops the loop" if stop_call == "stop" else "Cancels the loop"} (`{stop_call}()`), then frees the object, as `close()` does: uniffi's
+     * `use {{}}` calls this. Garbage collection calls neither. (patched by patch_kotlin.py)
+     */
+    override fun destroy() {{
+        if (!this.uniffiIsDestroyed) {{
+            try {{ this.{stop_call}() }} catch (_: IllegalStateException) {{ /* destroyed meanwhile */ }}
+        }}
+"""
+    # The generated body follows: mark destroyed, and free once no call is running.
+    body = replace_exactly(body, DESTROY, patched_destroy, 1, f"{class_name}.destroy()")
     return text[:start] + body + text[end:]
+
+
+DESTROY = """    override fun destroy() {
+"""
 
 
 def main() -> int:
@@ -120,7 +137,7 @@ def main() -> int:
     text = patch_close(text, "Registrar:", "stop")
     text = patch_close(text, "RegistrationLoop:", "cancel")
     path.write_text(text)
-    print(f"patched {path.name}: callbacks catch Throwable, exception messages, close() stops")
+    print(f"patched {path.name}: callbacks catch Throwable, exception messages, close() and destroy() stop")
     return 0
 
 
