@@ -9,7 +9,6 @@ use crate::key::PrivateKey;
 use crate::runtime::{FetchTransport, JsRuntime, JsSink, JsStore};
 use js_sys::{Object, Promise, Reflect};
 use posemesh_registration_core::callback::MAX_CALLBACK_BODY;
-use posemesh_registration_core::registrar::duration_from_secs_f64;
 use posemesh_registration_core::{
     AttemptOutcome, Failure, Flow, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
 };
@@ -671,7 +670,7 @@ impl Registrar {
 
 impl Inner {
     /// Reads the options; every rule is the core's (`Flow::from_options`,
-    /// `RegistrarConfig::new`, `duration_from_secs_f64`, `RegistrarConfig::validate`).
+    /// `RegistrarConfig::new`, `RegistrarConfig::validate`); milliseconds are whole numbers.
     // The driver takes `Arc`s; on wasm32 nothing is `Send` and nothing needs to be.
     #[allow(clippy::arc_with_non_send_sync)]
     fn new(key: &PrivateKey, options: &JsValue) -> Result<Inner> {
@@ -684,11 +683,11 @@ impl Inner {
         let capabilities = options.strings("capabilities")?;
         let credentials = Secret::new(options.required_string("registrationCredentials")?);
         let mut config = RegistrarConfig::new(&dds_url, flow, &version, capabilities, credentials)?;
-        if let Some(ms) = options.any_number("registerIntervalMs")? {
-            config.register_interval = duration_from_secs_f64(ms / 1000.0);
+        if let Some(interval) = options.millis("registerIntervalMs")? {
+            config.register_interval = interval;
         }
-        if let Some(ms) = options.any_number("requestTimeoutMs")? {
-            config.request_timeout = duration_from_secs_f64(ms / 1000.0);
+        if let Some(timeout) = options.millis("requestTimeoutMs")? {
+            config.request_timeout = timeout;
         }
         config.max_retry = options.count("maxRetry")?;
         config.siwe_domains = options.strings("siweDomains")?;

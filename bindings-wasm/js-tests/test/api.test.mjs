@@ -118,6 +118,12 @@ test("options are validated with ConfigError codes, never echoing the secret", (
     [{ ...base, registrationCredentials: 12345678 }, "invalid_option"],
     [{ ...base, storage: {} }, "invalid_option"],
     [{ ...base, requestTimeoutMs: "30" }, "invalid_option"],
+    // Whole, finite milliseconds: 0.5 would run as 0 ms, Infinity as a year; a negative
+    // whole number meets the core's rule, as in every binding.
+    [{ ...base, requestTimeoutMs: 0.5 }, "invalid_option"],
+    [{ ...base, requestTimeoutMs: NaN }, "invalid_option"],
+    [{ ...base, registerIntervalMs: Infinity }, "invalid_option"],
+    [{ ...base, registerIntervalMs: -1000 }, "interval_too_short"],
   ];
   for (const [options, code] of cases) {
     assert.throws(
@@ -126,6 +132,10 @@ test("options are validated with ConfigError codes, never echoing the secret", (
       code,
     );
   }
+  assert.throws(
+    () => new Registrar(key, { ...base, requestTimeoutMs: 0.5 }),
+    /options\.requestTimeoutMs must be a whole number of milliseconds/,
+  );
 });
 
 test("the registrar never shows the key or the secret; logs carry no secret", async () => {
