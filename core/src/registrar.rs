@@ -1221,10 +1221,7 @@ impl Registrar {
     /// secret it echoes nor forge log lines.
     pub fn save_failed_event(&self, error: &str) -> Event {
         Event::StateSaveFailed {
-            error: response::truncate_utf8(
-                &self.redactor.redact(error),
-                response::SNIPPET_MAX_BYTES,
-            ),
+            error: response::body_snippet_redacted(error.as_bytes(), &self.redactor),
         }
     }
 

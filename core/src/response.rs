@@ -239,7 +239,7 @@ pub fn classify_transport_error_redacted(
         retry_after: None,
         message: format!(
             "POST {endpoint} {kind}: {}",
-            truncate_utf8(&redactor.redact(&error.detail), SNIPPET_MAX_BYTES)
+            body_snippet_redacted(error.detail.as_bytes(), redactor)
         ),
     }
 }
@@ -284,7 +284,7 @@ pub fn body_snippet_redacted(body: &[u8], redactor: &Redactor) -> String {
     truncate_utf8(&redactor.redact(&text), SNIPPET_MAX_BYTES)
 }
 
-pub(crate) fn truncate_utf8(text: &str, max_bytes: usize) -> String {
+fn truncate_utf8(text: &str, max_bytes: usize) -> String {
     if text.len() <= max_bytes {
         return text.to_owned();
     }
