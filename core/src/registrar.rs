@@ -38,7 +38,7 @@ use crate::request::{self, HttpRequest, NodeDescription, SiweChallenge};
 use crate::response::{self, Failure, FailureClass, HttpResponse, TransportError};
 use crate::rng::SplitMix64;
 use crate::secret::Secret;
-use crate::snapshot::{DdsCredentials, RegisteredAs, Snapshot};
+use crate::snapshot::{CallbackSlot, DdsCredentials, RegisteredAs, Snapshot};
 use crate::time::{millis, UnixTime};
 use crate::url::{validate_node_url, BaseUrl, UrlError};
 use std::collections::VecDeque;
@@ -885,7 +885,7 @@ pub enum Output {
     /// Release the registration lock.
     ReleaseLock,
     /// Store this snapshot (atomically).
-    Persist(Snapshot),
+    Persist(Box<Snapshot>),
     /// Only with [`RegistrarConfig::use_lock`], from a process that does not
     /// hold the lock: merge what it learned (a health check, a callback) into
     /// the shared snapshot. Take the lock without waiting; if taken, load the
@@ -947,6 +947,8 @@ struct InFlight {
 /// A callback this process accepted that the shared snapshot must get.
 #[derive(Debug, Clone)]
 struct Delivery {
+    /// The attempt whose window it was accepted in: it is merged into that one only.
+    attempt: u64,
     credentials: DdsCredentials,
     received_at: UnixTime,
     /// The window it was accepted in closes then; undelivered by then, it is dropped.
@@ -957,6 +959,9 @@ struct Delivery {
 /// by its failure, kept open for [`CALLBACK_GRACE`] after its success.
 #[derive(Debug, Clone)]
 struct CallbackWindow {
+    /// Names the attempt in the shared snapshot, so that siblings bind what
+    /// they accept to it.
+    attempt: u64,
     closes_at: UnixTime,
     attempt_succeeded: bool,
     /// The callback accepted in this window, committed once the attempt succeeded.
@@ -978,6 +983,8 @@ pub struct Registrar {
     config: RegistrarConfig,
     key: NodeSigner,
     rng: SplitMix64,
+    /// Draws attempt ids (apart from `rng`, so ids leave the jitter sequence as it was).
+    attempt_ids: SplitMix64,
     status: Status,
     last_health_check: Option<UnixTime>,
     attempt: u32,
@@ -1097,6 +1104,7 @@ impl Registrar {
         }
         let mut registrar = Registrar {
             rng: SplitMix64::new(seed),
+            attempt_ids: SplitMix64::new(seed ^ 0x5bd1_e995_a3c5_9ac3),
             status: snapshot.status,
             last_health_check: snapshot.last_health_check,
             attempt: snapshot.attempt,
@@ -1244,11 +1252,11 @@ impl Registrar {
             credentials: self.credentials.clone(),
             unknown_status: None,
             registered_as: self.registered_as.clone(),
-            callback_until: self
-                .callback
-                .as_ref()
-                .filter(|window| window.received.is_none())
-                .map(|window| window.closes_at),
+            callback: self.callback.as_ref().map(|window| CallbackSlot {
+                attempt: window.attempt,
+                until: window.closes_at,
+                taken: window.received.as_ref().map(DdsCredentials::fingerprint),
+            }),
         }
     }
 
@@ -1272,7 +1280,7 @@ impl Registrar {
     pub fn handle_timeout(&mut self, now: UnixTime) {
         if self.share_retry_at.is_some_and(|at| now >= at) {
             self.share_retry_at = None;
-            self.outputs.push_back(Output::ShareState);
+            self.queue_share(now);
         }
         match &self.phase {
             Phase::InFlight(flight) if now >= flight.deadline => {
@@ -1560,6 +1568,7 @@ impl Registrar {
                 };
                 let key = Arc::clone(key);
                 self.callback = Some(CallbackWindow {
+                    attempt: self.attempt_ids.next_u64(),
                     closes_at: now + CALLBACK_WINDOW,
                     attempt_succeeded: false,
                     received: None,
@@ -1994,62 +2003,81 @@ impl Registrar {
         stored: Option<&Snapshot>,
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
-        let cb: RegistrationCallback = callback::parse_registration_callback(body)?;
-        let window = match &mut self.callback {
-            Some(window) if now <= window.closes_at => window,
+        let credentials = credentials_of(callback::parse_registration_callback(body)?);
+        // Behind one port the shared snapshot holds the window's slot: what a
+        // sibling accepted for it, or the lock holder's window itself.
+        let shared_slot = stored
+            .filter(|_| self.config.use_lock)
+            .and_then(|stored| stored.callback.clone());
+        let own_attempt = match &self.callback {
+            Some(window) if now <= window.closes_at => window.attempt,
             _ => {
-                let sibling_until = stored
-                    .filter(|_| self.config.use_lock)
-                    .and_then(|stored| stored.callback_until)
-                    .filter(|until| now <= *until);
-                return match sibling_until {
-                    Some(until) => self.accept_for_sibling(cb, until, now),
+                return match shared_slot.filter(|slot| now <= slot.until) {
+                    Some(slot) => self.accept_for_sibling(credentials, slot, now),
                     None => Err(CallbackRejection::NotPending),
                 };
             }
         };
+        let taken_by_sibling = shared_slot
+            .filter(|slot| slot.attempt == own_attempt)
+            .and_then(|slot| slot.taken);
+        let window = self.callback.as_mut().expect("checked above");
         if let Some(earlier) = &window.received {
-            let same = same_callback(earlier, &cb);
-            return self.second_callback(same, &cb);
+            let same = earlier.fingerprint() == credentials.fingerprint();
+            return self.second_callback(same, &credentials);
         }
-        let credentials = credentials_of(cb);
+        if let Some(taken) = taken_by_sibling {
+            let same = taken == credentials.fingerprint();
+            return self.second_callback(same, &credentials);
+        }
         window.received = Some(credentials.clone());
-        let (commit_now, closes_at) = (window.attempt_succeeded, window.closes_at);
+        let (commit_now, attempt, closes_at) =
+            (window.attempt_succeeded, window.attempt, window.closes_at);
         self.note_accepted(&credentials);
-        if commit_now {
-            if self.config.use_lock && !self.holding_lock {
-                // The lock went with the success: merge under it again.
-                self.delivery = Some(Delivery {
-                    credentials: credentials.clone(),
-                    received_at: now,
-                    until: closes_at,
-                });
+        if !commit_now {
+            if self.config.use_lock {
+                // Under the lock of this attempt: the slot is taken for every sibling.
+                self.persist();
             }
-            self.credentials = Some(credentials);
-            // The DDS reaching the node is as good as a health check.
-            self.last_health_check = Some(now);
-            self.persist();
-            if matches!(self.phase, Phase::Idle) {
-                self.next_check = now;
-                self.check(now);
-            }
+            return Ok(());
+        }
+        if self.config.use_lock && !self.holding_lock {
+            // The lock went with the success: merge under it again.
+            self.delivery = Some(Delivery {
+                attempt,
+                credentials: credentials.clone(),
+                received_at: now,
+                until: closes_at,
+            });
+        }
+        self.credentials = Some(credentials);
+        // The DDS reaching the node is as good as a health check.
+        self.last_health_check = Some(now);
+        self.persist();
+        if matches!(self.phase, Phase::Idle) {
+            self.next_check = now;
+            self.check(now);
         }
         Ok(())
     }
 
-    /// A second callback in one window: the same one again is answered 200,
+    /// A second callback for one window: the same one again is answered 200,
     /// a different one is refused and reported as possibly forged.
     fn second_callback(
         &mut self,
         same: bool,
-        cb: &RegistrationCallback,
+        credentials: &DdsCredentials,
     ) -> Result<(), CallbackRejection> {
         if same {
             return Ok(());
         }
-        let id = redact::short_text(&cb.id, 128);
-        self.emit(Event::CallbackConflict { id });
+        self.report_conflict(credentials);
         Err(CallbackRejection::Conflicting)
+    }
+
+    fn report_conflict(&mut self, credentials: &DdsCredentials) {
+        let id = redact::short_text(&credentials.id, 128);
+        self.emit(Event::CallbackConflict { id });
     }
 
     /// Learns the secret (so it is redacted) and reports the accepted callback.
@@ -2066,59 +2094,75 @@ impl Registrar {
     }
 
     /// The callback of a sibling's attempt, received here (several processes
-    /// behind one port): answered now, merged into the shared snapshot under
-    /// the lock once the sibling's attempt has ended.
+    /// behind one port): refused if the attempt's slot holds a different one,
+    /// otherwise answered now and merged into the shared snapshot under the
+    /// lock once the sibling's attempt has ended, into that attempt only.
     fn accept_for_sibling(
         &mut self,
-        cb: RegistrationCallback,
-        until: UnixTime,
+        credentials: DdsCredentials,
+        slot: CallbackSlot,
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
-        if let Some(earlier) = &self.delivery {
-            let same = same_callback(&earlier.credentials, &cb);
-            return self.second_callback(same, &cb);
+        if let Some(taken) = &slot.taken {
+            let same = *taken == credentials.fingerprint();
+            return self.second_callback(same, &credentials);
         }
-        let credentials = credentials_of(cb);
+        if let Some(earlier) = self.delivery.as_ref().filter(|d| d.attempt == slot.attempt) {
+            let same = earlier.credentials.fingerprint() == credentials.fingerprint();
+            return self.second_callback(same, &credentials);
+        }
         self.note_accepted(&credentials);
         self.delivery = Some(Delivery {
+            attempt: slot.attempt,
             credentials,
             received_at: now,
-            until,
+            until: slot.until,
         });
-        if !matches!(self.outputs.back(), Some(Output::ShareState)) {
-            self.outputs.push_back(Output::ShareState);
-        }
+        self.queue_share(now);
         Ok(())
     }
 
     /// Answers [`Output::ShareState`]: given the shared snapshot as stored now
     /// (read under the lock), returns the snapshot to store, or `None` to
-    /// leave it as it is. What is merged: this process's latest health check,
-    /// into a registration made for this configuration; and a callback it
-    /// accepted, if the window it belongs to is still open in the stored
-    /// snapshot, i.e. that attempt succeeded (a failed one closed it, and the
-    /// callback is dropped, as in one process). This process's view takes the
-    /// stored credentials.
+    /// leave it as it is. Only what this process learned is merged, into a
+    /// stored registration made for this configuration: its latest health
+    /// check, and a callback it accepted, into the slot of the attempt it was
+    /// accepted for, if that attempt succeeded, its window is open and the
+    /// slot is free (a different callback already there is reported as a
+    /// conflict). Nothing stored (or unreadable) means nothing to merge into:
+    /// this process never writes its whole view without the attempt's lock.
+    /// This process's view takes the stored credentials.
     pub fn merge_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) -> Option<Snapshot> {
         self.share_retry_at = None;
         let delivery = self.delivery.take();
-        let mut merged = match stored {
-            Some(stored) => stored,
-            // Nothing usable stored: this process's view is the best there is.
-            None => return Some(self.snapshot()),
-        };
+        let mut merged = stored?;
         let current = self.config.registered_as(&self.key.eth_address());
-        if merged.status != Status::Registered || merged.registered_as.as_ref() != Some(&current) {
+        let registered_here =
+            merged.status == Status::Registered && merged.registered_as.as_ref() == Some(&current);
+        if let Some(delivery) = delivery {
+            let fingerprint = delivery.credentials.fingerprint();
+            let slot = merged
+                .callback
+                .as_mut()
+                .filter(|slot| slot.attempt == delivery.attempt);
+            match slot {
+                Some(CallbackSlot {
+                    taken: Some(taken), ..
+                }) if *taken != fingerprint => self.report_conflict(&delivery.credentials),
+                Some(slot) if slot.taken.is_none() && now <= slot.until && registered_here => {
+                    slot.taken = Some(fingerprint);
+                    merged.credentials = Some(delivery.credentials);
+                    merged.last_health_check =
+                        merged.last_health_check.max(Some(delivery.received_at));
+                }
+                // Already in, or the attempt failed or its window closed: dropped, as in one process.
+                _ => {}
+            }
+        }
+        if !registered_here {
             return None;
         }
         merged.last_health_check = merged.last_health_check.max(self.last_health_check);
-        if let Some(delivery) = delivery {
-            if merged.callback_until.is_some_and(|until| now <= until) {
-                merged.credentials = Some(delivery.credentials);
-                merged.callback_until = None;
-                merged.last_health_check = merged.last_health_check.max(Some(delivery.received_at));
-            }
-        }
         if let Some(credentials) = &merged.credentials {
             self.redactor.add_secret(credentials.secret.expose());
             self.credentials = Some(credentials.clone());
@@ -2213,7 +2257,37 @@ impl Registrar {
         if self.holding_lock {
             self.holding_lock = false;
             self.outputs.push_back(Output::ReleaseLock);
+            if self.delivery.is_some() {
+                // A sibling's callback that arrived during this attempt.
+                self.push_share();
+            }
         }
+    }
+
+    /// Asks for [`Output::ShareState`], which takes the lock, merges and
+    /// releases it: never while this registrar holds the lock for its own
+    /// attempt (the release would end the attempt's exclusion); then it
+    /// waits for the release.
+    fn queue_share(&mut self, now: UnixTime) {
+        if self.holding_lock {
+            self.share_retry_at = Some(now + SHORT_DELAY);
+        } else {
+            self.push_share();
+        }
+    }
+
+    fn push_share(&mut self) {
+        if !matches!(self.outputs.back(), Some(Output::ShareState)) {
+            self.outputs.push_back(Output::ShareState);
+        }
+    }
+
+    /// Whether this registrar holds the cross-process lock (for its own
+    /// attempt, or to read a sibling's registration). A host must not take
+    /// and release the lock for [`Output::ShareState`] meanwhile: it calls
+    /// [`Registrar::share_busy`] instead.
+    pub fn holds_lock(&self) -> bool {
+        self.holding_lock
     }
 
     fn emit(&mut self, event: Event) {
@@ -2224,9 +2298,7 @@ impl Registrar {
         if self.config.use_lock && !self.holding_lock {
             // A shared snapshot is written whole only by the lock holder;
             // another process merges what it learned under the lock.
-            if !matches!(self.outputs.back(), Some(Output::ShareState)) {
-                self.outputs.push_back(Output::ShareState);
-            }
+            self.push_share();
             return;
         }
         // One write per step is enough: a newer snapshot replaces a queued one
@@ -2234,12 +2306,9 @@ impl Registrar {
         if let Some(Output::Persist(_)) = self.outputs.back() {
             self.outputs.pop_back();
         }
-        self.outputs.push_back(Output::Persist(self.snapshot()));
+        self.outputs
+            .push_back(Output::Persist(Box::new(self.snapshot())));
     }
-}
-
-fn same_callback(earlier: &DdsCredentials, cb: &RegistrationCallback) -> bool {
-    earlier.id == cb.id && earlier.secret == cb.secret
 }
 
 fn credentials_of(cb: RegistrationCallback) -> DdsCredentials {

@@ -80,10 +80,41 @@ pub struct Snapshot {
     /// What the registration was made for; `None` in snapshots written before
     /// this was recorded, which therefore lead to a fresh registration.
     pub registered_as: Option<RegisteredAs>,
-    /// Until when the lock holder's legacy attempt expects the DDS's callback
-    /// (written while its window is open and no callback has arrived): a
-    /// sibling process that receives the callback accepts it until then.
-    pub callback_until: Option<UnixTime>,
+    /// The lock holder's legacy attempt's callback window (written while it
+    /// is open): a sibling process that receives the DDS's callback checks it
+    /// against this slot before answering.
+    pub callback: Option<CallbackSlot>,
+}
+
+/// The callback window of one legacy attempt, as siblings sharing the
+/// snapshot see it: which attempt, until when, and which callback (if any)
+/// was accepted for it. One slot per attempt: a second, different callback
+/// for it is refused whichever process receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackSlot {
+    /// The attempt's id, drawn by the lock holder when it started (0 for a
+    /// window stored before attempts had ids).
+    pub attempt: u64,
+    /// When the window closes.
+    pub until: UnixTime,
+    /// The fingerprint of the callback accepted in it ([`DdsCredentials::fingerprint`]).
+    pub taken: Option<String>,
+}
+
+impl DdsCredentials {
+    /// Tells callbacks apart without storing or showing them: the first 16
+    /// bytes of SHA-256 over id and secret, in hex. The DDS repeating a
+    /// callback sends the same pair; a different pair is a different callback.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in [self.id.as_bytes(), self.secret.expose().as_bytes()] {
+            // Length-prefixed, so no two different triples hash the same bytes.
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        hex::encode(&hash.finalize()[..16])
+    }
 }
 
 /// Why stored bytes are not a usable snapshot.
@@ -121,6 +152,10 @@ struct Stored {
     registered_as: Option<RegisteredAs>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     callback_until_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    callback_attempt: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    callback_taken: Option<String>,
 }
 
 impl Snapshot {
@@ -134,7 +169,9 @@ impl Snapshot {
             attempt: self.attempt,
             credentials: self.credentials.clone(),
             registered_as: self.registered_as.clone(),
-            callback_until_ms: self.callback_until.map(UnixTime::as_millis),
+            callback_until_ms: self.callback.as_ref().map(|slot| slot.until.as_millis()),
+            callback_attempt: self.callback.as_ref().map(|slot| slot.attempt),
+            callback_taken: self.callback.as_ref().and_then(|slot| slot.taken.clone()),
         };
         serde_json::to_vec(&stored).expect("plain fields always serialise")
     }
@@ -178,7 +215,11 @@ impl Snapshot {
             credentials: stored.credentials,
             unknown_status,
             registered_as: stored.registered_as,
-            callback_until: stored.callback_until_ms.map(UnixTime::from_millis),
+            callback: stored.callback_until_ms.map(|until| CallbackSlot {
+                attempt: stored.callback_attempt.unwrap_or(0),
+                until: UnixTime::from_millis(until),
+                taken: stored.callback_taken,
+            }),
         })
     }
 }
@@ -206,7 +247,11 @@ mod tests {
                 version: "1.2.3".into(),
                 capabilities: vec!["/a/v1".into()],
             }),
-            callback_until: Some(UnixTime::from_millis(1_700_000_030_123)),
+            callback: Some(CallbackSlot {
+                attempt: 77,
+                until: UnixTime::from_millis(1_700_000_030_123),
+                taken: Some("00112233445566778899aabbccddeeff".into()),
+            }),
         }
     }
 
@@ -237,6 +282,8 @@ mod tests {
                     "capabilities": ["/a/v1"],
                 },
                 "callback_until_ms": 1_700_000_030_123u64,
+                "callback_attempt": 77,
+                "callback_taken": "00112233445566778899aabbccddeeff",
             })
         );
     }
@@ -273,6 +320,43 @@ mod tests {
         .unwrap();
         assert_eq!(decoded.status, Status::Registered);
         assert_eq!(decoded.registered_as, None);
+    }
+
+    #[test]
+    fn a_window_stored_without_an_attempt_id_is_attempt_zero() {
+        let decoded =
+            Snapshot::decode(br#"{"version":1,"status":"registering","callback_until_ms":9}"#)
+                .unwrap();
+        let slot = decoded.callback.unwrap();
+        assert_eq!(
+            (slot.attempt, slot.until.as_millis(), slot.taken),
+            (0, 9, None)
+        );
+    }
+
+    #[test]
+    fn fingerprints_tell_callbacks_apart() {
+        let credentials = |id: &str, secret: &str, org: Option<&str>| DdsCredentials {
+            id: id.into(),
+            secret: Secret::new(secret),
+            organization_id: org.map(Into::into),
+        };
+        let one = credentials("node-1", "s3cret", Some("org"));
+        assert_eq!(one.fingerprint().len(), 32);
+        // The organisation does not tell callbacks apart (as before fingerprints).
+        assert_eq!(
+            one.fingerprint(),
+            credentials("node-1", "s3cret", None).fingerprint()
+        );
+        for other in [
+            credentials("node-2", "s3cret", Some("org")),
+            credentials("node-1", "s3cres", Some("org")),
+            // The same bytes split differently.
+            credentials("node-1s", "3cret", Some("org")),
+        ] {
+            assert_ne!(one.fingerprint(), other.fingerprint(), "{other:?}");
+        }
+        assert!(!one.fingerprint().contains("s3cret"));
     }
 
     #[test]

@@ -7,8 +7,9 @@ use common::*;
 use posemesh_registration_core::callback::parse_registration_callback;
 use posemesh_registration_core::response::{self, FailureClass, SNIPPET_MAX_BYTES};
 use posemesh_registration_core::{
-    keys, DdsCredentials, HttpResponse, LockOutcome, Output, PrivateKey, RegisteredAs,
-    RegistrarConfig, RequestId, Snapshot, Status, TransportError, TransportErrorKind, UnixTime,
+    keys, CallbackSlot, DdsCredentials, HttpResponse, LockOutcome, Output, PrivateKey,
+    RegisteredAs, RegistrarConfig, RequestId, Snapshot, Status, TransportError, TransportErrorKind,
+    UnixTime,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -594,7 +595,11 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
                     version: text,
                     capabilities,
                 }),
-                callback_until: ms.filter(|ms| ms % 2 == 0).map(UnixTime::from_millis),
+                callback: ms.filter(|ms| ms % 2 == 0).map(|ms| CallbackSlot {
+                    attempt: ms / 3,
+                    until: UnixTime::from_millis(ms),
+                    taken: (ms % 4 == 0).then(|| format!("{ms:032x}")),
+                }),
             },
         )
 }

@@ -134,7 +134,10 @@ fn values_holding_secrets() {
         ..Snapshot::default()
     };
     check_debug("Snapshot", &snapshot);
-    check_debug("Output::Persist", &Output::Persist(snapshot.clone()));
+    check_debug(
+        "Output::Persist",
+        &Output::Persist(Box::new(snapshot.clone())),
+    );
     check_debug(
         "LockOutcome",
         &LockOutcome::Acquired {

@@ -667,6 +667,12 @@ impl Driver {
     /// Merges what this process learned into the shared snapshot, under the lock.
     async fn share_state(&self) {
         let now = self.shared.runtime.now();
+        // Holding the lock for its own attempt (taken after this output was
+        // queued), this process must not release it: the merge waits.
+        if lock(&self.shared.registrar).holds_lock() {
+            lock(&self.shared.registrar).share_busy(now);
+            return;
+        }
         if !matches!(self.shared.store.try_lock().await, Ok(true)) {
             lock(&self.shared.registrar).share_busy(now);
             return;

@@ -215,10 +215,14 @@ fuzz_target!(|data: &[u8]| {
         status: posemesh_registration_core::Status::Registered,
         last_health_check: Some(now),
         registered_as: Some(registrar.config().registered_as(&key().eth_address())),
-        callback_until: Some(if open {
-            now + std::time::Duration::from_secs(30)
-        } else {
-            now - std::time::Duration::from_millis(1)
+        callback: Some(posemesh_registration_core::CallbackSlot {
+            attempt: 1,
+            until: if open {
+                now + std::time::Duration::from_secs(30)
+            } else {
+                now - std::time::Duration::from_millis(1)
+            },
+            taken: None,
         }),
         ..Snapshot::default()
     };
@@ -238,7 +242,9 @@ fuzz_target!(|data: &[u8]| {
         let expected = parse_registration_callback(&body).expect("accepted, so it parses");
         let merged = merged.expect("merged");
         assert_eq!(merged.credentials.as_ref().map(|c| &c.secret), Some(&expected.secret));
-        assert_eq!(merged.callback_until, None);
+        let taken = merged.callback.as_ref().and_then(|slot| slot.taken.clone());
+        let fingerprint = merged.credentials.as_ref().map(|c| c.fingerprint());
+        assert_eq!(taken, fingerprint, "the slot is taken");
     } else {
         assert_eq!(sibling.snapshot(), before, "a refused callback changed the state");
         assert!(merged.is_none_or(|m| m.credentials.is_none()));

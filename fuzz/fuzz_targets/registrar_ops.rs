@@ -102,7 +102,7 @@ impl StoredState {
             registered_as: self
                 .registered_as_this
                 .then(|| config.registered_as(&StubSigner.eth_address())),
-            callback_until: None,
+            callback: None,
         }
     }
 }
@@ -299,11 +299,13 @@ impl Host {
                     let mut decoded = Snapshot::decode(&snapshot.encode()).expect("own snapshot");
                     decoded.unknown_status = snapshot.unknown_status.clone();
                     // Stored with millisecond precision.
-                    let mut expected = snapshot.clone();
+                    let mut expected = (*snapshot).clone();
                     let to_ms =
                         |t: Option<UnixTime>| t.map(|t| UnixTime::from_millis(t.as_millis()));
                     expected.last_health_check = to_ms(expected.last_health_check);
-                    expected.callback_until = to_ms(expected.callback_until);
+                    if let Some(slot) = expected.callback.as_mut() {
+                        slot.until = UnixTime::from_millis(slot.until.as_millis());
+                    }
                     assert_eq!(decoded, expected);
                 }
                 Output::Event(event) => {

@@ -26,7 +26,7 @@ fn snapshot(n: u32) -> Snapshot {
         }),
         unknown_status: None,
         registered_as: None,
-        callback_until: None,
+        callback: None,
     }
 }
 

@@ -52,6 +52,13 @@ pub fn legacy_config() -> RegistrarConfig {
     .unwrap()
 }
 
+/// The legacy flow with a shared snapshot: several workers, one lock.
+pub fn lock_config() -> RegistrarConfig {
+    let mut config = legacy_config();
+    config.use_lock = true;
+    config
+}
+
 pub fn wallet_config() -> RegistrarConfig {
     RegistrarConfig::new(
         DDS,
@@ -321,7 +328,7 @@ pub fn persists(outputs: &[Output]) -> Vec<Snapshot> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Persist(s) => Some(s.clone()),
+            Output::Persist(s) => Some((**s).clone()),
             _ => None,
         })
         .collect()
