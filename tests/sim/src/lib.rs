@@ -13,6 +13,7 @@
 //! benchmarks instead).
 
 pub mod plot;
+pub mod protocol;
 
 use posemesh_dds_mock::slots::{Admission, SlotBooker};
 use posemesh_registration_core::keys::Signer;

@@ -1,0 +1,73 @@
+//! The cross-process protocol simulation, a few seconds of it: every schedule
+//! must keep every invariant (see `posemesh_fleet_sim::protocol`). The long
+//! run (`protocol-sim --long`, a million schedules) is in docs/reliability.md.
+
+use posemesh_fleet_sim::protocol::{run, Options};
+use std::time::Duration;
+
+fn options(workers: usize) -> Options {
+    Options {
+        workers,
+        duration: Duration::from_secs(20 * 60),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn schedules_keep_every_invariant() {
+    let mut failures = Vec::new();
+    let (mut attempts, mut forgeries, mut crashes, mut conflicts) = (0, 0, 0, 0);
+    for seed in 1..=150u64 {
+        let workers = (seed % 5) as usize + 1;
+        let report = run(seed, &options(workers));
+        attempts += report.attempts;
+        forgeries += report.forgeries;
+        crashes += report.crashes;
+        conflicts += report.conflicts;
+        if !report.violations.is_empty() {
+            failures.push(format!(
+                "seed {seed}, {workers} workers: {:?}\n  replay: cargo run --release -p posemesh-fleet-sim \
+                 --bin protocol-sim -- --seed {seed} --workers {workers} --minutes 20 --trace",
+                report.violations
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The schedules reach what they are for.
+    assert!(
+        attempts > 1_000 && forgeries > 1_000 && crashes > 500,
+        "{attempts} {forgeries} {crashes}"
+    );
+    assert!(
+        conflicts > 100,
+        "forgeries that meet a taken slot are reported: {conflicts}"
+    );
+}
+
+/// The checks can fail: with a lock that excludes nobody, schedules break the
+/// invariants and the simulation says so.
+#[test]
+fn a_lock_that_excludes_nobody_is_caught() {
+    let broken = Options {
+        broken_lock: true,
+        ..options(3)
+    };
+    let caught = (1..=20u64)
+        .filter(|seed| !run(*seed, &broken).violations.is_empty())
+        .count();
+    assert!(caught >= 10, "only {caught} of 20 schedules caught it");
+}
+
+/// One seed, one schedule: a failing seed replays exactly.
+#[test]
+fn a_seed_replays_exactly() {
+    let traced = Options {
+        trace: true,
+        ..options(4)
+    };
+    let first = run(7, &traced);
+    let second = run(7, &traced);
+    assert!(first.trace.len() > 100);
+    assert_eq!(first.trace, second.trace);
+    assert_ne!(first.trace, run(8, &traced).trace);
+}
