@@ -892,6 +892,11 @@ pub enum Output {
     /// stored snapshot, store what [`Registrar::merge_shared`] returns and
     /// release the lock; if busy, call [`Registrar::share_busy`].
     ShareState,
+    /// Only with [`RegistrarConfig::use_lock`], about once a second in a
+    /// process that does not hold the lock: read the shared snapshot (without
+    /// the lock) and hand it to [`Registrar::observe_shared`], so that every
+    /// process sees a sibling's registration within a second.
+    LoadShared,
     /// Report this event.
     Event(Event),
     /// Nothing to do until this time (or until a response or node request arrives).
@@ -982,6 +987,9 @@ enum Phase {
 pub struct Registrar {
     config: RegistrarConfig,
     key: NodeSigner,
+    /// The key's Ethereum address, derived once (a point multiplication and a
+    /// hash: too dear for every judgement of a stored registration).
+    address: String,
     rng: SplitMix64,
     /// Draws attempt ids (apart from `rng`, so ids leave the jitter sequence as it was).
     attempt_ids: SplitMix64,
@@ -1013,6 +1021,13 @@ pub struct Registrar {
     delivery: Option<Delivery>,
     /// When to try [`Output::ShareState`] again after the lock was busy.
     share_retry_at: Option<UnixTime>,
+    /// When to read the shared snapshot next ([`Output::LoadShared`]).
+    next_observe: Option<UnixTime>,
+    /// The latest time a host call named: a read that came due while there
+    /// was nothing to learn is asked for no earlier.
+    latest_now: UnixTime,
+    /// Until when siblings may change the shared snapshot ([`Registrar::watch_until`]).
+    watch_until: Option<UnixTime>,
     /// Secrets to cut out of every text that came from outside.
     redactor: Redactor,
     conflict_since: Option<UnixTime>,
@@ -1027,7 +1042,7 @@ impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registrar")
             .field("dds_url", &self.config.dds_url)
-            .field("address", &self.key.eth_address())
+            .field("address", &self.address)
             .field("status", &self.status)
             .field("attempt", &self.attempt)
             .field("next_check", &self.next_check)
@@ -1122,6 +1137,9 @@ impl Registrar {
             last_probe_persisted: None,
             delivery: None,
             share_retry_at: None,
+            next_observe: config.use_lock.then(|| now + SHORT_DELAY),
+            latest_now: now,
+            watch_until: None,
             redactor,
             conflict_since: None,
             next_conflict_warn: None,
@@ -1129,6 +1147,7 @@ impl Registrar {
             next_rejection_warn: None,
             rejections_unwarned: 0,
             outputs: VecDeque::new(),
+            address: key.eth_address(),
             key,
             config,
         };
@@ -1164,7 +1183,7 @@ impl Registrar {
         now: UnixTime,
     ) -> Result<Duration, StaleReason> {
         let stored = registered_as.ok_or(StaleReason::NotRecorded)?;
-        let current = self.config.registered_as(&self.key.eth_address());
+        let current = self.config.registered_as(&self.address);
         let differing: Vec<&str> = [
             ("DDS URL", stored.dds_url == current.dds_url),
             ("flow", stored.flow == current.flow),
@@ -1203,7 +1222,7 @@ impl Registrar {
 
     /// The node's Ethereum address (`0x`, lowercase hex).
     pub fn address(&self) -> String {
-        self.key.eth_address()
+        self.address.clone()
     }
 
     /// Tells the registrar whether the host runs a loop that sleeps until
@@ -1273,11 +1292,20 @@ impl Registrar {
             // Nothing happens until the host answers; re-poll in a TTL at the latest.
             Phase::AwaitingLock => self.next_check + self.config.ttl(),
         };
-        Output::Wait(self.share_retry_at.map_or(wake, |retry| wake.min(retry)))
+        let observe = self
+            .next_observe
+            .filter(|_| self.learns_from_shared())
+            .map(|at| at.max(self.latest_now));
+        let wake = [self.share_retry_at, observe]
+            .into_iter()
+            .flatten()
+            .fold(wake, UnixTime::min);
+        Output::Wait(wake)
     }
 
     /// Lets time pass: runs a due check, or times out an unanswered request.
     pub fn handle_timeout(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
         if self.share_retry_at.is_some_and(|at| now >= at) {
             self.share_retry_at = None;
             self.queue_share(now);
@@ -1309,6 +1337,13 @@ impl Registrar {
             }
             _ => {}
         }
+        // Last: what ran above may have changed whether there is anything to learn.
+        if self.learns_from_shared() && self.next_observe.is_some_and(|at| now >= at) {
+            self.next_observe = Some(now + SHORT_DELAY);
+            if !self.outputs.contains(&Output::LoadShared) {
+                self.outputs.push_back(Output::LoadShared);
+            }
+        }
     }
 
     /// Does now whatever the next check would do (for hosts that run the
@@ -1317,6 +1352,7 @@ impl Registrar {
     /// node is not registered, the expiry of a lapsed health check. While a
     /// request or the lock is awaited, the same as [`Registrar::handle_timeout`].
     pub fn check_now(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
         if matches!(self.phase, Phase::Idle) {
             self.next_check = now;
             self.check(now);
@@ -1335,6 +1371,7 @@ impl Registrar {
     /// [`RegistrarConfig::lock_stale_after`]. While an attempt is already
     /// running, that attempt's result answers.
     pub fn register_now(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
         if !matches!(self.phase, Phase::Idle) {
             self.once_since.get_or_insert(now);
             return;
@@ -1362,6 +1399,7 @@ impl Registrar {
     /// attempt does not take over a stored registration. Nothing happens while
     /// an attempt is already running.
     pub fn register_again(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
         self.emit(Event::RegisterAgain);
         self.rearm = true;
         if matches!(self.phase, Phase::Idle) {
@@ -1421,6 +1459,7 @@ impl Registrar {
 
     /// Reports the result of [`Output::AcquireLock`].
     pub fn handle_lock(&mut self, outcome: LockOutcome, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
         if !matches!(self.phase, Phase::AwaitingLock) {
             // An answer nobody asked for: hand a taken lock straight back.
             if matches!(outcome, LockOutcome::Acquired { .. }) && !self.holding_lock {
@@ -1452,6 +1491,7 @@ impl Registrar {
             }
             LockOutcome::Busy => {
                 self.emit(Event::LockBusy);
+                self.watch_until(now + self.config.ttl());
                 self.busy_since.get_or_insert(now);
                 let stale_after = self.config.lock_stale_after();
                 match self.once_since {
@@ -1527,7 +1567,11 @@ impl Registrar {
             Err(_) => return false,
         };
         self.last_health_check = self.last_health_check.max(fresh.last_health_check);
-        if let Some(credentials) = &fresh.credentials {
+        if let Some(credentials) = fresh
+            .credentials
+            .as_ref()
+            .filter(|c| Some(*c) != self.credentials.as_ref())
+        {
             self.redactor.add_secret(credentials.secret.expose());
         }
         self.credentials = fresh.credentials.or(self.credentials.take());
@@ -1588,8 +1632,7 @@ impl Registrar {
                 self.transmit(request, Step::Register, now, now);
             }
             Flow::Wallet => {
-                let request =
-                    request::siwe_nonce_request(&self.config.dds_url, &self.key.eth_address());
+                let request = request::siwe_nonce_request(&self.config.dds_url, &self.address);
                 self.transmit(request, Step::SiweNonce, now, now);
             }
         }
@@ -1629,6 +1672,7 @@ impl Registrar {
     /// idle, releases the lock, and checks again at once when next driven. A
     /// late answer to the abandoned request is ignored.
     pub fn cancel_request(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
         if let Phase::InFlight(flight) = &self.phase {
             let id = flight.id;
             self.phase = Phase::Idle;
@@ -1650,6 +1694,7 @@ impl Registrar {
         result: Result<HttpResponse, TransportError>,
         now: UnixTime,
     ) {
+        self.latest_now = self.latest_now.max(now);
         let flight = match &self.phase {
             Phase::InFlight(flight) if flight.id == id && !matches!(flight.step, Step::Sign(_)) => {
                 flight.clone()
@@ -1728,6 +1773,7 @@ impl Registrar {
         result: Result<Vec<u8>, String>,
         now: UnixTime,
     ) {
+        self.latest_now = self.latest_now.max(now);
         let (flight, message) = match &self.phase {
             Phase::InFlight(flight) if flight.id == id => match &flight.step {
                 Step::Sign(message) => (flight.clone(), message.clone()),
@@ -1742,7 +1788,7 @@ impl Registrar {
             }
         };
         self.phase = Phase::Idle;
-        let address = self.key.eth_address();
+        let address = self.address.clone();
         let checked =
             result.and_then(|signature| check_remote_signature(&message, &signature, &address));
         match checked {
@@ -1790,7 +1836,7 @@ impl Registrar {
         self.attempt = 0;
         self.once_since = None;
         self.last_health_check = Some(now);
-        let registered_as = self.config.registered_as(&self.key.eth_address());
+        let registered_as = self.config.registered_as(&self.address);
         // Credentials are the issuing DDS's name for this key: registered with
         // another DDS or key, the stored ones belong to another node.
         if self.registered_as.as_ref().is_some_and(|was| {
@@ -1799,6 +1845,10 @@ impl Registrar {
             self.credentials = None;
         }
         self.registered_as = Some(registered_as);
+        if self.config.use_lock && self.callback.is_some() {
+            // Its callback may reach a sibling, which stores it.
+            self.watch_until(now + CALLBACK_GRACE + SHORT_DELAY);
+        }
         if let Some(window) = &mut self.callback {
             window.attempt_succeeded = true;
             window.closes_at = now + CALLBACK_GRACE;
@@ -1918,6 +1968,7 @@ impl Registrar {
     /// idle, so a worker that is not the one registering never writes its
     /// stale view over the shared state.
     pub fn handle_health_check(&mut self, user_agent: &str, now: UnixTime) -> bool {
+        self.latest_now = self.latest_now.max(now);
         if !callback::is_dds_user_agent(user_agent) {
             return false;
         }
@@ -1960,6 +2011,7 @@ impl Registrar {
         body: &[u8],
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
+        self.latest_now = self.latest_now.max(now);
         self.handle_registration_callback_shared(body, None, now)
     }
 
@@ -1975,6 +2027,7 @@ impl Registrar {
         stored: Option<&Snapshot>,
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
+        self.latest_now = self.latest_now.max(now);
         match self.accept_callback(body, stored, now) {
             Ok(()) => Ok(()),
             Err(rejection) => {
@@ -2133,10 +2186,11 @@ impl Registrar {
     /// this process never writes its whole view without the attempt's lock.
     /// This process's view takes the stored credentials.
     pub fn merge_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) -> Option<Snapshot> {
+        self.latest_now = self.latest_now.max(now);
         self.share_retry_at = None;
         let delivery = self.delivery.take();
         let mut merged = stored?;
-        let current = self.config.registered_as(&self.key.eth_address());
+        let current = self.config.registered_as(&self.address);
         let registered_here =
             merged.status == Status::Registered && merged.registered_as.as_ref() == Some(&current);
         if let Some(delivery) = delivery {
@@ -2170,10 +2224,60 @@ impl Registrar {
         Some(merged)
     }
 
+    /// Whether reading the shared snapshot can teach this registrar anything:
+    /// always, but while it holds the lock (it writes the snapshot then). A
+    /// registered worker learns newer credentials and health checks from it;
+    /// the others, a sibling's registration. Every worker sees what is stored
+    /// within a second.
+    fn learns_from_shared(&self) -> bool {
+        !self.holding_lock
+    }
+
+    /// Keeps reading the shared snapshot until `until`: a sibling holds the
+    /// lock, or an attempt's callback window is open (new credentials may be
+    /// stored any moment).
+    fn watch_until(&mut self, until: UnixTime) {
+        self.watch_until = Some(self.watch_until.map_or(until, |was| was.max(until)));
+    }
+
+    /// Answers [`Output::LoadShared`] with the shared snapshot as stored now
+    /// (`None` if missing or unreadable). A registration stored for this exact
+    /// configuration is taken over as when found under the lock: fresh, or
+    /// made since this process found the lock busy. So a worker that lost the
+    /// race for the lock is registered within a second of the winner, with
+    /// its credentials and health checks, instead of waiting an interval.
+    /// Nothing happens while this process is in an attempt or waits for the
+    /// lock (the lock's answer decides then), or after
+    /// [`Registrar::register_again`] (the stored registration is what is gone).
+    pub fn observe_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
+        let Some(stored) = stored else {
+            return;
+        };
+        if let Some(slot) = stored.callback.as_ref().filter(|slot| slot.until >= now) {
+            self.watch_until(slot.until + SHORT_DELAY);
+        }
+        if self.holding_lock || self.rearm || !matches!(self.phase, Phase::Idle) {
+            return;
+        }
+        let nothing_new = self.status == Status::Registered
+            && stored.last_health_check <= self.last_health_check
+            && (stored.credentials.is_none() || stored.credentials == self.credentials);
+        if nothing_new {
+            return;
+        }
+        if self.adopt_if_registered(stored, self.busy_since, now) {
+            self.busy_since = None;
+            self.next_check = now;
+            self.check(now);
+        }
+    }
+
     /// Answers [`Output::ShareState`] when the lock was busy (or failed): a
     /// callback still to merge is tried again in a second, until its window
     /// closes; a health check alone is not worth waiting for.
     pub fn share_busy(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
         match &self.delivery {
             Some(delivery) if now < delivery.until => {
                 self.share_retry_at = Some(now + SHORT_DELAY);
@@ -2193,6 +2297,7 @@ impl Registrar {
         body: &[u8],
         now: UnixTime,
     ) -> NodeResponse {
+        self.latest_now = self.latest_now.max(now);
         self.handle_node_request_shared(method, path, headers, body, None, now)
     }
 
@@ -2223,6 +2328,7 @@ impl Registrar {
         stored: Option<&Snapshot>,
         now: UnixTime,
     ) -> NodeResponse {
+        self.latest_now = self.latest_now.max(now);
         let path = path.split('?').next().unwrap_or(path);
         let method = method.to_ascii_uppercase();
         match (method.as_str(), path) {

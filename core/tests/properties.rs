@@ -206,8 +206,8 @@ impl HostLock {
                 Output::Persist(_) if use_lock => {
                     prop_assert!(self.held, "a shared snapshot written without the lock");
                 }
-                Output::ShareState => {
-                    prop_assert!(use_lock && !self.held, "ShareState from the lock holder");
+                Output::ShareState | Output::LoadShared => {
+                    prop_assert!(use_lock && !self.held, "{output:?} from the lock holder");
                 }
                 _ => {}
             }

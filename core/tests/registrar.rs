@@ -744,14 +744,15 @@ fn retry_after_is_a_floor_for_slow_retries() {
 #[test]
 fn lock_busy_rechecks_after_a_ttl() {
     let mut sim = Sim::new(lock_config(), None);
-    let outs = sim.advance_to_wake();
+    let outs = sim.advance_to_event();
     assert_eq!(kinds(&outs), ["acquire_lock"]);
     assert!(!sim.reg.has_request_in_flight());
     let outs = sim.lock(LockOutcome::Busy);
     assert_eq!(event_names(&outs), ["lock.busy"]);
     assert!(transmits(&outs).is_empty());
-    assert_eq!(sim.wake, t0() + secs(1) + TTL);
-    let outs = sim.advance_to_wake();
+    // Meanwhile it reads the shared snapshot every second (nothing stored here).
+    let outs = sim.advance_to_event();
+    assert_eq!(sim.now, t0() + secs(1) + TTL);
     assert_eq!(kinds(&outs), ["acquire_lock"]);
     // A lock that cannot be taken at all is a failed attempt (so a register
     // once ends), with the host's message; the loop tries again after a TTL.
@@ -765,14 +766,16 @@ fn lock_busy_rechecks_after_a_ttl() {
         "could not take the registration lock: lock file unreadable"
     );
     assert!(persists(&outs).is_empty(), "not the lock holder: no write");
-    assert_eq!(sim.wake, t0() + secs(1) + TTL * 2);
     assert!(sim.transmits().is_empty());
+    let outs = sim.advance_to_event();
+    assert_eq!(sim.now, t0() + secs(1) + TTL * 2);
+    assert_eq!(kinds(&outs), ["acquire_lock"]);
 }
 
 #[test]
 fn lock_acquired_then_released_after_persisting_the_result() {
     let mut sim = Sim::new(lock_config(), None);
-    sim.advance_to_wake();
+    sim.advance_to_event();
     let outs = sim.lock(LockOutcome::Acquired { fresh: None });
     assert!(event_names(&outs).contains(&"lock.acquired"));
     assert_eq!(transmits(&outs).len(), 1);
@@ -788,7 +791,7 @@ fn lock_acquired_then_released_after_persisting_the_result() {
     assert!(persist < release, "{k:?}");
     assert_eq!(k.iter().filter(|x| *x == "release_lock").count(), 1);
 
-    let outs = sim.advance_to_wake();
+    let outs = sim.advance_to_event();
     assert_eq!(kinds(&outs), ["acquire_lock"]);
     sim.lock(LockOutcome::Acquired { fresh: None });
     let outs = sim.respond(200, &[], b"");
@@ -802,7 +805,7 @@ fn lock_acquired_then_released_after_persisting_the_result() {
 #[test]
 fn lock_with_a_fresh_registration_is_adopted() {
     let mut sim = Sim::new(lock_config(), None);
-    sim.advance_to_wake();
+    sim.advance_to_event();
     let checked = t0() - secs(10);
     let fresh = Snapshot {
         status: Status::Registered,
@@ -816,7 +819,11 @@ fn lock_with_a_fresh_registration_is_adopted() {
     assert!(kinds(&outs).contains(&"release_lock".to_owned()));
     assert_eq!(sim.reg.status(), Status::Registered);
     assert_eq!(sim.reg.snapshot().last_health_check, Some(checked));
-    assert_eq!(sim.wake, checked + TTL + ms(1));
+    // Without credentials it watches the shared snapshot for them; its next
+    // check is just after the TTL lapses.
+    let outs = sim.advance_to_event();
+    assert_eq!(sim.now, checked + TTL + ms(1));
+    assert_eq!(kinds(&outs), ["acquire_lock"]);
 }
 
 #[test]
@@ -899,7 +906,7 @@ fn unanswered_lock_does_not_spin() {
     // A host whose lock attempt hangs: the registrar must not ask to be woken at
     // a deadline that has already passed (the harness asserts that in `timeout`).
     let mut sim = Sim::new(lock_config(), None);
-    let outs = sim.advance_to_wake();
+    let outs = sim.advance_to_event();
     assert_eq!(kinds(&outs), ["acquire_lock"]);
     sim.run_until(t0() + TTL * 5);
     assert!(sim.transmits().is_empty());
@@ -911,7 +918,7 @@ fn unanswered_lock_does_not_spin() {
     assert!(asked >= 2, "asked for the lock {asked} time(s)");
     // … and registers once the host answers.
     while !sim.lock_requested {
-        sim.advance_to_wake();
+        sim.advance_to_event();
     }
     let outs = sim.lock(LockOutcome::Acquired { fresh: None });
     assert_eq!(transmits(&outs).len(), 1);
@@ -1526,13 +1533,13 @@ fn largest_accepted_callback_still_persists_readably() {
 #[test]
 fn late_lock_answer_is_handed_back() {
     let mut sim = Sim::new(lock_config(), None);
-    sim.advance_to_wake();
+    sim.advance_to_event();
     assert!(sim.lock_requested);
     // No answer within a TTL: a lock error, and a new check a TTL later.
-    let outs = sim.advance_to_wake();
+    let outs = sim.advance_to_event();
     assert_eq!(sim.now, t0() + secs(1) + TTL);
     assert_eq!(event_names(&outs), ["lock.error", "registration.error"]);
-    assert_eq!(sim.wake, sim.now + TTL);
+    assert_eq!(sim.reg.status(), Status::Disconnected);
     // The answer finally arrives: the lock goes straight back, nothing is sent.
     sim.elapse(secs(5));
     let outs = sim.lock(LockOutcome::Acquired { fresh: None });
@@ -1548,10 +1555,10 @@ fn extreme_configuration_values_do_not_panic() {
     assert_eq!(config.ttl(), Duration::MAX);
     assert_eq!(config.lock_stale_after(), secs(600));
     let mut sim = Sim::new(config, None);
-    sim.advance_to_wake();
+    sim.advance_to_event();
     sim.lock(LockOutcome::Acquired { fresh: None });
     sim.respond(503, &[], b"");
-    sim.advance_to_wake();
+    sim.advance_to_event();
     sim.lock(LockOutcome::Acquired { fresh: None });
     sim.respond(200, &[], b"");
     assert_eq!(sim.reg.status(), Status::Registered);

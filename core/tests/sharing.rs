@@ -209,7 +209,7 @@ fn a_worker_never_probed_stays_registered_while_a_sibling_is() {
     // reads the shared snapshot under the lock before calling it expired, and
     // stays registered without a word while the siblings' probes keep it fresh.
     let mut worker = Sim::new(lock_config(), None);
-    worker.advance_to_wake();
+    worker.advance_to_event();
     let registered = Snapshot {
         status: Status::Registered,
         last_health_check: Some(worker.now),
@@ -220,7 +220,7 @@ fn a_worker_never_probed_stays_registered_while_a_sibling_is() {
         fresh: Some(registered.clone()),
     });
     assert_eq!(worker.reg.status(), Status::Registered);
-    let outs = worker.advance_to_wake();
+    let outs = worker.advance_to_event();
     assert_eq!(kinds(&outs), ["acquire_lock"], "no expiry announced yet");
     let probed = Snapshot {
         last_health_check: Some(worker.now - secs(5)),
@@ -233,7 +233,7 @@ fn a_worker_never_probed_stays_registered_while_a_sibling_is() {
     assert_eq!(worker.reg.status(), Status::Registered);
 
     // Nobody was probed for a TTL: now it is expired, and the worker registers.
-    worker.advance_to_wake();
+    worker.advance_to_event();
     let outs = worker.lock(LockOutcome::Acquired {
         fresh: Some(registered),
     });
@@ -439,4 +439,85 @@ fn node_response_for_a_refused_callback_names_no_secret() {
             "{text}"
         );
     }
+}
+
+fn registered_by_a_sibling(at: posemesh_registration_core::UnixTime, id: &str) -> Snapshot {
+    Snapshot {
+        status: Status::Registered,
+        last_health_check: Some(at),
+        registered_as: Some(lock_config().registered_as(KEY_ADDRESS)),
+        credentials: Some(posemesh_registration_core::DdsCredentials {
+            id: id.into(),
+            secret: "sibling-s3cret".into(),
+            organization_id: None,
+        }),
+        ..Snapshot::default()
+    }
+}
+
+/// Workers started together race for the lock; the losers do not report
+/// `disconnected` for an interval: within a second of the winner storing its
+/// registration they take it over, credentials included.
+#[test]
+fn a_worker_that_found_the_lock_busy_adopts_the_winners_registration_within_a_second() {
+    let mut sim = Sim::new(lock_config(), None);
+    assert_eq!(kinds(&sim.advance_to_event()), ["acquire_lock"]);
+    sim.lock(LockOutcome::Busy);
+    let busy_at = sim.now;
+    assert_eq!(sim.reg.status(), Status::Disconnected);
+    // Nothing stored yet: reads come and go without a change.
+    sim.advance_to_wake();
+    assert_eq!(sim.now, busy_at + secs(1));
+    assert_eq!(sim.reg.status(), Status::Disconnected);
+    // The winner registers and stores it.
+    sim.shared = Some(registered_by_a_sibling(sim.now + ms(300), "winner"));
+    sim.elapse(ms(300));
+    let outs = sim.advance_to_event();
+    assert!(sim.now <= busy_at + secs(2), "adopted at {:?}", sim.now);
+    assert!(
+        event_names(&outs).contains(&"registration.adopted"),
+        "{:?}",
+        kinds(&outs)
+    );
+    assert_eq!(sim.reg.status(), Status::Registered);
+    assert_eq!(sim.reg.credentials().unwrap().id, "winner");
+    assert!(transmits(&outs).is_empty());
+    // Its secret is redacted from this worker's messages too.
+    assert!(!format!("{:?}", sim.reg.snapshot()).contains("sibling-s3cret"));
+}
+
+/// A worker that took over a registration before its callback arrived (at a
+/// sibling) learns the credentials within a second of their being stored.
+#[test]
+fn a_registered_worker_learns_the_credentials_a_sibling_stored_within_a_second() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    let mut without = registered_by_a_sibling(sim.now, "n1");
+    without.credentials = None;
+    sim.lock(LockOutcome::Acquired {
+        fresh: Some(without),
+    });
+    assert_eq!(sim.reg.status(), Status::Registered);
+    assert!(sim.reg.credentials().is_none());
+    sim.shared = Some(registered_by_a_sibling(sim.now, "n1"));
+    let stored_at = sim.now;
+    while sim.reg.credentials().is_none() {
+        sim.advance_to_wake();
+        assert!(sim.now <= stored_at + secs(1), "not learnt within a second");
+    }
+    assert_eq!(sim.reg.credentials().unwrap().id, "n1");
+}
+
+/// After `register_again` the stored registration is what is gone: reading
+/// it does not take it over again.
+#[test]
+fn register_again_is_not_undone_by_the_stored_registration() {
+    let mut sim = Sim::new(lock_config(), None);
+    sim.advance_to_wake();
+    sim.lock(LockOutcome::Busy);
+    sim.shared = Some(registered_by_a_sibling(sim.now, "gone"));
+    sim.reg.register_again(sim.now);
+    sim.drain();
+    sim.advance_to_wake();
+    assert_ne!(sim.reg.status(), Status::Registered);
 }

@@ -604,6 +604,11 @@ impl Driver {
                 }
                 Output::ReleaseLock => self.shared.store.unlock().await,
                 Output::ShareState => self.share_state().await,
+                Output::LoadShared => {
+                    let stored = self.load_stored().await;
+                    let now = self.shared.runtime.now();
+                    lock(&self.shared.registrar).observe_shared(stored, now);
+                }
                 Output::Event(event) => {
                     self.report(&event);
                     if let Some(result) = event.attempt_result() {

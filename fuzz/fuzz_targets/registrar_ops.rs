@@ -290,6 +290,10 @@ impl Host {
                     assert!(self.use_lock, "shared state without a shared store");
                     assert!(!self.lock_held, "the lock holder writes, it does not merge");
                 }
+                Output::LoadShared => {
+                    assert!(self.use_lock, "shared state read without a shared store");
+                    assert!(!self.lock_held, "the lock holder writes, it does not read");
+                }
                 Output::Persist(snapshot) => {
                     if self.use_lock {
                         assert!(self.lock_held, "shared snapshot written without the lock");

@@ -87,6 +87,11 @@ pub struct Sim {
     pub in_flight: Option<(OutgoingRequest, UnixTime)>,
     /// Whether the registrar asked for the lock and got no answer yet.
     pub lock_requested: bool,
+    /// What `Output::LoadShared` reads (answered as it is drained, as a host
+    /// does: a sibling's registration, or nothing stored).
+    pub shared: Option<Snapshot>,
+    /// Whether the last drain answered a `LoadShared`.
+    loaded_shared: bool,
 }
 
 impl Sim {
@@ -122,6 +127,8 @@ impl Sim {
             wake: start,
             in_flight: None,
             lock_requested: false,
+            shared: None,
+            loaded_shared: false,
         };
         sim.drain();
         sim
@@ -130,8 +137,19 @@ impl Sim {
     /// Pops outputs until `Wait`; returns the others.
     pub fn drain(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
+        self.loaded_shared = false;
         for _ in 0..10_000 {
             let output = self.reg.poll_output();
+            if output == Output::LoadShared {
+                // Answered at once and left out of `out`: tests look at what follows.
+                self.loaded_shared = true;
+                self.log.push(Record {
+                    at: self.now,
+                    output,
+                });
+                self.reg.observe_shared(self.shared.clone(), self.now);
+                continue;
+            }
             if let Output::Wait(at) = output {
                 self.wake = at;
                 return out;
@@ -173,6 +191,19 @@ impl Sim {
         );
         self.now = self.wake;
         self.timeout()
+    }
+
+    /// Like [`Sim::advance_to_wake`], sleeping through the wake-ups that only
+    /// read the shared snapshot (once a second under a shared store) and led
+    /// to nothing: to the next check, answer deadline or retry.
+    pub fn advance_to_event(&mut self) -> Vec<Output> {
+        for _ in 0..100_000 {
+            let out = self.advance_to_wake();
+            if !(out.is_empty() && self.loaded_shared) {
+                return out;
+            }
+        }
+        panic!("only shared-snapshot reads for 100,000 wake-ups");
     }
 
     /// Calls `handle_timeout(now)` and drains, checking the next deadline moves on.
@@ -345,6 +376,7 @@ pub fn kinds(outputs: &[Output]) -> Vec<String> {
             Output::ReleaseLock => "release_lock".to_owned(),
             Output::Persist(_) => "persist".to_owned(),
             Output::ShareState => "share_state".to_owned(),
+            Output::LoadShared => "load_shared".to_owned(),
             Output::Event(e) => e.name().to_owned(),
             Output::Wait(_) => "wait".to_owned(),
         })

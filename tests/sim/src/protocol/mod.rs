@@ -19,7 +19,10 @@
 //!    `CallbackConflict` is reported;
 //! 5. only a worker that took the lock for its own attempt writes a whole
 //!    snapshot; any other write is a merge (health check, callback) into a
-//!    stored snapshot, changing nothing else; every stored snapshot loads.
+//!    stored snapshot, changing nothing else; every stored snapshot loads;
+//! 6. every live worker sees a stored registration within two seconds: while
+//!    a fresh one (confirmed within half a TTL) has been stored that long,
+//!    no worker reports `disconnected`, and each holds its credentials.
 
 mod exec;
 
@@ -29,7 +32,7 @@ use posemesh_registration_core::registrar::CALLBACK_GRACE;
 use posemesh_registration_core::request::LEGACY_REGISTER_PATH;
 use posemesh_registration_core::{
     DdsCredentials, Event, Flow, HttpRequest, HttpResponse, PrivateKey, RegistrarConfig, Snapshot,
-    TransportError, TransportErrorKind, UnixTime,
+    Status, TransportError, TransportErrorKind, UnixTime,
 };
 use posemesh_registration_driver::{
     BoxFuture, Driver, EventSink, Runtime, SnapshotStore, StoreError, Transport,
@@ -197,6 +200,9 @@ struct World {
     issued: u64,
     dds_knows_node: bool,
     probes_paused_until: UnixTime,
+    /// The stored snapshot and since when its registration (status,
+    /// credentials) has been what it is.
+    stored_since: Option<(UnixTime, Snapshot)>,
     end: UnixTime,
     report: Report,
 }
@@ -321,6 +327,38 @@ impl World {
         }
     }
 
+    /// Invariant 6, between steps.
+    fn check_visibility(&mut self, now: UnixTime) {
+        let Some((since, stored)) = self.stored_since.clone() else {
+            return;
+        };
+        let fresh = stored
+            .last_health_check
+            .is_some_and(|at| now.saturating_since(at) <= TTL / 2);
+        if stored.status != Status::Registered || !fresh || now < since + Duration::from_secs(2) {
+            return;
+        }
+        let mut broken = Vec::new();
+        for (w, state) in self.workers.iter().enumerate() {
+            let Some(driver) = state.driver.as_ref().filter(|_| state.alive) else {
+                continue;
+            };
+            let seen = driver.snapshot();
+            if driver.status() == Status::Disconnected {
+                broken.push(format!("worker {w} reports disconnected"));
+            } else if stored.credentials.is_some() && seen.credentials != stored.credentials {
+                broken.push(format!("worker {w} lacks the stored credentials"));
+            }
+        }
+        for what in broken {
+            let since = secs(since);
+            self.violate(
+                now,
+                format!("{what} though a fresh registration is stored since {since:.3}s"),
+            );
+        }
+    }
+
     /// Invariant 4, once every window has closed.
     fn check_conflicts(&mut self, end: UnixTime) {
         for a in 0..self.attempts.len() {
@@ -439,6 +477,22 @@ impl SnapshotStore for SimStore {
                 ))
             )
         });
+        if let Ok(snapshot) = Snapshot::decode(&bytes) {
+            // The same registration, and it was fresh already.
+            let same = world.stored_since.as_ref().is_some_and(|(_, was)| {
+                (was.status, &was.credentials) == (snapshot.status, &snapshot.credentials)
+                    && was
+                        .last_health_check
+                        .is_some_and(|at| now.saturating_since(at) <= TTL / 2)
+            });
+            if same {
+                if let Some((_, was)) = world.stored_since.as_mut() {
+                    *was = snapshot;
+                }
+            } else {
+                world.stored_since = Some((now, snapshot));
+            }
+        }
         world.disk = Some(bytes);
         ready(Ok(()))
     }
@@ -987,6 +1041,7 @@ pub fn run(seed: u64, options: &Options) -> Report {
         issued: 0,
         dds_knows_node: false,
         probes_paused_until: start,
+        stored_since: None,
         end: start + options.duration,
         report: Report {
             seed,
@@ -1016,6 +1071,7 @@ pub fn run(seed: u64, options: &Options) -> Report {
     loop {
         sim.exec.run_until_stalled();
         let now = sim.clock.lock().unwrap().now();
+        lock_world(&sim.shared).check_visibility(now);
         let timer = sim.clock.lock().unwrap().next_deadline();
         let action = lock_world(&sim.shared)
             .actions
