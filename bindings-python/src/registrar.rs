@@ -51,8 +51,11 @@ pub(crate) fn stop_all(py: Python<'_>) -> usize {
     count
 }
 
-/// In the child of `os.fork()`: the parent's loops do not run here.
+/// In the child of `os.fork()`: the parent's loops do not run here. Every
+/// registrar inherited from the parent then says it is not running, and
+/// registers when started or asked again (the driver's fork generation).
 pub(crate) fn forget_after_fork() {
+    posemesh_registration::shared_driver::after_fork_in_child();
     started().clear();
 }
 

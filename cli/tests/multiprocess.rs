@@ -39,12 +39,31 @@ fn legacy_worker(
     (listen, node_url): (&str, &str),
     reuse_port: bool,
 ) -> Worker {
-    let mut args: Vec<String> = ["--flow", "legacy", "--interval", "4", "--listen", listen]
-        .into_iter()
-        .chain(["--node-url", node_url])
-        .chain(["--capability", "/reconstruction/global-refinement/v1"])
-        .map(String::from)
-        .collect();
+    legacy_worker_every(mock, state, dir, n, (listen, node_url), reuse_port, "4")
+}
+
+fn legacy_worker_every(
+    mock: &Mock,
+    state: &std::path::Path,
+    dir: &std::path::Path,
+    n: usize,
+    (listen, node_url): (&str, &str),
+    reuse_port: bool,
+    interval: &str,
+) -> Worker {
+    let mut args: Vec<String> = [
+        "--flow",
+        "legacy",
+        "--interval",
+        interval,
+        "--listen",
+        listen,
+    ]
+    .into_iter()
+    .chain(["--node-url", node_url])
+    .chain(["--capability", "/reconstruction/global-refinement/v1"])
+    .map(String::from)
+    .collect();
     if reuse_port {
         args.push("--reuse-port".into());
     }
@@ -309,6 +328,38 @@ fn three_workers_on_one_port(first_answer_delay_ms: u64) -> OnePort {
         workers,
         _dir: dir,
     }
+}
+
+/// Workers that lose the race for the lock do not wait out an interval (60 s
+/// here) reporting `disconnected`: they take over the winner's registration
+/// within a second or so of its being stored.
+#[cfg(unix)]
+#[test]
+fn workers_that_found_the_lock_busy_take_over_the_registration_at_once() {
+    let mock = Mock::start();
+    mock.faults(r#"[{"delay_ms":1500,"pass_through":true}]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let node_url = format!("http://{listen}");
+    let started = Instant::now();
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|n| {
+            let at = (&listen[..], &node_url[..]);
+            legacy_worker_every(&mock, &state, dir.path(), n, at, true, "60")
+        })
+        .collect();
+    let settled = wait_for(Duration::from_secs(20), || all_settled(&workers));
+    let took = started.elapsed();
+    let logs = stop_all(&mut workers);
+    assert!(
+        settled,
+        "not every worker took the registration over within 20 s:\n{logs}"
+    );
+    assert!(logs.contains("lock.busy"), "the others never met the lock");
+    assert!(logs.contains("registration.adopted"), "{logs}");
+    assert_eq!(mock.accepted(LEGACY_PATH), 1, "{logs}");
+    eprintln!("all three registered after {took:?}");
 }
 
 #[cfg(unix)]

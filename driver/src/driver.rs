@@ -20,6 +20,20 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+/// Bumped by [`after_fork_in_child`]; each driver catches up on its next call.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Tells every driver of this process that it now runs in the child of a
+/// `fork()` (call it from the host's at-fork hook, as the Python package does
+/// with `os.register_at_fork`). Threads do not survive a fork: a loop the
+/// parent ran, and any call it had in progress, are gone, though their locks
+/// and flags were copied. Each driver forgets them on its next call, so it
+/// says it is not running and works when started again; what it knows of the
+/// registration is kept.
+pub fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
 /// Why the driver could not start or run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DriverError {
@@ -135,8 +149,9 @@ impl DriverBuilder {
                 store_limit,
                 runtime: self.runtime,
                 sink: self.sink,
-                io: AsyncMutex::new(Io::default()),
-                drive: AsyncMutex::new(()),
+                io: Mutex::new(Arc::default()),
+                drive: Mutex::new(Arc::default()),
+                generation: AtomicU64::new(FORK_GENERATION.load(Ordering::Acquire)),
                 wake: Wake::default(),
                 run_active: AtomicBool::new(false),
                 stops: AtomicU64::new(0),
@@ -175,9 +190,12 @@ struct Shared {
     runtime: Arc<dyn Runtime>,
     sink: Option<Arc<dyn EventSink>>,
     /// Held while outputs are carried out: one caller at a time, in order.
-    io: AsyncMutex<Io>,
+    /// (Replaced in a forked child, where the parent's holder does not exist.)
+    io: Mutex<Arc<AsyncMutex<Io>>>,
     /// Held by whoever runs the loop (run, register_once, tick).
-    drive: AsyncMutex<()>,
+    drive: Mutex<Arc<AsyncMutex<()>>>,
+    /// The [`after_fork_in_child`] generation this driver has caught up with.
+    generation: AtomicU64,
     wake: Wake,
     run_active: AtomicBool,
     /// Bumped by [`Driver::stop`]; a loop ends when it changes.
@@ -297,6 +315,7 @@ impl Driver {
 
     /// Whether [`Driver::run`] is active.
     pub fn is_running(&self) -> bool {
+        self.catch_up_with_fork();
         self.shared.run_active.load(Ordering::Acquire)
     }
 
@@ -304,13 +323,15 @@ impl Driver {
     /// is dropped, which abandons the request in flight). An error if the loop
     /// already runs.
     pub async fn run(&self) -> Result<(), DriverError> {
+        self.catch_up_with_fork();
         if self.shared.run_active.swap(true, Ordering::AcqRel) {
             return Err(DriverError::AlreadyRunning);
         }
         lock(&self.shared.registrar).set_looping(true);
         let _active = RunGuard(self.clone());
         let stops = self.shared.stops.load(Ordering::Acquire);
-        let _drive = self.shared.drive.lock().await;
+        let drive = self.drive_lock();
+        let _drive = drive.lock().await;
         if self.stopped_since(stops) {
             return Ok(());
         }
@@ -332,6 +353,7 @@ impl Driver {
     /// Next to a running loop, or another `register_once`, it joins the
     /// attempt in progress and gets the same result.
     pub async fn register_once(&self) -> Result<AttemptOutcome, RegisterOnceError> {
+        self.catch_up_with_fork();
         let stops = self.shared.stops.load(Ordering::Acquire);
         let mut results = self.shared.results.subscribe();
         {
@@ -341,7 +363,8 @@ impl Driver {
         self.shared.wake.notify();
         // Whoever holds the loop carries the attempt out; if nobody does, we do.
         let drive = async {
-            let _drive = self.shared.drive.lock().await;
+            let drive = self.drive_lock();
+            let _drive = drive.lock().await;
             if !self.stopped_since(stops) {
                 self.drive(stops).await;
             }
@@ -370,6 +393,7 @@ impl Driver {
     /// carries it out; without one, the next `run`, `tick` or
     /// `register_once` does.
     pub fn register_again(&self) {
+        self.catch_up_with_fork();
         let now = self.shared.runtime.now();
         lock(&self.shared.registrar).register_again(now);
         self.shared.wake.notify();
@@ -382,7 +406,8 @@ impl Driver {
     /// timeout); a registered one does nothing. Waits while another operation
     /// drives.
     pub async fn tick(&self) -> TickReport {
-        let _drive = self.shared.drive.lock().await;
+        let drive = self.drive_lock();
+        let _drive = drive.lock().await;
         // Dropped mid-request (an aborted tick): the request is abandoned at
         // once, so the next tick does not wait out its timeout.
         let _abandon = AbandonOnDrop(self.clone());
@@ -441,6 +466,7 @@ impl Driver {
         headers: &[(String, String)],
         body: &[u8],
     ) -> NodeResponse {
+        self.catch_up_with_fork();
         // Behind one port, a callback may be for a sibling process's attempt:
         // its window is in the shared snapshot (read only for a body that parses).
         let stored = if self.shared.store.uses_lock()
@@ -467,6 +493,36 @@ impl Driver {
         response
     }
 
+    fn drive_lock(&self) -> Arc<AsyncMutex<()>> {
+        self.catch_up_with_fork();
+        lock(&self.shared.drive).clone()
+    }
+
+    fn io(&self) -> Arc<AsyncMutex<Io>> {
+        lock(&self.shared.io).clone()
+    }
+
+    /// In the child of a `fork()` ([`after_fork_in_child`]): the parent's loop,
+    /// its calls and its request do not exist here, though their locks and
+    /// flags were copied. Forget them, so that this driver says it is not
+    /// running and works when started again. The registrar's state (its
+    /// registration, credentials) is kept.
+    fn catch_up_with_fork(&self) {
+        let generation = FORK_GENERATION.load(Ordering::Acquire);
+        if self.shared.generation.swap(generation, Ordering::AcqRel) == generation {
+            return;
+        }
+        *lock(&self.shared.drive) = Arc::default();
+        *lock(&self.shared.io) = Arc::default();
+        lock(&self.shared.stashed).clear();
+        self.shared.run_active.store(false, Ordering::Release);
+        let now = self.shared.runtime.now();
+        let mut registrar = lock(&self.shared.registrar);
+        registrar.set_looping(false);
+        // The parent's request is answered in the parent; a lock it holds is the parent's.
+        registrar.cancel_request(now);
+    }
+
     fn stopped_since(&self, stops: u64) -> bool {
         self.shared.stops.load(Ordering::Acquire) != stops
     }
@@ -474,8 +530,7 @@ impl Driver {
     fn next_wake(&self) -> UnixTime {
         // Drained with the last flush; if a caller changed the registrar since,
         // the wake signal makes the loop come round again anyway.
-        self.shared
-            .io
+        self.io()
             .try_lock()
             .and_then(|io| io.next_wake)
             .unwrap_or_else(|| self.shared.runtime.now())
@@ -567,7 +622,8 @@ impl Driver {
     /// persists, lock actions, events. Returns the requests to send and the
     /// signatures to ask for.
     async fn flush(&self) -> Vec<Pending> {
-        let mut io = self.shared.io.lock().await;
+        let io = self.io();
+        let mut io = io.lock().await;
         let mut transmits = Vec::new();
         let mut results = Vec::new();
         loop {

@@ -38,7 +38,9 @@ mod bounded;
 mod driver;
 mod signal;
 
-pub use driver::{Driver, DriverBuilder, DriverError, RegisterOnceError, TickReport};
+pub use driver::{
+    after_fork_in_child, Driver, DriverBuilder, DriverError, RegisterOnceError, TickReport,
+};
 pub use posemesh_registration_core as core;
 
 use posemesh_registration_core::{Event, HttpRequest, HttpResponse, TransportError, UnixTime};
