@@ -247,8 +247,8 @@ pub(crate) fn build_wallet_registration_request(
         registration_secret,
     )?;
     if let Some(domains) = siwe_domains.filter(|d| !d.is_none()) {
-        config.siwe_domains = string_list_arg(domains, "siwe_domains")?;
-        config.validate().map_err(Error::from)?;
+        let domains = string_list_arg(domains, "siwe_domains")?;
+        config = config.with_siwe_domains(domains).map_err(Error::from)?;
     }
     let body = if challenge.is_instance_of::<PyDict>() {
         let text = py

@@ -304,7 +304,7 @@ def test_ctrl_c_interrupts_a_blocking_call(dds: Dds, tmp_path) -> None:
     script.write_text(
         "import sys, posemesh_registration as pr\n"
         "r = pr.Registrar(dds_url=sys.argv[1], node_url='http://127.0.0.1:9', flow='legacy', node_version='1',\n"
-        "                 capabilities=['/c'], registration_secret='s', private_key=pr.PrivateKey.generate())\n"
+        "                 capabilities=['/c'], registration_secret='s3cret', private_key=pr.PrivateKey.generate())\n"
         "print('waiting', flush=True)\n"
         "try:\n"
         "    r.register_once()\n"
@@ -357,7 +357,7 @@ def test_interpreter_exits_cleanly_with_a_running_loop(dds: Dds, tmp_path) -> No
         "import logging, sys, posemesh_registration as pr\n"
         "logging.basicConfig(level=logging.DEBUG)\n"
         "r = pr.Registrar(dds_url=sys.argv[1], node_url='http://127.0.0.1:9', flow='legacy', node_version='1',\n"
-        "                 capabilities=['/c'], registration_secret='s', private_key=pr.PrivateKey.generate())\n"
+        "                 capabilities=['/c'], registration_secret='s3cret', private_key=pr.PrivateKey.generate())\n"
         "r.start()\n"
         "import time; time.sleep(1.5)\n"
         "print('exiting', flush=True)\n"

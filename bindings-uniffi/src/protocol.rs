@@ -172,15 +172,15 @@ fn wallet_step(
     registration_credentials: String,
     siwe_domains: Vec<String>,
 ) -> Result<(core::RegistrarConfig, request::SiweChallenge), RegistrationError> {
-    let mut config = checked(
+    let config = checked(
         dds_url,
         Flow::Wallet,
         node_version,
         capabilities,
         registration_credentials,
-    )?;
-    config.siwe_domains = siwe_domains;
-    config.validate().map_err(invalid_input)?;
+    )?
+    .with_siwe_domains(siwe_domains)
+    .map_err(invalid_input)?;
     let challenge = request::SiweChallenge::from(challenge);
     challenge
         .validate(&config.dds_url, &config.siwe_domains)

@@ -26,6 +26,7 @@ export class ConfigError extends PosemeshError {
     | "no_capabilities"
     | "empty_version"
     | "empty_credentials"
+    | "short_credentials"
     | "blank_capability"
     | "zero_request_timeout"
     | "interval_too_short"

@@ -220,7 +220,7 @@ pub fn build_wallet_registration_request(
         .ok_or_else(|| Error::option("options.challenge is required"))?;
     let (version, capabilities, credentials) = description(&options)?;
     let challenge = challenge(&challenge_value)?;
-    let mut config = RegistrarConfig::new(
+    let config = RegistrarConfig::new(
         &dds_url,
         Flow::Wallet,
         &version,
@@ -228,8 +228,9 @@ pub fn build_wallet_registration_request(
         credentials.into(),
     )
     .map_err(Error::from)?;
-    config.siwe_domains = options.strings("siweDomains")?;
-    config.validate().map_err(Error::from)?;
+    let config = config
+        .with_siwe_domains(options.strings("siweDomains")?)
+        .map_err(Error::from)?;
     let request = wallet_registration_request(
         &config.dds_url,
         &challenge,

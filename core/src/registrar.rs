@@ -62,6 +62,10 @@ pub const CALLBACK_GRACE: Duration = Duration::from_secs(30);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default registration interval (the health-check TTL).
 pub const DEFAULT_REGISTER_INTERVAL: Duration = Duration::from_secs(60);
+/// Registration credentials shorter than this are refused: every message is
+/// redacted of them, and a shorter one would be cut out of ordinary words
+/// (one letter would garble every line).
+pub const MIN_CREDENTIALS_BYTES: usize = 4;
 
 /// Where the registration stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -172,6 +176,9 @@ pub enum ConfigError {
     /// Empty registration credentials.
     #[error("registration credentials must not be empty")]
     EmptyCredentials,
+    /// Registration credentials too short to be cut out of messages safely.
+    #[error("registration credentials must be at least {MIN_CREDENTIALS_BYTES} bytes")]
+    ShortCredentials,
     /// A capability that is blank.
     #[error("capabilities must not be blank")]
     BlankCapability,
@@ -211,6 +218,7 @@ impl ConfigError {
             ConfigError::NoCapabilities => "no_capabilities",
             ConfigError::EmptyVersion => "empty_version",
             ConfigError::EmptyCredentials => "empty_credentials",
+            ConfigError::ShortCredentials => "short_credentials",
             ConfigError::BlankCapability => "blank_capability",
             ConfigError::ZeroRequestTimeout => "zero_request_timeout",
             ConfigError::IntervalTooShort => "interval_too_short",
@@ -301,18 +309,20 @@ impl RegistrarConfig {
         if self.register_interval < Duration::from_secs(1) {
             return Err(ConfigError::IntervalTooShort);
         }
-        // A challenge's domain is compared with these as written: a URL here
-        // would never match, and the mistake would show only as refusals.
-        let bare_authority = |domain: &String| {
-            !domain.is_empty()
-                && !domain
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
-        };
-        if !self.siwe_domains.iter().all(bare_authority) {
-            return Err(ConfigError::SiweDomain);
+        check_siwe_domains(&self.siwe_domains)?;
+        if self.node.credentials.len() < MIN_CREDENTIALS_BYTES {
+            return Err(ConfigError::ShortCredentials);
         }
         Ok(())
+    }
+
+    /// Sets the SIWE domains trusted besides the DDS URL's own, checked as
+    /// [`RegistrarConfig::validate`] checks them. For the low-level request
+    /// builders, which take a configuration but send what the caller gives.
+    pub fn with_siwe_domains(mut self, domains: Vec<String>) -> Result<Self, ConfigError> {
+        check_siwe_domains(&domains)?;
+        self.siwe_domains = domains;
+        Ok(self)
     }
 
     /// What a registration made with this configuration is for.
@@ -342,6 +352,22 @@ impl RegistrarConfig {
         self.ttl()
             .saturating_mul(2)
             .clamp(Duration::from_secs(30), Duration::from_secs(600))
+    }
+}
+
+/// A challenge's domain is compared with these as written: a URL here would
+/// never match, and the mistake would show only as refusals.
+fn check_siwe_domains(domains: &[String]) -> Result<(), ConfigError> {
+    let bare_authority = |domain: &String| {
+        !domain.is_empty()
+            && !domain
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "/@?#".contains(c))
+    };
+    if domains.iter().all(bare_authority) {
+        Ok(())
+    } else {
+        Err(ConfigError::SiweDomain)
     }
 }
 

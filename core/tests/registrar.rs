@@ -1959,6 +1959,19 @@ fn config_rules() {
     )
     .unwrap();
     assert_eq!(no_secret.validate(), Err(ConfigError::EmptyCredentials));
+    // A secret too short to redact safely: one letter would be cut out of
+    // every word of every message that is redacted of it.
+    for (secret, ok) in [("e", false), ("abc", false), ("ab€", true), ("abcd", true)] {
+        let mut config = no_secret.clone();
+        config.node.credentials = secret.into();
+        let expected = if ok {
+            Ok(())
+        } else {
+            Err(ConfigError::ShortCredentials)
+        };
+        assert_eq!(config.validate(), expected, "{secret:?}");
+    }
+    assert_eq!(ConfigError::ShortCredentials.code(), "short_credentials");
     assert_eq!(
         new(vec![" ".into()], "s"),
         Err(ConfigError::BlankCapability)

@@ -203,19 +203,29 @@ fn configuration_rules_are_the_cores() {
     let (key, _) = fresh_key();
     let build = |config: RegistrarConfig| Driver::builder(config, key.clone()).build().err();
     // zero_or_negative_timeout_is_refused
-    let mut config = wallet_config(dds, "1.0.0", "s");
+    let mut config = wallet_config(dds, "1.0.0", "s3cret");
     config.request_timeout = posemesh_registration::core::registrar::duration_from_secs_f64(-1.0);
     assert_eq!(
         build(config).map(|e| e.to_string()),
         Some("invalid configuration: request timeout must be greater than zero".into())
     );
     // interval_under_a_second_is_refused
-    let mut config = wallet_config(dds, "1.0.0", "s");
+    let mut config = wallet_config(dds, "1.0.0", "s3cret");
     config.register_interval = Duration::from_millis(500);
     assert!(matches!(
         build(config),
         Some(DriverError::Config(ConfigError::IntervalTooShort))
     ));
+    // short_credentials_are_refused
+    for (secret, refused) in [("abc", true), ("abcd", false)] {
+        let error = build(wallet_config(dds, "1.0.0", secret)).map(|e| e.to_string());
+        let expected = "invalid configuration: registration credentials must be at least 4 bytes";
+        assert_eq!(
+            error.as_deref() == Some(expected),
+            refused,
+            "{secret}: {error:?}"
+        );
+    }
     // wallet_config_with_a_node_url_is_refused, wallet_is_the_default_flow
     assert_eq!(
         Flow::from_options(None, Some("http://127.0.0.1:1")),

@@ -199,7 +199,7 @@ fn a_remote_signer_is_refused_for_the_legacy_flow() {
         Flow::from_options(Some("legacy"), Some("http://127.0.0.1:8")).unwrap(),
         "1.0.0",
         vec![],
-        Secret::new("s".to_owned()),
+        Secret::new("s3cret".to_owned()),
     )
     .unwrap();
     let built = Driver::builder_with_remote_signer(legacy, address, Arc::new(Silent)).build();

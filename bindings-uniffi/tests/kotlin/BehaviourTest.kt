@@ -179,6 +179,19 @@ class BehaviourTest {
     }
 
     @Test
+    fun shortCredentialsAreRefused() {
+        NodeKey.generate().use { key ->
+            for (short in listOf("s", "abc")) {
+                val error = assertFailsWith<RegistrationException.InvalidConfig>("accepted $short") {
+                    Registrar(config(), key, short)
+                }
+                assertEquals("registration credentials must be at least 4 bytes", error.reason)
+            }
+            Registrar(config(), key, "abcd").close()
+        }
+    }
+
+    @Test
     fun intervalUnderASecondIsRefused() {
         NodeKey.generate().use { key ->
             for (interval in listOf(0.999, 0.0, -5.0)) {

@@ -187,6 +187,19 @@ test("zero_or_negative_timeout_is_refused", () => {
   );
 });
 
+test("short_credentials_are_refused", () => {
+  const { key } = newKey();
+  for (const registrationCredentials of ["s", "abc"]) {
+    assert.throws(
+      () => new Registrar(key, options(DEAD, { registrationCredentials })),
+      (err) => err instanceof ConfigError && err.code === "short_credentials"
+        && err.message === "registration credentials must be at least 4 bytes",
+      registrationCredentials,
+    );
+  }
+  new Registrar(key, options(DEAD, { registrationCredentials: "abcd" }));
+});
+
 test("interval_under_a_second_is_refused", () => {
   const { key } = newKey();
   for (const registerIntervalMs of [0, -1, 500, 999]) {

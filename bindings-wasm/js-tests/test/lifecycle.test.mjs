@@ -84,7 +84,7 @@ test("dispose stops a running loop and the process exits by itself", async () =>
     `
     import { PrivateKey, Registrar } from "posemesh-registration";
     const registrar = new Registrar(PrivateKey.fromHex("${KEY_HEX}"), {
-      ddsUrl: "${DEAD}", version: "1.0.0", capabilities: ["/x/v1"], registrationCredentials: "s",
+      ddsUrl: "${DEAD}", version: "1.0.0", capabilities: ["/x/v1"], registrationCredentials: "s3cret",
     });
     registrar.addEventListener("registration.error", () => {
       registrar[Symbol.dispose]();
@@ -374,7 +374,7 @@ test("an async onEvent or logger that rejects does not end the Node process", as
     let calls = 0;
     const failing = async () => { calls++; throw new Error("the host's hook failed"); };
     const registrar = new Registrar(PrivateKey.fromHex("${KEY_HEX}"), {
-      ddsUrl: "${DEAD}", version: "1.0.0", capabilities: ["/x/v1"], registrationCredentials: "s",
+      ddsUrl: "${DEAD}", version: "1.0.0", capabilities: ["/x/v1"], registrationCredentials: "s3cret",
       onEvent: failing,
       logger: { debug: failing, info: failing, warn: failing },
     });
