@@ -1,0 +1,498 @@
+//! What a registrar reports: events with their names, levels and fields
+//! (the same in every binding), and how attempts end.
+
+use super::*;
+
+/// How loud an event is; hosts map it to their logger's levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// Diagnostic detail.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something failed.
+    Warn,
+}
+
+/// A value in [`Event::fields`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    /// A count or a number of milliseconds.
+    Int(u64),
+    /// Text (sanitised: no control characters).
+    Text(String),
+}
+
+impl fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Int(n) => write!(f, "{n}"),
+            FieldValue::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// How an attempt that succeeded came to: see [`Event::attempt_result`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptOutcome {
+    /// The DDS accepted a registration just now.
+    Registered,
+    /// A fresh registration for this exact configuration was already stored
+    /// (by this node before a restart, or by a sibling worker): taken over
+    /// without asking the DDS again.
+    Adopted,
+}
+
+/// Why a stored registration was not taken over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaleReason {
+    /// Stored before this library recorded what a registration was for.
+    NotRecorded,
+    /// Made for another DDS, flow, key, node URL, version or capabilities.
+    Changed {
+        /// The fields that differ, e.g. `version, capabilities`.
+        fields: String,
+    },
+    /// Not confirmed (registered or health-checked) within one TTL.
+    Expired {
+        /// Time since the last confirmation (None: never confirmed).
+        since_last: Option<Duration>,
+    },
+}
+
+impl fmt::Display for StaleReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StaleReason::NotRecorded => f.write_str("it does not record what was registered"),
+            StaleReason::Changed { fields } => write!(f, "{fields} changed"),
+            StaleReason::Expired {
+                since_last: Some(d),
+            } => write!(f, "last confirmed {}s ago, more than one TTL", d.as_secs()),
+            StaleReason::Expired { since_last: None } => f.write_str("never confirmed"),
+        }
+    }
+}
+
+/// Something that happened, for logs and callbacks. Never carries a secret:
+/// `Display` gives a human line, [`Event::name`] the reference's event name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `registration.attempt`: upstream's "Registering node with DDS", once
+    /// per attempt.
+    AttemptStarted {
+        /// Consecutive failed attempts before this one, plus one.
+        attempt: u32,
+        /// The first endpoint the attempt calls.
+        endpoint: String,
+    },
+    /// `registration.loop.start`
+    LoopStarted {
+        /// The health-check TTL.
+        ttl: Duration,
+    },
+    /// `lock.acquired`
+    LockAcquired,
+    /// `lock.busy`: another process is registering; check again after a TTL.
+    LockBusy,
+    /// `lock.error`
+    LockError {
+        /// What the host reported.
+        error: String,
+    },
+    /// `status.transition`
+    StatusChanged {
+        /// Old status.
+        from: Status,
+        /// New status.
+        to: Status,
+    },
+    /// `registration.success`
+    Registered {
+        /// How long the attempt took.
+        elapsed: Duration,
+    },
+    /// `registration.error` (also the rate-limited warning for 4xx answers)
+    RegistrationFailed {
+        /// The classified failure.
+        failure: Failure,
+        /// Consecutive fast failures so far (0 after a slow-retry answer).
+        attempt: u32,
+        /// When the next attempt is due.
+        retry_in: Duration,
+        /// Whether a loop will make that attempt: false when the host drives
+        /// no loop ([`Registrar::set_looping`]), e.g. a `register_once` alone;
+        /// the text and fields then promise no retry.
+        retrying: bool,
+        /// Whether this deserves a warning (repeats are rate-limited to debug).
+        warn: bool,
+    },
+    /// `registration.conflict`: the DDS says the node is registered elsewhere.
+    Conflict {
+        /// The classified failure.
+        failure: Failure,
+        /// How long the conflict has lasted.
+        blocked_for: Duration,
+        /// Whether this deserves a warning (at most every 180 s).
+        warn: bool,
+    },
+    /// `registration.max_retry_reached`
+    MaxRetryReached {
+        /// The configured cap.
+        max_retry: u32,
+    },
+    /// `healthcheck.expired`
+    HealthCheckExpired {
+        /// Time since the last health check (None: never checked).
+        since_last: Option<Duration>,
+    },
+    /// `status.unknown`: a stored status was none of the known ones.
+    UnknownStatus {
+        /// The stored text (at most 64 characters of it).
+        stored: String,
+    },
+    /// `healthcheck.touch`: the DDS probed `/health`.
+    HealthCheckReceived,
+    /// `registration.callback`: the DDS handed over id and secret.
+    CallbackAccepted {
+        /// The node's id.
+        id: String,
+        /// Its organisation, if given.
+        organization_id: Option<String>,
+        /// Length of the secret in bytes (never the secret).
+        secret_len: usize,
+    },
+    /// `registration.callback.rejected`
+    CallbackRejected {
+        /// The status answered.
+        status: u16,
+        /// Why.
+        reason: String,
+        /// Rejected since the last one reported at warning level, not counting
+        /// this one.
+        suppressed: u32,
+        /// A warning, at most one per `WARN_INTERVAL`; the rest are debug lines:
+        /// anyone who reaches the node's port can post as often as they like.
+        warn: bool,
+    },
+    /// `request.cancelled`: the host abandoned the request in flight.
+    RequestCancelled {
+        /// Its id.
+        id: RequestId,
+    },
+    /// `response.ignored`: a response for a request that is no longer awaited.
+    StaleResponse {
+        /// Its id.
+        id: RequestId,
+    },
+    /// `registration.adopted`: a fresh stored registration for this exact
+    /// configuration was taken over instead of registering again.
+    Adopted {
+        /// Time since that registration was last confirmed.
+        age: Duration,
+    },
+    /// `registration.stale`: the stored registration is not reused; the node
+    /// registers again.
+    StoredRegistrationStale {
+        /// Why.
+        reason: StaleReason,
+    },
+    /// `registration.callback.conflict`: a second, different callback in one
+    /// window, refused; one of the two may be forged.
+    CallbackConflict {
+        /// The refused callback's id (sanitised, shortened).
+        id: String,
+    },
+    /// `registration.rearm`: the host asked to register again now.
+    RegisterAgain,
+    /// `state.corrupt`: the stored snapshot was unusable and set aside (hosts
+    /// report it; the registrar itself never reads storage).
+    StateCorrupt {
+        /// What was wrong (never the stored bytes).
+        error: String,
+    },
+    /// `state.save.error`: a snapshot could not be stored (reported by hosts).
+    StateSaveFailed {
+        /// The store's error.
+        error: String,
+    },
+}
+
+impl Event {
+    /// The reference's event name, e.g. `status.transition`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::AttemptStarted { .. } => "registration.attempt",
+            Event::LoopStarted { .. } => "registration.loop.start",
+            Event::LockAcquired => "lock.acquired",
+            Event::LockBusy => "lock.busy",
+            Event::LockError { .. } => "lock.error",
+            Event::StatusChanged { .. } => "status.transition",
+            Event::Registered { .. } => "registration.success",
+            Event::RegistrationFailed { .. } => "registration.error",
+            Event::Conflict { .. } => "registration.conflict",
+            Event::MaxRetryReached { .. } => "registration.max_retry_reached",
+            Event::HealthCheckExpired { .. } => "healthcheck.expired",
+            Event::UnknownStatus { .. } => "status.unknown",
+            Event::HealthCheckReceived => "healthcheck.touch",
+            Event::CallbackAccepted { .. } => "registration.callback",
+            Event::CallbackRejected { .. } => "registration.callback.rejected",
+            Event::RequestCancelled { .. } => "request.cancelled",
+            Event::StaleResponse { .. } => "response.ignored",
+            Event::Adopted { .. } => "registration.adopted",
+            Event::StoredRegistrationStale { .. } => "registration.stale",
+            Event::CallbackConflict { .. } => "registration.callback.conflict",
+            Event::RegisterAgain => "registration.rearm",
+            Event::StateCorrupt { .. } => "state.corrupt",
+            Event::StateSaveFailed { .. } => "state.save.error",
+        }
+    }
+
+    /// How loud the event is.
+    pub fn level(&self) -> Level {
+        match self {
+            Event::LockBusy
+            | Event::HealthCheckReceived
+            | Event::StaleResponse { .. }
+            | Event::RequestCancelled { .. } => Level::Debug,
+            Event::LockError { .. }
+            | Event::MaxRetryReached { .. }
+            | Event::UnknownStatus { .. }
+            | Event::CallbackConflict { .. }
+            | Event::StateCorrupt { .. }
+            | Event::StateSaveFailed { .. } => Level::Warn,
+            Event::RegistrationFailed { warn, .. }
+            | Event::Conflict { warn, .. }
+            | Event::CallbackRejected { warn, .. } => {
+                if *warn {
+                    Level::Warn
+                } else {
+                    Level::Debug
+                }
+            }
+            _ => Level::Info,
+        }
+    }
+
+    /// The event's data as named fields (never a secret), the same in every
+    /// binding: upstream's `attempt`, `elapsed_ms`, `error`, `blocked_ms` and
+    /// `status` (as `503 Service Unavailable`) among them.
+    pub fn fields(&self) -> Vec<(&'static str, FieldValue)> {
+        use FieldValue::{Int, Text};
+        let ms = |d: &Duration| Int(millis(*d));
+        let status = |failure: &Failure| {
+            failure
+                .status
+                .map(|code| ("status", Text(response::status_line(code))))
+        };
+        match self {
+            Event::AttemptStarted { attempt, endpoint } => vec![
+                ("attempt", Int(u64::from(*attempt))),
+                ("endpoint", Text(endpoint.clone())),
+            ],
+            Event::LoopStarted { ttl } => vec![("ttl_ms", ms(ttl))],
+            Event::LockError { error } => vec![("error", Text(error.clone()))],
+            Event::StatusChanged { from, to } => vec![
+                ("from", Text(from.as_str().into())),
+                ("to", Text(to.as_str().into())),
+            ],
+            Event::Registered { elapsed } => vec![("elapsed_ms", ms(elapsed))],
+            Event::RegistrationFailed {
+                failure,
+                attempt,
+                retry_in,
+                retrying,
+                ..
+            } => [
+                Some(("attempt", Int(u64::from(*attempt)))),
+                Some(("error", Text(failure.message.clone()))),
+                Some(("failure_class", Text(failure.class.as_str().into()))),
+                retrying.then(|| ("retry_in_ms", ms(retry_in))),
+                status(failure),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Event::Conflict {
+                failure,
+                blocked_for,
+                ..
+            } => [
+                Some(("error", Text(failure.message.clone()))),
+                Some(("blocked_ms", ms(blocked_for))),
+                status(failure),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Event::MaxRetryReached { max_retry } => {
+                vec![("max_retry", Int(u64::from(*max_retry)))]
+            }
+            Event::HealthCheckExpired { since_last } => since_last
+                .iter()
+                .map(|d| ("since_last_ms", ms(d)))
+                .collect(),
+            Event::UnknownStatus { stored } => vec![("stored", Text(stored.clone()))],
+            Event::HealthCheckReceived | Event::LockAcquired | Event::LockBusy => Vec::new(),
+            Event::RegisterAgain => Vec::new(),
+            Event::CallbackAccepted {
+                id,
+                organization_id,
+                secret_len,
+            } => [
+                Some(("id", Text(id.clone()))),
+                organization_id
+                    .as_ref()
+                    .map(|org| ("organization_id", Text(org.clone()))),
+                Some(("secret_len", Int(*secret_len as u64))),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            Event::CallbackRejected {
+                status,
+                reason,
+                suppressed,
+                ..
+            } => vec![
+                ("status", Text(response::status_line(*status))),
+                ("error", Text(reason.clone())),
+                ("suppressed", Int(u64::from(*suppressed))),
+            ],
+            Event::RequestCancelled { id } | Event::StaleResponse { id } => {
+                vec![("request_id", Int(id.0))]
+            }
+            Event::Adopted { age } => vec![("age_ms", ms(age))],
+            Event::StoredRegistrationStale { reason } => {
+                vec![("reason", Text(reason.to_string()))]
+            }
+            Event::CallbackConflict { id } => vec![("id", Text(id.clone()))],
+            Event::StateCorrupt { error } | Event::StateSaveFailed { error } => {
+                vec![("error", Text(error.clone()))]
+            }
+        }
+    }
+
+    /// For events that end an attempt (or a [`Registrar::register_now`]): its result.
+    pub fn attempt_result(&self) -> Option<Result<AttemptOutcome, &Failure>> {
+        match self {
+            Event::Registered { .. } => Some(Ok(AttemptOutcome::Registered)),
+            Event::Adopted { .. } => Some(Ok(AttemptOutcome::Adopted)),
+            Event::RegistrationFailed { failure, .. } | Event::Conflict { failure, .. } => {
+                Some(Err(failure))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::AttemptStarted { attempt, endpoint } => {
+                write!(f, "Registering node with DDS (attempt {attempt}, {endpoint})")
+            }
+            Event::LoopStarted { ttl } => {
+                write!(f, "registration loop started (health-check TTL {}s)", ttl.as_secs())
+            }
+            Event::LockAcquired => f.write_str("registration lock acquired"),
+            Event::LockBusy => f.write_str("another registrar is active"),
+            Event::LockError { error } => write!(f, "could not acquire lock: {error}"),
+            Event::StatusChanged { from, to } => write!(f, "status {from} -> {to}"),
+            Event::Registered { elapsed } => {
+                write!(f, "successfully registered to DDS in {} ms", millis(*elapsed))
+            }
+            Event::RegistrationFailed {
+                failure,
+                attempt,
+                retrying: false,
+                ..
+            } => write!(
+                f,
+                "registration to DDS failed (attempt {attempt}, {}): {failure}",
+                failure.class.as_str()
+            ),
+            Event::RegistrationFailed {
+                failure,
+                attempt,
+                retry_in,
+                ..
+            } => {
+                // Tenths of a second in integer arithmetic (rounded to nearest), rather than
+                // `{:.1}` of an f64: no float formatting in the registrar's own messages.
+                let tenths = millis(*retry_in).saturating_add(50) / 100;
+                write!(
+                    f,
+                    "registration to DDS failed (attempt {attempt}, {}); retrying in {}.{}s: {failure}",
+                    failure.class.as_str(),
+                    tenths / 10,
+                    tenths % 10
+                )
+            }
+            Event::Conflict {
+                failure,
+                blocked_for,
+                ..
+            } => write!(
+                f,
+                "registration blocked by an existing online node for {}s: {failure}",
+                blocked_for.as_secs()
+            ),
+            Event::MaxRetryReached { max_retry } => write!(
+                f,
+                "max retry ({max_retry}) reached; pausing until next TTL window"
+            ),
+            Event::HealthCheckExpired { since_last } => match since_last {
+                Some(d) => write!(f, "health-check TTL exceeded ({}s since last); registering again", d.as_secs()),
+                None => f.write_str("no health check recorded; registering again"),
+            },
+            Event::UnknownStatus { stored } => {
+                write!(f, "unknown stored status {stored:?}; resetting to disconnected")
+            }
+            Event::HealthCheckReceived => f.write_str("health check from DDS"),
+            Event::CallbackAccepted {
+                id,
+                organization_id,
+                secret_len,
+            } => write!(
+                f,
+                "registration callback accepted: id {id}, organization {}, secret of {secret_len} bytes",
+                organization_id.as_deref().unwrap_or("-")
+            ),
+            Event::CallbackRejected {
+                status,
+                reason,
+                suppressed,
+                ..
+            } => {
+                write!(f, "registration callback rejected with {status}: {reason}")?;
+                match suppressed {
+                    0 => Ok(()),
+                    n => write!(f, " ({n} more rejected since the last warning)"),
+                }
+            }
+            Event::RequestCancelled { id } => write!(f, "request {} abandoned by the host", id.0),
+            Event::StaleResponse { id } => write!(f, "ignored response to request {}", id.0),
+            Event::Adopted { age } => write!(
+                f,
+                "took over the stored registration for this DDS, key, URL, version and capabilities (confirmed {}s ago)",
+                age.as_secs()
+            ),
+            Event::StoredRegistrationStale { reason } => {
+                write!(f, "stored registration not reused ({reason}); registering again")
+            }
+            Event::CallbackConflict { id } => write!(
+                f,
+                "refused a second, different registration callback (id {id}) in one window: possibly forged"
+            ),
+            Event::RegisterAgain => f.write_str("asked to register again now"),
+            Event::StateCorrupt { error } => write!(
+                f,
+                "stored registration state unusable ({error}); set aside, registering afresh"
+            ),
+            Event::StateSaveFailed { error } => {
+                write!(f, "could not persist registration state: {error}")
+            }
+        }
+    }
+}

@@ -1,0 +1,774 @@
+//! The registration loop as a sans-IO state machine.
+//!
+//! The host owns every side effect. It feeds in wall-clock time, responses
+//! (matched by [`RequestId`]), lock results and the DDS's calls to the node,
+//! and drains [`Registrar::poll_output`] until it answers [`Output::Wait`]:
+//!
+//! ```text
+//! let mut registrar = Registrar::new(config, key, stored_snapshot, now, seed)?;
+//! loop {
+//!     match registrar.poll_output() {
+//!         Output::Transmit(req)  => send it; later: registrar.handle_response(req.id, result, now)
+//!         Output::AcquireLock    => try the lock; registrar.handle_lock(outcome, now)
+//!         Output::ReleaseLock    => release it
+//!         Output::Persist(snap)  => store snap.encode() atomically
+//!         Output::Event(event)   => log it / call the user's callback
+//!         Output::Wait(deadline) => sleep until `deadline` or until a response or
+//!                                   node request arrives; then registrar.handle_timeout(now)
+//!     }
+//! }
+//! ```
+//!
+//! Behaviour follows the reference loop: first check one second after start;
+//! `disconnected → registering → registered`; TTL = max(interval, 1 s); a
+//! registered node whose last health check is older than the TTL registers
+//! again; failures back off `min(2ⁿ, 60) s × U[0.8, 1.2]`; an optional retry
+//! cap pauses for a full TTL. Where the reference is wrong this is better, on
+//! purpose: responses are classified (409 and other 4xx wait a full interval),
+//! `Retry-After` is honoured as a floor over the backoff, expiry is noticed
+//! when it happens rather than up to a TTL later, and callbacks are accepted
+//! only while a registration is pending.
+//!
+//! This file holds the state machine (its state, timers and outputs, the
+//! loop's checks); each concern around it has a file: [`config`] (what it is
+//! configured with), [`events`] (what it reports), `attempt` (one
+//! registration attempt), `callbacks` (the DDS's calls to the node) and
+//! `sharing` (several processes on one snapshot).
+
+use crate::callback::{
+    self, CallbackRejection, NodeResponse, RegistrationCallback, CALLBACK_PATH, HEALTH_PATH,
+};
+use crate::keys::{PrivateKey, Signer};
+use crate::redact::{self, Redactor};
+use crate::request::{self, HttpRequest, NodeDescription, SiweChallenge};
+use crate::response::{self, Failure, FailureClass, HttpResponse, TransportError};
+use crate::rng::SplitMix64;
+use crate::secret::Secret;
+use crate::snapshot::{CallbackSlot, DdsCredentials, RegisteredAs, Snapshot};
+use crate::time::{millis, UnixTime};
+use crate::url::{validate_node_url, BaseUrl, UrlError};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod attempt;
+mod callbacks;
+pub mod config;
+pub mod events;
+mod sharing;
+
+pub use config::*;
+pub use events::*;
+
+/// Delay before the first check, and after a reset or an expired health check.
+pub const SHORT_DELAY: Duration = Duration::from_secs(1);
+/// Backoff never waits longer than this (before jitter).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Repeated conflict or refused-request warnings are logged at most this often.
+pub const WARN_INTERVAL: Duration = Duration::from_secs(180);
+/// How long after a legacy attempt starts a DDS callback is still expected
+/// while the attempt is unanswered (the request timeout ends it sooner).
+pub const CALLBACK_WINDOW: Duration = Duration::from_secs(300);
+/// After a successful legacy registration, how long a callback that arrives
+/// after the DDS's answer is still accepted.
+pub const CALLBACK_GRACE: Duration = Duration::from_secs(30);
+/// Default time a request may stay unanswered before it counts as timed out.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default registration interval (the health-check TTL).
+pub const DEFAULT_REGISTER_INTERVAL: Duration = Duration::from_secs(60);
+/// Registration credentials shorter than this are refused: every message is
+/// redacted of them, and a shorter one would be cut out of ordinary words
+/// (one letter would garble every line).
+pub const MIN_CREDENTIALS_BYTES: usize = 4;
+
+/// Identifies an outgoing request; hand it back with the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// A request the host must send, and report back with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRequest {
+    /// Pass to [`Registrar::handle_response`].
+    pub id: RequestId,
+    /// What to send.
+    pub request: HttpRequest,
+    /// Give up (report [`response::TransportErrorKind::Timeout`]) after this long.
+    pub timeout: Duration,
+}
+
+/// The result of the host's attempt to take the registration lock.
+// Made once per attempt and consumed at once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockOutcome {
+    /// Taken. `fresh` is the snapshot as stored now, read under the lock: another
+    /// process may have registered meanwhile.
+    Acquired {
+        /// The stored snapshot, if any.
+        fresh: Option<Snapshot>,
+    },
+    /// Another process holds it.
+    Busy,
+    /// The lock could not be tried (the message must not contain secrets).
+    Failed(String),
+}
+
+/// What the host has to do next; see the module docs for the loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this request.
+    Transmit(OutgoingRequest),
+    /// Only for a registrar built with [`Registrar::with_remote_signer`]: ask
+    /// the signer for this message's EIP-191 signature, then call
+    /// [`Registrar::handle_signature`].
+    Sign(SignRequest),
+    /// Try the registration lock, then call [`Registrar::handle_lock`].
+    AcquireLock,
+    /// Release the registration lock.
+    ReleaseLock,
+    /// Store this snapshot (atomically).
+    Persist(Box<Snapshot>),
+    /// Only with [`RegistrarConfig::use_lock`], from a process that does not
+    /// hold the lock: merge what it learned (a health check, a callback) into
+    /// the shared snapshot. Take the lock without waiting; if taken, load the
+    /// stored snapshot, store what [`Registrar::merge_shared`] returns and
+    /// release the lock; if busy, call [`Registrar::share_busy`].
+    ShareState,
+    /// Only with [`RegistrarConfig::use_lock`], about once a second in a
+    /// process that does not hold the lock: read the shared snapshot (without
+    /// the lock) and hand it to [`Registrar::observe_shared`], so that every
+    /// process sees a sibling's registration within a second.
+    LoadShared,
+    /// Report this event.
+    Event(Event),
+    /// Nothing to do until this time (or until a response or node request arrives).
+    Wait(UnixTime),
+}
+
+/// A message for a remote signer ([`Output::Sign`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    /// Pass back to [`Registrar::handle_signature`].
+    pub id: RequestId,
+    /// The SIWE message to sign with EIP-191 (`personal_sign`).
+    pub message: String,
+    /// How long the signer may take (the request timeout); later, the
+    /// registrar counts the attempt as failed.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    SiweNonce,
+    /// Waiting for a remote signer's signature of this SIWE message.
+    Sign(String),
+    Register,
+}
+
+/// Who signs for the node.
+enum NodeSigner {
+    /// A key (or signer) the registrar calls in place.
+    Local(Arc<dyn Signer>),
+    /// A signer the host asks ([`Output::Sign`]): only its address is known.
+    Remote { address: String },
+}
+
+impl NodeSigner {
+    fn eth_address(&self) -> String {
+        match self {
+            NodeSigner::Local(signer) => signer.eth_address(),
+            NodeSigner::Remote { address } => address.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct InFlight {
+    id: RequestId,
+    step: Step,
+    endpoint: String,
+    attempt_started: UnixTime,
+    deadline: UnixTime,
+}
+
+/// A callback this process accepted that the shared snapshot must get.
+#[derive(Debug, Clone)]
+struct Delivery {
+    /// The attempt whose window it was accepted in: it is merged into that one only.
+    attempt: u64,
+    credentials: DdsCredentials,
+    received_at: UnixTime,
+    /// The window it was accepted in closes then; undelivered by then, it is dropped.
+    until: UnixTime,
+}
+
+/// Where the DDS may call the node back: opened by a legacy attempt, closed
+/// by its failure, kept open for [`CALLBACK_GRACE`] after its success.
+#[derive(Debug, Clone)]
+struct CallbackWindow {
+    /// Names the attempt in the shared snapshot, so that siblings bind what
+    /// they accept to it.
+    attempt: u64,
+    closes_at: UnixTime,
+    attempt_succeeded: bool,
+    /// The callback accepted in this window, committed once the attempt succeeded.
+    received: Option<DdsCredentials>,
+}
+
+#[derive(Debug, Clone)]
+enum Phase {
+    /// Waiting for `next_check`.
+    Idle,
+    /// Waiting for [`Registrar::handle_lock`].
+    AwaitingLock,
+    /// One request outstanding: never more than one.
+    InFlight(InFlight),
+}
+
+/// The registration state machine. See the module docs.
+pub struct Registrar {
+    config: RegistrarConfig,
+    key: NodeSigner,
+    /// The key's Ethereum address, derived once (a point multiplication and a
+    /// hash: too dear for every judgement of a stored registration).
+    address: String,
+    rng: SplitMix64,
+    /// Draws attempt ids (apart from `rng`, so ids leave the jitter sequence as it was).
+    attempt_ids: SplitMix64,
+    status: Status,
+    last_health_check: Option<UnixTime>,
+    attempt: u32,
+    credentials: Option<DdsCredentials>,
+    phase: Phase,
+    holding_lock: bool,
+    next_check: UnixTime,
+    next_request_id: u64,
+    /// The legacy callback window of the current (or just succeeded) attempt.
+    callback: Option<CallbackWindow>,
+    /// Since when a [`Registrar::register_now`] waits for its result.
+    once_since: Option<UnixTime>,
+    /// Set by [`Registrar::register_again`]: the next attempt must not adopt.
+    rearm: bool,
+    /// Whether the host runs a loop that acts on [`Output::Wait`]
+    /// ([`Registrar::set_looping`]).
+    looping: bool,
+    /// Since when the lock has been found busy, in this round of checks: a
+    /// sibling's registration made after it is adopted whatever its age.
+    busy_since: Option<UnixTime>,
+    /// What the current registration was made for.
+    registered_as: Option<RegisteredAs>,
+    /// When a probe last led to a persisted snapshot.
+    last_probe_persisted: Option<UnixTime>,
+    /// A callback still to be merged into the shared snapshot.
+    delivery: Option<Delivery>,
+    /// When to try [`Output::ShareState`] again after the lock was busy.
+    share_retry_at: Option<UnixTime>,
+    /// When to read the shared snapshot next ([`Output::LoadShared`]).
+    next_observe: Option<UnixTime>,
+    /// The latest time a host call named: a read that came due while there
+    /// was nothing to learn is asked for no earlier.
+    latest_now: UnixTime,
+    /// Secrets to cut out of every text that came from outside.
+    redactor: Redactor,
+    conflict_since: Option<UnixTime>,
+    next_conflict_warn: Option<UnixTime>,
+    next_refusal_warn: Option<UnixTime>,
+    next_rejection_warn: Option<UnixTime>,
+    rejections_unwarned: u32,
+    outputs: VecDeque<Output>,
+}
+
+impl fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registrar")
+            .field("dds_url", &self.config.dds_url)
+            .field("address", &self.address)
+            .field("status", &self.status)
+            .field("attempt", &self.attempt)
+            .field("next_check", &self.next_check)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registrar {
+    /// Starts a registrar at `now`, resuming from a stored snapshot if there is
+    /// one. `seed` seeds the jitter generator: pass OS randomness in production,
+    /// a constant in tests and simulations to replay exactly.
+    pub fn new(
+        config: RegistrarConfig,
+        key: PrivateKey,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Registrar {
+        let key_hex = zeroize::Zeroizing::new(hex::encode(*key.to_bytes()));
+        let mut registrar = Self::with_signer(config, Arc::new(key), snapshot, now, seed);
+        registrar.redactor.add_hex_key(&key_hex);
+        registrar
+    }
+
+    /// Like [`Registrar::new`], with a [`Signer`] other than a [`PrivateKey`]
+    /// (which may be shared by many registrars, as in a fleet simulation).
+    pub fn with_signer(
+        config: RegistrarConfig,
+        key: Arc<dyn Signer>,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Registrar {
+        Self::build(config, NodeSigner::Local(key), snapshot, now, seed)
+    }
+
+    /// A registrar for the wallet flow whose node key the library never
+    /// holds (a wallet SDK, a hardware-backed key, a signing service): it
+    /// knows the signer's `address` only, and asks for the one signature an
+    /// attempt needs with [`Output::Sign`]. Refused for the legacy flow and
+    /// for an address that is not `0x` and 40 hex digits.
+    pub fn with_remote_signer(
+        config: RegistrarConfig,
+        address: &str,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Result<Registrar, ConfigError> {
+        if !matches!(config.flow, Flow::Wallet) {
+            return Err(ConfigError::RemoteSignerNeedsWallet);
+        }
+        let address = crate::keys::parse_eth_address(address).ok_or(ConfigError::SignerAddress)?;
+        Ok(Self::build(
+            config,
+            NodeSigner::Remote { address },
+            snapshot,
+            now,
+            seed,
+        ))
+    }
+
+    fn build(
+        config: RegistrarConfig,
+        key: NodeSigner,
+        snapshot: Option<Snapshot>,
+        now: UnixTime,
+        seed: u64,
+    ) -> Registrar {
+        let snapshot = snapshot.unwrap_or_default();
+        let mut redactor = Redactor::new();
+        redactor.add_secret(config.node.credentials.expose());
+        if let Some(credentials) = &snapshot.credentials {
+            redactor.add_secret(credentials.secret.expose());
+        }
+        let mut registrar = Registrar {
+            rng: SplitMix64::new(seed),
+            attempt_ids: SplitMix64::new(seed ^ 0x5bd1_e995_a3c5_9ac3),
+            status: snapshot.status,
+            last_health_check: snapshot.last_health_check,
+            attempt: snapshot.attempt,
+            credentials: snapshot.credentials,
+            phase: Phase::Idle,
+            holding_lock: false,
+            next_check: now + SHORT_DELAY,
+            next_request_id: 1,
+            callback: None,
+            once_since: None,
+            rearm: false,
+            busy_since: None,
+            looping: true,
+            registered_as: snapshot.registered_as,
+            last_probe_persisted: None,
+            delivery: None,
+            share_retry_at: None,
+            next_observe: config.use_lock.then(|| now + SHORT_DELAY),
+            latest_now: now,
+            redactor,
+            conflict_since: None,
+            next_conflict_warn: None,
+            next_refusal_warn: None,
+            next_rejection_warn: None,
+            rejections_unwarned: 0,
+            outputs: VecDeque::new(),
+            address: key.eth_address(),
+            key,
+            config,
+        };
+        registrar.emit(Event::LoopStarted {
+            ttl: registrar.config.ttl(),
+        });
+        if let Some(stored) = snapshot.unknown_status {
+            registrar.emit(Event::UnknownStatus {
+                stored: redact::short_text(&stored, 64),
+            });
+            registrar.persist();
+        }
+        if registrar.status == Status::Registered {
+            // Not persisted here: under a shared store only the lock holder writes.
+            if let Err(reason) = registrar.judge_stored(
+                registrar.registered_as.as_ref(),
+                registrar.last_health_check,
+                now,
+            ) {
+                registrar.emit(Event::StoredRegistrationStale { reason });
+                registrar.set_status(Status::Registering);
+            }
+        }
+        registrar
+    }
+
+    /// Whether a stored registration may be taken over: made for exactly this
+    /// configuration and confirmed within one TTL. `Ok` holds its age.
+    fn judge_stored(
+        &self,
+        registered_as: Option<&RegisteredAs>,
+        last_confirmed: Option<UnixTime>,
+        now: UnixTime,
+    ) -> Result<Duration, StaleReason> {
+        let stored = registered_as.ok_or(StaleReason::NotRecorded)?;
+        let current = self.config.registered_as(&self.address);
+        let differing: Vec<&str> = [
+            ("DDS URL", stored.dds_url == current.dds_url),
+            ("flow", stored.flow == current.flow),
+            ("address", stored.address == current.address),
+            ("node URL", stored.node_url == current.node_url),
+            ("version", stored.version == current.version),
+            ("capabilities", stored.capabilities == current.capabilities),
+        ]
+        .into_iter()
+        .filter_map(|(name, same)| (!same).then_some(name))
+        .collect();
+        if !differing.is_empty() {
+            return Err(StaleReason::Changed {
+                fields: differing.join(", "),
+            });
+        }
+        match last_confirmed.map(|t| now.saturating_since(t)) {
+            Some(age) if age <= self.config.ttl() => Ok(age),
+            since_last => Err(StaleReason::Expired { since_last }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RegistrarConfig {
+        &self.config
+    }
+
+    /// The node's signer (for hosts that show its public key); `None` for a
+    /// [remote signer](Registrar::with_remote_signer).
+    pub fn signer(&self) -> Option<&dyn Signer> {
+        match &self.key {
+            NodeSigner::Local(signer) => Some(&**signer),
+            NodeSigner::Remote { .. } => None,
+        }
+    }
+
+    /// The node's Ethereum address (`0x`, lowercase hex).
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// Tells the registrar whether the host runs a loop that sleeps until
+    /// [`Output::Wait`] and wakes it (the default). A host that only makes
+    /// one-off attempts sets `false`, so failure events promise no retry.
+    /// When a loop ends between attempts, a `registering` status becomes
+    /// `disconnected`: nothing is trying any more.
+    pub fn set_looping(&mut self, looping: bool) {
+        self.looping = looping;
+        if matches!(self.phase, Phase::Idle) {
+            self.settle_if_not_looping();
+        }
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The `state.save.error` event for a store's error. The text is the host's
+    /// (a file system's, a KV namespace's, an app's): redacted, put on one line
+    /// and shortened like any text from outside, so it can neither leak a
+    /// secret it echoes nor forge log lines.
+    pub fn save_failed_event(&self, error: &str) -> Event {
+        Event::StateSaveFailed {
+            error: response::body_snippet_redacted(error.as_bytes(), &self.redactor),
+        }
+    }
+
+    /// Id and secret from the DDS callback, once received.
+    pub fn credentials(&self) -> Option<&DdsCredentials> {
+        self.credentials.as_ref()
+    }
+
+    /// Whether a request is outstanding.
+    pub fn has_request_in_flight(&self) -> bool {
+        matches!(self.phase, Phase::InFlight(_))
+    }
+
+    /// The state to persist.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            status: self.status,
+            last_health_check: self.last_health_check,
+            attempt: self.attempt,
+            credentials: self.credentials.clone(),
+            unknown_status: None,
+            registered_as: self.registered_as.clone(),
+            callback: self.callback.as_ref().map(|window| CallbackSlot {
+                attempt: window.attempt,
+                until: window.closes_at,
+                taken: window.received.as_ref().map(DdsCredentials::fingerprint),
+            }),
+        }
+    }
+
+    /// The next thing for the host to do. Drain until [`Output::Wait`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        // An idle registrar holds no queue buffer: a fleet of them stays small.
+        self.outputs = VecDeque::new();
+        let wake = match &self.phase {
+            Phase::Idle => self.next_check,
+            Phase::InFlight(flight) => flight.deadline,
+            // Nothing happens until the host answers; re-poll in a TTL at the latest.
+            Phase::AwaitingLock => self.next_check + self.config.ttl(),
+        };
+        let observe = self
+            .next_observe
+            .filter(|_| self.learns_from_shared())
+            .map(|at| at.max(self.latest_now));
+        let wake = [self.share_retry_at, observe]
+            .into_iter()
+            .flatten()
+            .fold(wake, UnixTime::min);
+        Output::Wait(wake)
+    }
+
+    /// Lets time pass: runs a due check, or times out an unanswered request.
+    pub fn handle_timeout(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
+        if self.share_retry_at.is_some_and(|at| now >= at) {
+            self.share_retry_at = None;
+            self.queue_share(now);
+        }
+        match &self.phase {
+            Phase::InFlight(flight) if now >= flight.deadline => {
+                let id = flight.id;
+                if matches!(flight.step, Step::Sign(_)) {
+                    let reason = "no signature within the request timeout".to_owned();
+                    self.handle_signature(id, Err(reason), now);
+                } else {
+                    let error = TransportError::new(
+                        response::TransportErrorKind::Timeout,
+                        "no response within the request timeout",
+                    );
+                    self.handle_response(id, Err(error), now);
+                }
+            }
+            Phase::Idle if now >= self.next_check => self.check(now),
+            // The host never answered `AcquireLock`. Without this the registrar
+            // would keep asking to be woken at a deadline already past (a host
+            // sleeping until it would spin). Count it as a lock error; a late
+            // `Acquired` is handed straight back by `handle_lock`.
+            Phase::AwaitingLock if now >= self.next_check + self.config.ttl() => {
+                self.handle_lock(
+                    LockOutcome::Failed("no answer to the lock request within the TTL".into()),
+                    now,
+                );
+            }
+            _ => {}
+        }
+        // Last: what ran above may have changed whether there is anything to learn.
+        if self.learns_from_shared() && self.next_observe.is_some_and(|at| now >= at) {
+            self.next_observe = Some(now + SHORT_DELAY);
+            if !self.outputs.contains(&Output::LoadShared) {
+                self.outputs.push_back(Output::LoadShared);
+            }
+        }
+    }
+
+    /// Does now whatever the next check would do (for hosts that run the
+    /// registrar in steps, like a cron trigger, instead of sleeping until
+    /// [`Output::Wait`]): a fresh registrar's first check, an attempt if the
+    /// node is not registered, the expiry of a lapsed health check. While a
+    /// request or the lock is awaited, the same as [`Registrar::handle_timeout`].
+    pub fn check_now(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
+        if matches!(self.phase, Phase::Idle) {
+            self.next_check = now;
+            self.check(now);
+        } else {
+            self.handle_timeout(now);
+        }
+    }
+
+    /// Makes sure the node is registered, now ("register once"). Ends, through
+    /// an event whose [`Event::attempt_result`] is set, in one of three ways:
+    /// [`AttemptOutcome::Adopted`] when a fresh registration for this exact
+    /// configuration is already known (this registrar's own, or, read under
+    /// the lock, a sibling's), [`AttemptOutcome::Registered`] after a
+    /// successful attempt, or a failure. While another process holds the lock
+    /// it checks every second, and fails once the lock has stayed taken for
+    /// [`RegistrarConfig::lock_stale_after`]. While an attempt is already
+    /// running, that attempt's result answers.
+    pub fn register_now(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
+        if !matches!(self.phase, Phase::Idle) {
+            self.once_since.get_or_insert(now);
+            return;
+        }
+        self.once_since = Some(now);
+        if self.status == Status::Registered && !self.rearm {
+            match self.judge_stored(self.registered_as.as_ref(), self.last_health_check, now) {
+                Ok(age) => {
+                    self.once_since = None;
+                    self.emit(Event::Adopted { age });
+                    return;
+                }
+                Err(reason) => {
+                    self.emit(Event::StoredRegistrationStale { reason });
+                    self.set_status(Status::Registering);
+                }
+            }
+        }
+        self.next_check = now;
+        self.check(now);
+    }
+
+    /// Registers again now, whatever is stored (a host does this when the DDS
+    /// answers a later call with 403 or 404: the registration is gone). The
+    /// attempt does not take over a stored registration. Nothing happens while
+    /// an attempt is already running.
+    pub fn register_again(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
+        self.emit(Event::RegisterAgain);
+        self.rearm = true;
+        if matches!(self.phase, Phase::Idle) {
+            if self.status == Status::Registered {
+                self.set_status(Status::Registering);
+            }
+            self.next_check = now;
+            self.check(now);
+        }
+    }
+
+    fn check(&mut self, now: UnixTime) {
+        match self.status {
+            Status::Disconnected | Status::Registering => {
+                if self.config.use_lock {
+                    self.phase = Phase::AwaitingLock;
+                    // The lock answer is due within a TTL of asking, even when
+                    // this check itself ran late.
+                    self.next_check = now;
+                    self.outputs.push_back(Output::AcquireLock);
+                } else {
+                    self.start_attempt(now);
+                }
+            }
+            Status::Registered => {
+                let ttl = self.config.ttl();
+                if matches!(self.config.flow, Flow::Wallet) {
+                    // The wallet flow parks once registered, as the reference does.
+                    self.next_check = now + ttl;
+                    return;
+                }
+                let since_last = self.last_health_check.map(|t| now.saturating_since(t));
+                match since_last {
+                    Some(elapsed) if elapsed <= ttl => {
+                        // Wake just after the TTL lapses, not a whole TTL later.
+                        self.next_check = now + (ttl - elapsed) + Duration::from_millis(1);
+                    }
+                    _ if self.config.use_lock && !self.rearm => {
+                        // Behind one port the DDS may have probed a sibling:
+                        // read the shared snapshot (under the lock) first.
+                        self.phase = Phase::AwaitingLock;
+                        self.next_check = now;
+                        self.outputs.push_back(Output::AcquireLock);
+                    }
+                    _ => self.expire_health_check(since_last, now),
+                }
+            }
+        }
+    }
+
+    fn expire_health_check(&mut self, since_last: Option<Duration>, now: UnixTime) {
+        self.emit(Event::HealthCheckExpired { since_last });
+        self.set_status(Status::Registering);
+        self.persist();
+        self.next_check = now + SHORT_DELAY;
+    }
+
+    fn set_status(&mut self, to: Status) {
+        let from = self.status;
+        if from != to {
+            self.status = to;
+            self.emit(Event::StatusChanged { from, to });
+        }
+    }
+
+    fn release_lock(&mut self) {
+        if self.holding_lock {
+            self.holding_lock = false;
+            self.outputs.push_back(Output::ReleaseLock);
+            if self.delivery.is_some() {
+                // A sibling's callback that arrived during this attempt.
+                self.push_share();
+            }
+        }
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn persist(&mut self) {
+        if self.config.use_lock && !self.holding_lock {
+            // A shared snapshot is written whole only by the lock holder;
+            // another process merges what it learned under the lock.
+            self.push_share();
+            return;
+        }
+        // One write per step is enough: a newer snapshot replaces a queued one
+        // unless something (a lock release) must happen between them.
+        if let Some(Output::Persist(_)) = self.outputs.back() {
+            self.outputs.pop_back();
+        }
+        self.outputs
+            .push_back(Output::Persist(Box::new(self.snapshot())));
+    }
+}
+
+fn credentials_of(cb: RegistrationCallback) -> DdsCredentials {
+    DdsCredentials {
+        id: cb.id,
+        secret: cb.secret,
+        organization_id: cb.organization_id,
+    }
+}
+
+/// A remote signer's signature, checked: it must recover to the signer's address.
+#[cfg(not(posemesh_local_signer_only))]
+fn check_remote_signature(
+    message: &str,
+    signature: &[u8],
+    address: &str,
+) -> Result<String, String> {
+    crate::keys::accept_eip191_signature(message.as_bytes(), signature, address)
+        .map_err(|err| err.to_string())
+}
+
+/// The npm package signs with the node's key only (it has no remote signer) and is built with
+/// this cfg (bindings-wasm/build.sh): the public-key recovery above would be 5.5 KB (gzipped)
+/// of its WebAssembly that nothing reaches. Every remote signature is refused.
+#[cfg(posemesh_local_signer_only)]
+fn check_remote_signature(_: &str, _: &[u8], _: &str) -> Result<String, String> {
+    Err("this build signs with the node's key only".to_owned())
+}
+
+/// The reference's backoff before jitter: `min(2^attempt, 60)` seconds.
+pub fn backoff(attempt: u32) -> Duration {
+    if attempt == 0 {
+        return Duration::ZERO;
+    }
+    let secs = 1u64.checked_shl(attempt).unwrap_or(u64::MAX);
+    Duration::from_secs(secs).min(MAX_BACKOFF)
+}

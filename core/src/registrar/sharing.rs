@@ -1,0 +1,134 @@
+//! Several processes sharing one snapshot: merging what this one learnt
+//! under the lock, reading what siblings stored, and never releasing the
+//! lock in the middle of this process's own attempt.
+
+use super::*;
+
+impl Registrar {
+    /// Answers [`Output::ShareState`]: given the shared snapshot as stored now
+    /// (read under the lock), returns the snapshot to store, or `None` to
+    /// leave it as it is. Only what this process learned is merged, into a
+    /// stored registration made for this configuration: its latest health
+    /// check, and a callback it accepted, into the slot of the attempt it was
+    /// accepted for, if that attempt succeeded, its window is open and the
+    /// slot is free (a different callback already there is reported as a
+    /// conflict). Nothing stored (or unreadable) means nothing to merge into:
+    /// this process never writes its whole view without the attempt's lock.
+    /// This process's view takes the stored credentials.
+    pub fn merge_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) -> Option<Snapshot> {
+        self.latest_now = self.latest_now.max(now);
+        self.share_retry_at = None;
+        let delivery = self.delivery.take();
+        let mut merged = stored?;
+        let current = self.config.registered_as(&self.address);
+        let registered_here =
+            merged.status == Status::Registered && merged.registered_as.as_ref() == Some(&current);
+        if let Some(delivery) = delivery {
+            let fingerprint = delivery.credentials.fingerprint();
+            let slot = merged
+                .callback
+                .as_mut()
+                .filter(|slot| slot.attempt == delivery.attempt);
+            match slot {
+                Some(CallbackSlot {
+                    taken: Some(taken), ..
+                }) if *taken != fingerprint => self.report_conflict(&delivery.credentials),
+                Some(slot) if slot.taken.is_none() && now <= slot.until && registered_here => {
+                    slot.taken = Some(fingerprint);
+                    merged.credentials = Some(delivery.credentials);
+                    merged.last_health_check =
+                        merged.last_health_check.max(Some(delivery.received_at));
+                }
+                // Already in, or the attempt failed or its window closed: dropped, as in one process.
+                _ => {}
+            }
+        }
+        if !registered_here {
+            return None;
+        }
+        merged.last_health_check = merged.last_health_check.max(self.last_health_check);
+        if let Some(credentials) = &merged.credentials {
+            self.redactor.add_secret(credentials.secret.expose());
+            self.credentials = Some(credentials.clone());
+        }
+        Some(merged)
+    }
+
+    /// Whether reading the shared snapshot can teach this registrar anything:
+    /// always, but while it holds the lock (it writes the snapshot then). A
+    /// registered worker learns newer credentials and health checks from it;
+    /// the others, a sibling's registration. Every worker sees what is stored
+    /// within a second.
+    pub(super) fn learns_from_shared(&self) -> bool {
+        !self.holding_lock
+    }
+
+    /// Answers [`Output::LoadShared`] with the shared snapshot as stored now
+    /// (`None` if missing or unreadable). A registration stored for this exact
+    /// configuration is taken over as when found under the lock: fresh, or
+    /// made since this process found the lock busy. So a worker that lost the
+    /// race for the lock is registered within a second of the winner, with
+    /// its credentials and health checks, instead of waiting an interval.
+    /// Nothing happens while this process is in an attempt or waits for the
+    /// lock (the lock's answer decides then), or after
+    /// [`Registrar::register_again`] (the stored registration is what is gone).
+    pub fn observe_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
+        let Some(stored) = stored else {
+            return;
+        };
+        if self.holding_lock || self.rearm || !matches!(self.phase, Phase::Idle) {
+            return;
+        }
+        let nothing_new = self.status == Status::Registered
+            && stored.last_health_check <= self.last_health_check
+            && (stored.credentials.is_none() || stored.credentials == self.credentials);
+        if nothing_new {
+            return;
+        }
+        if self.adopt_if_registered(stored, self.busy_since, now) {
+            self.busy_since = None;
+            self.next_check = now;
+            self.check(now);
+        }
+    }
+
+    /// Answers [`Output::ShareState`] when the lock was busy (or failed): a
+    /// callback still to merge is tried again in a second, until its window
+    /// closes; a health check alone is not worth waiting for.
+    pub fn share_busy(&mut self, now: UnixTime) {
+        self.latest_now = self.latest_now.max(now);
+        match &self.delivery {
+            Some(delivery) if now < delivery.until => {
+                self.share_retry_at = Some(now + SHORT_DELAY);
+            }
+            _ => self.delivery = None,
+        }
+    }
+
+    /// Asks for [`Output::ShareState`], which takes the lock, merges and
+    /// releases it: never while this registrar holds the lock for its own
+    /// attempt (the release would end the attempt's exclusion); then it
+    /// waits for the release.
+    pub(super) fn queue_share(&mut self, now: UnixTime) {
+        if self.holding_lock {
+            self.share_retry_at = Some(now + SHORT_DELAY);
+        } else {
+            self.push_share();
+        }
+    }
+
+    pub(super) fn push_share(&mut self) {
+        if !matches!(self.outputs.back(), Some(Output::ShareState)) {
+            self.outputs.push_back(Output::ShareState);
+        }
+    }
+
+    /// Whether this registrar holds the cross-process lock (for its own
+    /// attempt, or to read a sibling's registration). A host must not take
+    /// and release the lock for [`Output::ShareState`] meanwhile: it calls
+    /// [`Registrar::share_busy`] instead.
+    pub fn holds_lock(&self) -> bool {
+        self.holding_lock
+    }
+}
