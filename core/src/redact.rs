@@ -87,6 +87,8 @@ impl Redactor {
         // Longest first, so a secret containing another is cut out whole.
         self.needles
             .sort_by_key(|needle| std::cmp::Reverse(needle.text.len()));
+        // Most registrars know one or two secrets for their whole life.
+        self.needles.shrink_to_fit();
     }
 
     /// `text` with every known secret and the value of every secret-bearing

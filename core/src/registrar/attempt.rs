@@ -116,12 +116,12 @@ impl Registrar {
         if let Some(credentials) = fresh
             .credentials
             .as_ref()
-            .filter(|c| Some(*c) != self.credentials.as_ref())
+            .filter(|c| Some(*c) != self.credentials.as_deref())
         {
             self.redactor.add_secret(credentials.secret.expose());
         }
-        self.credentials = fresh.credentials.or(self.credentials.take());
-        self.registered_as = fresh.registered_as;
+        self.credentials = fresh.credentials.map(Box::new).or(self.credentials.take());
+        self.registered_as = fresh.registered_as.map(Box::new);
         self.attempt = 0;
         // Quiet when this only confirmed a registration already held, unless
         // a register_now waits for the result.
@@ -157,12 +157,12 @@ impl Registrar {
                     return;
                 };
                 let key = Arc::clone(key);
-                self.callback = Some(CallbackWindow {
+                self.callback = Some(Box::new(CallbackWindow {
                     attempt: self.attempt_ids.next_u64(),
                     closes_at: now + CALLBACK_WINDOW,
                     attempt_succeeded: false,
                     received: None,
-                });
+                }));
                 if self.config.use_lock {
                     // Siblings behind the same port may receive the callback:
                     // they read the window from the shared snapshot.
@@ -178,7 +178,7 @@ impl Registrar {
                 self.transmit(request, Step::Register, now, now);
             }
             Flow::Wallet => {
-                let request = request::siwe_nonce_request(&self.config.dds_url, &self.address);
+                let request = request::siwe_nonce_request(&self.config.dds_url, &self.address());
                 self.transmit(request, Step::SiweNonce, now, now);
             }
         }
@@ -193,13 +193,13 @@ impl Registrar {
     ) {
         let id = self.next_id();
         let timeout = self.config.request_timeout;
-        self.phase = Phase::InFlight(InFlight {
+        self.phase = Phase::InFlight(Box::new(InFlight {
             id,
             step,
             endpoint: request.url.clone(),
             attempt_started,
             deadline: now + timeout,
-        });
+        }));
         self.outputs.push_back(Output::Transmit(OutgoingRequest {
             id,
             request,
@@ -334,7 +334,7 @@ impl Registrar {
             }
         };
         self.phase = Phase::Idle;
-        let address = self.address.clone();
+        let address = self.address();
         let checked =
             result.and_then(|signature| check_remote_signature(&message, &signature, &address));
         match checked {
@@ -353,13 +353,13 @@ impl Registrar {
     ) {
         let id = self.next_id();
         let timeout = self.config.request_timeout;
-        self.phase = Phase::InFlight(InFlight {
+        self.phase = Phase::InFlight(Box::new(InFlight {
             id,
             step: Step::Sign(message.clone()),
             endpoint: "the remote signer".to_owned(),
             attempt_started,
             deadline: now + timeout,
-        });
+        }));
         self.outputs.push_back(Output::Sign(SignRequest {
             id,
             message,
@@ -387,7 +387,7 @@ impl Registrar {
         self.attempt = 0;
         self.once_since = None;
         self.last_health_check = Some(now);
-        let registered_as = self.config.registered_as(&self.address);
+        let registered_as = self.config.registered_as(&self.address());
         // Credentials are the issuing DDS's name for this key: registered with
         // another DDS or key, the stored ones belong to another node.
         if self.registered_as.as_ref().is_some_and(|was| {
@@ -395,12 +395,12 @@ impl Registrar {
         }) {
             self.credentials = None;
         }
-        self.registered_as = Some(registered_as);
+        self.registered_as = Some(Box::new(registered_as));
         if let Some(window) = &mut self.callback {
             window.attempt_succeeded = true;
             window.closes_at = now + CALLBACK_GRACE;
             if let Some(credentials) = window.received.clone() {
-                self.credentials = Some(credentials);
+                self.credentials = Some(Box::new(credentials));
             }
         }
         self.conflict_since = None;

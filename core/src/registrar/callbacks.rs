@@ -142,14 +142,14 @@ impl Registrar {
         }
         if self.config.use_lock && !self.holding_lock {
             // The lock went with the success: merge under it again.
-            self.delivery = Some(Delivery {
+            self.delivery = Some(Box::new(Delivery {
                 attempt,
                 credentials: credentials.clone(),
                 received_at: now,
                 until: closes_at,
-            });
+            }));
         }
-        self.credentials = Some(credentials);
+        self.credentials = Some(Box::new(credentials));
         // The DDS reaching the node is as good as a health check.
         self.last_health_check = Some(now);
         self.persist();
@@ -211,12 +211,12 @@ impl Registrar {
             return self.second_callback(same, &credentials);
         }
         self.note_accepted(&credentials);
-        self.delivery = Some(Delivery {
+        self.delivery = Some(Box::new(Delivery {
             attempt: slot.attempt,
             credentials,
             received_at: now,
             until: slot.until,
-        });
+        }));
         self.queue_share(now);
         Ok(())
     }

@@ -223,7 +223,7 @@ enum Phase {
     /// Waiting for [`Registrar::handle_lock`].
     AwaitingLock,
     /// One request outstanding: never more than one.
-    InFlight(InFlight),
+    InFlight(Box<InFlight>),
 }
 
 /// The registration state machine. See the module docs.
@@ -231,21 +231,22 @@ pub struct Registrar {
     config: RegistrarConfig,
     key: NodeSigner,
     /// The key's Ethereum address, derived once (a point multiplication and a
-    /// hash: too dear for every judgement of a stored registration).
-    address: String,
+    /// hash: too dear for every judgement of a stored registration), kept as
+    /// its 20 bytes.
+    address: [u8; 20],
     rng: SplitMix64,
     /// Draws attempt ids (apart from `rng`, so ids leave the jitter sequence as it was).
     attempt_ids: SplitMix64,
     status: Status,
     last_health_check: Option<UnixTime>,
     attempt: u32,
-    credentials: Option<DdsCredentials>,
+    credentials: Option<Box<DdsCredentials>>,
     phase: Phase,
     holding_lock: bool,
     next_check: UnixTime,
     next_request_id: u64,
     /// The legacy callback window of the current (or just succeeded) attempt.
-    callback: Option<CallbackWindow>,
+    callback: Option<Box<CallbackWindow>>,
     /// Since when a [`Registrar::register_now`] waits for its result.
     once_since: Option<UnixTime>,
     /// Set by [`Registrar::register_again`]: the next attempt must not adopt.
@@ -257,11 +258,11 @@ pub struct Registrar {
     /// sibling's registration made after it is adopted whatever its age.
     busy_since: Option<UnixTime>,
     /// What the current registration was made for.
-    registered_as: Option<RegisteredAs>,
+    registered_as: Option<Box<RegisteredAs>>,
     /// When a probe last led to a persisted snapshot.
     last_probe_persisted: Option<UnixTime>,
     /// A callback still to be merged into the shared snapshot.
-    delivery: Option<Delivery>,
+    delivery: Option<Box<Delivery>>,
     /// When to try [`Output::ShareState`] again after the lock was busy.
     share_retry_at: Option<UnixTime>,
     /// When to read the shared snapshot next ([`Output::LoadShared`]).
@@ -283,7 +284,7 @@ impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registrar")
             .field("dds_url", &self.config.dds_url)
-            .field("address", &self.address)
+            .field("address", &self.address())
             .field("status", &self.status)
             .field("attempt", &self.attempt)
             .field("next_check", &self.next_check)
@@ -364,7 +365,7 @@ impl Registrar {
             status: snapshot.status,
             last_health_check: snapshot.last_health_check,
             attempt: snapshot.attempt,
-            credentials: snapshot.credentials,
+            credentials: snapshot.credentials.map(Box::new),
             phase: Phase::Idle,
             holding_lock: false,
             next_check: now + SHORT_DELAY,
@@ -374,7 +375,7 @@ impl Registrar {
             rearm: false,
             busy_since: None,
             looping: true,
-            registered_as: snapshot.registered_as,
+            registered_as: snapshot.registered_as.map(Box::new),
             last_probe_persisted: None,
             delivery: None,
             share_retry_at: None,
@@ -387,7 +388,7 @@ impl Registrar {
             next_rejection_warn: None,
             rejections_unwarned: 0,
             outputs: VecDeque::new(),
-            address: key.eth_address(),
+            address: address_bytes(&key.eth_address()),
             key,
             config,
         };
@@ -403,7 +404,7 @@ impl Registrar {
         if registrar.status == Status::Registered {
             // Not persisted here: under a shared store only the lock holder writes.
             if let Err(reason) = registrar.judge_stored(
-                registrar.registered_as.as_ref(),
+                registrar.registered_as.as_deref(),
                 registrar.last_health_check,
                 now,
             ) {
@@ -423,7 +424,7 @@ impl Registrar {
         now: UnixTime,
     ) -> Result<Duration, StaleReason> {
         let stored = registered_as.ok_or(StaleReason::NotRecorded)?;
-        let current = self.config.registered_as(&self.address);
+        let current = self.config.registered_as(&self.address());
         let differing: Vec<&str> = [
             ("DDS URL", stored.dds_url == current.dds_url),
             ("flow", stored.flow == current.flow),
@@ -462,7 +463,7 @@ impl Registrar {
 
     /// The node's Ethereum address (`0x`, lowercase hex).
     pub fn address(&self) -> String {
-        self.address.clone()
+        format!("0x{}", hex::encode(self.address))
     }
 
     /// Tells the registrar whether the host runs a loop that sleeps until
@@ -494,7 +495,7 @@ impl Registrar {
 
     /// Id and secret from the DDS callback, once received.
     pub fn credentials(&self) -> Option<&DdsCredentials> {
-        self.credentials.as_ref()
+        self.credentials.as_deref()
     }
 
     /// Whether a request is outstanding.
@@ -508,9 +509,9 @@ impl Registrar {
             status: self.status,
             last_health_check: self.last_health_check,
             attempt: self.attempt,
-            credentials: self.credentials.clone(),
+            credentials: self.credentials.as_deref().cloned(),
             unknown_status: None,
-            registered_as: self.registered_as.clone(),
+            registered_as: self.registered_as.as_deref().cloned(),
             callback: self.callback.as_ref().map(|window| CallbackSlot {
                 attempt: window.attempt,
                 until: window.closes_at,
@@ -618,7 +619,7 @@ impl Registrar {
         }
         self.once_since = Some(now);
         if self.status == Status::Registered && !self.rearm {
-            match self.judge_stored(self.registered_as.as_ref(), self.last_health_check, now) {
+            match self.judge_stored(self.registered_as.as_deref(), self.last_health_check, now) {
                 Ok(age) => {
                     self.once_since = None;
                     self.emit(Event::Adopted { age });
@@ -735,6 +736,17 @@ impl Registrar {
         self.outputs
             .push_back(Output::Persist(Box::new(self.snapshot())));
     }
+}
+
+/// `0x` and 40 hex digits as bytes (a key's, or a remote signer's address the
+/// constructor checked).
+fn address_bytes(address: &str) -> [u8; 20] {
+    let mut bytes = [0; 20];
+    let digits = address.strip_prefix("0x").unwrap_or(address);
+    // Checked by the constructor; a malformed one could only come from a
+    // `Signer` that breaks its contract, and then registers as all zeros.
+    let _ = hex::decode_to_slice(digits, &mut bytes);
+    bytes
 }
 
 fn credentials_of(cb: RegistrationCallback) -> DdsCredentials {

@@ -20,7 +20,7 @@ impl Registrar {
         self.share_retry_at = None;
         let delivery = self.delivery.take();
         let mut merged = stored?;
-        let current = self.config.registered_as(&self.address);
+        let current = self.config.registered_as(&self.address());
         let registered_here =
             merged.status == Status::Registered && merged.registered_as.as_ref() == Some(&current);
         if let Some(delivery) = delivery {
@@ -49,7 +49,7 @@ impl Registrar {
         merged.last_health_check = merged.last_health_check.max(self.last_health_check);
         if let Some(credentials) = &merged.credentials {
             self.redactor.add_secret(credentials.secret.expose());
-            self.credentials = Some(credentials.clone());
+            self.credentials = Some(Box::new(credentials.clone()));
         }
         Some(merged)
     }
@@ -82,7 +82,8 @@ impl Registrar {
         }
         let nothing_new = self.status == Status::Registered
             && stored.last_health_check <= self.last_health_check
-            && (stored.credentials.is_none() || stored.credentials == self.credentials);
+            && (stored.credentials.is_none()
+                || stored.credentials.as_ref() == self.credentials.as_deref());
         if nothing_new {
             return;
         }
