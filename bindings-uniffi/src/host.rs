@@ -70,7 +70,7 @@ fn block_on<F: Future>(future: F) -> Result<F::Output, RegistrationError> {
         // A blocking-pool thread of the library's runtime (saves).
         Ok(handle) => Ok(tokio::task::block_in_place(|| handle.block_on(future))),
         // The app's thread (the blocking constructor).
-        Err(_) => Ok(crate::registrar::runtime()?.block_on(future)),
+        Err(_) => Ok(crate::tasks::runtime()?.block_on(future)),
     }
 }
 

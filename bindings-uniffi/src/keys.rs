@@ -234,7 +234,7 @@ mod tests {
     }
 
     fn sign(signer: &AppSigner) -> Result<(String, String), RegistrationError> {
-        let runtime = crate::registrar::runtime().unwrap();
+        let runtime = crate::tasks::runtime().unwrap();
         runtime.block_on(app_signature(signer, |address| {
             format!("sign in as {address}")
         }))

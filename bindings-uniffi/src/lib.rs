@@ -51,12 +51,14 @@ mod http;
 mod keys;
 pub mod protocol;
 mod registrar;
+mod tasks;
 
 pub use error::{FailureClass, RegistrationError};
 pub use host::{LogEvent, LogLevel, Logger, SnapshotStore};
 pub use http::{HttpClient, HttpHeader, HttpRequest, HttpResponse, TransportErrorKind};
 pub use keys::{recover_eip191_signer, recover_registration_signer, NodeKey, Signer};
 pub use registrar::{
-    AttemptOutcome, CancelToken, NodeResponse, Registrar, RegistrarConfig, RegistrarInfo,
-    RegistrationFlow, RegistrationLoop, RegistrationStatus, StatusWatch,
+    AttemptOutcome, NodeResponse, Registrar, RegistrarConfig, RegistrarInfo, RegistrationFlow,
+    RegistrationStatus,
 };
+pub use tasks::{CancelToken, RegistrationLoop, StatusWatch};

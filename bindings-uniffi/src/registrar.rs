@@ -16,6 +16,9 @@ use crate::host::{ForeignStore, LogEvent, Logger, SnapshotStore};
 use crate::http::{headers_of, ForeignTransport, HttpClient, HttpHeader};
 use crate::keys::{NodeKey, Signer};
 use crate::protocol::system_time;
+use crate::tasks::{
+    runtime, unless_cancelled, wait_until, CancelToken, RegistrationLoop, Spawned, StatusWatch,
+};
 use posemesh_registration::core::{Event, Flow, Secret, Status};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
@@ -25,11 +28,8 @@ use posemesh_registration::{
 use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::duration_from_secs_f64;
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
-use tokio::runtime::Runtime;
-use tokio::task::JoinHandle;
+use std::time::{Duration, SystemTime};
 use zeroize::Zeroizing;
 
 /// Which registration protocol to speak.
@@ -183,255 +183,6 @@ pub struct NodeResponse {
     pub body: Vec<u8>,
 }
 
-/// The one runtime all registrars' tasks run on (native's shared one).
-pub(crate) fn runtime() -> Result<&'static Runtime, RegistrationError> {
-    posemesh_registration::shared_runtime().map_err(|err| RegistrationError::Unexpected {
-        detail: format!("cannot start the async runtime: {err}"),
-    })
-}
-
-/// How long a cancelled call or `stop()` waits for its task to wind down.
-const WIND_DOWN: Duration = Duration::from_secs(2);
-
-/// Waits (on the caller's thread, briefly) until `done` holds.
-fn wait_until(done: impl Fn() -> bool) {
-    let deadline = Instant::now() + WIND_DOWN;
-    while !done() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A task on the runtime that is aborted, and waited for, when the call
-/// awaiting it goes away: once a cancelled call has returned, its driver
-/// future has been dropped (its request abandoned, the loop marked stopped).
-struct Spawned<T>(Option<JoinHandle<T>>);
-
-impl<T: Send + 'static> Spawned<T> {
-    fn new(task: impl Future<Output = T> + Send + 'static) -> Result<Self, RegistrationError> {
-        Ok(Spawned(Some(runtime()?.spawn(task))))
-    }
-
-    async fn join(mut self) -> Result<T, RegistrationError> {
-        let Some(handle) = self.0.as_mut() else {
-            return Err(RegistrationError::Stopped);
-        };
-        let result = handle.await;
-        self.0 = None;
-        result.map_err(|err| {
-            if err.is_panic() {
-                RegistrationError::Unexpected {
-                    detail: "internal error in the registration task".into(),
-                }
-            } else {
-                RegistrationError::Stopped
-            }
-        })
-    }
-}
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.abort();
-            wait_until(|| handle.is_finished());
-        }
-    }
-}
-
-/// Cancels the registrar calls it is passed to (`registerOnceWith`,
-/// `runWith`, `StatusWatch.next`): they then end at once with the `Stopped`
-/// error (`null`/`nil` for `next`), their in-flight request dropped. The
-/// Swift package's hand-written layer cancels one when its `Task` is
-/// cancelled (`withTaskCancellationHandler`). Once cancelled, it stays so.
-#[derive(uniffi::Object)]
-#[uniffi::export(Display, Debug)]
-pub struct CancelToken {
-    cancelled: tokio::sync::watch::Sender<bool>,
-}
-
-#[uniffi::export]
-impl CancelToken {
-    /// A token that is not cancelled yet.
-    #[uniffi::constructor]
-    pub fn new() -> Arc<Self> {
-        Arc::new(CancelToken {
-            cancelled: tokio::sync::watch::Sender::new(false),
-        })
-    }
-
-    /// Cancels every call the token was passed to, and every later one.
-    pub fn cancel(&self) {
-        self.cancelled.send_replace(true);
-    }
-
-    /// Whether `cancel()` was called.
-    pub fn is_cancelled(&self) -> bool {
-        *self.cancelled.borrow()
-    }
-}
-
-impl CancelToken {
-    /// Completes once the token is cancelled.
-    async fn cancelled(&self) {
-        let mut receiver = self.cancelled.subscribe();
-        // An error means the sender is gone, which cannot happen while `self` lives.
-        let _ = receiver.wait_for(|cancelled| *cancelled).await;
-    }
-}
-
-impl fmt::Display for CancelToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.is_cancelled() {
-            "cancelled"
-        } else {
-            "not cancelled"
-        };
-        write!(f, "CancelToken({state})")
-    }
-}
-
-impl fmt::Debug for CancelToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// `future`, or `Err(Stopped)` as soon as `cancel` is cancelled (dropping
-/// `future`, which aborts its task and the request in flight).
-async fn unless_cancelled<T>(
-    cancel: Option<Arc<CancelToken>>,
-    future: impl Future<Output = Result<T, RegistrationError>>,
-) -> Result<T, RegistrationError> {
-    let Some(cancel) = cancel else {
-        return future.await;
-    };
-    tokio::select! {
-        biased;
-        _ = cancel.cancelled() => Err(RegistrationError::Stopped),
-        result = future => result,
-    }
-}
-
-/// The registrar's status changes, one at a time, none missed: what the
-/// Kotlin `statusFlow`/`statusChanges` and the Swift `statusUpdates` read.
-/// Made by `Registrar.watchStatus()`. Its first value is the status when it
-/// was made; then each new status. Keeps only the registrar's shared state
-/// alive, not its loop.
-#[derive(uniffi::Object)]
-#[uniffi::export(Display, Debug)]
-pub struct StatusWatch {
-    statuses: futures_util::lock::Mutex<futures_util::stream::BoxStream<'static, Status>>,
-    closed: CancelToken,
-    /// The last status handed out, to skip repeats.
-    last: Mutex<Option<RegistrationStatus>>,
-}
-
-#[uniffi::export]
-impl StatusWatch {
-    /// The next status: the current one on the first call, then each
-    /// change, waiting for it. `null`/`nil` once `cancel()` was called (or
-    /// `cancel` was cancelled). Calls are served one at a time.
-    pub async fn next(&self, cancel: Option<Arc<CancelToken>>) -> Option<RegistrationStatus> {
-        let next = async {
-            let mut statuses = self.statuses.lock().await;
-            loop {
-                let status =
-                    RegistrationStatus::from(futures_util::StreamExt::next(&mut *statuses).await?);
-                let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-                if *last != Some(status) {
-                    *last = Some(status);
-                    return Some(status);
-                }
-            }
-        };
-        let closed = async {
-            match &cancel {
-                Some(cancel) => {
-                    tokio::select! {
-                        _ = cancel.cancelled() => {}
-                        _ = self.closed.cancelled() => {}
-                    }
-                }
-                None => self.closed.cancelled().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            _ = closed => None,
-            status = next => status,
-        }
-    }
-
-    /// Ends the watch: a waiting and every later `next()` returns `null`/`nil`.
-    pub fn cancel(&self) {
-        self.closed.cancel();
-    }
-}
-
-impl fmt::Display for StatusWatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
-        match last {
-            Some(status) => write!(f, "StatusWatch(last {status:?})"),
-            None => write!(f, "StatusWatch(nothing read yet)"),
-        }
-    }
-}
-
-impl fmt::Debug for StatusWatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// The background loop `Registrar.start()` started. `cancel()` (Kotlin also
-/// `close()`, patched in by `generate.sh`; `use {}` works) stops it and
-/// returns once it has ended. Letting the handle be garbage-collected (or
-/// released, in Swift) does **not** stop the loop: a started registrar keeps
-/// its node registered until `cancel()`, `Registrar.stop()` or
-/// `Registrar.close()`.
-#[derive(uniffi::Object)]
-#[uniffi::export(Display, Debug)]
-pub struct RegistrationLoop {
-    driver: Driver,
-    task: Background,
-}
-
-#[uniffi::export]
-impl RegistrationLoop {
-    /// Stops the loop (and its in-flight request; a waiting `registerOnce()`
-    /// throws `Stopped`) and returns once it has ended. Does nothing if it
-    /// has ended already.
-    pub fn cancel(&self) {
-        if self.task.is_active() {
-            self.driver.stop();
-        }
-        self.task.wait_ended(WIND_DOWN);
-    }
-
-    /// Whether the loop still runs.
-    pub fn is_active(&self) -> bool {
-        self.task.is_active()
-    }
-}
-
-impl fmt::Display for RegistrationLoop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = if self.is_active() { "running" } else { "ended" };
-        write!(
-            f,
-            "RegistrationLoop(node {}, {state})",
-            self.driver.address()
-        )
-    }
-}
-
-impl fmt::Debug for RegistrationLoop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
 /// Registers a node with a DDS and keeps it registered.
 ///
 /// Build one per node key, then either call `registerOnce()` when the app
@@ -483,14 +234,7 @@ impl Registrar {
     }
 
     fn new_watch(&self) -> StatusWatch {
-        let statuses = futures_util::StreamExt::boxed(self.driver.status_stream());
-        StatusWatch {
-            statuses: futures_util::lock::Mutex::new(statuses),
-            closed: CancelToken {
-                cancelled: tokio::sync::watch::Sender::new(false),
-            },
-            last: Mutex::new(None),
-        }
+        StatusWatch::of(&self.driver)
     }
 
     async fn register_once_inner(&self) -> Result<AttemptOutcome, RegistrationError> {
@@ -759,10 +503,7 @@ impl Registrar {
     pub fn start(&self) -> Result<Arc<RegistrationLoop>, RegistrationError> {
         let task = self.driver.start_on(runtime()?.handle())?;
         *self.started() = Some(task.clone());
-        Ok(Arc::new(RegistrationLoop {
-            driver: self.driver.clone(),
-            task,
-        }))
+        Ok(Arc::new(RegistrationLoop::new(self.driver.clone(), task)))
     }
 
     /// Ends the loop (`start()` or `run()`) and its in-flight request, and
