@@ -300,6 +300,15 @@ def test_zero_or_negative_timeout_is_refused(timeout: float) -> None:
         assert str(info.value) == "request timeout must be greater than zero"
 
 
+@pytest.mark.parametrize("secret", ["s", "abc"])
+def test_short_credentials_are_refused(secret: str) -> None:
+    for cls in (pr.Registrar, pr.AsyncRegistrar):
+        with pytest.raises(pr.ConfigError) as info:
+            cls(**options("http://127.0.0.1:9", registration_secret=secret))
+        assert str(info.value) == "registration credentials must be at least 4 bytes"
+    pr.Registrar(**options("http://127.0.0.1:9", registration_secret="abcd"))
+
+
 @pytest.mark.parametrize("interval", [0, -1, 0.5, 0.999])
 def test_interval_under_a_second_is_refused(interval: float) -> None:
     for cls in (pr.Registrar, pr.AsyncRegistrar):
