@@ -7,7 +7,7 @@
 #   4. the entry points (node, web/bundlers, deno, workerd), types, package.json, README;
 #      every .js minified with esbuild (the .d.ts keep the docs).
 # Prints the gzipped size of the .wasm and the JavaScript, and fails past the size ceiling
-# (POSEMESH_WASM_MAX_GZ, default 134200 bytes gzipped).
+# (POSEMESH_WASM_MAX_GZ, default 131700 bytes gzipped).
 #
 # Usage: bindings-wasm/build.sh [--pack]   (--pack: also `npm pack` into pkg/../dist/)
 # Needs scripts/setup-wasm.sh and scripts/setup-node.sh (esbuild) to have run.
@@ -54,12 +54,15 @@ WASM_IN="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/posemesh_registra
 # - --cfg posemesh_local_signer_only: core's check of a remote signer's signature (public-key
 #   recovery) compiled out; this package signs with the node's key only and has no remote
 #   signer, so nothing reached it: 5.5 KB gzipped less.
+# - --cfg posemesh_no_process_lock: the driver's process lock and shared-snapshot protocol
+#   compiled out; this package's stores (browser storage, KV namespaces) coordinate no
+#   processes, so a registrar never asked for the lock.
 # RUSTC_BOOTSTRAP=1 unlocks these on Debian's stable rustc-web, as scripts/setup-wasm.sh does
 # for its std build. RUSTFLAGS is set here only: the test builds use the prebuilt std, and
 # the package is tested as built here (test.sh).
 echo "build.sh: cargo build (wasm-release, -Zbuild-std)" >&2
 (cd "$REPO" && RUSTC_BOOTSTRAP=1 \
-  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none --cfg=sha2_backend_soft=\"compact\" --cfg=cpubits=\"32\" --cfg=posemesh_local_signer_only" \
+  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none --cfg=sha2_backend_soft=\"compact\" --cfg=cpubits=\"32\" --cfg=posemesh_local_signer_only --cfg=posemesh_no_process_lock" \
   cargo +debweb build --quiet --target wasm32-unknown-unknown \
   -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size \
   -p posemesh-registration-wasm --profile wasm-release)
@@ -143,7 +146,7 @@ printf 'build.sh: %s: %d bytes (%d gzipped); JS glue %d gzipped; total %d bytes 
 # The package may only shrink: a build past this ceiling fails (raise it only with the reason
 # and the new figure in README.md, "Size and start-up"). It is the size as last measured,
 # rounded up to the next KB; 107 KB is the budget still to get back to.
-MAX_TOTAL_GZ="${POSEMESH_WASM_MAX_GZ:-134200}"
+MAX_TOTAL_GZ="${POSEMESH_WASM_MAX_GZ:-131700}"
 if ((wasm_gz + js_gz > MAX_TOTAL_GZ)); then
   echo "build.sh: the package grew past its ceiling: $((wasm_gz + js_gz)) > $MAX_TOTAL_GZ bytes gzipped" >&2
   exit 1

@@ -20,6 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+/// Whether a store may coordinate processes ([`SnapshotStore::uses_lock`]).
+/// The npm package's stores never do (browser storage, KV namespaces): its
+/// build sets `--cfg posemesh_no_process_lock`, and the lock and the
+/// shared-snapshot protocol are compiled out of it.
+const PROCESS_LOCKS: bool = !cfg!(posemesh_no_process_lock);
+
 /// Bumped by [`after_fork_in_child`]; each driver catches up on its next call.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -116,7 +122,7 @@ impl DriverBuilder {
         config.validate()?;
         let store = self.store;
         let store_limit = config.request_timeout;
-        config.use_lock = store.uses_lock();
+        config.use_lock = PROCESS_LOCKS && store.uses_lock();
         let loading = bounded(&*self.runtime, store_limit, "load", store.load());
         let (snapshot, recovered_from) = match loading.await? {
             None => (None, None),
@@ -469,6 +475,9 @@ impl Driver {
         self.catch_up_with_fork();
         // Behind one port, a callback may be for a sibling process's attempt:
         // its window is in the shared snapshot (read only for a body that parses).
+        // (A `cfg`, not only the constant: an await the constant made dead
+        // would still keep its state, and the code it polls, in the future.)
+        #[cfg(not(posemesh_no_process_lock))]
         let stored = if self.shared.store.uses_lock()
             && Registrar::needs_stored_snapshot(method, path, body)
         {
@@ -476,6 +485,8 @@ impl Driver {
         } else {
             None
         };
+        #[cfg(posemesh_no_process_lock)]
+        let stored = None;
         let now = self.shared.runtime.now();
         let response = lock(&self.shared.registrar).handle_node_request_shared(
             method,
@@ -508,6 +519,10 @@ impl Driver {
     /// running and works when started again. The registrar's state (its
     /// registration, credentials) is kept.
     fn catch_up_with_fork(&self) {
+        // No process forks under WebAssembly.
+        if cfg!(target_arch = "wasm32") {
+            return;
+        }
         let generation = FORK_GENERATION.load(Ordering::Acquire);
         if self.shared.generation.swap(generation, Ordering::AcqRel) == generation {
             return;
@@ -653,13 +668,18 @@ impl Driver {
                         self.report_save_failed(&err);
                     }
                 }
+                // Only with a process lock (`use_lock`); compiled out without one.
+                #[cfg(not(posemesh_no_process_lock))]
                 Output::AcquireLock => {
                     let outcome = self.try_lock().await;
                     let now = self.shared.runtime.now();
                     lock(&self.shared.registrar).handle_lock(outcome, now);
                 }
+                #[cfg(not(posemesh_no_process_lock))]
                 Output::ReleaseLock => self.shared.store.unlock().await,
+                #[cfg(not(posemesh_no_process_lock))]
                 Output::ShareState => self.share_state().await,
+                #[cfg(not(posemesh_no_process_lock))]
                 Output::LoadShared => {
                     let stored = self.load_stored().await;
                     let now = self.shared.runtime.now();
@@ -671,7 +691,9 @@ impl Driver {
                         results.push(result.map_err(Clone::clone));
                     }
                 }
-                Output::Wait(_) => {}
+                // Wait is drained above; the lock's outputs are only produced
+                // with a process lock (`use_lock`).
+                _ => {}
             }
             io.queue.pop_front();
         }
@@ -685,6 +707,7 @@ impl Driver {
         transmits
     }
 
+    #[cfg_attr(posemesh_no_process_lock, allow(dead_code))]
     async fn try_lock(&self) -> LockOutcome {
         match self.shared.store.try_lock().await {
             Ok(true) => {
@@ -710,6 +733,7 @@ impl Driver {
     }
 
     /// The stored snapshot, if there is a usable one.
+    #[cfg_attr(posemesh_no_process_lock, allow(dead_code))]
     async fn load_stored(&self) -> Option<Snapshot> {
         let shared = &self.shared;
         match bounded(
@@ -726,6 +750,7 @@ impl Driver {
     }
 
     /// Merges what this process learned into the shared snapshot, under the lock.
+    #[cfg_attr(posemesh_no_process_lock, allow(dead_code))]
     async fn share_state(&self) {
         let now = self.shared.runtime.now();
         // Holding the lock for its own attempt (taken after this output was

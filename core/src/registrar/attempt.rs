@@ -163,7 +163,7 @@ impl Registrar {
                     attempt_succeeded: false,
                     received: None,
                 }));
-                if self.config.use_lock {
+                if self.shares_snapshot() {
                     // Siblings behind the same port may receive the callback:
                     // they read the window from the shared snapshot.
                     self.persist();

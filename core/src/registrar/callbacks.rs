@@ -25,7 +25,7 @@ impl Registrar {
         // Under a shared snapshot any worker's probe counts for all (merged
         // into a registration of this configuration only); alone, only a
         // registered registrar's.
-        let shared = self.config.use_lock && !self.holding_lock;
+        let shared = self.shares_snapshot() && !self.holding_lock;
         if idle_registered || shared {
             let every = (self.config.ttl() / 4).max(Duration::from_secs(1));
             if self
@@ -106,7 +106,7 @@ impl Registrar {
         // Behind one port the shared snapshot holds the window's slot: what a
         // sibling accepted for it, or the lock holder's window itself.
         let shared_slot = stored
-            .filter(|_| self.config.use_lock)
+            .filter(|_| self.shares_snapshot())
             .and_then(|stored| stored.callback.clone());
         let own_attempt = match &self.callback {
             Some(window) if now <= window.closes_at => window.attempt,
@@ -122,7 +122,7 @@ impl Registrar {
             .and_then(|slot| slot.taken);
         let window = self.callback.as_mut().expect("checked above");
         if let Some(earlier) = &window.received {
-            let same = earlier.fingerprint() == credentials.fingerprint();
+            let same = same_callback(earlier, &credentials);
             return self.second_callback(same, &credentials);
         }
         if let Some(taken) = taken_by_sibling {
@@ -134,13 +134,13 @@ impl Registrar {
             (window.attempt_succeeded, window.attempt, window.closes_at);
         self.note_accepted(&credentials);
         if !commit_now {
-            if self.config.use_lock {
+            if self.shares_snapshot() {
                 // Under the lock of this attempt: the slot is taken for every sibling.
                 self.persist();
             }
             return Ok(());
         }
-        if self.config.use_lock && !self.holding_lock {
+        if self.shares_snapshot() && !self.holding_lock {
             // The lock went with the success: merge under it again.
             self.delivery = Some(Box::new(Delivery {
                 attempt,
@@ -207,7 +207,7 @@ impl Registrar {
             return self.second_callback(same, &credentials);
         }
         if let Some(earlier) = self.delivery.as_ref().filter(|d| d.attempt == slot.attempt) {
-            let same = earlier.credentials.fingerprint() == credentials.fingerprint();
+            let same = same_callback(&earlier.credentials, &credentials);
             return self.second_callback(same, &credentials);
         }
         self.note_accepted(&credentials);

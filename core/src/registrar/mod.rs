@@ -61,6 +61,12 @@ mod sharing;
 pub use config::*;
 pub use events::*;
 
+/// Whether a host may coordinate processes with a lock
+/// ([`RegistrarConfig::use_lock`]). The npm package's build sets
+/// `--cfg posemesh_no_process_lock` (its stores coordinate none), and the lock
+/// and the shared-snapshot protocol are compiled out of it.
+const PROCESS_LOCKS: bool = !cfg!(posemesh_no_process_lock);
+
 /// Delay before the first check, and after a reset or an expired health check.
 pub const SHORT_DELAY: Duration = Duration::from_secs(1);
 /// Backoff never waits longer than this (before jitter).
@@ -379,7 +385,7 @@ impl Registrar {
             last_probe_persisted: None,
             delivery: None,
             share_retry_at: None,
-            next_observe: config.use_lock.then(|| now + SHORT_DELAY),
+            next_observe: (PROCESS_LOCKS && config.use_lock).then(|| now + SHORT_DELAY),
             latest_now: now,
             redactor,
             conflict_since: None,
@@ -515,7 +521,12 @@ impl Registrar {
             callback: self.callback.as_ref().map(|window| CallbackSlot {
                 attempt: window.attempt,
                 until: window.closes_at,
-                taken: window.received.as_ref().map(DdsCredentials::fingerprint),
+                // Only siblings read it.
+                taken: window
+                    .received
+                    .as_ref()
+                    .filter(|_| self.shares_snapshot())
+                    .map(DdsCredentials::fingerprint),
             }),
         }
     }
@@ -570,7 +581,9 @@ impl Registrar {
             // would keep asking to be woken at a deadline already past (a host
             // sleeping until it would spin). Count it as a lock error; a late
             // `Acquired` is handed straight back by `handle_lock`.
-            Phase::AwaitingLock if now >= self.next_check + self.config.ttl() => {
+            Phase::AwaitingLock
+                if self.shares_snapshot() && now >= self.next_check + self.config.ttl() =>
+            {
                 self.handle_lock(
                     LockOutcome::Failed("no answer to the lock request within the TTL".into()),
                     now,
@@ -581,7 +594,7 @@ impl Registrar {
         // Last: what ran above may have changed whether there is anything to learn.
         if self.learns_from_shared() && self.next_observe.is_some_and(|at| now >= at) {
             self.next_observe = Some(now + SHORT_DELAY);
-            if !self.outputs.contains(&Output::LoadShared) {
+            if !self.outputs.iter().any(|o| matches!(o, Output::LoadShared)) {
                 self.outputs.push_back(Output::LoadShared);
             }
         }
@@ -655,7 +668,7 @@ impl Registrar {
     fn check(&mut self, now: UnixTime) {
         match self.status {
             Status::Disconnected | Status::Registering => {
-                if self.config.use_lock {
+                if self.shares_snapshot() {
                     self.phase = Phase::AwaitingLock;
                     // The lock answer is due within a TTL of asking, even when
                     // this check itself ran late.
@@ -678,7 +691,7 @@ impl Registrar {
                         // Wake just after the TTL lapses, not a whole TTL later.
                         self.next_check = now + (ttl - elapsed) + Duration::from_millis(1);
                     }
-                    _ if self.config.use_lock && !self.rearm => {
+                    _ if self.shares_snapshot() && !self.rearm => {
                         // Behind one port the DDS may have probed a sibling:
                         // read the shared snapshot (under the lock) first.
                         self.phase = Phase::AwaitingLock;
@@ -696,6 +709,12 @@ impl Registrar {
         self.set_status(Status::Registering);
         self.persist();
         self.next_check = now + SHORT_DELAY;
+    }
+
+    /// Whether this registrar shares its snapshot with other processes
+    /// under a lock ([`RegistrarConfig::use_lock`]).
+    fn shares_snapshot(&self) -> bool {
+        PROCESS_LOCKS && self.config.use_lock
     }
 
     fn set_status(&mut self, to: Status) {
@@ -722,7 +741,7 @@ impl Registrar {
     }
 
     fn persist(&mut self) {
-        if self.config.use_lock && !self.holding_lock {
+        if self.shares_snapshot() && !self.holding_lock {
             // A shared snapshot is written whole only by the lock holder;
             // another process merges what it learned under the lock.
             self.push_share();
@@ -747,6 +766,11 @@ fn address_bytes(address: &str) -> [u8; 20] {
     // `Signer` that breaks its contract, and then registers as all zeros.
     let _ = hex::decode_to_slice(digits, &mut bytes);
     bytes
+}
+
+/// The DDS repeating a callback sends the same id and secret.
+fn same_callback(earlier: &DdsCredentials, callback: &DdsCredentials) -> bool {
+    earlier.id == callback.id && earlier.secret == callback.secret
 }
 
 fn credentials_of(cb: RegistrationCallback) -> DdsCredentials {

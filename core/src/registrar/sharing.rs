@@ -60,7 +60,7 @@ impl Registrar {
     /// the others, a sibling's registration. Every worker sees what is stored
     /// within a second.
     pub(super) fn learns_from_shared(&self) -> bool {
-        !self.holding_lock
+        self.shares_snapshot() && !self.holding_lock
     }
 
     /// Answers [`Output::LoadShared`] with the shared snapshot as stored now
