@@ -108,6 +108,9 @@ fn main() {
         started.elapsed().as_secs_f64(),
         failures.len(),
     );
+    for failure in failures.iter().skip(1).take(20) {
+        println!("also failing: seed {} ({} workers)", failure.seed, failure.workers);
+    }
     if let Some(first) = failures.first() {
         print_report(first);
         println!(

@@ -123,27 +123,31 @@ impl Rng {
     }
 }
 
-/// One registration request, as the DDS and the client saw it.
+/// One registration request, as the DDS and the client saw it. Order is
+/// the world's step count, not the clock (which steps back and forth).
 struct AttemptRec {
-    sent_at: UnixTime,
-    /// When the client had its answer, and whether it was a success.
-    ended: Option<(UnixTime, bool)>,
+    sent: u64,
+    /// When the client had its answer (step and clock), and whether it was a success.
+    ended: Option<(u64, UnixTime, bool)>,
 }
 
 impl AttemptRec {
-    /// Whether a callback at `at` falls in this attempt's window.
-    fn window_holds(&self, at: UnixTime) -> bool {
-        at >= self.sent_at
+    /// Whether a callback posted at step `step`, clock `at`, falls in this
+    /// attempt's window: sent before it, and not ended before it, or ended in
+    /// success within the grace the registrar gives (on its clock).
+    fn window_holds(&self, step: u64, at: UnixTime) -> bool {
+        step > self.sent
             && match self.ended {
                 None => true,
-                Some((end, true)) => at <= end + CALLBACK_GRACE,
-                Some((end, false)) => at <= end,
+                Some((ended, _, _)) if ended > step => true,
+                Some((_, end, success)) => success && at <= end + CALLBACK_GRACE,
             }
     }
 }
 
 /// One callback posted to a worker.
 struct PostRec {
+    step: u64,
     at: UnixTime,
     worker: usize,
     credentials: DdsCredentials,
@@ -198,6 +202,8 @@ struct World {
     actions: BinaryHeap<Reverse<(UnixTime, u64)>>,
     pending: Vec<Option<Action>>,
     issued: u64,
+    /// Steps taken (the order of attempts and callbacks, whatever the clock says).
+    steps: u64,
     dds_knows_node: bool,
     probes_paused_until: UnixTime,
     /// The stored snapshot and since when its registration (status,
@@ -272,11 +278,18 @@ impl World {
         }
     }
 
-    /// The attempt whose window holds a callback at `at`: the latest one.
-    fn window_of(&self, at: UnixTime) -> Option<usize> {
+    /// The attempt whose window holds a callback posted at `step`, clock
+    /// `at`: the latest one.
+    fn window_of(&self, step: u64, at: UnixTime) -> Option<usize> {
         (0..self.attempts.len())
             .rev()
-            .find(|a| self.attempts[*a].window_holds(at))
+            .find(|a| self.attempts[*a].window_holds(step, at))
+    }
+
+    /// The next step number.
+    fn step(&mut self) -> u64 {
+        self.steps += 1;
+        self.steps
     }
 
     /// Checks a write of `bytes` by `worker` (invariants 3 and 5).
@@ -312,8 +325,8 @@ impl World {
                 post.credentials == credentials
                     && matches!(post.status, None | Some(200))
                     && self
-                        .window_of(post.at)
-                        .is_some_and(|a| matches!(self.attempts[a].ended, Some((_, true))))
+                        .window_of(post.step, post.at)
+                        .is_some_and(|a| matches!(self.attempts[a].ended, Some((_, _, true))))
             });
             if !legitimate {
                 self.violate(
@@ -362,7 +375,7 @@ impl World {
     /// Invariant 4, once every window has closed.
     fn check_conflicts(&mut self, end: UnixTime) {
         for a in 0..self.attempts.len() {
-            let Some((ended, true)) = self.attempts[a].ended else {
+            let Some((_, ended, true)) = self.attempts[a].ended else {
                 continue;
             };
             let closes = ended + CALLBACK_GRACE;
@@ -373,7 +386,7 @@ impl World {
             let accepted: Vec<&PostRec> = self
                 .posts
                 .iter()
-                .filter(|p| p.status == Some(200) && self.window_of(p.at) == Some(a))
+                .filter(|p| p.status == Some(200) && self.window_of(p.step, p.at) == Some(a))
                 .filter(|p| !p.crashed_after)
                 .collect();
             let Some(first) = accepted.first() else {
@@ -628,10 +641,8 @@ impl Transport for SimTransport {
             world.workers[w].in_flight += 1;
             world.report.attempts += 1;
             attempt = Some(world.attempts.len());
-            world.attempts.push(AttemptRec {
-                sent_at: now,
-                ended: None,
-            });
+            let sent = world.step();
+            world.attempts.push(AttemptRec { sent, ended: None });
             plan_registration(&mut world, now, reply.clone());
         }
         world.note(now, || format!("worker {w} sends {}", request.url));
@@ -720,7 +731,8 @@ impl Answer {
         if world.live(w, self.handles.incarnation) {
             world.workers[w].in_flight -= 1;
         }
-        world.attempts[attempt].ended = Some((now, success));
+        let step = world.step();
+        world.attempts[attempt].ended = Some((step, now, success));
         if success {
             world.report.successes += 1;
         }
@@ -889,7 +901,9 @@ impl Sim {
             "organization_id": credentials.organization_id,
         })
         .to_string();
+        let step = world.step();
         world.posts.push(PostRec {
+            step,
             at: now,
             worker: w,
             credentials,
@@ -1039,6 +1053,7 @@ pub fn run(seed: u64, options: &Options) -> Report {
         actions: BinaryHeap::new(),
         pending: Vec::new(),
         issued: 0,
+        steps: 0,
         dds_knows_node: false,
         probes_paused_until: start,
         stored_since: None,
