@@ -109,7 +109,10 @@ fn main() {
         failures.len(),
     );
     for failure in failures.iter().skip(1).take(20) {
-        println!("also failing: seed {} ({} workers)", failure.seed, failure.workers);
+        println!(
+            "also failing: seed {} ({} workers)",
+            failure.seed, failure.workers
+        );
     }
     if let Some(first) = failures.first() {
         print_report(first);

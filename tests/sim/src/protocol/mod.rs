@@ -147,7 +147,9 @@ impl AttemptRec {
 
 /// One callback posted to a worker.
 struct PostRec {
-    step: u64,
+    /// The step at which the worker answered it (`None` while it is being
+    /// handled): what it accepted was decided then, against the state then.
+    step: Option<u64>,
     at: UnixTime,
     worker: usize,
     credentials: DdsCredentials,
@@ -325,7 +327,7 @@ impl World {
                 post.credentials == credentials
                     && matches!(post.status, None | Some(200))
                     && self
-                        .window_of(post.step, post.at)
+                        .window_of(post.step.unwrap_or(self.steps + 1), post.at)
                         .is_some_and(|a| matches!(self.attempts[a].ended, Some((_, _, true))))
             });
             if !legitimate {
@@ -386,7 +388,11 @@ impl World {
             let accepted: Vec<&PostRec> = self
                 .posts
                 .iter()
-                .filter(|p| p.status == Some(200) && self.window_of(p.step, p.at) == Some(a))
+                .filter(|p| {
+                    p.status == Some(200)
+                        && p.step
+                            .is_some_and(|step| self.window_of(step, p.at) == Some(a))
+                })
                 .filter(|p| !p.crashed_after)
                 .collect();
             let Some(first) = accepted.first() else {
@@ -901,9 +907,8 @@ impl Sim {
             "organization_id": credentials.organization_id,
         })
         .to_string();
-        let step = world.step();
         world.posts.push(PostRec {
-            step,
+            step: None,
             at: now,
             worker: w,
             credentials,
@@ -921,6 +926,7 @@ impl Sim {
                     .await;
                 let mut world = lock_world(&shared);
                 world.posts[index].status = Some(response.status);
+                world.posts[index].step = Some(world.step());
             }),
         );
     }
