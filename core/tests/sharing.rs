@@ -251,6 +251,15 @@ fn conflicts(outputs: &[Output]) -> Vec<String> {
         .collect()
 }
 
+/// A worker without the lock that accepted `body` (answered 200) for the
+/// holder's attempt, as the shared snapshot showed it.
+fn sibling_that_accepted(holder: &Sim, shared: &Snapshot, body: &[u8]) -> Sim {
+    let mut sibling = Sim::new(lock_config(), None);
+    sibling.now = holder.now;
+    assert_eq!(sibling_callback(&mut sibling, shared, body).0.status, 200);
+    sibling
+}
+
 const REAL: &[u8] = br#"{"id":"real","secret":"dds-s3cret"}"#;
 const FORGED: &[u8] = br#"{"id":"forged","secret":"evil-s3cret"}"#;
 
@@ -296,12 +305,7 @@ fn the_holders_callback_takes_the_slot_so_a_sibling_refuses_a_different_one() {
 #[test]
 fn a_siblings_callback_that_loses_the_slot_is_reported_at_the_merge() {
     let (mut holder, shared) = holder_in_flight();
-    let mut sibling = Sim::new(lock_config(), None);
-    sibling.now = holder.now;
-    assert_eq!(
-        sibling_callback(&mut sibling, &shared, FORGED).0.status,
-        200
-    );
+    let mut sibling = sibling_that_accepted(&holder, &shared, FORGED);
     sibling.reg.share_busy(sibling.now);
     sibling.drain();
 
@@ -334,12 +338,7 @@ fn a_siblings_callback_that_loses_the_slot_is_reported_at_the_merge() {
 #[test]
 fn a_callback_accepted_for_one_attempt_is_never_merged_into_another() {
     let (holder, shared) = holder_in_flight();
-    let mut sibling = Sim::new(lock_config(), None);
-    sibling.now = holder.now;
-    assert_eq!(
-        sibling_callback(&mut sibling, &shared, FORGED).0.status,
-        200
-    );
+    let mut sibling = sibling_that_accepted(&holder, &shared, FORGED);
     let first = shared.callback.clone().unwrap();
     let later = Snapshot {
         status: Status::Registered,
@@ -383,12 +382,7 @@ fn a_worker_without_the_lock_writes_nothing_over_a_missing_snapshot() {
 #[test]
 fn a_merge_due_during_the_workers_own_attempt_waits_for_its_end() {
     let (holder, shared) = holder_in_flight();
-    let mut sibling = Sim::new(lock_config(), None);
-    sibling.now = holder.now;
-    assert_eq!(
-        sibling_callback(&mut sibling, &shared, FORGED).0.status,
-        200
-    );
+    let mut sibling = sibling_that_accepted(&holder, &shared, FORGED);
     sibling.reg.share_busy(sibling.now);
     sibling.drain();
     // Its own check comes first: it takes the lock (the holder's attempt ended
