@@ -561,6 +561,12 @@ impl Driver {
         let mut in_flight: Option<InFlight<'_>> = None;
         loop {
             if self.stopped_since(stops) {
+                // What the registrar learned before the stop (a callback's
+                // credentials, say) is saved before `run` returns: waits for
+                // a save another caller has under way. Requests wait for the
+                // next drive.
+                let pending = self.flush().await;
+                lock(&self.shared.stashed).extend(pending);
                 return;
             }
             let mut pending = self.flush().await;

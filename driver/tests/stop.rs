@@ -1,0 +1,125 @@
+//! `stop()` and what the registrar learned just before it: a callback the
+//! registrar already accepted (its credentials visible to the caller) is
+//! saved before the stopped loop's `run()` returns, so a node stopped and
+//! restarted at once finds its credentials. (The Python binding's `stop()`
+//! waits for `run()`; its restart test met this race.)
+
+use futures_executor::block_on;
+use futures_util::FutureExt;
+use posemesh_registration_core::{
+    AttemptOutcome, Flow, HttpRequest, HttpResponse, PrivateKey, RegistrarConfig, Snapshot,
+    TransportError, UnixTime,
+};
+use posemesh_registration_driver::{
+    BoxFuture, Driver, Runtime, SnapshotStore, StoreError, Transport,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Answers every registration 200 at once.
+struct Dds;
+
+impl Transport for Dds {
+    fn send(
+        &self,
+        _: HttpRequest,
+        _: Duration,
+    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(std::future::ready(Ok(HttpResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        })))
+    }
+}
+
+/// A store whose saves wait while `slow` is set: a disk that takes its time.
+#[derive(Default)]
+struct SlowDisk {
+    stored: Mutex<Option<Vec<u8>>>,
+    slow: AtomicBool,
+}
+
+impl SnapshotStore for SlowDisk {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.stored.lock().unwrap().clone())))
+    }
+    fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::poll_fn(move |cx| {
+            if self.slow.load(Ordering::SeqCst) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            *self.stored.lock().unwrap() = Some(bytes.clone());
+            Poll::Ready(Ok(()))
+        }))
+    }
+}
+
+/// Wall-clock time; timers that never fire.
+struct Clock;
+
+impl Runtime for Clock {
+    fn now(&self) -> UnixTime {
+        UnixTime::from_duration_since_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
+    }
+    fn sleep_until(&self, _: UnixTime) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::pending())
+    }
+    fn spawn(&self, _: BoxFuture<'static, ()>) {}
+    fn random_seed(&self) -> u64 {
+        7
+    }
+}
+
+#[test]
+fn a_stopped_loop_ends_only_once_an_accepted_callback_is_saved() {
+    let config = RegistrarConfig::new(
+        "http://127.0.0.1:9",
+        Flow::Legacy {
+            node_url: "http://127.0.0.1:10".into(),
+        },
+        "1.0.0",
+        vec!["/a/v1".into()],
+        "registration-credentials".into(),
+    )
+    .unwrap();
+    let key =
+        PrivateKey::from_hex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90")
+            .unwrap();
+    let disk = Arc::new(SlowDisk::default());
+    let driver = block_on(
+        Driver::builder(config, key, Arc::new(Dds), disk.clone(), Arc::new(Clock)).build(),
+    )
+    .unwrap();
+    assert_eq!(
+        block_on(driver.register_once()).unwrap(),
+        AttemptOutcome::Registered
+    );
+
+    let mut run = Box::pin(driver.run());
+    assert!(run.as_mut().now_or_never().is_none(), "the loop runs");
+    // The DDS calls back; the disk is slow, so the save is still under way
+    // while the credentials are already visible.
+    disk.slow.store(true, Ordering::SeqCst);
+    let body = br#"{"id":"node-1","secret":"callback-secret-value","organization_id":"org"}"#;
+    let mut callback =
+        Box::pin(driver.handle_node_request("POST", "/internal/v1/registrations", &[], body));
+    assert!(callback.as_mut().now_or_never().is_none(), "saving");
+    assert!(driver.snapshot().credentials.is_some(), "accepted");
+
+    driver.stop();
+    assert!(
+        run.as_mut().now_or_never().is_none(),
+        "run() returned while the accepted callback was not saved yet"
+    );
+    disk.slow.store(false, Ordering::SeqCst);
+    let response = block_on(callback);
+    assert_eq!(response.status, 200);
+    block_on(run).unwrap();
+    let stored = disk.stored.lock().unwrap().clone().expect("saved");
+    let stored = Snapshot::decode(&stored).expect("a valid snapshot");
+    assert_eq!(stored.credentials.expect("stored").id, "node-1");
+}
