@@ -62,7 +62,9 @@ pub use registrar::{
 pub use request::{HttpRequest, Method, NodeDescription, SiweChallenge};
 pub use response::{Failure, FailureClass, HttpResponse, TransportError, TransportErrorKind};
 pub use secret::Secret;
-pub use snapshot::{CallbackSlot, DdsCredentials, RegisteredAs, Snapshot, SnapshotError};
+pub use snapshot::{
+    CallbackSlot, DdsCredentials, EarlierCallback, RegisteredAs, Snapshot, SnapshotError,
+};
 pub use time::UnixTime;
 pub use url::{BaseUrl, UrlError};
 

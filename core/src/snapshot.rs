@@ -84,6 +84,20 @@ pub struct Snapshot {
     /// is open): a sibling process that receives the DDS's callback checks it
     /// against this slot before answering.
     pub callback: Option<CallbackSlot>,
+    /// The callback accepted in an earlier attempt, kept when a newer
+    /// attempt's slot replaced that attempt's: a sibling whose merge of a
+    /// different callback for it comes late still reports the conflict.
+    pub earlier_callback: Option<EarlierCallback>,
+}
+
+/// A callback accepted in an attempt whose slot a newer attempt replaced:
+/// which attempt, and the callback's fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierCallback {
+    /// The attempt's id.
+    pub attempt: u64,
+    /// The fingerprint of the callback accepted in it.
+    pub taken: String,
 }
 
 /// The callback window of one legacy attempt, as siblings sharing the
@@ -114,6 +128,40 @@ impl DdsCredentials {
             hash.update(part);
         }
         hex::encode(&hash.finalize()[..16])
+    }
+}
+
+impl Snapshot {
+    /// The latest attempt with an accepted callback: the current slot's if
+    /// taken, else the one kept from before. What a new attempt's holder
+    /// keeps as [`Snapshot::earlier_callback`] when it replaces the slot.
+    pub fn latest_taken(&self) -> Option<EarlierCallback> {
+        self.callback
+            .as_ref()
+            .and_then(|slot| {
+                Some(EarlierCallback {
+                    attempt: slot.attempt,
+                    taken: slot.taken.clone()?,
+                })
+            })
+            .or_else(|| self.earlier_callback.clone())
+    }
+
+    /// The fingerprint of the callback taken for `attempt`, in its slot or
+    /// kept from it after a newer attempt replaced it.
+    pub(crate) fn callback_taken_in(&self, attempt: u64) -> Option<&str> {
+        let slot = self
+            .callback
+            .as_ref()
+            .filter(|slot| slot.attempt == attempt);
+        match slot {
+            Some(slot) => slot.taken.as_deref(),
+            None => self
+                .earlier_callback
+                .as_ref()
+                .filter(|earlier| earlier.attempt == attempt)
+                .map(|earlier| earlier.taken.as_str()),
+        }
     }
 }
 
@@ -150,12 +198,23 @@ struct Stored {
     // Added within version 1: older readers ignore it, older snapshots lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registered_as: Option<RegisteredAs>,
+    // The callback slots only sibling processes read: not in a build that
+    // coordinates no processes (the npm package's), which ignores them.
+    #[cfg(not(posemesh_no_process_lock))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     callback_until_ms: Option<u64>,
+    #[cfg(not(posemesh_no_process_lock))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     callback_attempt: Option<u64>,
+    #[cfg(not(posemesh_no_process_lock))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     callback_taken: Option<String>,
+    #[cfg(not(posemesh_no_process_lock))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    earlier_callback_attempt: Option<u64>,
+    #[cfg(not(posemesh_no_process_lock))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    earlier_callback_taken: Option<String>,
 }
 
 impl Snapshot {
@@ -169,9 +228,16 @@ impl Snapshot {
             attempt: self.attempt,
             credentials: self.credentials.clone(),
             registered_as: self.registered_as.clone(),
+            #[cfg(not(posemesh_no_process_lock))]
             callback_until_ms: self.callback.as_ref().map(|slot| slot.until.as_millis()),
+            #[cfg(not(posemesh_no_process_lock))]
             callback_attempt: self.callback.as_ref().map(|slot| slot.attempt),
+            #[cfg(not(posemesh_no_process_lock))]
             callback_taken: self.callback.as_ref().and_then(|slot| slot.taken.clone()),
+            #[cfg(not(posemesh_no_process_lock))]
+            earlier_callback_attempt: self.earlier_callback.as_ref().map(|e| e.attempt),
+            #[cfg(not(posemesh_no_process_lock))]
+            earlier_callback_taken: self.earlier_callback.as_ref().map(|e| e.taken.clone()),
         };
         serde_json::to_vec(&stored).expect("plain fields always serialise")
     }
@@ -208,6 +274,20 @@ impl Snapshot {
             None if text.is_empty() => (Status::Disconnected, None),
             None => (Status::Disconnected, Some(text)),
         };
+        #[cfg(not(posemesh_no_process_lock))]
+        let (callback, earlier_callback) = (
+            stored.callback_until_ms.map(|until| CallbackSlot {
+                attempt: stored.callback_attempt.unwrap_or(0),
+                until: UnixTime::from_millis(until),
+                taken: stored.callback_taken,
+            }),
+            stored.earlier_callback_taken.map(|taken| EarlierCallback {
+                attempt: stored.earlier_callback_attempt.unwrap_or(0),
+                taken,
+            }),
+        );
+        #[cfg(posemesh_no_process_lock)]
+        let (callback, earlier_callback) = (None, None);
         Ok(Snapshot {
             status,
             last_health_check,
@@ -215,11 +295,8 @@ impl Snapshot {
             credentials: stored.credentials,
             unknown_status,
             registered_as: stored.registered_as,
-            callback: stored.callback_until_ms.map(|until| CallbackSlot {
-                attempt: stored.callback_attempt.unwrap_or(0),
-                until: UnixTime::from_millis(until),
-                taken: stored.callback_taken,
-            }),
+            callback,
+            earlier_callback,
         })
     }
 }
@@ -251,6 +328,10 @@ mod tests {
                 attempt: 77,
                 until: UnixTime::from_millis(1_700_000_030_123),
                 taken: Some("00112233445566778899aabbccddeeff".into()),
+            }),
+            earlier_callback: Some(EarlierCallback {
+                attempt: 76,
+                taken: "ffeeddccbbaa99887766554433221100".into(),
             }),
         }
     }
@@ -284,6 +365,8 @@ mod tests {
                 "callback_until_ms": 1_700_000_030_123u64,
                 "callback_attempt": 77,
                 "callback_taken": "00112233445566778899aabbccddeeff",
+                "earlier_callback_attempt": 76,
+                "earlier_callback_taken": "ffeeddccbbaa99887766554433221100",
             })
         );
     }

@@ -7,9 +7,9 @@ use common::*;
 use posemesh_registration_core::callback::parse_registration_callback;
 use posemesh_registration_core::response::{self, FailureClass, SNIPPET_MAX_BYTES};
 use posemesh_registration_core::{
-    keys, CallbackSlot, DdsCredentials, HttpResponse, LockOutcome, Output, PrivateKey,
-    RegisteredAs, RegistrarConfig, RequestId, Snapshot, Status, TransportError, TransportErrorKind,
-    UnixTime,
+    keys, CallbackSlot, DdsCredentials, EarlierCallback, HttpResponse, LockOutcome, Output,
+    PrivateKey, RegisteredAs, RegistrarConfig, RequestId, Snapshot, Status, TransportError,
+    TransportErrorKind, UnixTime,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -599,6 +599,10 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
                     attempt: ms / 3,
                     until: UnixTime::from_millis(ms),
                     taken: (ms % 4 == 0).then(|| format!("{ms:032x}")),
+                }),
+                earlier_callback: ms.filter(|ms| ms % 3 == 0).map(|ms| EarlierCallback {
+                    attempt: ms / 5,
+                    taken: format!("{ms:032x}"),
                 }),
             },
         )

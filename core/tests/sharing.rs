@@ -332,6 +332,78 @@ fn a_siblings_callback_that_loses_the_slot_is_reported_at_the_merge() {
     assert_eq!(merged.credentials.unwrap().id, "real", "the holder's stays");
 }
 
+/// The first attempt of [`a_siblings_callback_that_loses_the_slot_is_reported_at_the_merge`],
+/// then, an hour later (the clock jumped: a suspended machine), another
+/// worker's new attempt replaces its slot before the sibling could merge.
+/// Returns the sibling, still holding the forgery, and the new attempt's
+/// stored snapshot.
+fn slot_replaced_before_the_siblings_merge() -> (Sim, Snapshot) {
+    let (mut holder, shared) = holder_in_flight();
+    let mut sibling = sibling_that_accepted(&holder, &shared, FORGED);
+    sibling.reg.share_busy(sibling.now);
+    sibling.drain();
+    let response = holder.reg.handle_node_request_shared(
+        "POST",
+        CALLBACK,
+        &[],
+        REAL,
+        Some(&shared),
+        holder.now,
+    );
+    assert_eq!(response.status, 200);
+    holder.drain();
+    let stored = persists(&holder.respond(200, &[], b"")).pop().unwrap();
+    let first = stored.callback.clone().expect("the first attempt's slot");
+
+    // Another worker (another seed: another attempt id).
+    let mut newcomer = Sim::with_seed(lock_config(), None, 2, holder.now + secs(3600));
+    newcomer.advance_to_wake();
+    let outs = newcomer.lock(LockOutcome::Acquired {
+        fresh: Some(stored),
+    });
+    assert_eq!(transmits(&outs).len(), 1, "a new attempt");
+    let replaced = persists(&outs).pop().expect("its window is stored");
+    assert_ne!(replaced.callback.as_ref().unwrap().attempt, first.attempt);
+    let earlier = replaced.earlier_callback.clone().expect("kept");
+    assert_eq!(
+        (earlier.attempt, Some(earlier.taken)),
+        (first.attempt, first.taken)
+    );
+    sibling.now = newcomer.now;
+    (sibling, replaced)
+}
+
+/// A merge that comes after a newer attempt replaced the slot, past the
+/// window, still reports the conflict, and stores nothing.
+#[test]
+fn a_late_merge_reports_a_conflict_with_a_replaced_slot() {
+    let (mut sibling, replaced) = slot_replaced_before_the_siblings_merge();
+    // Still busy (the new holder's attempt): tried again, though the window closed.
+    let outs = sibling.timeout();
+    assert!(kinds(&outs).contains(&"share_state".to_owned()));
+    sibling.reg.share_busy(sibling.now);
+    sibling.drain();
+    sibling.elapse(secs(1));
+    assert!(kinds(&sibling.timeout()).contains(&"share_state".to_owned()));
+    sibling.reg.merge_shared(Some(replaced), sibling.now);
+    assert_eq!(conflicts(&sibling.drain()), ["forged"]);
+    assert!(sibling.reg.credentials().is_none(), "nothing merged");
+}
+
+/// When, before it could merge, the sibling accepts a callback for the newer
+/// attempt, the older one is settled then: its conflict is reported.
+#[test]
+fn a_callback_for_a_newer_attempt_settles_the_older_unmerged_one() {
+    let (mut sibling, replaced) = slot_replaced_before_the_siblings_merge();
+    let (response, outs) = sibling_callback(
+        &mut sibling,
+        &replaced,
+        br#"{"id":"next","secret":"n3xt-s3cret"}"#,
+    );
+    assert_eq!(response.status, 200, "the new attempt's slot is free");
+    assert_eq!(conflicts(&outs), ["forged"]);
+}
+
 /// A callback accepted during one attempt is merged into that attempt only:
 /// not into a later attempt whose window happens to be open when the lock
 /// is free again (the first one failed, or its holder crashed).

@@ -27,6 +27,7 @@ fn snapshot(n: u32) -> Snapshot {
         unknown_status: None,
         registered_as: None,
         callback: None,
+        earlier_callback: None,
     }
 }
 

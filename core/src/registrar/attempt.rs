@@ -21,11 +21,16 @@ impl Registrar {
                 self.emit(Event::LockAcquired);
                 let busy_since = self.busy_since.take();
                 if let Some(fresh) = fresh {
+                    // This attempt's slot replaces the stored one: keep what was taken in it.
+                    let taken = fresh.latest_taken();
                     if !self.rearm && self.adopt_if_registered(fresh, busy_since, now) {
                         self.release_lock();
                         self.next_check = now;
                         self.check(now);
                         return;
+                    }
+                    if let Some(taken) = taken {
+                        self.earlier_callback = Some(Box::new(taken));
                     }
                 }
                 if self.status == Status::Registered {

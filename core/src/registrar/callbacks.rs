@@ -112,7 +112,10 @@ impl Registrar {
             Some(window) if now <= window.closes_at => window.attempt,
             _ => {
                 return match shared_slot.filter(|slot| now <= slot.until) {
-                    Some(slot) => self.accept_for_sibling(credentials, slot, now),
+                    Some(slot) => {
+                        let stored = stored.expect("the slot came from it");
+                        self.accept_for_sibling(credentials, slot, stored, now)
+                    }
                     None => Err(CallbackRejection::NotPending),
                 };
             }
@@ -147,6 +150,7 @@ impl Registrar {
                 credentials: credentials.clone(),
                 received_at: now,
                 until: closes_at,
+                late_tries: 0,
             }));
         }
         self.credentials = Some(Box::new(credentials));
@@ -200,6 +204,7 @@ impl Registrar {
         &mut self,
         credentials: DdsCredentials,
         slot: CallbackSlot,
+        stored: &Snapshot,
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
         if let Some(taken) = &slot.taken {
@@ -210,12 +215,18 @@ impl Registrar {
             let same = same_callback(&earlier.credentials, &credentials);
             return self.second_callback(same, &credentials);
         }
+        // One still unmerged from an older attempt can no longer be stored (a
+        // newer attempt holds the slot); what is left is to report its conflict.
+        if let Some(older) = self.delivery.take() {
+            self.reports_conflict(&older, stored);
+        }
         self.note_accepted(&credentials);
         self.delivery = Some(Box::new(Delivery {
             attempt: slot.attempt,
             credentials,
             received_at: now,
             until: slot.until,
+            late_tries: 0,
         }));
         self.queue_share(now);
         Ok(())

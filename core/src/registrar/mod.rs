@@ -44,7 +44,7 @@ use crate::request::{self, HttpRequest, NodeDescription, SiweChallenge};
 use crate::response::{self, Failure, FailureClass, HttpResponse, TransportError};
 use crate::rng::SplitMix64;
 use crate::secret::Secret;
-use crate::snapshot::{CallbackSlot, DdsCredentials, RegisteredAs, Snapshot};
+use crate::snapshot::{CallbackSlot, DdsCredentials, EarlierCallback, RegisteredAs, Snapshot};
 use crate::time::{millis, UnixTime};
 use crate::url::{validate_node_url, BaseUrl, UrlError};
 use std::collections::VecDeque;
@@ -205,9 +205,18 @@ struct Delivery {
     attempt: u64,
     credentials: DdsCredentials,
     received_at: UnixTime,
-    /// The window it was accepted in closes then; undelivered by then, it is dropped.
+    /// The window it was accepted in closes then; merged later, it can only
+    /// report a conflict.
     until: UnixTime,
+    /// Merges tried since the window closed ([`LATE_MERGE_TRIES`] at most).
+    late_tries: u8,
 }
+
+/// How many times a callback's merge is still tried after its window closed
+/// (once a second while the lock is busy), to report a conflict with the
+/// callback its attempt took: the holder's attempt that keeps the lock ends
+/// within the request timeout, so a minute covers it whatever the clock did.
+const LATE_MERGE_TRIES: u8 = 60;
 
 /// Where the DDS may call the node back: opened by a legacy attempt, closed
 /// by its failure, kept open for [`CALLBACK_GRACE`] after its success.
@@ -253,6 +262,9 @@ pub struct Registrar {
     next_request_id: u64,
     /// The legacy callback window of the current (or just succeeded) attempt.
     callback: Option<Box<CallbackWindow>>,
+    /// Kept from the shared snapshot when this holder's attempt replaced the
+    /// slot of an earlier one that had taken a callback (see [`EarlierCallback`]).
+    earlier_callback: Option<Box<EarlierCallback>>,
     /// Since when a [`Registrar::register_now`] waits for its result.
     once_since: Option<UnixTime>,
     /// Set by [`Registrar::register_again`]: the next attempt must not adopt.
@@ -377,6 +389,7 @@ impl Registrar {
             next_check: now + SHORT_DELAY,
             next_request_id: 1,
             callback: None,
+            earlier_callback: snapshot.earlier_callback.map(Box::new),
             once_since: None,
             rearm: false,
             busy_since: None,
@@ -528,6 +541,7 @@ impl Registrar {
                     .filter(|_| self.shares_snapshot())
                     .map(DdsCredentials::fingerprint),
             }),
+            earlier_callback: self.earlier_callback.as_deref().cloned(),
         }
     }
 

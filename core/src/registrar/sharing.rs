@@ -24,23 +24,18 @@ impl Registrar {
         let registered_here =
             merged.status == Status::Registered && merged.registered_as.as_ref() == Some(&current);
         if let Some(delivery) = delivery {
-            let fingerprint = delivery.credentials.fingerprint();
-            let slot = merged
-                .callback
-                .as_mut()
-                .filter(|slot| slot.attempt == delivery.attempt);
-            match slot {
-                Some(CallbackSlot {
-                    taken: Some(taken), ..
-                }) if *taken != fingerprint => self.report_conflict(&delivery.credentials),
-                Some(slot) if slot.taken.is_none() && now <= slot.until && registered_here => {
-                    slot.taken = Some(fingerprint);
+            if !self.reports_conflict(&delivery, &merged) {
+                let slot = merged.callback.as_mut().filter(|slot| {
+                    slot.attempt == delivery.attempt && slot.taken.is_none() && now <= slot.until
+                });
+                // Otherwise already in, or the attempt failed, its window
+                // closed or a newer attempt replaced it: dropped, as in one process.
+                if let Some(slot) = slot.filter(|_| registered_here) {
+                    slot.taken = Some(delivery.credentials.fingerprint());
                     merged.credentials = Some(delivery.credentials);
                     merged.last_health_check =
                         merged.last_health_check.max(Some(delivery.received_at));
                 }
-                // Already in, or the attempt failed or its window closed: dropped, as in one process.
-                _ => {}
             }
         }
         if !registered_here {
@@ -52,6 +47,19 @@ impl Registrar {
             self.credentials = Some(Box::new(credentials.clone()));
         }
         Some(merged)
+    }
+
+    /// Reports a callback this worker accepted as a conflict when `stored`
+    /// shows a different one taken for its attempt (in the attempt's slot, or
+    /// kept after a newer attempt replaced it).
+    pub(super) fn reports_conflict(&mut self, delivery: &Delivery, stored: &Snapshot) -> bool {
+        let conflict = stored
+            .callback_taken_in(delivery.attempt)
+            .is_some_and(|taken| taken != delivery.credentials.fingerprint());
+        if conflict {
+            self.report_conflict(&delivery.credentials);
+        }
+        conflict
     }
 
     /// Whether reading the shared snapshot can teach this registrar anything:
@@ -95,12 +103,17 @@ impl Registrar {
     }
 
     /// Answers [`Output::ShareState`] when the lock was busy (or failed): a
-    /// callback still to merge is tried again in a second, until its window
-    /// closes; a health check alone is not worth waiting for.
+    /// callback still to merge is tried again in a second; a health check
+    /// alone is not worth waiting for. Past its window (the clock may jump)
+    /// the merge can only report a conflict, and is tried
+    /// [`LATE_MERGE_TRIES`] more times for that.
     pub fn share_busy(&mut self, now: UnixTime) {
         self.latest_now = self.latest_now.max(now);
-        match &self.delivery {
-            Some(delivery) if now < delivery.until => {
+        match &mut self.delivery {
+            Some(delivery) if now < delivery.until || delivery.late_tries < LATE_MERGE_TRIES => {
+                if now >= delivery.until {
+                    delivery.late_tries += 1;
+                }
                 self.share_retry_at = Some(now + SHORT_DELAY);
             }
             _ => self.delivery = None,
