@@ -404,6 +404,29 @@ fn a_callback_for_a_newer_attempt_settles_the_older_unmerged_one() {
     assert_eq!(conflicts(&outs), ["forged"]);
 }
 
+/// Two siblings accepted different callbacks for the holder's attempt (each
+/// saw its slot free), and the clock jumped past the window before either
+/// could merge: the first merge still stores its callback, as one process
+/// commits what its window took, and the second reports the conflict.
+#[test]
+fn merges_after_the_window_closed_still_commit_and_report_conflicts() {
+    let (mut holder, shared) = holder_in_flight();
+    let mut first = sibling_that_accepted(&holder, &shared, REAL);
+    let mut second = sibling_that_accepted(&holder, &shared, FORGED);
+    let stored = persists(&holder.respond(200, &[], b"")).pop().unwrap();
+    let later = holder.now + secs(3600);
+
+    let merged = first
+        .reg
+        .merge_shared(Some(stored), later)
+        .expect("the registration is this configuration's");
+    assert_eq!(merged.credentials.as_ref().unwrap().id, "real");
+    assert!(merged.callback.as_ref().unwrap().taken.is_some());
+    first.drain();
+    second.reg.merge_shared(Some(merged), later);
+    assert_eq!(conflicts(&second.drain()), ["forged"]);
+}
+
 /// A callback accepted during one attempt is merged into that attempt only:
 /// not into a later attempt whose window happens to be open when the lock
 /// is free again (the first one failed, or its holder crashed).

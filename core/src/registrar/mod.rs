@@ -205,17 +205,16 @@ struct Delivery {
     attempt: u64,
     credentials: DdsCredentials,
     received_at: UnixTime,
-    /// The window it was accepted in closes then; merged later, it can only
-    /// report a conflict.
+    /// The window it was accepted in closes then.
     until: UnixTime,
     /// Merges tried since the window closed ([`LATE_MERGE_TRIES`] at most).
     late_tries: u8,
 }
 
 /// How many times a callback's merge is still tried after its window closed
-/// (once a second while the lock is busy), to report a conflict with the
-/// callback its attempt took: the holder's attempt that keeps the lock ends
-/// within the request timeout, so a minute covers it whatever the clock did.
+/// (once a second while the lock is busy; the clock may have jumped past the
+/// window): the holder's attempt that keeps the lock ends within the request
+/// timeout, so a minute covers it whatever the clock did.
 const LATE_MERGE_TRIES: u8 = 60;
 
 /// Where the DDS may call the node back: opened by a legacy attempt, closed

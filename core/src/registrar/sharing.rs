@@ -10,9 +10,9 @@ impl Registrar {
     /// leave it as it is. Only what this process learned is merged, into a
     /// stored registration made for this configuration: its latest health
     /// check, and a callback it accepted, into the slot of the attempt it was
-    /// accepted for, if that attempt succeeded, its window is open and the
-    /// slot is free (a different callback already there is reported as a
-    /// conflict). Nothing stored (or unreadable) means nothing to merge into:
+    /// accepted for, if that attempt succeeded and the slot is free (a
+    /// different callback already there, or kept from a replaced slot, is
+    /// reported as a conflict). Nothing stored (or unreadable) means nothing to merge into:
     /// this process never writes its whole view without the attempt's lock.
     /// This process's view takes the stored credentials.
     pub fn merge_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) -> Option<Snapshot> {
@@ -25,11 +25,15 @@ impl Registrar {
             merged.status == Status::Registered && merged.registered_as.as_ref() == Some(&current);
         if let Some(delivery) = delivery {
             if !self.reports_conflict(&delivery, &merged) {
+                // Accepted in the window: merged however late (the clock may
+                // have jumped), as one process commits what its window took.
                 let slot = merged.callback.as_mut().filter(|slot| {
-                    slot.attempt == delivery.attempt && slot.taken.is_none() && now <= slot.until
+                    slot.attempt == delivery.attempt
+                        && slot.taken.is_none()
+                        && delivery.received_at <= slot.until
                 });
-                // Otherwise already in, or the attempt failed, its window
-                // closed or a newer attempt replaced it: dropped, as in one process.
+                // Otherwise already in, or the attempt failed or a newer
+                // attempt replaced it: dropped, as in one process.
                 if let Some(slot) = slot.filter(|_| registered_here) {
                     slot.taken = Some(delivery.credentials.fingerprint());
                     merged.credentials = Some(delivery.credentials);
@@ -105,8 +109,7 @@ impl Registrar {
     /// Answers [`Output::ShareState`] when the lock was busy (or failed): a
     /// callback still to merge is tried again in a second; a health check
     /// alone is not worth waiting for. Past its window (the clock may jump)
-    /// the merge can only report a conflict, and is tried
-    /// [`LATE_MERGE_TRIES`] more times for that.
+    /// it is tried [`LATE_MERGE_TRIES`] more times.
     pub fn share_busy(&mut self, now: UnixTime) {
         self.latest_now = self.latest_now.max(now);
         match &mut self.delivery {
