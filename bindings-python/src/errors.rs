@@ -7,8 +7,7 @@
 
 use posemesh_registration::core::registrar::ConfigError;
 use posemesh_registration::core::{KeyError, UrlError};
-use posemesh_registration::driver::{DriverError, RegisterOnceError};
-use posemesh_registration::{Failure, FailureClass, StoreError};
+use posemesh_registration::{DriverError, Failure, FailureClass, RegisterOnceError, StoreError};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;

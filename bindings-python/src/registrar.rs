@@ -15,8 +15,8 @@ use posemesh_registration::core::registrar::duration_from_secs_f64;
 use posemesh_registration::core::DdsCredentials;
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
-    AttemptOutcome, Background, Driver, FileStore, Flow, MemoryStore, RegistrarConfig, Secret,
-    Status, Store,
+    spawn_loop, AttemptOutcome, Background, Driver, Event, FileStore, Flow, MemoryStore,
+    RegistrarConfig, Secret, SnapshotStore, Status, TokioRuntime,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -76,12 +76,12 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Starts the driver's loop on the runtime (`start_on`: "already running"
+    /// Starts the driver's loop on the runtime (`spawn_loop`: "already running"
     /// is this call's error).
     fn start(self: &Arc<Self>, py: Python<'_>) -> Result<Background, Error> {
         let (driver, runtime) = (self.driver.clone(), runtime().handle());
         // The first step may log or call a Python store: the GIL is released.
-        let done = crate::logbridge::detach(py, move || driver.start_on(runtime))?;
+        let done = crate::logbridge::detach(py, move || spawn_loop(&driver, runtime))?;
         let mut loops = started();
         loops.retain(|(_, done)| done.is_active());
         loops.push((self.driver.clone(), done.clone()));
@@ -111,7 +111,7 @@ impl Inner {
     }
 
     fn repr(&self, class: &str) -> String {
-        let config = self.driver.shared().config();
+        let config = self.driver.config();
         let node_url = match &config.flow {
             Flow::Legacy { node_url } => Some(node_url.as_str()),
             Flow::Wallet => None,
@@ -176,7 +176,7 @@ fn build(
             })
         })
         .transpose()?;
-    let (store, state_name, state_file): (Arc<dyn Store>, String, Option<String>) =
+    let (store, state_name, state_file): (Arc<dyn SnapshotStore>, String, Option<String>) =
         match state.filter(|s| !s.is_none()) {
             None => (Arc::new(MemoryStore::new()), "memory".into(), None),
             Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
@@ -218,15 +218,17 @@ fn build(
         address: key.eth_address(),
         state_file,
     };
-    let mut builder = Driver::builder(config, key)
-        .shared_store(store)
-        .on_event(Arc::new(move |event| logbridge::log_event(event, &context)));
-    if let Some(seed) = seed {
-        builder = builder.seed(seed);
-    }
     let driver = crate::logbridge::detach(py, move || -> Result<Driver, Error> {
-        let transport = access.transport()?;
-        Ok(builder.transport(Arc::new(transport)).build()?)
+        let transport = Arc::new(access.transport()?);
+        let mut builder =
+            Driver::builder(config, key, transport, store, Arc::new(TokioRuntime::new())).events(
+                Arc::new(move |event: &Event| logbridge::log_event(event, &context)),
+            );
+        if let Some(seed) = seed {
+            builder = builder.seed(seed);
+        }
+        // Loads the stored state: a Python store's load() runs on this thread.
+        Ok(runtime().block_on(builder.build())?)
     })?;
     Ok(PyBaseRegistrar {
         inner: Arc::new(Inner {
@@ -412,25 +414,19 @@ impl PyBaseRegistrar {
     /// `"wallet"` or `"legacy"`.
     #[getter]
     fn flow(&self) -> &'static str {
-        self.inner.driver.shared().config().flow.name()
+        self.inner.driver.config().flow.name()
     }
 
     /// The DDS base URL (normalised: no trailing `/`).
     #[getter]
     fn dds_url(&self) -> String {
-        self.inner
-            .driver
-            .shared()
-            .config()
-            .dds_url
-            .as_str()
-            .to_owned()
+        self.inner.driver.config().dds_url.as_str().to_owned()
     }
 
     /// The node's public URL (legacy flow), else `None`.
     #[getter]
     fn node_url(&self) -> Option<String> {
-        match self.inner.driver.shared().config().flow {
+        match self.inner.driver.config().flow {
             Flow::Legacy { node_url } => Some(node_url),
             Flow::Wallet => None,
         }
@@ -445,11 +441,7 @@ impl PyBaseRegistrar {
     /// The node's uncompressed public key, 130 lowercase hex digits.
     #[getter]
     fn public_key_hex(&self) -> String {
-        self.inner
-            .driver
-            .shared()
-            .public_key_hex()
-            .unwrap_or_default()
+        self.inner.driver.public_key_hex().unwrap_or_default()
     }
 
     /// Why the stored state was set aside at start (corrupt or too new), else `None`.

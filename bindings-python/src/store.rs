@@ -2,25 +2,29 @@
 //! native file and memory stores are used as they are).
 
 use crate::logbridge::with_python;
-use posemesh_registration::{Store, StoreError};
+use posemesh_registration::{off_async_workers, BoxFuture, SnapshotStore, StoreError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
-use std::io;
+use std::sync::Arc;
 
 /// A Python object with `load() -> bytes | None` and `save(data: bytes) -> None`.
 ///
-/// Called from the runtime's threads (with the GIL taken for the call).
+/// `load` runs where the driver asks (when the registrar is built, on the
+/// constructor's thread); `save` on the runtime's blocking pool, never on an
+/// async worker. Each takes the GIL for the call.
 pub(crate) struct PyStore {
-    object: Py<PyAny>,
+    object: Arc<Py<PyAny>>,
 }
 
 impl PyStore {
     pub(crate) fn new(object: Py<PyAny>) -> Self {
-        PyStore { object }
+        PyStore {
+            object: Arc::new(object),
+        }
     }
 
     fn error(action: &'static str, detail: String) -> StoreError {
-        StoreError::new(action, "the Python state store", io::Error::other(detail))
+        StoreError(format!("{action} the Python state store: {detail}"))
     }
 
     fn describe_exception(py: Python<'_>, err: &PyErr) -> String {
@@ -33,8 +37,24 @@ impl PyStore {
     }
 }
 
-impl Store for PyStore {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+impl SnapshotStore for PyStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(std::future::ready(self.load_now()))
+    }
+
+    fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let object = self.object.clone();
+        let saving = off_async_workers(move || PyStore::save_now(&object, &bytes));
+        Box::pin(async move {
+            saving
+                .await
+                .unwrap_or_else(|| Err(PyStore::error("save() panicked in", "(no detail)".into())))
+        })
+    }
+}
+
+impl PyStore {
+    fn load_now(&self) -> Result<Option<Vec<u8>>, StoreError> {
         with_python(|py| {
             let value = self.object.bind(py).call_method0("load").map_err(|err| {
                 Self::error("load() failed in", Self::describe_exception(py, &err))
@@ -61,9 +81,9 @@ impl Store for PyStore {
         })
     }
 
-    fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
+    fn save_now(object: &Py<PyAny>, bytes: &[u8]) -> Result<(), StoreError> {
         with_python(|py| {
-            self.object
+            object
                 .bind(py)
                 .call_method1("save", (PyBytes::new(py, bytes),))
                 .map(drop)

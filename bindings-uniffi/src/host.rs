@@ -1,11 +1,9 @@
 //! What else the app supplies: a [`SnapshotStore`] for the registration state
-//! and a [`Logger`] for events, with the adapters the native driver needs.
+//! and a [`Logger`] for events, with the adapters the driver needs.
 
 use crate::error::RegistrationError;
 use posemesh_registration::core::{Event, Level};
-use posemesh_registration::{Store, StoreError};
-use std::future::Future;
-use std::io;
+use posemesh_registration::{BoxFuture, SnapshotStore as DriverStore, StoreError};
 use std::sync::Arc;
 
 /// Where the app keeps the registration snapshot between runs (DataStore,
@@ -38,12 +36,8 @@ pub trait SnapshotStore: Send + Sync {
     async fn save(&self, snapshot: Vec<u8>) -> Result<(), RegistrationError>;
 }
 
-/// Lets the native driver persist through an app's [`SnapshotStore`].
-///
-/// The native driver's store is blocking: it saves on tokio's blocking pool
-/// and loads while the registrar is built (on the caller's thread, or on the
-/// blocking pool for `Registrar.create`). Each call waits there for the app's
-/// coroutine / `Task`.
+/// An app's [`SnapshotStore`] as the driver's store: each call awaits the
+/// app's coroutine / `Task`.
 pub(crate) struct ForeignStore {
     store: Arc<dyn SnapshotStore>,
 }
@@ -61,30 +55,22 @@ fn store_error(action: &'static str, err: RegistrationError) -> StoreError {
         RegistrationError::Store { detail } => detail,
         other => other.to_string(),
     };
-    StoreError::new(action, FOREIGN_STORE_NAME, io::Error::other(detail))
+    StoreError(format!("{action} {FOREIGN_STORE_NAME}: {detail}"))
 }
 
-/// Waits for `future` on this (non-async) thread.
-fn block_on<F: Future>(future: F) -> Result<F::Output, RegistrationError> {
-    match tokio::runtime::Handle::try_current() {
-        // A blocking-pool thread of the library's runtime (saves).
-        Ok(handle) => Ok(tokio::task::block_in_place(|| handle.block_on(future))),
-        // The app's thread (the blocking constructor).
-        Err(_) => Ok(crate::tasks::runtime()?.block_on(future)),
-    }
-}
-
-impl Store for ForeignStore {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        block_on(self.store.load())
-            .and_then(|loaded| loaded)
-            .map_err(|err| store_error("cannot load from", err))
+impl DriverStore for ForeignStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(async move {
+            let loaded = self.store.load().await;
+            loaded.map_err(|err| store_error("cannot load from", err))
+        })
     }
 
-    fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        block_on(self.store.save(bytes.to_vec()))
-            .and_then(|saved| saved)
-            .map_err(|err| store_error("cannot save to", err))
+    fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            let saved = self.store.save(bytes).await;
+            saved.map_err(|err| store_error("cannot save to", err))
+        })
     }
 }
 
@@ -146,7 +132,13 @@ pub trait Logger: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::FutureExt;
     use std::sync::Mutex;
+
+    /// These stores answer at once.
+    fn block_on<T>(future: BoxFuture<'_, T>) -> T {
+        future.now_or_never().expect("answered at once")
+    }
 
     struct FailingStore;
     #[async_trait::async_trait]
@@ -166,12 +158,14 @@ mod tests {
     #[test]
     fn store_errors_keep_the_app_detail() {
         let store = ForeignStore::new(Arc::new(FailingStore));
-        let err = store.load().unwrap_err().to_string();
+        let err = block_on(DriverStore::load(&store)).unwrap_err().to_string();
         assert!(
             err.contains("disk on fire") && err.contains(FOREIGN_STORE_NAME),
             "{err}"
         );
-        let err = store.save(b"{}").unwrap_err().to_string();
+        let err = block_on(DriverStore::save(&store, b"{}".to_vec()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("boom"), "{err}");
     }
 
@@ -191,8 +185,9 @@ mod tests {
     #[test]
     fn store_round_trips() {
         let store = ForeignStore::new(Arc::new(MemoryStore::default()));
-        assert_eq!(store.load().unwrap(), None);
-        store.save(b"abc").unwrap();
-        assert_eq!(store.load().unwrap().as_deref(), Some(&b"abc"[..]));
+        assert_eq!(block_on(DriverStore::load(&store)).unwrap(), None);
+        block_on(DriverStore::save(&store, b"abc".to_vec())).unwrap();
+        let loaded = block_on(DriverStore::load(&store)).unwrap();
+        assert_eq!(loaded.as_deref(), Some(&b"abc"[..]));
     }
 }

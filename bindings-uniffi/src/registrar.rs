@@ -1,4 +1,4 @@
-//! The [`Registrar`] object: the native tokio [`Driver`] behind an API that
+//! The [`Registrar`] object: the shared [`Driver`] on tokio behind an API that
 //! Kotlin sees as `suspend fun`s and Swift as `async throws`, with HTTP,
 //! storage and logging from the app (or built in).
 //!
@@ -17,13 +17,14 @@ use crate::http::{headers_of, ForeignTransport, HttpClient, HttpHeader};
 use crate::keys::{NodeKey, Signer};
 use crate::protocol::system_time;
 use crate::tasks::{
-    runtime, unless_cancelled, wait_until, CancelToken, RegistrationLoop, Spawned, StatusWatch,
+    block_on, runtime, unless_cancelled, wait_until, CancelToken, RegistrationLoop, Spawned,
+    StatusWatch,
 };
 use posemesh_registration::core::{Event, Flow, Secret, Status};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
-    Background, Driver, EventHandler, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
-    Store, Transport,
+    spawn_loop, Background, Driver, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
+    SnapshotStore as DriverStore, TokioRuntime, Transport,
 };
 use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::duration_from_secs_f64;
@@ -207,24 +208,29 @@ impl Registrar {
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
         let config = config.to_core(registration_credentials)?;
-        let builder = match key {
-            Signing::Key(key) => Driver::builder(config, key.inner.clone()),
+        let runtime = Arc::new(TokioRuntime::new());
+        let mut builder = match key {
+            Signing::Key(key) => {
+                Driver::builder(config, key.inner.clone(), transport, store, runtime)
+            }
             Signing::App(signer) => {
                 let address = signer.address()?;
                 let signer = Arc::new(AppSigner(signer));
-                Driver::builder_with_remote_signer(config, address, signer)
+                Driver::builder_with_remote_signer(
+                    config, address, signer, transport, store, runtime,
+                )
             }
         };
-        let mut builder = builder.shared_store(store).transport(transport);
         if let Some(logger) = logger {
-            let on_event: EventHandler = Arc::new(move |event: &Event| {
+            builder = builder.events(Arc::new(move |event: &Event| {
                 // A logger that throws must not disturb registration.
                 let _ = logger.log(LogEvent::from(event));
-            });
-            builder = builder.on_event(on_event);
+            }));
         }
+        // Loads the stored state (an app's store: awaited here).
+        let driver = block_on(builder.build())??;
         Ok(Arc::new(Registrar {
-            driver: builder.build()?,
+            driver,
             started: Mutex::new(None),
         }))
     }
@@ -277,7 +283,7 @@ impl RemoteSigner for AppSigner {
 }
 
 /// Where a registrar sends and stores.
-type Io = (Arc<dyn Transport>, Arc<dyn Store>);
+type Io = (Arc<dyn Transport>, Arc<dyn DriverStore>);
 
 /// The app's HTTP client and store, or the built-in client and memory.
 fn app_io(
@@ -288,7 +294,7 @@ fn app_io(
         Some(client) => Arc::new(ForeignTransport::new(client)),
         None => reqwest_transport()?,
     };
-    let store: Arc<dyn Store> = match store {
+    let store: Arc<dyn DriverStore> = match store {
         Some(store) => Arc::new(ForeignStore::new(store)),
         None => Arc::new(MemoryStore::new()),
     };
@@ -501,7 +507,7 @@ impl Registrar {
     /// does: a handle or registrar that is collected (or released) leaves
     /// the loop running. Throws `AlreadyRunning` if the loop runs already.
     pub fn start(&self) -> Result<Arc<RegistrationLoop>, RegistrationError> {
-        let task = self.driver.start_on(runtime()?.handle())?;
+        let task = spawn_loop(&self.driver, runtime()?.handle())?;
         *self.started() = Some(task.clone());
         Ok(Arc::new(RegistrationLoop::new(self.driver.clone(), task)))
     }
@@ -629,7 +635,7 @@ impl fmt::Display for Registrar {
         write!(
             f,
             "Registrar(dds {}, node {}, {})",
-            self.driver.shared().config().dds_url,
+            self.driver.config().dds_url,
             self.driver.address(),
             status_text(self.status())
         )
@@ -638,7 +644,7 @@ impl fmt::Display for Registrar {
 
 impl fmt::Debug for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let config = self.driver.shared().config();
+        let config = self.driver.config();
         f.debug_struct("Registrar")
             .field("dds_url", &config.dds_url)
             .field("flow", &config.flow)

@@ -22,6 +22,16 @@ pub(crate) fn runtime() -> Result<&'static Runtime, RegistrationError> {
     })
 }
 
+/// Waits for `future` on this (non-async) thread: an app's thread (the
+/// blocking constructors) or a blocking-pool thread of the runtime (the
+/// suspending constructor builds there).
+pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, RegistrationError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Ok(tokio::task::block_in_place(|| handle.block_on(future))),
+        Err(_) => Ok(runtime()?.block_on(future)),
+    }
+}
+
 /// How long a cancelled call or `stop()` waits for its task to wind down.
 const WIND_DOWN: Duration = Duration::from_secs(2);
 

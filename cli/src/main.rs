@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use posemesh_registration::core::callback::CALLBACK_PATH;
 use posemesh_registration::core::registrar::Event;
 use posemesh_registration::{
-    AttemptOutcome, Driver, FileStore, Flow, MemoryStore, PrivateKey, RegisterOnceError,
-    RegistrarConfig, ReqwestTransport, Secret, Status,
+    AttemptOutcome, Driver, FileStore, Flow, PrivateKey, RegisterOnceError, RegistrarConfig,
+    ReqwestTransport, Secret, Status, TracingSink,
 };
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -308,16 +308,13 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
         transport = transport.ca_bundle_file(path.clone());
     }
     let transport = transport.build()?;
-    let builder = Driver::builder(config, key).transport(Arc::new(transport));
-    let builder = match &args.state_file {
-        Some(path) => {
-            let store = FileStore::new(path);
-            store.check_usable()?;
-            builder.store(store)
-        }
-        None => builder.store(MemoryStore::new()),
-    };
-    let driver = builder.build()?;
+    let mut builder = posemesh_registration::builder(config, key)?.transport(Arc::new(transport));
+    if let Some(path) = &args.state_file {
+        let store = FileStore::new(path);
+        store.check_usable()?;
+        builder = builder.store(Arc::new(store));
+    }
+    let driver = builder.build().await?;
     if let Some(err) = driver.recovered_from() {
         eprintln!("warning: stored state was unusable ({err}); it was set aside and the node registers afresh");
     }
@@ -367,7 +364,10 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
             Err(err) => return Err(err.into()),
         }
     } else {
-        driver.run_until(shutdown_signal()).await?;
+        tokio::select! {
+            ran = driver.run() => ran?,
+            () = shutdown_signal() => {}
+        }
         ExitCode::SUCCESS
     };
     if let Some((_, task)) = server {
@@ -467,8 +467,8 @@ async fn demo(keep_running: bool) -> Result<ExitCode, UsageError> {
     config.request_timeout = Duration::from_secs(10);
 
     let (milestones, mut reached) = mpsc::unbounded_channel();
-    let driver = Driver::builder(config, key)
-        .on_event(Arc::new(move |event: &Event| {
+    let driver = posemesh_registration::builder(config, key)?
+        .events(Arc::new(TracingSink::with_handler(move |event: &Event| {
             match event {
                 Event::StatusChanged { .. }
                 | Event::Registered { .. }
@@ -486,8 +486,9 @@ async fn demo(keep_running: bool) -> Result<ExitCode, UsageError> {
             if let Some(m) = milestone {
                 let _ = milestones.send(m);
             }
-        }))
-        .build()?;
+        })))
+        .build()
+        .await?;
     let app = posemesh_registration::server::router(driver.clone());
     let server = tokio::spawn(async move {
         let _ = posemesh_registration::server::serve(listener, app).await;

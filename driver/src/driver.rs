@@ -101,9 +101,28 @@ pub struct DriverBuilder {
 }
 
 impl DriverBuilder {
-    /// Sends every event to `sink` too.
+    /// Sends every event to `sink` (default: nowhere).
     pub fn events(mut self, sink: Arc<dyn EventSink>) -> Self {
         self.sink = Some(sink);
+        self
+    }
+
+    /// Persists through `store` instead of the one given to the builder.
+    pub fn store(mut self, store: Arc<dyn SnapshotStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Sends HTTP through `transport` instead of the one given to the builder.
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Takes time, timers and tasks from `runtime` instead of the one given
+    /// to the builder (a test's paused clock, say).
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = runtime;
         self
     }
 
@@ -290,6 +309,16 @@ impl Driver {
     pub fn status_stream(&self) -> UnboundedReceiver<Status> {
         let current = lock(&self.shared.status);
         self.shared.status_changes.subscribe_with(*current)
+    }
+
+    /// Waits until the status is `wanted` (returns at once if it is).
+    pub async fn wait_for_status(&self, wanted: Status) {
+        let mut statuses = self.status_stream();
+        while let Some(status) = statuses.next().await {
+            if status == wanted {
+                return;
+            }
+        }
     }
 
     /// The current snapshot (what would be stored).

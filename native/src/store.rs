@@ -9,62 +9,30 @@
 //! [`FileStore`] creates (the snapshot, its temporary file, the `.lock` file,
 //! a `.corrupt` file) is mode 0600 and every folder it creates 0700; a
 //! snapshot found readable by group or others is reported (see
-//! [`Store::permission_warning`]) and rewritten 0600 at the next save. The
+//! [`FileStore::permission_warning`]) and rewritten 0600 at the next save. The
 //! lock and temporary files are never opened through a symbolic link.
 
+use posemesh_registration_driver::{BoxFuture, SnapshotStore, StoreError};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// A failed store operation. Never contains the stored bytes.
+/// A failed [`FileStore`] operation: what, on which path, and the OS error.
+/// Never contains the stored bytes.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} {path}: {source}")]
-pub struct StoreError {
+pub struct FileStoreError {
     action: &'static str,
     path: String,
     #[source]
     source: io::Error,
 }
 
-impl StoreError {
-    /// A store error for operation `action` on `path`.
-    pub fn new(action: &'static str, path: impl Into<String>, source: io::Error) -> Self {
-        StoreError {
-            action,
-            path: path.into(),
-            source,
-        }
-    }
-}
-
-/// Persistence for the registration snapshot (opaque bytes), and optionally a
-/// lock so that of several processes sharing it only one registers at a time.
-pub trait Store: Send + Sync + 'static {
-    /// The stored bytes, or `None` if nothing was stored yet.
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Replaces the stored bytes (atomically, if the store can).
-    fn save(&self, bytes: &[u8]) -> Result<(), StoreError>;
-    /// Whether this store coordinates processes; if so the driver calls
-    /// [`Store::try_lock`] before each registration attempt.
-    fn uses_lock(&self) -> bool {
-        false
-    }
-    /// Takes the lock without waiting: `Ok(true)` taken, `Ok(false)` held elsewhere.
-    fn try_lock(&self) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-    /// Releases the lock.
-    fn unlock(&self) {}
-    /// Moves unreadable stored bytes aside (so nothing is lost) before they
-    /// are overwritten by a fresh snapshot.
-    fn set_aside_corrupt(&self) {}
-    /// Why the stored snapshot is less private than it should be (a state
-    /// file readable or writable by group or others), for the host to report.
-    /// Never fails: `None` when there is nothing to say or it cannot be known.
-    fn permission_warning(&self) -> Option<String> {
-        None
+impl From<FileStoreError> for StoreError {
+    fn from(err: FileStoreError) -> StoreError {
+        StoreError(err.to_string())
     }
 }
 
@@ -96,14 +64,15 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.bytes.lock().unwrap_or_else(|e| e.into_inner()).clone())
+impl SnapshotStore for MemoryStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        let bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Box::pin(std::future::ready(Ok(bytes)))
     }
 
-    fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        *self.bytes.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes.to_vec());
-        Ok(())
+    fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        *self.bytes.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes);
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 
@@ -115,8 +84,12 @@ pub struct FileStore {
     held: Mutex<Option<File>>,
 }
 
-fn err_at(action: &'static str, path: &Path, source: io::Error) -> StoreError {
-    StoreError::new(action, path.display().to_string(), source)
+fn err_at(action: &'static str, path: &Path, source: io::Error) -> FileStoreError {
+    FileStoreError {
+        action,
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Creates `folder` and any missing parents, each new one mode 0700.
@@ -205,7 +178,7 @@ impl FileStore {
     /// if missing, never through a symbolic link). Otherwise a path such as
     /// `/proc/version` fails every attempt to take the lock and the loop
     /// retries for ever. A missing folder is fine: the first save makes it.
-    pub fn check_usable(&self) -> Result<(), StoreError> {
+    pub fn check_usable(&self) -> Result<(), FileStoreError> {
         if self.path.is_dir() {
             let folder = io::Error::other("it is a folder, not a file");
             return Err(self.err("cannot use state file", folder));
@@ -227,11 +200,11 @@ impl FileStore {
             })
     }
 
-    fn err(&self, action: &'static str, source: io::Error) -> StoreError {
+    fn err(&self, action: &'static str, source: io::Error) -> FileStoreError {
         err_at(action, &self.path, source)
     }
 
-    fn lock_err(&self, action: &'static str, source: io::Error) -> StoreError {
+    fn lock_err(&self, action: &'static str, source: io::Error) -> FileStoreError {
         err_at(action, &self.lock_path, source)
     }
 
@@ -243,15 +216,20 @@ impl FileStore {
     }
 
     fn folder(&self) -> &Path {
-        match self.path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        }
+        folder_of(&self.path)
     }
 }
 
-impl Store for FileStore {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// The file operations, blocking; [`SnapshotStore`] runs them.
+impl FileStore {
+    fn read(&self) -> Result<Option<Vec<u8>>, FileStoreError> {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -272,11 +250,10 @@ impl Store for FileStore {
         Ok(Some(bytes))
     }
 
-    fn save(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        let folder = self.folder();
+    fn write(path: &Path, bytes: &[u8]) -> Result<(), FileStoreError> {
+        let folder = folder_of(path);
         create_private_dir_all(folder).map_err(|e| err_at("cannot create folder", folder, e))?;
-        let file_name = self
-            .path
+        let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -292,21 +269,17 @@ impl Store for FileStore {
                 .open(&temp)?;
             file.write_all(bytes)?;
             file.sync_all()?;
-            fs::rename(&temp, &self.path)?;
+            fs::rename(&temp, path)?;
             // The rename is durable only once the folder entry is.
             File::open(folder)?.sync_all()
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&temp);
-            self.err("cannot write state file", e)
+            err_at("cannot write state file", path, e)
         })
     }
 
-    fn uses_lock(&self) -> bool {
-        true
-    }
-
-    fn try_lock(&self) -> Result<bool, StoreError> {
+    fn lock_now(&self) -> Result<bool, FileStoreError> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if held.is_some() {
             return Ok(true);
@@ -338,12 +311,12 @@ impl Store for FileStore {
         }
     }
 
-    fn unlock(&self) {
+    fn release(&self) {
         // Closing the file releases the lock.
         self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
-    fn set_aside_corrupt(&self) {
+    fn set_aside(&self) {
         let aside = self.corrupt_path();
         if fs::rename(&self.path, &aside).is_ok() {
             // A rename keeps the old mode, which may predate 0600 state files.
@@ -356,11 +329,53 @@ impl Store for FileStore {
         }
     }
 
-    fn permission_warning(&self) -> Option<String> {
+    /// Why the stored snapshot is less private than it should be (a state
+    /// file readable or writable by group or others), for the host to report.
+    /// Never fails: `None` when there is nothing to say or it cannot be known.
+    pub fn permission_warning(&self) -> Option<String> {
         let mode = loose_mode(&fs::metadata(&self.path).ok()?)?;
         Some(format!(
             "state file {} has mode {mode:04o}: group or others may read or write the node's DDS credentials (chmod 600 it; the next save writes it 0600)",
             self.path.display()
         ))
+    }
+}
+
+/// Loads, locks and sets aside in place (quick); saves (two fsyncs) off the
+/// async workers ([`crate::off_async_workers`]).
+impl SnapshotStore for FileStore {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(std::future::ready(self.read().map_err(StoreError::from)))
+    }
+
+    fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let path = self.path.clone();
+        let saving = crate::off_async_workers(move || FileStore::write(&path, &bytes));
+        Box::pin(async move {
+            match saving.await {
+                Some(saved) => saved.map_err(StoreError::from),
+                None => Err(StoreError("the state file's save panicked".into())),
+            }
+        })
+    }
+
+    fn uses_lock(&self) -> bool {
+        true
+    }
+
+    fn try_lock(&self) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(
+            self.lock_now().map_err(StoreError::from),
+        ))
+    }
+
+    fn unlock(&self) -> BoxFuture<'_, ()> {
+        self.release();
+        Box::pin(std::future::ready(()))
+    }
+
+    fn set_aside_corrupt(&self) -> BoxFuture<'_, ()> {
+        self.set_aside();
+        Box::pin(std::future::ready(()))
     }
 }

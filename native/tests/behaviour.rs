@@ -5,12 +5,14 @@
 mod common;
 
 use common::{fresh_key, fresh_secret, recorder, Dds};
+use futures_util::FutureExt;
 use posemesh_registration::core::{ConfigError, Flow, RegistrarConfig};
 use posemesh_registration::{
-    AttemptOutcome, Driver, DriverError, Event, FileStore, RegisterOnceError, Secret, Status,
-    Store, StoreError,
+    spawn_loop, AttemptOutcome, BoxFuture, Driver, DriverError, Event, FileStore,
+    RegisterOnceError, Secret, SnapshotStore, Status, StoreError,
 };
 use serde_json::json;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -29,11 +31,27 @@ fn wallet_config(dds: &str, version: &str, secret: &str) -> RegistrarConfig {
     config
 }
 
-/// A wallet-flow driver for a fresh key, in memory, against `dds`.
-fn new_driver(dds: &Dds) -> Driver {
+/// [`new_driver`], and the events it reports.
+async fn recorded_driver(dds: &Dds) -> (Arc<Mutex<Vec<Event>>>, Driver) {
     let (key, _) = fresh_key();
-    Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+    let (events, handler) = recorder();
+    let driver =
+        posemesh_registration::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+            .unwrap()
+            .events(handler)
+            .build()
+            .await
+            .unwrap();
+    (events, driver)
+}
+
+/// A wallet-flow driver for a fresh key, in memory, against `dds`.
+async fn new_driver(dds: &Dds) -> Driver {
+    let (key, _) = fresh_key();
+    posemesh_registration::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+        .unwrap()
         .build()
+        .await
         .unwrap()
 }
 
@@ -50,7 +68,7 @@ async fn wallet_registrations(dds: &Dds) -> Vec<serde_json::Value> {
 #[tokio::test]
 async fn register_once_registers() {
     let dds = Dds::start().await;
-    let driver = new_driver(&dds);
+    let driver = new_driver(&dds).await;
     assert_eq!(driver.register_once().await, Ok(AttemptOutcome::Registered));
     assert_eq!(driver.status(), Status::Registered);
     assert_eq!(wallet_registrations(&dds).await.len(), 1);
@@ -63,25 +81,27 @@ async fn register_once_adopts_a_fresh_matching_registration_and_upgrade_register
     let secret = fresh_secret();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
-    let start = |version: &str| {
-        Driver::builder(wallet_config(dds.url(), version, &secret), key.clone())
-            .store(FileStore::new(&state))
+    let start = async |version: &str| {
+        posemesh_registration::builder(wallet_config(dds.url(), version, &secret), key.clone())
+            .unwrap()
+            .store(Arc::new(FileStore::new(&state)))
             .build()
+            .await
             .unwrap()
     };
     assert_eq!(
-        start("1.0.0").register_once().await,
+        start("1.0.0").await.register_once().await,
         Ok(AttemptOutcome::Registered)
     );
     // register_once_adopts_a_fresh_matching_registration
     assert_eq!(
-        start("1.0.0").register_once().await,
+        start("1.0.0").await.register_once().await,
         Ok(AttemptOutcome::Adopted)
     );
     assert_eq!(wallet_registrations(&dds).await.len(), 1);
     // upgrade_registers_again
     assert_eq!(
-        start("2.0.0").register_once().await,
+        start("2.0.0").await.register_once().await,
         Ok(AttemptOutcome::Registered)
     );
     let seen = wallet_registrations(&dds).await;
@@ -94,7 +114,7 @@ async fn second_register_once_joins_the_first() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 500, "pass_through": true, "path": "/internal/v1/nodes/register-wallet"}]))
         .await;
-    let driver = new_driver(&dds);
+    let driver = new_driver(&dds).await;
     let (a, b) = tokio::join!(driver.register_once(), driver.register_once());
     assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     assert_eq!(
@@ -107,7 +127,7 @@ async fn second_register_once_joins_the_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_once_next_to_a_running_loop_joins_it_and_run_twice_is_an_error() {
     let dds = Dds::start().await;
-    let driver = new_driver(&dds);
+    let driver = new_driver(&dds).await;
     let looping = driver.clone();
     let run = tokio::spawn(async move { looping.run().await });
     let joined = tokio::time::timeout(Duration::from_secs(10), driver.register_once()).await;
@@ -127,18 +147,18 @@ async fn register_once_next_to_a_running_loop_joins_it_and_run_twice_is_an_error
     assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
 }
 
-/// `start_on` (what the Python and Kotlin/Swift `start()` use): "already
+/// `spawn_loop` (what the Python and Kotlin/Swift `start()` use): "already
 /// running" is the call's own error, the handle follows the task, `stop` ends it.
 #[test]
-fn start_on_reports_already_running_at_once_and_its_handle_follows_the_loop() {
+fn spawn_loop_reports_already_running_at_once_and_its_handle_follows_the_loop() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dds = runtime.block_on(Dds::start());
-    let driver = new_driver(&dds);
-    let started = driver.start_on(runtime.handle()).unwrap();
-    assert!(driver.is_running(), "running once start_on returns");
+    let driver = runtime.block_on(new_driver(&dds));
+    let started = spawn_loop(&driver, runtime.handle()).unwrap();
+    assert!(driver.is_running(), "running once spawn_loop returns");
     assert!(started.is_active());
     assert_eq!(
-        driver.start_on(runtime.handle()).err(),
+        spawn_loop(&driver, runtime.handle()).err(),
         Some(DriverError::AlreadyRunning)
     );
     let registered = runtime.block_on(async {
@@ -157,7 +177,7 @@ fn start_on_reports_already_running_at_once_and_its_handle_follows_the_loop() {
     assert!(!started.is_active() && !driver.is_running());
     runtime.block_on(started.ended()); // resolves once ended
                                        // Started again after a stop: a new loop.
-    let again = driver.start_on(runtime.handle()).unwrap();
+    let again = spawn_loop(&driver, runtime.handle()).unwrap();
     assert!(again.is_active());
     driver.stop();
     assert!(again.wait_ended(Duration::from_secs(5)));
@@ -168,7 +188,7 @@ async fn stop_during_an_attempt() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 3000, "pass_through": true}]))
         .await;
-    let driver = new_driver(&dds);
+    let driver = new_driver(&dds).await;
     let waiting = driver.clone();
     let once = tokio::spawn(async move { waiting.register_once().await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -190,7 +210,7 @@ async fn cancel_register_once() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 3000, "pass_through": true}]))
         .await;
-    let driver = new_driver(&dds);
+    let driver = new_driver(&dds).await;
     let cancelled = tokio::time::timeout(Duration::from_millis(300), driver.register_once()).await;
     assert!(cancelled.is_err(), "cancelled by the timeout");
     let next = tokio::time::timeout(Duration::from_secs(10), driver.register_once()).await;
@@ -201,7 +221,14 @@ async fn cancel_register_once() {
 fn configuration_rules_are_the_cores() {
     let dds = "http://127.0.0.1:9";
     let (key, _) = fresh_key();
-    let build = |config: RegistrarConfig| Driver::builder(config, key.clone()).build().err();
+    let build = |config: RegistrarConfig| {
+        posemesh_registration::builder(config, key.clone())
+            .unwrap()
+            .build()
+            .now_or_never()
+            .expect("a memory store answers at once")
+            .err()
+    };
     // zero_or_negative_timeout_is_refused
     let mut config = wallet_config(dds, "1.0.0", "s3cret");
     config.request_timeout = posemesh_registration::core::registrar::duration_from_secs_f64(-1.0);
@@ -237,16 +264,13 @@ fn configuration_rules_are_the_cores() {
 /// A store whose saves fail.
 struct BrokenDisk;
 
-impl Store for BrokenDisk {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(None)
+impl SnapshotStore for BrokenDisk {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
     }
-    fn save(&self, _: &[u8]) -> Result<(), StoreError> {
-        Err(StoreError::new(
-            "cannot write",
-            "/broken",
-            std::io::Error::other("disk full"),
-        ))
+    fn save(&self, _: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let error = StoreError("cannot write /broken: disk full".into());
+        Box::pin(std::future::ready(Err(error)))
     }
 }
 
@@ -254,19 +278,16 @@ impl Store for BrokenDisk {
 /// host's might.
 struct EchoingDisk(String);
 
-impl Store for EchoingDisk {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(None)
+impl SnapshotStore for EchoingDisk {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
     }
-    fn save(&self, _: &[u8]) -> Result<(), StoreError> {
-        Err(StoreError::new(
-            "cannot write",
-            "/echo",
-            std::io::Error::other(format!(
-                "quota exceeded for {}\nINFO registered: forged line",
-                self.0
-            )),
-        ))
+    fn save(&self, _: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        let error = StoreError(format!(
+            "cannot write /echo: quota exceeded for {}\nINFO registered: forged line",
+            self.0
+        ));
+        Box::pin(std::future::ready(Err(error)))
     }
 }
 
@@ -276,11 +297,14 @@ async fn a_store_error_is_reported_redacted_on_one_line() {
     let (key, _) = fresh_key();
     let secret = fresh_secret();
     let (events, handler) = recorder();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &secret), key.clone())
-        .store(EchoingDisk(secret.clone()))
-        .on_event(handler)
-        .build()
-        .unwrap();
+    let driver =
+        posemesh_registration::builder(wallet_config(dds.url(), "1.0.0", &secret), key.clone())
+            .unwrap()
+            .store(Arc::new(EchoingDisk(secret.clone())))
+            .events(handler)
+            .build()
+            .await
+            .unwrap();
     assert!(driver.register_once().await.is_ok());
     let errors: Vec<String> = events
         .lock()
@@ -304,13 +328,15 @@ async fn failed_save_is_reported_and_corrupt_state_is_set_aside() {
     let dds = Dds::start().await;
     let (key, _) = fresh_key();
     let (events, handler) = recorder();
-    let driver = Driver::builder(
+    let driver = posemesh_registration::builder(
         wallet_config(dds.url(), "1.0.0", &fresh_secret()),
         key.clone(),
     )
-    .store(BrokenDisk)
-    .on_event(handler)
+    .unwrap()
+    .store(Arc::new(BrokenDisk))
+    .events(handler)
     .build()
+    .await
     .unwrap();
     assert!(
         driver.register_once().await.is_ok(),
@@ -327,11 +353,14 @@ async fn failed_save_is_reported_and_corrupt_state_is_set_aside() {
     let state = dir.path().join("state.json");
     std::fs::write(&state, b"{\"version\":1,\"status\":").unwrap();
     let (events, handler) = recorder();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .store(FileStore::new(&state))
-        .on_event(handler)
-        .build()
-        .unwrap();
+    let driver =
+        posemesh_registration::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
+            .unwrap()
+            .store(Arc::new(FileStore::new(&state)))
+            .events(handler)
+            .build()
+            .await
+            .unwrap();
     assert!(events
         .lock()
         .unwrap()
@@ -346,12 +375,7 @@ async fn retry_after_zero_keeps_the_backoff() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 503, "retry_after": "0"}]))
         .await;
-    let (key, _) = fresh_key();
-    let (events, handler) = recorder();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .on_event(handler)
-        .build()
-        .unwrap();
+    let (events, driver) = recorded_driver(&dds).await;
     assert!(driver.register_once().await.is_err());
     let retry_in = events.lock().unwrap().iter().find_map(|e| match e {
         Event::RegistrationFailed { retry_in, .. } => Some(*retry_in),
@@ -365,12 +389,7 @@ async fn retry_after_zero_keeps_the_backoff() {
 async fn a_failure_promises_a_retry_only_when_a_loop_will_make_it() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 503}, {"status": 503}])).await;
-    let (key, _) = fresh_key();
-    let (events, handler) = recorder();
-    let driver = Driver::builder(wallet_config(dds.url(), "1.0.0", &fresh_secret()), key)
-        .on_event(handler)
-        .build()
-        .unwrap();
+    let (events, driver) = recorded_driver(&dds).await;
     let failures = |events: &Mutex<Vec<Event>>| -> Vec<Event> {
         events
             .lock()
@@ -422,7 +441,7 @@ async fn a_failure_promises_a_retry_only_when_a_loop_will_make_it() {
 async fn status_is_never_stale_after_a_failure_or_a_stop() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 503}])).await;
-    let driver = new_driver(&dds);
+    let driver = new_driver(&dds).await;
     // A failed register_once with no loop: nothing is registering any more.
     assert!(driver.register_once().await.is_err());
     assert_eq!(driver.status(), Status::Disconnected);
@@ -458,7 +477,7 @@ async fn a_tick_after_a_cancelled_tick_attempts_at_once() {
     let dds = Dds::start().await;
     dds.faults(json!([{"status": 200, "delay_ms": 5000, "pass_through": true}]))
         .await;
-    let driver = new_driver(&dds);
+    let driver = new_driver(&dds).await;
     let cancelled = tokio::time::timeout(Duration::from_millis(500), driver.tick()).await;
     assert!(cancelled.is_err(), "cancelled by the timeout");
     // Without abandoning the dropped request, the core would wait out its
@@ -472,13 +491,13 @@ async fn a_tick_after_a_cancelled_tick_attempts_at_once() {
 /// A shared store that counts its loads.
 struct CountingShared(std::sync::Arc<std::sync::atomic::AtomicUsize>);
 
-impl Store for CountingShared {
-    fn load(&self) -> Result<Option<Vec<u8>>, StoreError> {
+impl SnapshotStore for CountingShared {
+    fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>> {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(None)
+        Box::pin(std::future::ready(Ok(None)))
     }
-    fn save(&self, _: &[u8]) -> Result<(), StoreError> {
-        Ok(())
+    fn save(&self, _: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
     }
     fn uses_lock(&self) -> bool {
         true
@@ -492,12 +511,14 @@ async fn a_shared_store_is_read_only_for_a_callback_that_parses() {
     let (key, _) = fresh_key();
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let loads = || counter.load(std::sync::atomic::Ordering::SeqCst);
-    let driver = Driver::builder(
+    let driver = posemesh_registration::builder(
         wallet_config("http://127.0.0.1:9", "1.0.0", &fresh_secret()),
         key,
     )
-    .store(CountingShared(counter.clone()))
+    .unwrap()
+    .store(Arc::new(CountingShared(counter.clone())))
     .build()
+    .await
     .unwrap();
     let before = loads();
     let callback = "/internal/v1/registrations";

@@ -3,7 +3,10 @@
 //! never torn. The writer is this same test binary, re-executed.
 
 use posemesh_registration::core::{DdsCredentials, Snapshot, Status, UnixTime};
-use posemesh_registration::{FileStore, Store};
+use posemesh_registration::FileStore;
+use sync_store::SyncStore;
+
+mod sync_store;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,7 +42,7 @@ fn writer_child() {
     };
     let store = FileStore::new(path);
     for n in 1.. {
-        store.save(&snapshot(n).encode()).expect("write");
+        store.save_now(&snapshot(n).encode()).expect("write");
     }
 }
 
@@ -52,7 +55,7 @@ fn a_killed_writer_never_leaves_a_torn_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let store = FileStore::new(&path);
-    store.save(&snapshot(0).encode()).unwrap();
+    store.save_now(&snapshot(0).encode()).unwrap();
     let me = std::env::current_exe().unwrap();
     let mut seen_new = 0;
     let mut rng = 0x2545_F491_4F6C_DD1Du64;

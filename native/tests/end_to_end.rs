@@ -5,9 +5,10 @@ mod common;
 use common::{assert_logs_free_of, eventually, recorder, Dds, Node};
 use posemesh_registration::core::registrar::Event;
 use posemesh_registration::{
-    Driver, FailureClass, FileStore, RegisterOnceError, Snapshot, Status, Store, Transport,
+    Driver, FailureClass, FileStore, RegisterOnceError, Snapshot, SnapshotStore, Status, Transport,
 };
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn failure_of<T: std::fmt::Debug>(
@@ -27,6 +28,7 @@ async fn registers_gets_callback_and_health_checks_keep_it_registered() {
     let driver = node
         .builder(dds.url(), Duration::from_secs(1))
         .build()
+        .await
         .unwrap();
     let _server = node.serve(&driver);
     let loop_driver = driver.clone();
@@ -74,6 +76,7 @@ async fn without_health_checks_it_registers_again_after_the_ttl() {
     let driver = node
         .builder(dds.url(), Duration::from_secs(1))
         .build()
+        .await
         .unwrap();
     let loop_driver = driver.clone();
     let running = tokio::spawn(async move { loop_driver.run().await });
@@ -97,8 +100,9 @@ async fn recovers_from_an_outage_with_backoff() {
     let (events, handler) = recorder();
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
-        .on_event(handler)
+        .events(handler)
         .build()
+        .await
         .unwrap();
     let loop_driver = driver.clone();
     let running = tokio::spawn(async move { loop_driver.run().await });
@@ -149,8 +153,9 @@ async fn retry_after_is_honoured() {
     let (events, handler) = recorder();
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
-        .on_event(handler)
+        .events(handler)
         .build()
+        .await
         .unwrap();
     let loop_driver = driver.clone();
     let running = tokio::spawn(async move { loop_driver.run().await });
@@ -190,6 +195,7 @@ async fn conflict_and_refusals_are_classified() {
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
         .build()
+        .await
         .unwrap();
     dds.faults(json!([{ "status": 409, "body": "already registered" }, { "status": 403 }]))
         .await;
@@ -216,7 +222,11 @@ async fn timeouts_and_dropped_connections_are_transport_failures() {
     let node = Node::new().await;
     let mut config = node.config(dds.url(), Duration::from_secs(30));
     config.request_timeout = Duration::from_millis(300);
-    let driver = Driver::builder(config, node.key.clone()).build().unwrap();
+    let driver = posemesh_registration::builder(config, node.key.clone())
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
 
     dds.faults(json!([{ "delay_ms": 3000, "status": 200 }]))
         .await;
@@ -267,6 +277,7 @@ async fn capture_port_free_dds() {
     let driver = node
         .builder(&format!("http://127.0.0.1:{port}"), Duration::from_secs(30))
         .build()
+        .await
         .unwrap();
     let failure = failure_of(driver.register_once().await);
     assert_eq!(
@@ -287,6 +298,7 @@ async fn hostile_bodies_are_bounded_and_never_panic() {
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
         .build()
+        .await
         .unwrap();
     let straddling = format!("{}é and more", "a".repeat(511));
     dds.faults(json!([
@@ -342,8 +354,9 @@ async fn restart_resumes_from_the_state_file() {
     {
         let driver = node
             .builder(dds.url(), Duration::from_secs(30))
-            .store(FileStore::new(&path))
+            .store(Arc::new(FileStore::new(&path)))
             .build()
+            .await
             .unwrap();
         let _server = node.serve(&driver);
         driver.register_once().await.unwrap();
@@ -367,8 +380,9 @@ async fn restart_resumes_from_the_state_file() {
     // not register again.
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
-        .store(FileStore::new(&path))
+        .store(Arc::new(FileStore::new(&path)))
         .build()
+        .await
         .unwrap();
     assert_eq!(driver.status(), Status::Registered);
     assert_eq!(driver.snapshot().credentials, stored.credentials);
@@ -393,8 +407,9 @@ async fn corrupt_state_is_set_aside_and_the_node_registers_afresh() {
 
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
-        .store(FileStore::new(&path))
+        .store(Arc::new(FileStore::new(&path)))
         .build()
+        .await
         .unwrap();
     let reason = driver.recovered_from().expect("reported").to_string();
     assert!(
@@ -423,8 +438,9 @@ async fn unreadable_state_is_an_error_not_a_panic() {
     std::fs::create_dir(&path).unwrap();
     let result = node
         .builder("http://127.0.0.1:9", Duration::from_secs(30))
-        .store(FileStore::new(&path))
-        .build();
+        .store(Arc::new(FileStore::new(&path)))
+        .build()
+        .await;
     let err = result.err().expect("an error");
     assert!(err.to_string().contains("state.json"), "{err}");
 }
@@ -441,15 +457,17 @@ async fn two_registrars_on_one_state_file_register_once() {
         { "delay_ms": 400, "pass_through": true },
     ]))
     .await;
-    let drivers: Vec<Driver> = (0..2)
-        .map(|i| {
-            node.builder(dds.url(), Duration::from_secs(30))
-                .seed(i)
-                .store(FileStore::new(&path))
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let mut drivers: Vec<Driver> = Vec::new();
+    for i in 0..2 {
+        let driver = node
+            .builder(dds.url(), Duration::from_secs(30))
+            .seed(i)
+            .store(Arc::new(FileStore::new(&path)))
+            .build()
+            .await
+            .unwrap();
+        drivers.push(driver);
+    }
     let tasks: Vec<_> = drivers
         .iter()
         .cloned()
@@ -478,8 +496,9 @@ async fn forged_callbacks_change_nothing() {
     let store = FileStore::new(dir.path().join("state.json"));
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
-        .store(store)
+        .store(Arc::new(store))
         .build()
+        .await
         .unwrap();
     let before = driver.snapshot();
     let forged = driver
@@ -494,6 +513,7 @@ async fn forged_callbacks_change_nothing() {
     assert_eq!(driver.snapshot(), before);
     assert!(FileStore::new(dir.path().join("state.json"))
         .load()
+        .await
         .unwrap()
         .is_none());
     let oversize = vec![b' '; 2 * 1024 * 1024 + 1];
@@ -537,6 +557,7 @@ async fn serving_node() -> (Node, tokio::task::JoinHandle<()>) {
     let driver = node
         .builder("http://127.0.0.1:9", Duration::from_secs(30))
         .build()
+        .await
         .unwrap();
     let server = node.serve(&driver);
     (node, server)
@@ -574,6 +595,7 @@ async fn a_cancelled_attempt_leaves_the_driver_ready_for_the_next() {
     let driver = node
         .builder(dds.url(), Duration::from_secs(30))
         .build()
+        .await
         .unwrap();
     dds.faults(json!([{ "delay_ms": 5000, "status": 200 }]))
         .await;
@@ -603,6 +625,7 @@ async fn a_client_that_trickles_its_headers_is_cut_off() {
         .await
         .builder("http://127.0.0.1:9", Duration::from_secs(30))
         .build()
+        .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

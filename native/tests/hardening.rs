@@ -6,11 +6,14 @@ mod common;
 mod loopback;
 
 use loopback::{post, response, Server};
-use posemesh_registration::{FileStore, ReqwestTransport, Store, Transport};
+mod sync_store;
+
+use posemesh_registration::{FileStore, ReqwestTransport, Transport};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
+use sync_store::SyncStore;
 
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -29,7 +32,7 @@ fn save_creates_the_state_file_0600_and_missing_folders_0700() {
     let inner = outer.join("node");
     let path = inner.join("state.json");
     let store = FileStore::new(&path);
-    store.save(b"{}").unwrap();
+    store.save_now(b"{}").unwrap();
     assert_eq!(mode(&path), 0o600, "state file");
     assert_eq!(mode(&inner), 0o700, "created folder");
     assert_eq!(mode(&outer), 0o700, "created parent folder");
@@ -47,7 +50,7 @@ fn save_over_a_world_readable_state_file_leaves_it_0600() {
     let path = dir.path().join("state.json");
     fs::write(&path, b"old").unwrap();
     set_mode(&path, 0o644);
-    FileStore::new(&path).save(b"new").unwrap();
+    FileStore::new(&path).save_now(b"new").unwrap();
     assert_eq!(mode(&path), 0o600);
     assert_eq!(fs::read(&path).unwrap(), b"new");
 }
@@ -57,10 +60,10 @@ fn the_lock_file_is_created_0600() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fresh").join("state.json");
     let store = FileStore::new(&path);
-    assert!(store.try_lock().unwrap());
+    assert!(store.try_lock_now().unwrap());
     assert_eq!(mode(&dir.path().join("fresh/state.json.lock")), 0o600);
     assert_eq!(mode(&dir.path().join("fresh")), 0o700);
-    store.unlock();
+    store.unlock_now();
 }
 
 #[test]
@@ -69,7 +72,7 @@ fn a_corrupt_file_set_aside_is_0600_whatever_its_old_mode() {
     let path = dir.path().join("state.json");
     fs::write(&path, b"not a snapshot").unwrap();
     set_mode(&path, 0o664);
-    FileStore::new(&path).set_aside_corrupt();
+    FileStore::new(&path).set_aside_corrupt_now();
     let aside = dir.path().join("state.json.corrupt");
     assert_eq!(fs::read(&aside).unwrap(), b"not a snapshot");
     assert_eq!(mode(&aside), 0o600);
@@ -98,7 +101,7 @@ fn a_state_file_open_to_group_or_others_is_reported_and_still_loads() {
     }
     // Loading is not refused, and says so in the log.
     set_mode(&path, 0o644);
-    assert_eq!(store.load().unwrap().as_deref(), Some(&b"{}"[..]));
+    assert_eq!(store.load_now().unwrap().as_deref(), Some(&b"{}"[..]));
     let logs = common::logs();
     let line = logs
         .lines()
@@ -130,7 +133,7 @@ fn a_lock_file_that_is_a_symbolic_link_is_refused() {
     std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
 
     let err = FileStore::new(&path)
-        .try_lock()
+        .try_lock_now()
         .expect_err("must not lock through a link");
     let message = err.to_string();
     assert!(
@@ -149,7 +152,7 @@ fn a_lock_path_that_is_a_directory_is_an_error_naming_it() {
     let lock = dir.path().join("state.json.lock");
     fs::create_dir(&lock).unwrap();
     let err = FileStore::new(dir.path().join("state.json"))
-        .try_lock()
+        .try_lock_now()
         .expect_err("a directory is no lock file");
     let message = err.to_string();
     assert!(
@@ -202,10 +205,10 @@ fn a_lock_held_elsewhere_is_not_an_error() {
     let path = dir.path().join("state.json");
     let first = FileStore::new(&path);
     let second = FileStore::new(&path);
-    assert!(first.try_lock().unwrap());
-    assert!(!second.try_lock().unwrap(), "held by the first");
-    first.unlock();
-    assert!(second.try_lock().unwrap());
+    assert!(first.try_lock_now().unwrap());
+    assert!(!second.try_lock_now().unwrap(), "held by the first");
+    first.unlock_now();
+    assert!(second.try_lock_now().unwrap());
 }
 
 #[test]
@@ -215,7 +218,7 @@ fn a_folder_that_cannot_be_created_names_the_folder() {
     fs::write(&blocker, b"").unwrap();
     let store = FileStore::new(blocker.join("state.json"));
     let message = store
-        .try_lock()
+        .try_lock_now()
         .expect_err("a file is in the way")
         .to_string();
     assert!(
@@ -223,7 +226,7 @@ fn a_folder_that_cannot_be_created_names_the_folder() {
         "{message}"
     );
     let message = store
-        .save(b"{}")
+        .save_now(b"{}")
         .expect_err("a file is in the way")
         .to_string();
     assert!(
@@ -432,7 +435,7 @@ fn a_system_bundle_is_accepted_as_extra_roots() {
 fn a_memory_store_never_shows_what_it_holds() {
     let store = posemesh_registration::MemoryStore::new();
     let secret = br#"{"credentials":{"id":"n1","secret":"memory-store-secret"}}"#;
-    store.save(secret).unwrap();
+    store.save_now(secret).unwrap();
     let shown = format!("{store:?} {store:#?}");
     assert!(!shown.contains("memory-store-secret"), "{shown}");
     // Nor as the bytes' numbers: "109, 101, 109" would be "mem".
@@ -449,16 +452,18 @@ fn a_snapshot_of_the_largest_size_loads_whole_and_a_larger_file_is_not_cut() {
     let path = dir.path().join("state.json");
     let store = FileStore::new(&path);
     let largest = vec![b' '; MAX_SNAPSHOT_BYTES];
-    store.save(&largest).unwrap();
+    store.save_now(&largest).unwrap();
     assert_eq!(
-        store.load().unwrap().map(|b| b.len()),
+        store.load_now().unwrap().map(|b| b.len()),
         Some(MAX_SNAPSHOT_BYTES)
     );
     // One byte more is read, so the decoder sees the file is too large (and says so)
     // rather than decoding a prefix.
-    store.save(&vec![b' '; MAX_SNAPSHOT_BYTES + 10]).unwrap();
+    store
+        .save_now(&vec![b' '; MAX_SNAPSHOT_BYTES + 10])
+        .unwrap();
     assert_eq!(
-        store.load().unwrap().map(|b| b.len()),
+        store.load_now().unwrap().map(|b| b.len()),
         Some(MAX_SNAPSHOT_BYTES + 1)
     );
 }

@@ -4,7 +4,7 @@
 use futures_util::future::BoxFuture;
 use posemesh_registration::core::{HttpRequest, HttpResponse, TransportError};
 use posemesh_registration::{
-    Driver, Flow, PrivateKey, RegistrarConfig, Status, TokioClock, Transport, UnixTime,
+    Flow, PrivateKey, RegistrarConfig, Status, TokioRuntime, Transport, UnixTime,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,13 +59,15 @@ async fn a_ten_minute_outage_backs_off_to_a_minute_and_recovers() {
         outage_until: Duration::from_secs(600),
         seen: Mutex::new(Vec::new()),
     });
-    let driver = Driver::builder(legacy_config(), test_key())
+    let driver = posemesh_registration::builder(legacy_config(), test_key())
+        .unwrap()
         .transport(dds.clone())
-        .clock(Arc::new(TokioClock::starting_at(
+        .runtime(Arc::new(TokioRuntime::with_tokio_clock(
             UnixTime::from_secs_nanos(1_800_000_000, 0),
         )))
         .seed(99)
         .build()
+        .await
         .unwrap();
     let loop_driver = driver.clone();
     let running = tokio::spawn(async move { loop_driver.run().await });
@@ -101,27 +103,8 @@ mod stalled {
     use super::*;
     use posemesh_registration::core::Event;
     use posemesh_registration::shared_driver::{
-        self as shared, DriverError, Runtime, SnapshotStore, StoreError,
+        self as shared, DriverError, SnapshotStore, StoreError,
     };
-    use posemesh_registration::Clock;
-
-    /// tokio's paused timers, and a wall clock that follows them.
-    struct PausedRuntime(TokioClock);
-
-    impl Runtime for PausedRuntime {
-        fn now(&self) -> UnixTime {
-            self.0.now()
-        }
-        fn sleep_until(&self, deadline: UnixTime) -> BoxFuture<'static, ()> {
-            Box::pin(tokio::time::sleep(deadline.saturating_since(self.0.now())))
-        }
-        fn spawn(&self, task: BoxFuture<'static, ()>) {
-            tokio::spawn(task);
-        }
-        fn random_seed(&self) -> u64 {
-            7
-        }
-    }
 
     /// Loads nothing (or never answers a load), and never answers a save.
     struct Stalled {
@@ -160,14 +143,15 @@ mod stalled {
         let mut config = legacy_config();
         config.request_timeout = Duration::from_secs(5);
         let key = test_key();
-        let clock = TokioClock::starting_at(UnixTime::from_secs_nanos(1_800_000_000, 0));
+        let clock = TokioRuntime::with_tokio_clock(UnixTime::from_secs_nanos(1_800_000_000, 0));
         shared::Driver::builder(
             config,
             key,
             Arc::new(Accepting),
             Arc::new(Stalled { load_hangs }),
-            Arc::new(PausedRuntime(clock)),
+            Arc::new(clock),
         )
+        .seed(7)
     }
 
     #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{fresh_key, fresh_secret, recorder, Dds};
+use futures_util::FutureExt;
 use posemesh_registration::core::{Flow, RegistrarConfig};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
@@ -80,20 +81,18 @@ async fn a_remote_signer_registers_the_node_without_handing_over_its_key() {
     let (key, _) = fresh_key();
     let address = key.eth_address();
     let wallet = Wallet::new(key);
-    let driver = Driver::builder_with_remote_signer(
+    let driver = posemesh_registration::builder_with_remote_signer(
         config(dds.url(), &fresh_secret()),
         address.to_ascii_uppercase().replacen("0X", "0x", 1),
         wallet.clone(),
     )
+    .unwrap()
     .build()
+    .await
     .unwrap();
     wallet.driver.set(driver.clone()).ok().unwrap();
     assert_eq!(driver.address(), address);
-    assert_eq!(
-        driver.shared().public_key_hex(),
-        None,
-        "no key, no public key"
-    );
+    assert_eq!(driver.public_key_hex(), None, "no key, no public key");
 
     let outcome = tokio::time::timeout(Duration::from_secs(10), driver.register_once())
         .await
@@ -131,22 +130,24 @@ async fn after_a_restart_the_stored_registration_is_adopted_without_asking_the_s
     let address = key.eth_address();
     let wallet = Wallet::new(key);
     let secret = fresh_secret();
-    let start = || {
-        Driver::builder_with_remote_signer(
+    let start = || async {
+        posemesh_registration::builder_with_remote_signer(
             config(dds.url(), &secret),
             address.clone(),
             wallet.clone(),
         )
-        .store(FileStore::new(&state))
+        .unwrap()
+        .store(Arc::new(FileStore::new(&state)))
         .build()
+        .await
         .unwrap()
     };
     assert_eq!(
-        start().register_once().await,
+        start().await.register_once().await,
         Ok(AttemptOutcome::Registered)
     );
     // The process restarts: same state file, same signer.
-    let restarted = start();
+    let restarted = start().await;
     assert_eq!(restarted.status(), Status::Registered);
     assert_eq!(restarted.register_once().await, Ok(AttemptOutcome::Adopted));
     assert_eq!(wallet.signed.load(Ordering::SeqCst), 1, "no second prompt");
@@ -157,13 +158,15 @@ async fn a_signer_that_never_answers_fails_the_attempt_at_the_request_timeout() 
     let dds = Dds::start().await;
     let address = fresh_key().0.eth_address();
     let (events, on_event) = recorder();
-    let driver = Driver::builder_with_remote_signer(
+    let driver = posemesh_registration::builder_with_remote_signer(
         config(dds.url(), &fresh_secret()),
         address,
         Arc::new(Silent),
     )
-    .on_event(on_event)
+    .unwrap()
+    .events(on_event)
     .build()
+    .await
     .unwrap();
     let once = tokio::time::timeout(Duration::from_secs(5), driver.register_once())
         .await
@@ -202,7 +205,12 @@ fn a_remote_signer_is_refused_for_the_legacy_flow() {
         Secret::new("s3cret".to_owned()),
     )
     .unwrap();
-    let built = Driver::builder_with_remote_signer(legacy, address, Arc::new(Silent)).build();
+    let built =
+        posemesh_registration::builder_with_remote_signer(legacy, address, Arc::new(Silent))
+            .unwrap()
+            .build()
+            .now_or_never()
+            .expect("refused before the store is read");
     match built {
         Err(DriverError::Config(err)) => assert_eq!(err.code(), "remote_signer_needs_wallet"),
         Err(other) => panic!("expected a configuration error, got {other:?}"),

@@ -7,7 +7,8 @@
 //! The key comes from `POSEMESH_PRIVATE_KEY` (hex); without it a throwaway
 //! key is made for the run.
 
-use posemesh_registration::{Driver, FileStore, Flow, PrivateKey, RegistrarConfig, Status};
+use posemesh_registration::{FileStore, Flow, PrivateKey, RegistrarConfig, Status};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::main]
@@ -32,16 +33,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into(),
     )?;
     let state = std::env::temp_dir().join(format!("posemesh-example-{}.json", std::process::id()));
-    let driver = Driver::builder(config, key)
-        .store(FileStore::new(&state))
-        .build()?;
+    let driver = posemesh_registration::builder(config, key)?
+        .store(Arc::new(FileStore::new(&state)))
+        .build()
+        .await?;
     let app = posemesh_registration::server::router(driver.clone());
     // `serve` closes connections whose headers do not arrive in time (axum::serve never does).
     tokio::spawn(posemesh_registration::server::serve(listener, app));
 
     // Run the loop until the node is registered, then stop.
-    let registered = driver.wait_for_status(Status::Registered);
-    tokio::time::timeout(Duration::from_secs(30), driver.run_until(registered)).await??;
+    let registered = async {
+        tokio::select! {
+            ran = driver.run() => ran,
+            () = driver.wait_for_status(Status::Registered) => Ok(()),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), registered).await??;
     println!(
         "registered as {} (state in {})",
         driver.address(),

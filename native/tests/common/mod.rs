@@ -5,7 +5,7 @@
 
 use posemesh_dds_mock::{MockConfig, RunningMock};
 use posemesh_registration::{
-    Driver, DriverBuilder, Event, Flow, PrivateKey, RegistrarConfig, Secret,
+    Driver, DriverBuilder, Event, EventSink, Flow, PrivateKey, RegistrarConfig, Secret, TracingSink,
 };
 use serde_json::{json, Value};
 use std::io::Write;
@@ -74,13 +74,16 @@ pub fn fresh_key() -> (PrivateKey, String) {
     }
 }
 
-/// Every event a driver reports, and the handler that collects them.
-pub fn recorder() -> (Arc<Mutex<Vec<Event>>>, posemesh_registration::EventHandler) {
+/// Every event a driver reports, and the sink that collects them (and logs
+/// them through `tracing`, as the native default does).
+pub fn recorder() -> (Arc<Mutex<Vec<Event>>>, Arc<dyn EventSink>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     (
         events,
-        Arc::new(move |e: &Event| sink.lock().unwrap().push(e.clone())),
+        Arc::new(TracingSink::with_handler(move |e: &Event| {
+            sink.lock().unwrap().push(e.clone())
+        })),
     )
 }
 
@@ -205,7 +208,9 @@ impl Node {
     }
 
     pub fn builder(&self, dds: &str, interval: Duration) -> DriverBuilder {
-        Driver::builder(self.config(dds, interval), self.key.clone()).seed(7)
+        posemesh_registration::builder(self.config(dds, interval), self.key.clone())
+            .unwrap()
+            .seed(7)
     }
 
     /// Serves the DDS callbacks for `driver` on this node's listener.

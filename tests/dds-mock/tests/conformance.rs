@@ -2,7 +2,7 @@
 //! injection and read-out behave as documented.
 
 use posemesh_dds_mock::MockConfig;
-use posemesh_registration::{Driver, Flow, RegistrarConfig, Status};
+use posemesh_registration::{Flow, RegistrarConfig, Status};
 use posemesh_registration_core::request::{
     legacy_registration_request, siwe_nonce_request, wallet_registration_request,
     wallet_registration_request_signed, NodeDescription,
@@ -274,8 +274,10 @@ async fn our_wallet_flow_registers_end_to_end() {
         "creds".into(),
     )
     .unwrap();
-    let driver = Driver::builder(config, PrivateKey::from_hex(KEY).unwrap())
+    let driver = posemesh_registration::builder(config, PrivateKey::from_hex(KEY).unwrap())
+        .unwrap()
         .build()
+        .await
         .unwrap();
     driver.register_once().await.unwrap();
     assert_eq!(driver.status(), Status::Registered);
