@@ -54,6 +54,13 @@ fn _stop_all(py: Python<'_>) -> usize {
 #[pyo3(name = "_native")]
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The event schema, as record attributes: {event name: (field, ...)}.
+    let schema = pyo3::types::PyDict::new(m.py());
+    for (event, fields) in posemesh_registration::core::EVENT_FIELDS {
+        let names = fields.iter().map(|name| logbridge::python_name(name));
+        schema.set_item(event, pyo3::types::PyTuple::new(m.py(), names)?)?;
+    }
+    m.add("EVENT_FIELDS", schema)?;
     m.add_class::<keys::PyPrivateKey>()?;
     m.add_class::<lowlevel::PyHttpRequest>()?;
     m.add_class::<lowlevel::PyFailure>()?;

@@ -1,9 +1,11 @@
 //! Events → the standard `logging` module, logger `posemesh_registration`.
 //!
 //! Each record's message is `"<event name>: <text>"` and its `extra` carries
-//! `event` (the reference's event name) plus a few typed fields. Events never
-//! hold a secret (the core's `Event` type has none to give).
+//! `event` (the reference's event name) plus the event's fields, named as in
+//! the core's schema. Events never hold a secret (the core's `Event` type
+//! has none to give).
 
+use posemesh_registration::core::FieldValue;
 use posemesh_registration::{Event, Level};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -33,8 +35,6 @@ pub(crate) const WARNING: u8 = 30;
 pub(crate) enum Extra {
     Str(String),
     Int(i64),
-    Float(f64),
-    None,
 }
 
 /// Runs `f` attached to the interpreter, unless it is shutting down. Every
@@ -137,8 +137,6 @@ fn log_attached(
         match value {
             Extra::Str(s) => extra.set_item(key, s)?,
             Extra::Int(i) => extra.set_item(key, i)?,
-            Extra::Float(f) => extra.set_item(key, f)?,
-            Extra::None => extra.set_item(key, py.None())?,
         }
     }
     let kwargs = PyDict::new(py);
@@ -192,62 +190,28 @@ pub(crate) fn log_event(event: &Event, context: &Context) {
     log(level, event.name(), &message, fields);
 }
 
+/// The core's fields ([`Event::fields`]: the schema every binding shares),
+/// as the record's extras: the same names (`from_` for `from`, a Python
+/// keyword) and units (milliseconds, counts, text).
 fn fields_of(event: &Event) -> Vec<(&'static str, Extra)> {
-    let status = |s: Option<u16>| s.map_or(Extra::None, |s| Extra::Int(i64::from(s)));
-    match event {
-        Event::StatusChanged { from, to } => vec![
-            ("status_from", Extra::Str(from.as_str().into())),
-            ("status_to", Extra::Str(to.as_str().into())),
-        ],
-        Event::Registered { elapsed } => {
-            vec![("elapsed", Extra::Float(elapsed.as_secs_f64()))]
-        }
-        Event::RegistrationFailed {
-            failure,
-            attempt,
-            retry_in,
-            retrying,
-            ..
-        } => vec![
-            ("http_status", status(failure.status)),
-            ("failure_kind", Extra::Str(failure.class.as_str().into())),
-            ("attempt", Extra::Int(i64::from(*attempt))),
-            // Only when a loop will retry (the core's `retrying`).
-            (
-                "retry_in",
-                if *retrying {
-                    Extra::Float(retry_in.as_secs_f64())
-                } else {
-                    Extra::None
-                },
-            ),
-        ],
-        Event::Conflict {
-            failure,
-            blocked_for,
-            ..
-        } => vec![
-            ("http_status", status(failure.status)),
-            ("failure_kind", Extra::Str(failure.class.as_str().into())),
-            ("blocked_for", Extra::Float(blocked_for.as_secs_f64())),
-        ],
-        Event::MaxRetryReached { max_retry } => {
-            vec![("max_retry", Extra::Int(i64::from(*max_retry)))]
-        }
-        Event::CallbackAccepted {
-            id,
-            organization_id,
-            ..
-        } => vec![
-            ("node_id", Extra::Str(id.clone())),
-            (
-                "organization_id",
-                organization_id.clone().map_or(Extra::None, Extra::Str),
-            ),
-        ],
-        Event::CallbackRejected { status, .. } => {
-            vec![("http_status", Extra::Int(i64::from(*status)))]
-        }
-        _ => Vec::new(),
+    event
+        .fields()
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                FieldValue::Int(n) => Extra::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+                FieldValue::Text(text) => Extra::Str(text),
+            };
+            (python_name(name), value)
+        })
+        .collect()
+}
+
+/// A field's name on a Python record: the schema's, with a trailing
+/// underscore for a Python keyword (PEP 8), so `record.from_` reads.
+pub(crate) fn python_name(name: &'static str) -> &'static str {
+    match name {
+        "from" => "from_",
+        name => name,
     }
 }

@@ -10,7 +10,6 @@ use crate::logbridge;
 use crate::runtime::{inside_runtime, refuse_inside_runtime, runtime, wait};
 use crate::store::PyStore;
 use futures_util::stream::{BoxStream, StreamExt};
-use futures_util::FutureExt;
 use posemesh_registration::core::registrar::duration_from_secs_f64;
 use posemesh_registration::core::DdsCredentials;
 use posemesh_registration::transport::ReqwestTransport;
@@ -369,14 +368,12 @@ impl PyStatusStream {
             done,
             async move {
                 let mut receiver = receiver.lock().await;
-                // A status that came before the stop is still told.
-                if let Some(ready) = receiver.next().now_or_never() {
-                    return Ok(ready.map(|status| status.as_str()));
-                }
+                // Statuses first: one that came before the stop is still told,
+                // even when the stop is seen in the same wake-up.
                 let next = tokio::select! {
                     biased;
-                    _ = stops.wait_for(|stops| *stops != opened_at) => None,
                     next = receiver.next() => next,
+                    _ = stops.wait_for(|stops| *stops != opened_at) => None,
                 };
                 Ok(next.map(|status| status.as_str()))
             },

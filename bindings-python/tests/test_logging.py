@@ -63,6 +63,38 @@ def test_every_record_names_its_registrar(dds: Dds, caplog: pytest.LogCaptureFix
     assert {r.event for r in mine} >= {"status.transition", "registration.success"}  # type: ignore[attr-defined]
 
 
+#: What every LogRecord has, whatever was logged.
+STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def test_records_carry_the_event_schema(dds: Dds, caplog: pytest.LogCaptureFixture) -> None:
+    """Each record's extras are its event's fields of pr.EVENT_FIELDS (the core's
+    schema, in every binding), with the core's units, and nothing else."""
+    caplog.set_level(logging.DEBUG, logger="posemesh_registration")
+    registrar = make(dds)
+    dds.faults({"status": 503})
+    with pytest.raises(pr.DdsRejectedError):
+        registrar.register_once()
+    assert registrar.register_once() == "registered"
+    records = events(caplog)
+    seen = set()
+    for record in records:
+        schema = pr.EVENT_FIELDS[record.event]  # type: ignore[attr-defined]
+        extras = set(record.__dict__) - STANDARD_ATTRIBUTES - {
+            "event", "posemesh_dds_url", "posemesh_address"}
+        assert extras <= set(schema), (record.event, extras)  # type: ignore[attr-defined]
+        seen.add(record.event)  # type: ignore[attr-defined]
+    assert {"status.transition", "registration.error", "registration.success"} <= seen
+    [moved] = [r for r in records if r.event == "status.transition"][:1]  # type: ignore[attr-defined]
+    assert (moved.from_, moved.to) == ("disconnected", "registering")  # type: ignore[attr-defined]
+    [failed] = events(caplog, "registration.error")
+    assert (failed.attempt, failed.failure_class) == (1, "retry_fast")  # type: ignore[attr-defined]
+    [success] = events(caplog, "registration.success")
+    assert isinstance(success.elapsed_ms, int)  # type: ignore[attr-defined]
+    assert set(pr.EVENT_FIELDS["registration.error"]) == {
+        "attempt", "error", "failure_class", "retry_in_ms", "status"}
+
+
 def test_register_once_failure_does_not_say_it_retries(dds: Dds, caplog: pytest.LogCaptureFixture) -> None:
     registrar = make(dds)
     dds.faults({"status": 503})
@@ -70,8 +102,8 @@ def test_register_once_failure_does_not_say_it_retries(dds: Dds, caplog: pytest.
         registrar.register_once()
     [failed] = events(caplog, "registration.error")
     assert "retrying" not in failed.getMessage()
-    assert failed.retry_in is None  # type: ignore[attr-defined]
-    assert failed.http_status == 503  # type: ignore[attr-defined]
+    assert not hasattr(failed, "retry_in_ms")  # nothing retries it
+    assert failed.status == "503 Service Unavailable"  # type: ignore[attr-defined]
     # The loop does retry, and says when.
     caplog.clear()
     dds.faults({"status": 503})
@@ -79,7 +111,7 @@ def test_register_once_failure_does_not_say_it_retries(dds: Dds, caplog: pytest.
         assert registrar.wait_until_registered(timeout=20)
     [failed] = events(caplog, "registration.error")
     assert "retrying in" in failed.getMessage()
-    assert failed.retry_in > 0  # type: ignore[attr-defined]
+    assert failed.retry_in_ms > 0  # type: ignore[attr-defined]
 
 
 def test_a_logging_handler_may_stop_the_registrar_but_not_block_on_it(dds: Dds) -> None:

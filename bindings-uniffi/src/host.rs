@@ -2,8 +2,9 @@
 //! and a [`Logger`] for events, with the adapters the driver needs.
 
 use crate::error::RegistrationError;
-use posemesh_registration::core::{Event, Level};
+use posemesh_registration::core::{Event, FieldValue, Level};
 use posemesh_registration::{BoxFuture, SnapshotStore as DriverStore, StoreError};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Where the app keeps the registration snapshot between runs (DataStore,
@@ -108,14 +109,44 @@ pub struct LogEvent {
     pub level: LogLevel,
     /// A human-readable line.
     pub message: String,
+    /// The event's fields, named as in every runtime (the event schema:
+    /// `status.transition` has `from` and `to`, `registration.error` has
+    /// `attempt`, `error`, `failure_class`, `retry_in_ms` and `status`, …);
+    /// times in milliseconds. A field that does not apply is absent.
+    pub fields: HashMap<String, EventField>,
+}
+
+/// A value in [`LogEvent::fields`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, uniffi::Enum)]
+pub enum EventField {
+    /// A count or a number of milliseconds.
+    Number {
+        /// The value.
+        value: i64,
+    },
+    /// Text.
+    Text {
+        /// The value.
+        value: String,
+    },
 }
 
 impl From<&Event> for LogEvent {
     fn from(event: &Event) -> Self {
+        let fields = event.fields().into_iter().map(|(name, value)| {
+            let value = match value {
+                FieldValue::Int(n) => EventField::Number {
+                    value: i64::try_from(n).unwrap_or(i64::MAX),
+                },
+                FieldValue::Text(value) => EventField::Text { value },
+            };
+            (name.to_owned(), value)
+        });
         LogEvent {
             name: event.name().to_owned(),
             level: event.level().into(),
             message: event.to_string(),
+            fields: fields.collect(),
         }
     }
 }

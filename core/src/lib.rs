@@ -57,7 +57,7 @@ pub use keys::{KeyError, PrivateKey, SignatureError, Signer};
 pub use redact::Redactor;
 pub use registrar::{
     AttemptOutcome, ConfigError, Event, FieldValue, Flow, Level, LockOutcome, OutgoingRequest,
-    Output, Registrar, RegistrarConfig, RequestId, SignRequest, StaleReason, Status,
+    Output, Registrar, RegistrarConfig, RequestId, SignRequest, StaleReason, Status, EVENT_FIELDS,
 };
 pub use request::{HttpRequest, Method, NodeDescription, SiweChallenge};
 pub use response::{Failure, FailureClass, HttpResponse, TransportError, TransportErrorKind};

@@ -36,33 +36,49 @@ impl EventSink for TracingSink {
     }
 }
 
-/// Logs an event through `tracing` with the reference's event name and the
-/// core's fields ([`Event::fields`]) as structured fields.
+/// Logs an event through `tracing` with the reference's event name and every
+/// field the core gives it ([`Event::fields`], named as in
+/// [`posemesh_registration_core::EVENT_FIELDS`]): a field that does not apply
+/// is left out.
 pub fn log_event(event: &Event) {
     let fields = event.fields();
-    let int = |name: &str| {
-        fields.iter().find_map(|(n, v)| match v {
-            FieldValue::Int(i) if *n == name => Some(*i),
-            _ => None,
-        })
+    let field = |name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v);
+    let int = |name: &str| match field(name) {
+        Some(FieldValue::Int(i)) => Some(*i),
+        _ => None,
     };
-    let text = |name: &str| {
-        fields.iter().find_map(|(n, v)| match v {
-            FieldValue::Text(t) if *n == name => Some(t.as_str()),
-            _ => None,
-        })
+    let text = |name: &str| match field(name) {
+        Some(FieldValue::Text(t)) => Some(t.as_str()),
+        _ => None,
     };
+    // `tracing` names a call site's fields when it is compiled: every field of
+    // the schema is named here, and `None` ones are not recorded.
     macro_rules! log_at {
         ($level:expr) => {
             tracing::event!(
                 $level,
                 event = event.name(),
                 attempt = int("attempt"),
+                endpoint = text("endpoint"),
+                ttl_ms = int("ttl_ms"),
+                error = text("error"),
+                from = text("from"),
+                to = text("to"),
                 elapsed_ms = int("elapsed_ms"),
-                blocked_ms = int("blocked_ms"),
+                failure_class = text("failure_class"),
                 retry_in_ms = int("retry_in_ms"),
                 status = text("status"),
-                error = text("error"),
+                blocked_ms = int("blocked_ms"),
+                max_retry = int("max_retry"),
+                since_last_ms = int("since_last_ms"),
+                stored = text("stored"),
+                id = text("id"),
+                organization_id = text("organization_id"),
+                secret_len = int("secret_len"),
+                suppressed = int("suppressed"),
+                request_id = int("request_id"),
+                age_ms = int("age_ms"),
+                reason = text("reason"),
                 "{event}"
             )
         };

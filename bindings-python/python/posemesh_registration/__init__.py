@@ -29,6 +29,7 @@ from ._errors import (
 )
 from ._aio import AsyncRegistrar
 from ._native import (
+    EVENT_FIELDS,
     BaseRegistrar,
     DdsCredentials,
     Failure,
@@ -63,6 +64,7 @@ def __getattr__(name):
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 __all__ = [
+    "EVENT_FIELDS",
     "AsyncRegistrar",
     "BaseRegistrar",
     "ConfigError",

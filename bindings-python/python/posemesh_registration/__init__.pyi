@@ -12,6 +12,7 @@ from ._errors import (
 )
 from ._aio import AsyncRegistrar as AsyncRegistrar
 from ._native import (
+    EVENT_FIELDS as EVENT_FIELDS,
     BaseRegistrar as BaseRegistrar,
     DdsCredentials as DdsCredentials,
     Failure as Failure,
@@ -35,6 +36,7 @@ from ._types import (
 )
 
 __all__ = [
+    "EVENT_FIELDS",
     "AsyncRegistrar",
     "BaseRegistrar",
     "ConfigError",

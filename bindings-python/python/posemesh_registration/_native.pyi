@@ -12,6 +12,7 @@ from ._types import FailureKind, Flow, Outcome, StateArg, Status
 from .asgi import RegistrationApp
 
 __all__ = [
+    "EVENT_FIELDS",
     "__version__",
     "_Call",
     "_StatusStream",
@@ -33,6 +34,10 @@ __all__ = [
 ]
 
 __version__: str
+EVENT_FIELDS: Mapping[str, tuple[str, ...]]
+"""The event schema every binding shares: for each event name, the fields its
+log records may carry (as record attributes: `record.attempt`, `record.from_`), in
+order; a field that does not apply is left out. Times are milliseconds."""
 
 _BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
 _HeaderPart: TypeAlias = Union[str, bytes]

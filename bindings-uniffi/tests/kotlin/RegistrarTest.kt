@@ -1,6 +1,7 @@
 package com.posemesh.registration.tests
 
 import com.posemesh.registration.AttemptOutcome
+import com.posemesh.registration.EventField
 import com.posemesh.registration.FailureClass
 import com.posemesh.registration.HttpHeader
 import com.posemesh.registration.HttpResponse
@@ -106,6 +107,21 @@ class RegistrarTest {
                 for (name in listOf("registration.loop.start", "status.transition", "registration.success")) {
                     assertTrue(name in names, "no $name in $names")
                 }
+                // The event schema every runtime shares: names and units (ms) of the core's fields.
+                val events = synchronized(logger.events) { logger.events.toList() }
+                val moved = events.first { it.name == "status.transition" }
+                assertEquals(
+                    mapOf<String, EventField>(
+                        "from" to EventField.Text("disconnected"),
+                        "to" to EventField.Text("registering"),
+                    ),
+                    moved.fields,
+                )
+                val success = events.first { it.name == "registration.success" }
+                assertEquals(setOf("elapsed_ms"), success.fields.keys)
+                assertTrue(success.fields["elapsed_ms"] is EventField.Number, success.toString())
+                val started = events.first { it.name == "registration.loop.start" }
+                assertEquals(EventField.Number(60_000L), started.fields["ttl_ms"])
                 val info = registrar.info()
                 assertEquals(RegistrationStatus.REGISTERED, info.status)
                 assertNotNull(info.lastHealthCheck)

@@ -14,6 +14,47 @@ pub enum Level {
     Warn,
 }
 
+/// The event schema: each event's name and the fields [`Event::fields`] may
+/// give it, in that order (a field is left out when it does not apply: no
+/// HTTP status without a response, no `retry_in_ms` when nothing retries).
+/// Every binding carries these names and units (milliseconds, counts, text):
+/// the CLI's JSON log, Python's log records (`from_` for the keyword
+/// `from`), JS event details (camelCase) and Kotlin/Swift `LogEvent.fields`.
+pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
+    ("registration.attempt", &["attempt", "endpoint"]),
+    ("registration.loop.start", &["ttl_ms"]),
+    ("lock.acquired", &[]),
+    ("lock.busy", &[]),
+    ("lock.error", &["error"]),
+    ("status.transition", &["from", "to"]),
+    ("registration.success", &["elapsed_ms"]),
+    (
+        "registration.error",
+        &["attempt", "error", "failure_class", "retry_in_ms", "status"],
+    ),
+    ("registration.conflict", &["error", "blocked_ms", "status"]),
+    ("registration.max_retry_reached", &["max_retry"]),
+    ("healthcheck.expired", &["since_last_ms"]),
+    ("status.unknown", &["stored"]),
+    ("healthcheck.touch", &[]),
+    (
+        "registration.callback",
+        &["id", "organization_id", "secret_len"],
+    ),
+    (
+        "registration.callback.rejected",
+        &["status", "error", "suppressed"],
+    ),
+    ("request.cancelled", &["request_id"]),
+    ("response.ignored", &["request_id"]),
+    ("registration.adopted", &["age_ms"]),
+    ("registration.stale", &["reason"]),
+    ("registration.callback.conflict", &["id"]),
+    ("registration.rearm", &[]),
+    ("state.corrupt", &["error"]),
+    ("state.save.error", &["error"]),
+];
+
 /// A value in [`Event::fields`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(untagged)]
@@ -373,6 +414,74 @@ impl Event {
         }
     }
 
+    /// One of every event, each optional field present: for a host's test
+    /// that it carries every field of [`EVENT_FIELDS`].
+    pub fn examples() -> Vec<Event> {
+        let failure = Failure {
+            class: FailureClass::RetryLater,
+            status: Some(503),
+            retry_after: None,
+            message: "registration failed".into(),
+        };
+        let secs = Duration::from_secs;
+        vec![
+            Event::AttemptStarted {
+                attempt: 1,
+                endpoint: "http://127.0.0.1:1/x".into(),
+            },
+            Event::LoopStarted { ttl: secs(60) },
+            Event::LockAcquired,
+            Event::LockBusy,
+            Event::LockError { error: "e".into() },
+            Event::StatusChanged {
+                from: Status::Disconnected,
+                to: Status::Registering,
+            },
+            Event::Registered { elapsed: secs(1) },
+            Event::RegistrationFailed {
+                failure: failure.clone(),
+                attempt: 1,
+                retry_in: secs(2),
+                retrying: true,
+                warn: true,
+            },
+            Event::Conflict {
+                failure,
+                blocked_for: secs(3),
+                warn: true,
+            },
+            Event::MaxRetryReached { max_retry: 3 },
+            Event::HealthCheckExpired {
+                since_last: Some(secs(61)),
+            },
+            Event::UnknownStatus {
+                stored: "weird".into(),
+            },
+            Event::HealthCheckReceived,
+            Event::CallbackAccepted {
+                id: "n1".into(),
+                organization_id: Some("org".into()),
+                secret_len: 12,
+            },
+            Event::CallbackRejected {
+                status: 409,
+                reason: "no registration pending".into(),
+                suppressed: 0,
+                warn: true,
+            },
+            Event::RequestCancelled { id: RequestId(1) },
+            Event::StaleResponse { id: RequestId(2) },
+            Event::Adopted { age: secs(4) },
+            Event::StoredRegistrationStale {
+                reason: StaleReason::NotRecorded,
+            },
+            Event::CallbackConflict { id: "n2".into() },
+            Event::RegisterAgain,
+            Event::StateCorrupt { error: "e".into() },
+            Event::StateSaveFailed { error: "e".into() },
+        ]
+    }
+
     /// For events that end an attempt (or a [`Registrar::register_now`]): its result.
     pub fn attempt_result(&self) -> Option<Result<AttemptOutcome, &Failure>> {
         match self {
@@ -493,6 +602,25 @@ impl fmt::Display for Event {
             Event::StateSaveFailed { error } => {
                 write!(f, "could not persist registration state: {error}")
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_carries_exactly_the_fields_the_schema_names() {
+        let events = Event::examples();
+        assert_eq!(events.len(), EVENT_FIELDS.len(), "one sample per event");
+        for event in events {
+            let schema = EVENT_FIELDS
+                .iter()
+                .find(|(name, _)| *name == event.name())
+                .unwrap_or_else(|| panic!("{} is not in EVENT_FIELDS", event.name()));
+            let names: Vec<&str> = event.fields().iter().map(|(name, _)| *name).collect();
+            assert_eq!(names, schema.1, "{}", event.name());
         }
     }
 }
