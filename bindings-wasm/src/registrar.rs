@@ -777,25 +777,22 @@ impl Inner {
         if self.disposed.get() {
             return Err(disposed().into());
         }
-        self.sink.last_result.borrow_mut().take();
-        self.sink.save_error.borrow_mut().take();
-        let sent = self.transport.sent.get();
         let report = driver.tick().await;
-        if let Some(error) = self.sink.save_error.borrow_mut().take() {
+        if let Some(error) = report.save_error {
             return Err(Error::storage(
                 "storage_save_failed",
                 format!("could not save the registration snapshot: {error}"),
             )
             .into());
         }
-        let error = match &*self.sink.last_result.borrow() {
+        let error = match &report.result {
             Some(Err(failure)) => attempt_error(self, failure).into_js(),
             _ => JsValue::NULL,
         };
         let result = Object::new();
         let set = |key: &str, value: JsValue| Reflect::set(&result, &key.into(), &value);
         let _ = set("status", report.status.as_str().into());
-        let _ = set("attempted", (self.transport.sent.get() != sent).into());
+        let _ = set("attempted", report.attempted.into());
         let _ = set("error", error);
         let _ = set("nextCheckAt", (report.next_wake.as_millis() as f64).into());
         Ok(result.into())

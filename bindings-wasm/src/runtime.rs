@@ -9,13 +9,13 @@ use crate::host::{self, Clock, Sleep};
 use js_sys::{Function, Promise, Reflect};
 use posemesh_registration_core::response::MAX_RESPONSE_BODY;
 use posemesh_registration_core::{
-    AttemptOutcome, Event, Failure, HttpRequest, HttpResponse, Level, Status, TransportError,
-    TransportErrorKind, UnixTime,
+    Event, Failure, HttpRequest, HttpResponse, Level, Status, TransportError, TransportErrorKind,
+    UnixTime,
 };
 use posemesh_registration_driver::{
     BoxFuture, EventSink, Runtime, SnapshotStore, StoreError, Transport,
 };
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
@@ -56,11 +56,9 @@ impl Runtime for JsRuntime {
 }
 
 /// The global `fetch`, redirects never followed, bodies read up to 64 KiB,
-/// given up (and aborted) after the core's request timeout. Counts what it
-/// sends (for `tick()`'s `attempted`).
+/// given up (and aborted) after the core's request timeout.
 #[derive(Default)]
 pub(crate) struct FetchTransport {
-    pub(crate) sent: Cell<u32>,
     /// The last request's `fetch` rejection, if it had one.
     pub(crate) cause: host::CauseSlot,
 }
@@ -71,7 +69,6 @@ impl Transport for FetchTransport {
         request: HttpRequest,
         timeout: Duration,
     ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        self.sent.set(self.sent.get().wrapping_add(1));
         self.cause.borrow_mut().take();
         let mut exchange = host::send(request, MAX_RESPONSE_BODY, self.cause.clone());
         let mut timer = Sleep::new(timeout);
@@ -188,15 +185,12 @@ extern "C" {
 }
 
 /// Hands every event to the logger, `onEvent` and the `EventTarget`'s listeners.
-/// Remembers the status (for each event's `status`), the last attempt result and
-/// the last failed save (for `tick()`).
+/// Remembers the status (for each event's `status`).
 pub(crate) struct JsSink {
     on_event: Option<Function>,
     logger: Option<JsValue>,
     pub(crate) target: JsEventTarget,
     pub(crate) status: Cell<Status>,
-    pub(crate) last_result: RefCell<Option<Result<AttemptOutcome, Failure>>>,
-    pub(crate) save_error: RefCell<Option<String>>,
 }
 
 impl JsSink {
@@ -206,21 +200,14 @@ impl JsSink {
             logger,
             target: make_event_target().unchecked_into(),
             status: Cell::new(Status::Disconnected),
-            last_result: RefCell::new(None),
-            save_error: RefCell::new(None),
         }
     }
 }
 
 impl EventSink for JsSink {
     fn event(&self, event: &Event) {
-        match event {
-            Event::StatusChanged { to, .. } => self.status.set(*to),
-            Event::StateSaveFailed { error } => *self.save_error.borrow_mut() = Some(error.clone()),
-            _ => {}
-        }
-        if let Some(result) = event.attempt_result() {
-            *self.last_result.borrow_mut() = Some(result.map_err(Clone::clone));
+        if let Event::StatusChanged { to, .. } = event {
+            self.status.set(*to);
         }
         let name = event.name();
         let level = level_name(event.level());

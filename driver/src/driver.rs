@@ -71,13 +71,21 @@ pub enum RegisterOnceError {
     Driver(DriverError),
 }
 
-/// What [`Driver::tick`] left behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What [`Driver::tick`] did and left behind: everything a host reports of a
+/// tick, so that none has to watch the transport or the events for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TickReport {
     /// The status after the tick.
     pub status: Status,
     /// When the registrar next wants to run (call `tick` again then).
     pub next_wake: UnixTime,
+    /// Whether the tick made an attempt (sent a request or asked the signer).
+    pub attempted: bool,
+    /// How the attempt that ended during the tick ended, if one did.
+    pub result: Option<Result<AttemptOutcome, Failure>>,
+    /// Why saving the snapshot failed during the tick (the text of its
+    /// [`Event::StateSaveFailed`]), if it did.
+    pub save_error: Option<String>,
 }
 
 /// Who signs for the node.
@@ -184,6 +192,7 @@ impl DriverBuilder {
                 status_changes: Broadcast::default(),
                 results: Broadcast::default(),
                 stashed: Mutex::new(Vec::new()),
+                last_save_error: Mutex::new(None),
                 recovered_from: recovered_from.clone(),
             }),
         };
@@ -230,6 +239,8 @@ struct Shared {
     results: Broadcast<Result<AttemptOutcome, Failure>>,
     /// A request a node-request handler drained, for the loop to send.
     stashed: Mutex<Vec<Pending>>,
+    /// The last failed save's text, for [`TickReport::save_error`].
+    last_save_error: Mutex<Option<String>>,
     recovered_from: Option<SnapshotError>,
 }
 
@@ -446,6 +457,9 @@ impl Driver {
         // Dropped mid-request (an aborted tick): the request is abandoned at
         // once, so the next tick does not wait out its timeout.
         let _abandon = AbandonOnDrop(self.clone());
+        let mut results = self.shared.results.subscribe();
+        lock(&self.shared.last_save_error).take();
+        let mut attempted = false;
         let now = self.shared.runtime.now();
         lock(&self.shared.registrar).check_now(now);
         // A lapsed health check turns into an attempt one short delay later
@@ -455,6 +469,7 @@ impl Driver {
             let mut pending = self.flush().await;
             pending.extend(lock(&self.shared.stashed).drain(..));
             if let Some(pending) = pending.into_iter().last() {
+                attempted = true;
                 let (id, mut pending) = self.start(pending);
                 // The transport keeps its own timeout; a signer may not.
                 let mut deadline = self.shared.runtime.sleep_until(self.next_wake());
@@ -485,9 +500,16 @@ impl Driver {
             }
             break;
         }
+        let mut result = None;
+        while let Ok(ended) = results.try_recv() {
+            result = Some(ended);
+        }
         TickReport {
             status: self.status(),
             next_wake: self.next_wake(),
+            attempted,
+            result,
+            save_error: lock(&self.shared.last_save_error).take(),
         }
     }
 
@@ -812,6 +834,9 @@ impl Driver {
     /// on one line.
     fn report_save_failed(&self, err: &StoreError) {
         let event = lock(&self.shared.registrar).save_failed_event(&err.to_string());
+        if let Event::StateSaveFailed { error } = &event {
+            *lock(&self.shared.last_save_error) = Some(error.clone());
+        }
         self.report(&event);
     }
 
