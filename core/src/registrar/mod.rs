@@ -67,8 +67,21 @@ pub use events::*;
 /// and the shared-snapshot protocol are compiled out of it.
 const PROCESS_LOCKS: bool = !cfg!(posemesh_no_process_lock);
 
-/// Delay before the first check, and after a reset or an expired health check.
+/// Delay before the legacy flow's first check, and after a reset or an
+/// expired health check.
 pub const SHORT_DELAY: Duration = Duration::from_secs(1);
+
+/// When a new registrar first checks: at once in the wallet flow (nothing
+/// needs to be up first); [`SHORT_DELAY`] later in the legacy flow, whose DDS
+/// calls the node back right after registering: the node's server, often
+/// started beside the registrar, gets that second to listen (as upstream's
+/// loop waits a second before its first attempt).
+fn first_check(config: &RegistrarConfig, now: UnixTime) -> UnixTime {
+    match config.flow {
+        Flow::Wallet => now,
+        Flow::Legacy { .. } => now + SHORT_DELAY,
+    }
+}
 /// Backoff never waits longer than this (before jitter).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Repeated conflict or refused-request warnings are logged at most this often.
@@ -385,7 +398,7 @@ impl Registrar {
             credentials: snapshot.credentials.map(Box::new),
             phase: Phase::Idle,
             holding_lock: false,
-            next_check: now + SHORT_DELAY,
+            next_check: first_check(&config, now),
             next_request_id: 1,
             callback: None,
             earlier_callback: snapshot.earlier_callback.map(Box::new),
