@@ -87,7 +87,9 @@ echo
 if [[ -x bindings-python/bench.sh || -f bindings-python/bench.py ]] && [[ -x "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" ]]; then
   echo "## Python"
   py_args=(); [[ "$mode" == --smoke ]] && py_args=(--quick)
-  "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" bindings-python/bench.py "${py_args[@]}" || true
+  # With a conformance DDS on loopback: the start()-to-registered figure.
+  scripts/with-mock-dds -- "${POSEMESH_BENCH_PYTHON:-$target/python-test-venv/bin/python}" \
+    bindings-python/bench.py "${py_args[@]}" || true
   echo
 fi
 if [[ -f bindings-wasm/bench.mjs && -d bindings-wasm/pkg ]]; then
