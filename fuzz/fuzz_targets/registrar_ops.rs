@@ -103,6 +103,7 @@ impl StoredState {
                 .registered_as_this
                 .then(|| config.registered_as(&StubSigner.eth_address())),
             callback: None,
+            earlier_callback: None,
         }
     }
 }

@@ -109,7 +109,7 @@ impl Registrar {
     /// Answers [`Output::ShareState`] when the lock was busy (or failed): a
     /// callback still to merge is tried again in a second; a health check
     /// alone is not worth waiting for. Past its window (the clock may jump)
-    /// it is tried [`LATE_MERGE_TRIES`] more times.
+    /// it is tried 60 more times (`LATE_MERGE_TRIES`).
     pub fn share_busy(&mut self, now: UnixTime) {
         self.latest_now = self.latest_now.max(now);
         match &mut self.delivery {
