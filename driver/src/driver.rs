@@ -855,51 +855,5 @@ impl Driver {
     }
 }
 
-/// Marks the loop as ended however `run` ends (returned or dropped).
-struct RunGuard(Driver);
-
-impl Drop for RunGuard {
-    fn drop(&mut self) {
-        let shared = &self.0.shared;
-        lock(&shared.registrar).set_looping(false);
-        shared.run_active.store(false, Ordering::Release);
-        // A status the loop's end changed is published (and its event reported) now.
-        finish_outputs(&self.0);
-    }
-}
-
-/// Carries out the outputs a dropped or ended operation left: here when that
-/// needs no waiting (a lock release and an event, on the thread that dropped
-/// the future: a host's logger is not called from another thread while its
-/// interpreter may be shutting down), in the background otherwise.
-fn finish_outputs(driver: &Driver) {
-    let runtime = driver.shared.runtime.clone();
-    let driver = driver.clone();
-    let mut finish: BoxFuture<'static, ()> = Box::pin(async move {
-        let transmits = driver.flush().await;
-        lock(&driver.shared.stashed).extend(transmits);
-    });
-    if (&mut finish).now_or_never().is_none() {
-        runtime.spawn(finish);
-    }
-}
-
-struct AbandonOnDrop(Driver);
-
-impl Drop for AbandonOnDrop {
-    fn drop(&mut self) {
-        let driver = &self.0;
-        let now = driver.shared.runtime.now();
-        let abandoned = {
-            let mut registrar = lock(&driver.shared.registrar);
-            let in_flight = registrar.has_request_in_flight();
-            if in_flight {
-                registrar.cancel_request(now);
-            }
-            in_flight
-        };
-        if abandoned {
-            finish_outputs(driver);
-        }
-    }
-}
+mod guards;
+use guards::{AbandonOnDrop, RunGuard};
