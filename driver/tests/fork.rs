@@ -4,18 +4,19 @@
 //! is not running and registers when asked. (Its own test binary: the fork
 //! generation is process-wide.)
 
+mod common;
+
+use common::{key, legacy_config, Clock};
+
 use futures_executor::block_on;
 use futures_util::FutureExt;
-use posemesh_registration_core::{
-    AttemptOutcome, Flow, HttpRequest, HttpResponse, PrivateKey, RegistrarConfig, TransportError,
-    UnixTime,
-};
+use posemesh_registration_core::{AttemptOutcome, HttpRequest, HttpResponse, TransportError};
 use posemesh_registration_driver::{
-    after_fork_in_child, BoxFuture, Driver, Runtime, SnapshotStore, StoreError, Transport,
+    after_fork_in_child, BoxFuture, Driver, SnapshotStore, StoreError, Transport,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Answers every registration 200 at once, counting them.
 #[derive(Default)]
@@ -49,37 +50,10 @@ impl SnapshotStore for Memory {
     }
 }
 
-/// Wall-clock time; timers that never fire (nothing here waits for one).
-struct Clock;
-
-impl Runtime for Clock {
-    fn now(&self) -> UnixTime {
-        UnixTime::from_duration_since_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
-    }
-    fn sleep_until(&self, _: UnixTime) -> BoxFuture<'static, ()> {
-        Box::pin(std::future::pending())
-    }
-    fn spawn(&self, _: BoxFuture<'static, ()>) {}
-    fn random_seed(&self) -> u64 {
-        7
-    }
-}
-
 #[test]
 fn a_driver_whose_loop_was_left_in_the_parent_works_again_in_the_child() {
-    let config = RegistrarConfig::new(
-        "http://127.0.0.1:9",
-        Flow::Legacy {
-            node_url: "http://127.0.0.1:10".into(),
-        },
-        "1.0.0",
-        vec!["/a/v1".into()],
-        "registration-credentials".into(),
-    )
-    .unwrap();
-    let key =
-        PrivateKey::from_hex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90")
-            .unwrap();
+    let config = legacy_config();
+    let key = key();
     let dds = Arc::new(Dds::default());
     let driver = block_on(
         Driver::builder(

@@ -4,19 +4,20 @@
 //! restarted at once finds its credentials. (The Python binding's `stop()`
 //! waits for `run()`; its restart test met this race.)
 
+mod common;
+
+use common::{key, legacy_config, Clock};
+
 use futures_executor::block_on;
 use futures_util::FutureExt;
 use posemesh_registration_core::{
-    AttemptOutcome, Flow, HttpRequest, HttpResponse, PrivateKey, RegistrarConfig, Snapshot,
-    TransportError, UnixTime,
+    AttemptOutcome, HttpRequest, HttpResponse, Snapshot, TransportError,
 };
-use posemesh_registration_driver::{
-    BoxFuture, Driver, Runtime, SnapshotStore, StoreError, Transport,
-};
+use posemesh_registration_driver::{BoxFuture, Driver, SnapshotStore, StoreError, Transport};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Answers every registration 200 at once.
 struct Dds;
@@ -58,37 +59,10 @@ impl SnapshotStore for SlowDisk {
     }
 }
 
-/// Wall-clock time; timers that never fire.
-struct Clock;
-
-impl Runtime for Clock {
-    fn now(&self) -> UnixTime {
-        UnixTime::from_duration_since_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
-    }
-    fn sleep_until(&self, _: UnixTime) -> BoxFuture<'static, ()> {
-        Box::pin(std::future::pending())
-    }
-    fn spawn(&self, _: BoxFuture<'static, ()>) {}
-    fn random_seed(&self) -> u64 {
-        7
-    }
-}
-
 #[test]
 fn a_stopped_loop_ends_only_once_an_accepted_callback_is_saved() {
-    let config = RegistrarConfig::new(
-        "http://127.0.0.1:9",
-        Flow::Legacy {
-            node_url: "http://127.0.0.1:10".into(),
-        },
-        "1.0.0",
-        vec!["/a/v1".into()],
-        "registration-credentials".into(),
-    )
-    .unwrap();
-    let key =
-        PrivateKey::from_hex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90")
-            .unwrap();
+    let config = legacy_config();
+    let key = key();
     let disk = Arc::new(SlowDisk::default());
     let driver = block_on(
         Driver::builder(config, key, Arc::new(Dds), disk.clone(), Arc::new(Clock)).build(),

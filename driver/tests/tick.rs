@@ -2,18 +2,19 @@
 //! ended, and a failed save. Hosts (the npm package's cron trigger) report
 //! these as they are, with no counters or event watching of their own.
 
+mod common;
+
+use common::{key, legacy_config, Clock};
+
 use futures_executor::block_on;
 use posemesh_registration_core::{
-    AttemptOutcome, Flow, HttpRequest, HttpResponse, PrivateKey, RegistrarConfig, Status,
-    TransportError, UnixTime,
+    AttemptOutcome, HttpRequest, HttpResponse, Status, TransportError,
 };
-use posemesh_registration_driver::{
-    BoxFuture, Driver, Runtime, SnapshotStore, StoreError, Transport,
-};
+use posemesh_registration_driver::{BoxFuture, Driver, SnapshotStore, StoreError, Transport};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Answers registrations with the statuses queued, then 200.
 #[derive(Default)]
@@ -54,36 +55,10 @@ impl SnapshotStore for Disk {
     }
 }
 
-struct Clock;
-
-impl Runtime for Clock {
-    fn now(&self) -> UnixTime {
-        UnixTime::from_duration_since_epoch(SystemTime::now().duration_since(UNIX_EPOCH).unwrap())
-    }
-    fn sleep_until(&self, _: UnixTime) -> BoxFuture<'static, ()> {
-        Box::pin(std::future::pending())
-    }
-    fn spawn(&self, _: BoxFuture<'static, ()>) {}
-    fn random_seed(&self) -> u64 {
-        7
-    }
-}
-
 #[test]
 fn a_tick_reports_its_attempt_its_result_and_a_failed_save() {
-    let config = RegistrarConfig::new(
-        "http://127.0.0.1:9",
-        Flow::Legacy {
-            node_url: "http://127.0.0.1:10".into(),
-        },
-        "1.0.0",
-        vec!["/a/v1".into()],
-        "registration-credentials".into(),
-    )
-    .unwrap();
-    let key =
-        PrivateKey::from_hex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90")
-            .unwrap();
+    let config = legacy_config();
+    let key = key();
     let dds = Arc::new(Dds(Mutex::new(VecDeque::from([503]))));
     let disk = Arc::new(Disk::default());
     let driver =
