@@ -56,8 +56,9 @@ pub use callback::{NodeResponse, RegistrationCallback};
 pub use keys::{KeyError, PrivateKey, SignatureError, Signer};
 pub use redact::Redactor;
 pub use registrar::{
-    AttemptOutcome, ConfigError, Event, FieldValue, Flow, Level, LockOutcome, OutgoingRequest,
-    Output, Registrar, RegistrarConfig, RequestId, SignRequest, StaleReason, Status, EVENT_FIELDS,
+    AccessToken, AttemptOutcome, ConfigError, Event, FieldValue, Flow, Level, LockOutcome,
+    OutgoingRequest, Output, Registrar, RegistrarConfig, RequestId, SignRequest, StaleReason,
+    Status, EVENT_FIELDS, SIGN_IN_RETRIES, SIWE_VERIFY_PATH,
 };
 pub use request::{HttpRequest, Method, NodeDescription, SiweChallenge};
 pub use response::{Failure, FailureClass, HttpResponse, TransportError, TransportErrorKind};

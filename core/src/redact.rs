@@ -172,7 +172,13 @@ fn escape_as_unicode(escaped: &str, pick: fn(char) -> bool, digits: &[u8; 16]) -
 /// `input`, where pydantic (FastAPI) echoes the value of the field it refused,
 /// `{"loc":["body","registration_credentials"],"input":"…"}`. Cut out even when
 /// the secret itself is not known (the low-level classification).
-const SECRET_FIELDS: [&str; 3] = ["\"registration_credentials\"", "\"secret\"", "\"input\""];
+const SECRET_FIELDS: [&str; 5] = [
+    "\"registration_credentials\"",
+    "\"secret\"",
+    "\"input\"",
+    "\"access_token\"",
+    "\"refresh_token\"",
+];
 
 /// `text` with the string value of every [`SECRET_FIELDS`] field replaced by
 /// `<redacted>` (up to its closing quote, or to the end when it is cut short).

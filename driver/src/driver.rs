@@ -17,7 +17,7 @@ use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Whether a store may coordinate processes ([`SnapshotStore::uses_lock`]).
@@ -69,23 +69,6 @@ pub enum RegisterOnceError {
     /// The driver could not run the attempt.
     #[error(transparent)]
     Driver(DriverError),
-}
-
-/// What [`Driver::tick`] did and left behind: everything a host reports of a
-/// tick, so that none has to watch the transport or the events for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TickReport {
-    /// The status after the tick.
-    pub status: Status,
-    /// When the registrar next wants to run (call `tick` again then).
-    pub next_wake: UnixTime,
-    /// Whether the tick made an attempt (sent a request or asked the signer).
-    pub attempted: bool,
-    /// How the attempt that ended during the tick ended, if one did.
-    pub result: Option<Result<AttemptOutcome, Failure>>,
-    /// Why saving the snapshot failed during the tick (the text of its
-    /// [`Event::StateSaveFailed`]), if it did.
-    pub save_error: Option<String>,
 }
 
 /// Who signs for the node.
@@ -191,6 +174,7 @@ impl DriverBuilder {
                 status: Mutex::new(status),
                 status_changes: Broadcast::default(),
                 results: Broadcast::default(),
+                sessions: Broadcast::default(),
                 stashed: Mutex::new(Vec::new()),
                 last_save_error: Mutex::new(None),
                 recovered_from: recovered_from.clone(),
@@ -237,6 +221,8 @@ struct Shared {
     status: Mutex<Status>,
     status_changes: Broadcast<Status>,
     results: Broadcast<Result<AttemptOutcome, Failure>>,
+    /// How each sign-in round ends ([`Event::session_result`]).
+    sessions: Broadcast<Result<(), Failure>>,
     /// A request a node-request handler drained, for the loop to send.
     stashed: Mutex<Vec<Pending>>,
     /// The last failed save's text, for [`TickReport::save_error`].
@@ -256,6 +242,15 @@ enum Pending {
     Sign(SignRequest),
 }
 
+impl Pending {
+    fn id(&self) -> RequestId {
+        match self {
+            Pending::Send(outgoing) => outgoing.id,
+            Pending::Sign(request) => request.id,
+        }
+    }
+}
+
 /// How a [`Pending`] ended.
 enum Answer {
     Response(Result<HttpResponse, TransportError>),
@@ -263,6 +258,16 @@ enum Answer {
 }
 
 type InFlight<'a> = (RequestId, BoxFuture<'a, Answer>);
+
+/// The first of the requests under way to be answered, and where it is in the list.
+fn first_answer(in_flight: &mut [InFlight<'_>], cx: &mut Context<'_>) -> Poll<(usize, Answer)> {
+    for (index, (_, send)) in in_flight.iter_mut().enumerate() {
+        if let Poll::Ready(answer) = send.as_mut().poll(cx) {
+            return Poll::Ready((index, answer));
+        }
+    }
+    Poll::Pending
+}
 
 impl Driver {
     /// Starts configuring a driver for `config`, signing with `key`, with the
@@ -407,27 +412,7 @@ impl Driver {
             lock(&self.shared.registrar).register_now(now);
         }
         self.shared.wake.notify();
-        // Whoever holds the loop carries the attempt out; if nobody does, we do.
-        let drive = async {
-            let drive = self.drive_lock();
-            let _drive = drive.lock().await;
-            if !self.stopped_since(stops) {
-                self.drive(stops).await;
-            }
-        };
-        let mut drive = pin!(drive);
-        let mut next_result = results.next();
-        let result = poll_fn(|cx| {
-            if let Poll::Ready(result) = next_result.poll_unpin(cx) {
-                return Poll::Ready(result);
-            }
-            match drive.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await;
-        match result {
+        match self.drive_until(stops, &mut results).await {
             Some(Ok(outcome)) => Ok(outcome),
             Some(Err(failure)) => Err(RegisterOnceError::Failed(failure)),
             None => Err(RegisterOnceError::Driver(DriverError::Stopped)),
@@ -443,74 +428,6 @@ impl Driver {
         let now = self.shared.runtime.now();
         lock(&self.shared.registrar).register_again(now);
         self.shared.wake.notify();
-    }
-
-    /// Does what is due now and returns: for cron triggers and edge workers
-    /// that cannot keep a loop alive. A fresh driver's first check runs at
-    /// once; a node that is not registered (or whose health check lapsed)
-    /// makes its attempt, which is awaited (under the core's request
-    /// timeout); a registered one does nothing. Waits while another operation
-    /// drives.
-    pub async fn tick(&self) -> TickReport {
-        let drive = self.drive_lock();
-        let _drive = drive.lock().await;
-        // Dropped mid-request (an aborted tick): the request is abandoned at
-        // once, so the next tick does not wait out its timeout.
-        let _abandon = AbandonOnDrop(self.clone());
-        let mut results = self.shared.results.subscribe();
-        lock(&self.shared.last_save_error).take();
-        let mut attempted = false;
-        let now = self.shared.runtime.now();
-        lock(&self.shared.registrar).check_now(now);
-        // A lapsed health check turns into an attempt one short delay later
-        // in a loop; a tick makes that attempt now, once.
-        let mut rechecked = false;
-        loop {
-            let mut pending = self.flush().await;
-            pending.extend(lock(&self.shared.stashed).drain(..));
-            if let Some(pending) = pending.into_iter().last() {
-                attempted = true;
-                let (id, mut pending) = self.start(pending);
-                // The transport keeps its own timeout; a signer may not.
-                let mut deadline = self.shared.runtime.sleep_until(self.next_wake());
-                let answer = poll_fn(|cx| {
-                    if let Poll::Ready(answer) = pending.as_mut().poll(cx) {
-                        return Poll::Ready(Some(answer));
-                    }
-                    deadline.as_mut().poll(cx).map(|()| None)
-                })
-                .await;
-                let now = self.shared.runtime.now();
-                match answer {
-                    Some(answer) => self.answer(id, answer, now),
-                    None => lock(&self.shared.registrar).handle_timeout(now),
-                }
-                rechecked = true;
-                continue;
-            }
-            let pending = {
-                let registrar = lock(&self.shared.registrar);
-                registrar.status() == Status::Registering && !registrar.has_request_in_flight()
-            };
-            let now = self.shared.runtime.now();
-            if pending && !rechecked && self.next_wake() <= now + SHORT_DELAY {
-                rechecked = true;
-                lock(&self.shared.registrar).check_now(now);
-                continue;
-            }
-            break;
-        }
-        let mut result = None;
-        while let Ok(ended) = results.try_recv() {
-            result = Some(ended);
-        }
-        TickReport {
-            status: self.status(),
-            next_wake: self.next_wake(),
-            attempted,
-            result,
-            save_error: lock(&self.shared.last_save_error).take(),
-        }
     }
 
     /// Serves a request the DDS made to the node (`POST
@@ -553,6 +470,27 @@ impl Driver {
         }
         self.shared.wake.notify();
         response
+    }
+
+    /// The next of `results`, driving the loop meanwhile if nobody else does
+    /// (whoever holds the loop carries the work out); `None` if stopped first.
+    async fn drive_until<T>(&self, stops: u64, results: &mut UnboundedReceiver<T>) -> Option<T> {
+        let drive = async {
+            let drive = self.drive_lock();
+            let _drive = drive.lock().await;
+            if !self.stopped_since(stops) {
+                self.drive(stops).await;
+            }
+        };
+        let mut drive = pin!(drive);
+        let mut next = results.next();
+        poll_fn(|cx| {
+            if let Poll::Ready(result) = next.poll_unpin(cx) {
+                return Poll::Ready(result);
+            }
+            drive.as_mut().poll(cx).map(|()| None)
+        })
+        .await
     }
 
     fn drive_lock(&self) -> Arc<AsyncMutex<()>> {
@@ -609,7 +547,8 @@ impl Driver {
         // would wait out the timeout for an answer nobody reports) and finish
         // the outputs that leaves, such as releasing the lock.
         let _abandon = AbandonOnDrop(self.clone());
-        let mut in_flight: Option<InFlight<'_>> = None;
+        // The registration's request and the session's, side by side.
+        let mut in_flight: Vec<InFlight<'_>> = Vec::new();
         loop {
             if self.stopped_since(stops) {
                 // What the registrar learned before the stop (a callback's
@@ -620,23 +559,18 @@ impl Driver {
                 lock(&self.shared.stashed).extend(pending);
                 return;
             }
-            let mut pending = self.flush().await;
-            pending.extend(lock(&self.shared.stashed).drain(..));
-            if let Some(pending) = pending.into_iter().last() {
-                in_flight = Some(self.start(pending));
-            }
+            let pending = self.awaited(self.flush().await, &mut in_flight);
+            in_flight.extend(pending.into_iter().map(|pending| self.start(pending)));
             let mut sleep = self.shared.runtime.sleep_until(self.next_wake());
             let mut woken = pin!(self.shared.wake.notified());
             enum Next {
-                Answer(RequestId, Answer),
+                Answer(usize, Answer),
                 Timer,
                 Woken,
             }
             let next = poll_fn(|cx| {
-                if let Some((id, send)) = in_flight.as_mut() {
-                    if let Poll::Ready(result) = send.as_mut().poll(cx) {
-                        return Poll::Ready(Next::Answer(*id, result));
-                    }
+                if let Poll::Ready((index, answer)) = first_answer(&mut in_flight, cx) {
+                    return Poll::Ready(Next::Answer(index, answer));
                 }
                 if woken.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Next::Woken);
@@ -649,14 +583,32 @@ impl Driver {
             .await;
             let now = self.shared.runtime.now();
             match next {
-                Next::Answer(id, answer) => {
-                    in_flight = None;
+                Next::Answer(index, answer) => {
+                    let (id, _) = in_flight.swap_remove(index);
                     self.answer(id, answer, now);
                 }
                 Next::Timer => lock(&self.shared.registrar).handle_timeout(now),
                 Next::Woken => {}
             }
         }
+    }
+
+    /// Of the requests `pending` (and those a node-request handler stashed),
+    /// the ones the registrar still awaits and that are not under way yet;
+    /// drops from `in_flight` what it no longer awaits (timed out, replaced).
+    fn awaited(
+        &self,
+        mut pending: Vec<Pending>,
+        in_flight: &mut Vec<InFlight<'_>>,
+    ) -> Vec<Pending> {
+        pending.extend(lock(&self.shared.stashed).drain(..));
+        let registrar = lock(&self.shared.registrar);
+        in_flight.retain(|(id, _)| registrar.awaits(*id));
+        pending.retain(|pending| {
+            let id = pending.id();
+            registrar.awaits(id) && !in_flight.iter().any(|(sent, _)| *sent == id)
+        });
+        pending
     }
 
     /// Sends a request or asks the signer: the answer, as a future.
@@ -698,6 +650,7 @@ impl Driver {
         let mut io = io.lock().await;
         let mut transmits = Vec::new();
         let mut results = Vec::new();
+        let mut sessions = Vec::new();
         loop {
             if io.queue.is_empty() {
                 let mut registrar = lock(&self.shared.registrar);
@@ -747,6 +700,9 @@ impl Driver {
                     if let Some(result) = event.attempt_result() {
                         results.push(result.map_err(Clone::clone));
                     }
+                    if let Some(result) = event.session_result() {
+                        sessions.push(result.map_err(Clone::clone));
+                    }
                 }
                 // Wait is drained above; the lock's outputs are only produced
                 // with a process lock (`use_lock`).
@@ -760,6 +716,9 @@ impl Driver {
         // leaves nothing half-done.
         for result in results {
             self.shared.results.send(result);
+        }
+        for result in sessions {
+            self.shared.sessions.send(result);
         }
         transmits
     }
@@ -856,4 +815,7 @@ impl Driver {
 }
 
 mod guards;
+mod session;
+mod tick;
 use guards::{AbandonOnDrop, RunGuard};
+pub use tick::TickReport;

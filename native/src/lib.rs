@@ -47,8 +47,8 @@ pub mod transport;
 pub use log::{log_event, TracingSink};
 pub use posemesh_registration_core as core;
 pub use posemesh_registration_core::{
-    AttemptOutcome, Event, Failure, FailureClass, Flow, Level, PrivateKey, RegistrarConfig, Secret,
-    Snapshot, Status, UnixTime,
+    AccessToken, AttemptOutcome, Event, Failure, FailureClass, Flow, Level, PrivateKey,
+    RegistrarConfig, Secret, Snapshot, Status, UnixTime,
 };
 pub use posemesh_registration_driver as shared_driver;
 pub use posemesh_registration_driver::{

@@ -224,6 +224,7 @@ impl Registrar {
     /// late answer to the abandoned request is ignored.
     pub fn cancel_request(&mut self, now: UnixTime) {
         self.latest_now = self.latest_now.max(now);
+        self.cancel_session_request(now);
         if let Phase::InFlight(flight) = &self.phase {
             let id = flight.id;
             self.phase = Phase::Idle;
@@ -246,6 +247,9 @@ impl Registrar {
         now: UnixTime,
     ) {
         self.latest_now = self.latest_now.max(now);
+        if self.session_awaits(id, false) {
+            return self.session_response(id, result, now);
+        }
         let flight = match &self.phase {
             Phase::InFlight(flight) if flight.id == id && !matches!(flight.step, Step::Sign(_)) => {
                 flight.clone()
@@ -325,6 +329,9 @@ impl Registrar {
         now: UnixTime,
     ) {
         self.latest_now = self.latest_now.max(now);
+        if self.session_awaits(id, true) {
+            return self.session_signature(id, result, now);
+        }
         let (flight, message) = match &self.phase {
             Phase::InFlight(flight) if flight.id == id => match &flight.step {
                 Step::Sign(message) => (flight.clone(), message.clone()),

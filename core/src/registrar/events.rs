@@ -53,6 +53,11 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
     ("registration.rearm", &[]),
     ("state.corrupt", &["error"]),
     ("state.save.error", &["error"]),
+    ("session.signed_in", &["expires_in_ms"]),
+    (
+        "session.error",
+        &["attempt", "error", "failure_class", "retry_in_ms", "status"],
+    ),
 ];
 
 /// A value in [`Event::fields`].
@@ -257,6 +262,24 @@ pub enum Event {
         /// The store's error.
         error: String,
     },
+    /// `session.signed_in`: a new access token (never shown).
+    SessionSignedIn {
+        /// How long it is valid for.
+        expires_in: Duration,
+    },
+    /// `session.error`: a sign-in to the DDS failed.
+    SessionFailed {
+        /// The classified failure.
+        failure: Failure,
+        /// Failed sign-ins in this round, this one included.
+        attempt: u32,
+        /// When the next sign-in is due (None: after the registration the
+        /// DDS lost, or never when the round ended and no loop runs).
+        retry_in: Option<Duration>,
+        /// Whether the round has failed: whoever waits for a token gets this
+        /// failure.
+        ends_round: bool,
+    },
 }
 
 impl Event {
@@ -286,6 +309,8 @@ impl Event {
             Event::RegisterAgain => "registration.rearm",
             Event::StateCorrupt { .. } => "state.corrupt",
             Event::StateSaveFailed { .. } => "state.save.error",
+            Event::SessionSignedIn { .. } => "session.signed_in",
+            Event::SessionFailed { .. } => "session.error",
         }
     }
 
@@ -301,7 +326,8 @@ impl Event {
             | Event::UnknownStatus { .. }
             | Event::CallbackConflict { .. }
             | Event::StateCorrupt { .. }
-            | Event::StateSaveFailed { .. } => Level::Warn,
+            | Event::StateSaveFailed { .. }
+            | Event::SessionFailed { .. } => Level::Warn,
             Event::RegistrationFailed { warn, .. }
             | Event::Conflict { warn, .. }
             | Event::CallbackRejected { warn, .. } => {
@@ -411,6 +437,22 @@ impl Event {
             Event::StateCorrupt { error } | Event::StateSaveFailed { error } => {
                 vec![("error", Text(error.clone()))]
             }
+            Event::SessionSignedIn { expires_in } => vec![("expires_in_ms", ms(expires_in))],
+            Event::SessionFailed {
+                failure,
+                attempt,
+                retry_in,
+                ..
+            } => [
+                Some(("attempt", Int(u64::from(*attempt)))),
+                Some(("error", Text(failure.message.clone()))),
+                Some(("failure_class", Text(failure.class.as_str().into()))),
+                retry_in.map(|d| ("retry_in_ms", ms(&d))),
+                status(failure),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }
     }
 
@@ -479,6 +521,20 @@ impl Event {
             Event::RegisterAgain,
             Event::StateCorrupt { error: "e".into() },
             Event::StateSaveFailed { error: "e".into() },
+            Event::SessionSignedIn {
+                expires_in: secs(3600),
+            },
+            Event::SessionFailed {
+                failure: Failure {
+                    class: FailureClass::RetryFast,
+                    status: Some(500),
+                    retry_after: None,
+                    message: "sign-in failed".into(),
+                },
+                attempt: 1,
+                retry_in: Some(secs(2)),
+                ends_round: false,
+            },
         ]
     }
 
@@ -490,6 +546,20 @@ impl Event {
             Event::RegistrationFailed { failure, .. } | Event::Conflict { failure, .. } => {
                 Some(Err(failure))
             }
+            _ => None,
+        }
+    }
+
+    /// For events that end a sign-in round: `Ok` once signed in, the
+    /// failure when the round failed.
+    pub fn session_result(&self) -> Option<Result<(), &Failure>> {
+        match self {
+            Event::SessionSignedIn { .. } => Some(Ok(())),
+            Event::SessionFailed {
+                failure,
+                ends_round: true,
+                ..
+            } => Some(Err(failure)),
             _ => None,
         }
     }
@@ -601,6 +671,30 @@ impl fmt::Display for Event {
             ),
             Event::StateSaveFailed { error } => {
                 write!(f, "could not persist registration state: {error}")
+            }
+            Event::SessionSignedIn { expires_in } => write!(
+                f,
+                "signed in to the DDS; access token valid for {}s",
+                expires_in.as_secs()
+            ),
+            Event::SessionFailed {
+                failure,
+                attempt,
+                retry_in,
+                ends_round,
+            } => {
+                write!(f, "sign-in to the DDS failed (attempt {attempt}")?;
+                if *ends_round {
+                    f.write_str(", giving up for now")?;
+                }
+                match retry_in {
+                    Some(wait) => write!(f, "; retrying in {}s", wait.as_secs())?,
+                    None if failure.status.is_some_and(|s| s == 403 || s == 404) => {
+                        f.write_str("; the DDS no longer knows the node: registering again")?
+                    }
+                    None => {}
+                }
+                write!(f, "): {failure}")
             }
         }
     }

@@ -56,10 +56,12 @@ mod attempt;
 mod callbacks;
 pub mod config;
 pub mod events;
+pub mod session;
 mod sharing;
 
 pub use config::*;
 pub use events::*;
+pub use session::{AccessToken, SIGN_IN_RETRIES, SIWE_VERIFY_PATH};
 
 /// Whether a host may coordinate processes with a lock
 /// ([`RegistrarConfig::use_lock`]). The npm package's build sets
@@ -307,6 +309,8 @@ pub struct Registrar {
     next_refusal_warn: Option<UnixTime>,
     next_rejection_warn: Option<UnixTime>,
     rejections_unwarned: u32,
+    /// The DDS session, once a host asked for an access token.
+    session: Option<Box<session::Session>>,
     outputs: VecDeque<Output>,
 }
 
@@ -418,6 +422,7 @@ impl Registrar {
             next_refusal_warn: None,
             next_rejection_warn: None,
             rejections_unwarned: 0,
+            session: None,
             outputs: VecDeque::new(),
             address: address_bytes(&key.eth_address()),
             key,
@@ -529,9 +534,16 @@ impl Registrar {
         self.credentials.as_deref()
     }
 
-    /// Whether a request is outstanding.
+    /// Whether a request (the registration's or the session's) is outstanding.
     pub fn has_request_in_flight(&self) -> bool {
-        matches!(self.phase, Phase::InFlight(_))
+        matches!(self.phase, Phase::InFlight(_)) || self.session_in_flight().is_some()
+    }
+
+    /// Whether the answer to request `id` (or signature `id`) is still
+    /// awaited: a host that sends requests side by side drops the others.
+    pub fn awaits(&self, id: RequestId) -> bool {
+        matches!(&self.phase, Phase::InFlight(flight) if flight.id == id)
+            || self.session_in_flight() == Some(id)
     }
 
     /// The state to persist.
@@ -562,6 +574,12 @@ impl Registrar {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
+        if self.session.is_some() {
+            self.session_step(self.latest_now);
+            if let Some(output) = self.outputs.pop_front() {
+                return output;
+            }
+        }
         // An idle registrar holds no queue buffer: a fleet of them stays small.
         self.outputs = VecDeque::new();
         let wake = match &self.phase {
@@ -574,7 +592,7 @@ impl Registrar {
             .next_observe
             .filter(|_| self.learns_from_shared())
             .map(|at| at.max(self.latest_now));
-        let wake = [self.share_retry_at, observe]
+        let wake = [self.share_retry_at, observe, self.session_wake()]
             .into_iter()
             .flatten()
             .fold(wake, UnixTime::min);
@@ -617,6 +635,7 @@ impl Registrar {
             }
             _ => {}
         }
+        self.session_step(now);
         // Last: what ran above may have changed whether there is anything to learn.
         if self.learns_from_shared() && self.next_observe.is_some_and(|at| now >= at) {
             self.next_observe = Some(now + SHORT_DELAY);

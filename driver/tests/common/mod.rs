@@ -40,3 +40,65 @@ pub fn legacy_config() -> RegistrarConfig {
     )
     .unwrap()
 }
+
+pub fn wallet_config() -> RegistrarConfig {
+    RegistrarConfig::new(
+        "http://127.0.0.1:9",
+        Flow::Wallet,
+        "1.0.0",
+        vec!["/a/v1".into()],
+        "registration-credentials".into(),
+    )
+    .unwrap()
+}
+
+/// A store that keeps nothing.
+pub struct NoStore;
+
+impl posemesh_registration_driver::SnapshotStore for NoStore {
+    fn load(
+        &self,
+    ) -> BoxFuture<'_, Result<Option<Vec<u8>>, posemesh_registration_driver::StoreError>> {
+        Box::pin(std::future::ready(Ok(None)))
+    }
+    fn save(
+        &self,
+        _: Vec<u8>,
+    ) -> BoxFuture<'_, Result<(), posemesh_registration_driver::StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Simulated time: a sleep ends as soon as nothing else is ready (it yields
+/// once first), and moves the clock to its end.
+pub struct SimClock(pub std::sync::Arc<std::sync::Mutex<UnixTime>>);
+
+impl SimClock {
+    pub fn starting_now() -> SimClock {
+        SimClock(std::sync::Arc::new(std::sync::Mutex::new(Clock.now())))
+    }
+}
+
+impl Runtime for SimClock {
+    fn now(&self) -> UnixTime {
+        *self.0.lock().unwrap()
+    }
+    fn sleep_until(&self, at: UnixTime) -> BoxFuture<'static, ()> {
+        let clock = self.0.clone();
+        let mut yielded = false;
+        Box::pin(std::future::poll_fn(move |cx| {
+            if !yielded {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            let mut now = clock.lock().unwrap();
+            *now = (*now).max(at);
+            std::task::Poll::Ready(())
+        }))
+    }
+    fn spawn(&self, _: BoxFuture<'static, ()>) {}
+    fn random_seed(&self) -> u64 {
+        7
+    }
+}

@@ -135,6 +135,31 @@ impl Dds {
         assert_eq!(response.status(), 200);
     }
 
+    /// Access tokens issued from now on live this long.
+    pub async fn token_lifetime(&self, lifetime: Duration) {
+        let response = self
+            .client
+            .post(format!("{}/_control/session", self.url()))
+            .header("content-type", "application/json")
+            .body(json!({ "token_lifetime_ms": lifetime.as_millis() as u64 }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// The status the DDS answers a call made with `token`.
+    pub async fn check_token(&self, token: &str) -> u16 {
+        self.client
+            .get(format!("{}/internal/v1/auth/check", self.url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub async fn readout(&self) -> Value {
         let text = self
             .client

@@ -11,6 +11,11 @@
 //!   "drop":false,"body":"…","body_bytes":0,"non_utf8":false,"path":"/internal/v1/nodes/register"}]}`:
 //!   each fault answers one later DDS API request (only for `path`, if given).
 //! - `DELETE /_control/faults`, `POST /_control/reset`.
+//! - `POST /_control/session` `{"token_lifetime_ms":2000}`: how long the access
+//!   tokens `POST /internal/v1/auth/siwe/verify` issues from now on live (1 h
+//!   by default); `GET /internal/v1/auth/check` with `Authorization: Bearer …`
+//!   answers 200 for a live token and 401 otherwise. Faults for the verify
+//!   path give its 401, 403 and 404 modes.
 //! - `GET /_control/registrations`: everything received and done, as JSON.
 //!
 //! It listens on loopback only and never calls a node that is not on loopback.
@@ -22,7 +27,7 @@ pub use verify::Rejection;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -153,7 +158,16 @@ struct Log {
     slots: Option<slots::SlotBooker>,
     probe_generation: HashMap<String, u64>,
     next_node: u64,
+    /// Addresses of the nodes registered (either flow): only they sign in.
+    registered: std::collections::HashSet<String>,
+    /// Access token → when it expires.
+    tokens: HashMap<String, chrono::DateTime<chrono::Utc>>,
+    sign_ins: usize,
+    token_lifetime: Option<Duration>,
 }
+
+/// How long access tokens live unless `/_control/session` says otherwise.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 struct Shared {
     config: MockConfig,
@@ -245,6 +259,9 @@ pub async fn start(config: MockConfig) -> std::io::Result<RunningMock> {
         .route("/internal/v1/nodes/register", post(api))
         .route("/internal/v1/auth/siwe/request", post(api))
         .route("/internal/v1/nodes/register-wallet", post(api))
+        .route("/internal/v1/auth/siwe/verify", post(api))
+        .route("/internal/v1/auth/check", get(check_token))
+        .route("/_control/session", post(set_session))
         .route("/_control/faults", post(add_faults))
         .route("/_control/faults", delete(clear_faults))
         .route("/_control/reset", post(reset))
@@ -307,6 +324,7 @@ async fn read_out(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         "max_concurrent": shared.max_concurrent.load(Ordering::SeqCst),
         "issued_secrets": log.issued_secrets,
         "faults_queued": log.faults.len(),
+        "sign_ins": log.sign_ins,
     }))
 }
 
@@ -362,6 +380,7 @@ async fn api(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let result = match path.as_str() {
         "/internal/v1/nodes/register" => legacy(&shared, &path, &body),
         "/internal/v1/auth/siwe/request" => siwe_request(&shared, &path, &body),
+        "/internal/v1/auth/siwe/verify" => siwe_verify(&shared, &path, &body),
         _ => wallet(&shared, &path, &body),
     };
     result.unwrap_or_else(|rejection| record_rejection(&shared, &path, rejection))
@@ -524,6 +543,9 @@ fn legacy(shared: &Arc<Shared>, path: &str, body: &[u8]) -> Result<Response, Rej
         shared.config.max_future,
     )?;
     check_credentials(shared, &reg.registration_credentials)?;
+    if let Some(address) = verify::legacy_address(&reg.public_key) {
+        lock(shared).registered.insert(address);
+    }
     let mut entry = received(shared, path, 200, None);
     entry.node_url = Some(reg.url.clone());
     entry.public_key = Some(reg.public_key.clone());
@@ -604,15 +626,33 @@ fn wallet(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Rejectio
             reason: "capabilities must not be empty".into(),
         });
     }
-    let fields = verify::parse_siwe(&reg.message)?;
-    // Single use: the challenge is consumed whether or not the rest checks out.
+    let fields = signed_challenge(shared, &reg.message, &reg.signature)?;
+    check_credentials(shared, &reg.registration_credentials)?;
+    lock(shared).registered.insert(fields.address.clone());
+    let mut entry = received(shared, path, 200, None);
+    entry.address = Some(fields.address);
+    entry.version = Some(reg.version);
+    entry.capabilities = Some(reg.capabilities);
+    record(shared, entry);
+    Ok(json_response(200, json!({ "ok": true })))
+}
+
+/// A signed SIWE message, checked: it is exactly the one the challenge
+/// issued for its address allows (consumed, whatever the rest says), and
+/// that address signed it.
+fn signed_challenge(
+    shared: &Shared,
+    message: &str,
+    signature: &str,
+) -> Result<verify::SiweFields, Rejection> {
+    let fields = verify::parse_siwe(message)?;
     let Some(expected) = lock(shared).nonces.remove(&fields.address) else {
         return Err(Rejection {
             status: 401,
             reason: "unknown or used nonce".into(),
         });
     };
-    if reg.message != expected {
+    if message != expected {
         let reason = if expected.contains(&format!("\nNonce: {}\n", fields.nonce)) {
             "SIWE message is not for this DDS (a field differs from the challenge issued)"
         } else {
@@ -623,14 +663,81 @@ fn wallet(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Rejectio
             reason: reason.into(),
         });
     }
-    verify::verify_eip191(&reg.message, &reg.signature, &fields.address)?;
-    check_credentials(shared, &reg.registration_credentials)?;
+    verify::verify_eip191(message, signature, &fields.address)?;
+    Ok(fields)
+}
+
+/// Sign-in: a signed challenge for a registered node's address becomes an
+/// access token.
+fn siwe_verify(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Rejection> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SignIn {
+        address: String,
+        message: String,
+        signature: String,
+    }
+    let sign_in: SignIn = verify::parse_json(body)?;
+    let fields = signed_challenge(shared, &sign_in.message, &sign_in.signature)?;
+    if fields.address != sign_in.address {
+        return Err(Rejection {
+            status: 401,
+            reason: "address is not the one the message names".into(),
+        });
+    }
+    let mut log = lock(shared);
+    if !log.registered.contains(&fields.address) {
+        return Err(Rejection {
+            status: 404,
+            reason: "no node registered with this address".into(),
+        });
+    }
+    let token = hex::encode(random_bytes::<24>());
+    let lifetime = log.token_lifetime.unwrap_or(TOKEN_LIFETIME);
+    let expires_at = chrono::Utc::now() + lifetime;
+    log.tokens.insert(token.clone(), expires_at);
+    log.sign_ins += 1;
+    drop(log);
     let mut entry = received(shared, path, 200, None);
     entry.address = Some(fields.address);
-    entry.version = Some(reg.version);
-    entry.capabilities = Some(reg.capabilities);
     record(shared, entry);
-    Ok(json_response(200, json!({ "ok": true })))
+    Ok(json_response(
+        200,
+        json!({
+            "access_token": token,
+            "access_expires_at": expires_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }),
+    ))
+}
+
+/// `GET /internal/v1/auth/check`: 200 for a live bearer token, else 401.
+async fn check_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let live = token
+        .and_then(|t| lock(&shared).tokens.get(t).copied())
+        .is_some_and(|expires_at| chrono::Utc::now() < expires_at);
+    if live {
+        json_response(200, json!({ "ok": true }))
+    } else {
+        json_response(401, json!({ "error": "missing, unknown or expired token" }))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionSettings {
+    token_lifetime_ms: u64,
+}
+
+async fn set_session(
+    State(shared): State<Arc<Shared>>,
+    Json(settings): Json<SessionSettings>,
+) -> impl IntoResponse {
+    lock(&shared).token_lifetime = Some(Duration::from_millis(settings.token_lifetime_ms));
+    Json(json!({ "token_lifetime_ms": settings.token_lifetime_ms }))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

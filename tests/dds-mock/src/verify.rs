@@ -161,6 +161,14 @@ pub fn verify_eip191(message: &str, signature: &str, address: &str) -> Result<()
     Ok(())
 }
 
+/// The address of a legacy registration's public key (hex, uncompressed).
+pub fn legacy_address(public_key_hex: &str) -> Option<String> {
+    let bytes = hex::decode(public_key_hex).ok()?;
+    PublicKey::from_slice(&bytes)
+        .ok()
+        .map(|key| eth_address(&key))
+}
+
 pub fn eth_address(key: &PublicKey) -> String {
     let hash = keccak256(&key.serialize_uncompressed()[1..]);
     format!("0x{}", hex::encode(&hash[12..]))
