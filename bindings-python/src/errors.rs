@@ -22,12 +22,14 @@ pub(crate) enum Error {
     Config(String),
     /// `InvalidUrlError`
     InvalidUrl(String),
-    /// `DdsRejectedError` (or `ConflictError` for the conflict class)
+    /// `DdsRejectedError` (or `ConflictError` for the conflict class); the
+    /// message is the failure's text, its hint included.
     Rejected {
         message: String,
         status: Option<u16>,
         kind: FailureClass,
         retry_after: Option<f64>,
+        hint: Option<&'static str>,
     },
     /// `TransportError`
     Transport {
@@ -42,25 +44,21 @@ impl Error {
     /// The exception for a failed registration attempt.
     pub(crate) fn from_failure(failure: &Failure) -> Error {
         let retry_after = failure.retry_after.map(|d| d.as_secs_f64());
-        match failure.status {
-            Some(status) => Error::Rejected {
-                message: failure.message.clone(),
-                status: Some(status),
+        // No HTTP status: nothing usable came back (connection, timeout, an
+        // unreadable answer). A conflict always has its 409.
+        if failure.status.is_some() || failure.class == FailureClass::Conflict {
+            Error::Rejected {
+                message: failure.to_string(),
+                status: failure.status,
                 kind: failure.class,
                 retry_after,
-            },
-            // No HTTP status: nothing usable came back (connection, timeout,
-            // an unreadable answer). A conflict always has its 409.
-            None if failure.class == FailureClass::Conflict => Error::Rejected {
-                message: failure.message.clone(),
-                status: None,
-                kind: failure.class,
-                retry_after,
-            },
-            None => Error::Transport {
+                hint: failure.hint(),
+            }
+        } else {
+            Error::Transport {
                 message: failure.message.clone(),
                 retry_after,
-            },
+            }
         }
     }
 
@@ -79,10 +77,12 @@ impl Error {
                 status,
                 kind,
                 retry_after,
+                hint,
             } => {
                 kwargs.set_item("status", *status)?;
                 kwargs.set_item("kind", kind.as_str())?;
                 kwargs.set_item("retry_after", *retry_after)?;
+                kwargs.set_item("hint", *hint)?;
                 let class = if *kind == FailureClass::Conflict {
                     "ConflictError"
                 } else {
@@ -157,7 +157,9 @@ impl From<UrlError> for Error {
 impl From<ConfigError> for Error {
     fn from(err: ConfigError) -> Error {
         match err {
-            ConfigError::DdsUrl(_) | ConfigError::NodeUrl(_) => Error::InvalidUrl(err.to_string()),
+            ConfigError::DdsUrl(_) | ConfigError::NodeUrl(_) | ConfigError::PlaintextDds => {
+                Error::InvalidUrl(err.to_string())
+            }
             _ => Error::Config(err.to_string()),
         }
     }

@@ -4,7 +4,7 @@
 use crate::convert::{bytes_arg, headers_arg, pyrepr, string_list_arg, time_arg, type_name};
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
-use posemesh_registration::core::registrar::ConfigError;
+use posemesh_registration::core::registrar::{check_plaintext_dds, ConfigError};
 use posemesh_registration::core::request::{self, SiweChallenge};
 use posemesh_registration::core::response::{self, MAX_RESPONSE_BODY};
 use posemesh_registration::core::url::BaseUrl;
@@ -120,10 +120,18 @@ impl PyFailure {
     }
 
     /// A one-line description that is safe to log (status, endpoint, and at most
-    /// 512 bytes of the body).
+    /// 512 bytes of the body), in the reference's format.
     #[getter]
     fn message(&self) -> &str {
         &self.failure.message
+    }
+
+    /// What to do, when the status has a usual cause: a 409 (another instance
+    /// registered with the same wallet) or a 402 (the wallet lacks the stake the
+    /// network requires); else `None`. `str()` gives the message followed by it.
+    #[getter]
+    fn hint(&self) -> Option<&'static str> {
+        self.failure.hint()
     }
 
     /// The exception `Registrar.register_once()` raises for this failure
@@ -137,24 +145,29 @@ impl PyFailure {
 
     fn __repr__(&self) -> String {
         format!(
-            "Failure(kind={}, status={}, retry_after={}, message={})",
+            "Failure(kind={}, status={}, retry_after={}, message={}, hint={})",
             pyrepr(self.kind()),
             self.failure
                 .status
                 .map_or("None".to_owned(), |s| s.to_string()),
             self.retry_after()
                 .map_or("None".to_owned(), |s| format!("{s:?}")),
-            pyrepr(&self.failure.message)
+            pyrepr(&self.failure.message),
+            self.hint().map_or("None".to_owned(), pyrepr)
         )
     }
 
     fn __str__(&self) -> String {
-        self.failure.message.clone()
+        self.failure.to_string()
     }
 }
 
-fn dds_url_arg(dds_url: &str) -> PyResult<BaseUrl> {
-    Ok(BaseUrl::parse(dds_url).map_err(|err| Error::from(ConfigError::DdsUrl(err)))?)
+/// The DDS URL, refused as the registrar refuses it: malformed, or plaintext
+/// to a host that is not loopback without `allow_plaintext_dds`.
+fn dds_url_arg(dds_url: &str, allow_plaintext_dds: bool) -> PyResult<BaseUrl> {
+    let dds = BaseUrl::parse(dds_url).map_err(|err| Error::from(ConfigError::DdsUrl(err)))?;
+    check_plaintext_dds(&dds, allow_plaintext_dds).map_err(Error::from)?;
+    Ok(dds)
 }
 
 /// A request's arguments, checked by the core's configuration rules (the
@@ -165,20 +178,25 @@ fn checked(
     node_version: &str,
     capabilities: &Bound<'_, PyAny>,
     registration_secret: &str,
+    allow_plaintext_dds: bool,
 ) -> PyResult<RegistrarConfig> {
     let capabilities = string_list_arg(capabilities, "capabilities")?;
     let secret = Secret::new(registration_secret);
-    Ok(
-        RegistrarConfig::new(dds_url, flow, node_version, capabilities, secret)
-            .map_err(Error::from)?,
-    )
+    let config = RegistrarConfig::new(dds_url, flow, node_version, capabilities, secret)
+        .map_err(Error::from)?;
+    check_plaintext_dds(&config.dds_url, allow_plaintext_dds).map_err(Error::from)?;
+    Ok(config)
 }
 
 /// Builds the legacy registration request: `POST {dds_url}/internal/v1/nodes/register`,
 /// signed over `node_url` followed by the RFC 3339 timestamp of `timestamp_ns`
 /// (nanoseconds since the Unix epoch, as `time.time_ns()`; default: now).
+/// An `http://` DDS that is not loopback raises `InvalidUrlError` unless
+/// `allow_plaintext_dds=True`, as the registrar does; the capabilities are sent
+/// as given.
 #[pyfunction]
-#[pyo3(signature = (*, dds_url, node_url, node_version, capabilities, registration_secret, private_key, timestamp_ns=None))]
+#[pyo3(signature = (*, dds_url, node_url, node_version, capabilities, registration_secret, private_key, timestamp_ns=None, allow_plaintext_dds=false))]
+#[allow(clippy::too_many_arguments)] // keyword-only, as Python callers name them
 pub(crate) fn build_registration_request(
     dds_url: &str,
     node_url: &str,
@@ -187,6 +205,7 @@ pub(crate) fn build_registration_request(
     registration_secret: &str,
     private_key: &Bound<'_, PyAny>,
     timestamp_ns: Option<u128>,
+    allow_plaintext_dds: bool,
 ) -> PyResult<PyHttpRequest> {
     let flow = Flow::Legacy {
         node_url: node_url.to_owned(),
@@ -197,6 +216,7 @@ pub(crate) fn build_registration_request(
         node_version,
         capabilities,
         registration_secret,
+        allow_plaintext_dds,
     )?;
     let key = PyPrivateKey::from_any(private_key)?;
     let time = time_arg(timestamp_ns)?;
@@ -206,14 +226,16 @@ pub(crate) fn build_registration_request(
 }
 
 /// Builds step 1 of the wallet (SIWE) flow: `POST {dds_url}/internal/v1/auth/siwe/request`
-/// asking for a nonce for the key's Ethereum address.
+/// asking for a nonce for the key's Ethereum address (`allow_plaintext_dds` as
+/// for `build_registration_request`).
 #[pyfunction]
-#[pyo3(signature = (*, dds_url, private_key))]
+#[pyo3(signature = (*, dds_url, private_key, allow_plaintext_dds=false))]
 pub(crate) fn build_siwe_nonce_request(
     dds_url: &str,
     private_key: &Bound<'_, PyAny>,
+    allow_plaintext_dds: bool,
 ) -> PyResult<PyHttpRequest> {
-    let dds = dds_url_arg(dds_url)?;
+    let dds = dds_url_arg(dds_url, allow_plaintext_dds)?;
     let key = PyPrivateKey::from_any(private_key)?;
     Ok(PyHttpRequest {
         request: request::siwe_nonce_request(&dds, &key.eth_address()),
@@ -226,8 +248,9 @@ pub(crate) fn build_siwe_nonce_request(
 /// rewrite the message's lines), signs the EIP-4361 message made from it with
 /// EIP-191 and returns `POST {dds_url}/internal/v1/nodes/register-wallet`.
 /// Raises `ValueError` for a challenge the registrar would refuse: nothing is signed.
+/// `allow_plaintext_dds` as for `build_registration_request`.
 #[pyfunction]
-#[pyo3(signature = (*, dds_url, challenge, node_version, capabilities, registration_secret, private_key, siwe_domains=None))]
+#[pyo3(signature = (*, dds_url, challenge, node_version, capabilities, registration_secret, private_key, siwe_domains=None, allow_plaintext_dds=false))]
 #[allow(clippy::too_many_arguments)] // keyword-only, as Python callers name them
 pub(crate) fn build_wallet_registration_request(
     py: Python<'_>,
@@ -238,6 +261,7 @@ pub(crate) fn build_wallet_registration_request(
     registration_secret: &str,
     private_key: &Bound<'_, PyAny>,
     siwe_domains: Option<&Bound<'_, PyAny>>,
+    allow_plaintext_dds: bool,
 ) -> PyResult<PyHttpRequest> {
     let mut config = checked(
         dds_url,
@@ -245,6 +269,7 @@ pub(crate) fn build_wallet_registration_request(
         node_version,
         capabilities,
         registration_secret,
+        allow_plaintext_dds,
     )?;
     if let Some(domains) = siwe_domains.filter(|d| !d.is_none()) {
         let domains = string_list_arg(domains, "siwe_domains")?;

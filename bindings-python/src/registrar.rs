@@ -209,6 +209,7 @@ fn build(
     config.request_timeout = duration_from_secs_f64(request_timeout);
     config.max_retry = max_retry;
     config.siwe_domains = std::mem::take(&mut access.siwe_domains);
+    config.allow_plaintext_dds = access.allow_plaintext_dds;
 
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
@@ -239,14 +240,16 @@ fn build(
     })
 }
 
-/// How the DDS is reached: proxies, extra trusted certificates, and the
-/// names it may give itself in SIWE challenges.
+/// How the DDS is reached: proxies, extra trusted certificates, the names it
+/// may give itself in SIWE challenges, and whether plaintext is allowed.
 pub(crate) struct DdsAccess {
     proxy: Option<String>,
     env_proxy: bool,
     ca_bundle: Option<PathBuf>,
     /// Names the DDS may give itself in SIWE challenges besides its URL's host.
     siwe_domains: Vec<String>,
+    /// An `http://` DDS that is not loopback is allowed (the core's rule).
+    allow_plaintext_dds: bool,
 }
 
 impl DdsAccess {
@@ -255,6 +258,7 @@ impl DdsAccess {
         env_proxy: bool,
         ca_bundle: Option<&Bound<'_, PyAny>>,
         siwe_domains: Option<&Bound<'_, PyAny>>,
+        allow_plaintext_dds: bool,
     ) -> PyResult<Self> {
         let siwe_domains = match siwe_domains.filter(|d| !d.is_none()) {
             Some(domains) => string_list_arg(domains, "siwe_domains")?,
@@ -277,6 +281,7 @@ impl DdsAccess {
             env_proxy,
             ca_bundle,
             siwe_domains,
+            allow_plaintext_dds,
         })
     }
 
@@ -573,13 +578,19 @@ fn wait_timeout(timeout: Option<f64>) -> Option<Duration> {
 /// trusted root certificates (as is `SSL_CERT_FILE`). A bad one is a `ConfigError`.
 /// `siwe_domains` names domains besides the DDS URL's host whose SIWE
 /// challenges may be signed (a DDS reached by a private URL).
+///
+/// The DDS URL is `https://`, or `http://` to a loopback host (`localhost`,
+/// `127.0.0.0/8`, `::1`); any other `http://` DDS raises `InvalidUrlError`
+/// unless `allow_plaintext_dds=True`, which lets the signed request and the
+/// registration secret travel unencrypted. Each capability is a path such as
+/// `/reconstruction/global-refinement/v1`, at least one.
 #[pyclass(frozen, extends = PyBaseRegistrar, name = "Registrar", module = "posemesh_registration")]
 pub(crate) struct PyRegistrar {}
 
 #[pymethods]
 impl PyRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None, siwe_domains=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None, siwe_domains=None, allow_plaintext_dds=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -599,8 +610,15 @@ impl PyRegistrar {
         env_proxy: bool,
         ca_bundle: Option<&Bound<'_, PyAny>>,
         siwe_domains: Option<&Bound<'_, PyAny>>,
+        allow_plaintext_dds: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let access = DdsAccess::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
+        let access = DdsAccess::from_args(
+            proxy,
+            env_proxy,
+            ca_bundle,
+            siwe_domains,
+            allow_plaintext_dds,
+        )?;
         let base = build(
             py,
             dds_url,
@@ -706,7 +724,7 @@ pub(crate) struct PyAsyncRegistrar {}
 #[pymethods]
 impl PyAsyncRegistrar {
     #[new]
-    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None, siwe_domains=None))]
+    #[pyo3(signature = (*, dds_url, node_version, capabilities, registration_secret, private_key, node_url=None, flow=None, interval=60.0, max_retry=None, request_timeout=30.0, state=None, seed=None, proxy=None, env_proxy=true, ca_bundle=None, siwe_domains=None, allow_plaintext_dds=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -726,8 +744,15 @@ impl PyAsyncRegistrar {
         env_proxy: bool,
         ca_bundle: Option<&Bound<'_, PyAny>>,
         siwe_domains: Option<&Bound<'_, PyAny>>,
+        allow_plaintext_dds: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let access = DdsAccess::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
+        let access = DdsAccess::from_args(
+            proxy,
+            env_proxy,
+            ca_bundle,
+            siwe_domains,
+            allow_plaintext_dds,
+        )?;
         let base = build(
             py,
             dds_url,

@@ -254,7 +254,7 @@ def test_low_level_builders_follow_the_registrars_rules() -> None:
         with pytest.raises(pr.ConfigError, match=message):
             pr.Registrar(flow="legacy", **legacy)
     challenge = b'{"nonce":"n0nce42x","domain":"dds","uri":"https://dds","version":"1","chainId":1,"issuedAt":"t"}'
-    with pytest.raises(pr.ConfigError, match="the wallet flow needs at least one capability"):
+    with pytest.raises(pr.ConfigError, match="a node needs at least one capability"):
         pr.build_wallet_registration_request(
             dds_url="https://dds", challenge=challenge, node_version="1", capabilities=[],
             registration_secret="s", private_key=key)

@@ -92,7 +92,7 @@ def test_records_carry_the_event_schema(dds: Dds, caplog: pytest.LogCaptureFixtu
     [success] = events(caplog, "registration.success")
     assert isinstance(success.elapsed_ms, int)  # type: ignore[attr-defined]
     assert set(pr.EVENT_FIELDS["registration.error"]) == {
-        "attempt", "error", "failure_class", "retry_in_ms", "status"}
+        "attempt", "error", "failure_class", "retry_in_ms", "status", "hint"}
 
 
 def test_register_once_failure_does_not_say_it_retries(dds: Dds, caplog: pytest.LogCaptureFixture) -> None:

@@ -88,16 +88,20 @@ enum FlowArg {
 
 #[derive(clap::Args)]
 struct RegisterArgs {
-    /// DDS base URL (http or https).
+    /// DDS base URL: https, or http to a loopback host (localhost, 127.0.0.0/8, ::1).
     #[arg(long)]
     dds_url: String,
+    /// Allow an http:// DDS URL whose host is not loopback: the signed
+    /// registration request and the registration secret then travel unencrypted.
+    #[arg(long)]
+    allow_plaintext_dds: bool,
     /// The node's public URL (legacy flow only).
     #[arg(long)]
     node_url: Option<String>,
     /// The node's version.
     #[arg(long)]
     node_version: String,
-    /// A capability path; repeat for several.
+    /// A capability path such as /reconstruction/global-refinement/v1; repeat for several.
     #[arg(long = "capability")]
     capabilities: Vec<String>,
     /// Also sign SIWE challenges that name this domain (host or host:port),
@@ -300,6 +304,7 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     config.register_interval = Duration::from_secs(args.interval);
     config.max_retry = args.max_retry;
     config.siwe_domains = args.siwe_domains;
+    config.allow_plaintext_dds = args.allow_plaintext_dds;
     let mut transport = ReqwestTransport::builder().use_env_proxy(!args.no_env_proxy);
     if let Some(proxy) = &args.proxy {
         transport = transport.proxy(proxy.clone());

@@ -152,6 +152,61 @@ fn once_reports_a_refusal_in_one_line_and_exits_one() {
 }
 
 #[test]
+fn once_says_what_to_do_about_a_conflict_or_missing_stake() {
+    let mock = Mock::start();
+    for (status, hint) in [(409, "same wallet"), (402, "lacks the stake")] {
+        mock.faults(&format!(r#"[{{"status":{status},"body":"refused"}}]"#));
+        let output = register(&args(&mock.url, &["--once"]), Some(KEY));
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .expect("an error line");
+        // The reference's message first, then the advice.
+        assert!(
+            error.contains(&format!("status {status}, endpoint"))
+                && error.contains("body_snippet: refused (hint: ")
+                && error.contains(hint),
+            "{error}"
+        );
+        assert_clean(&output);
+    }
+}
+
+/// A plaintext DDS that is not loopback is refused before any request;
+/// `--allow-plaintext-dds` lets the user take that risk (here through a
+/// proxy on loopback, the conformance DDS, so no request leaves the machine).
+#[test]
+fn a_plaintext_dds_needs_allow_plaintext_dds_unless_loopback() {
+    let refused = register(&args("http://dds.example.com", &["--once"]), Some(KEY));
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    let all = text(&refused);
+    assert!(
+        all.contains("unencrypted") && all.contains("--allow-plaintext-dds"),
+        "{all}"
+    );
+    assert_clean(&refused);
+    let mock = Mock::start();
+    let extra = [
+        "--once",
+        "--allow-plaintext-dds",
+        "--no-env-proxy",
+        "--proxy",
+        &mock.url,
+    ];
+    let allowed = register(&args("http://dds.example.com", &extra), Some(KEY));
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    assert!(
+        text(&allowed).contains("registered with http://dds.example.com"),
+        "{}",
+        text(&allowed)
+    );
+    assert_eq!(mock.accepted("/internal/v1/nodes/register"), 1);
+    assert_clean(&allowed);
+}
+
+#[test]
 fn bad_input_exits_two_with_a_clear_message() {
     let cases: Vec<(Vec<&str>, Option<&str>, &str)> = vec![
         (
@@ -178,6 +233,26 @@ fn bad_input_exits_two_with_a_clear_message() {
             args("http://user:pw@dds.example.com", &["--once"]),
             Some(KEY),
             "credentials",
+        ),
+        (
+            args("https://dds.example.com?v=1", &["--once"]),
+            Some(KEY),
+            "query or fragment",
+        ),
+        (
+            args("https://dds.example.com#here", &["--once"]),
+            Some(KEY),
+            "query or fragment",
+        ),
+        (
+            args("http://127.0.0.1:9", &["--once", "--capability", "c"]),
+            Some(KEY),
+            "capability \"c\" is not a path",
+        ),
+        (
+            args("http://127.0.0.1:9", &["--once", "--capability", "/a b"]),
+            Some(KEY),
+            "whitespace or a control character",
         ),
         (
             args(

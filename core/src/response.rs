@@ -98,6 +98,16 @@ impl FailureClass {
     }
 }
 
+/// What a `409` from the DDS usually means, as Auki's domain-server
+/// troubleshooting explains it: [`Failure::hint`].
+pub const CONFLICT_HINT: &str = "another instance is usually registered with the same wallet \
+    (the same key): stop it, or give each instance its own key";
+
+/// What a `402` from the DDS means, as Auki's Hagall client reports it:
+/// [`Failure::hint`].
+pub const PAYMENT_REQUIRED_HINT: &str =
+    "the wallet lacks the stake the network requires: stake to the node's wallet, then register again";
+
 /// A classified failure, with a message safe to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -111,9 +121,29 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// What to do, for the answers whose usual cause is known: `409`
+    /// ([`CONFLICT_HINT`]) and `402` ([`PAYMENT_REQUIRED_HINT`]). Kept apart from
+    /// [`Failure::message`], whose format is the reference's; derived from the
+    /// status, so every failure carries it wherever it was classified.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self.status? {
+            409 => Some(CONFLICT_HINT),
+            402 => Some(PAYMENT_REQUIRED_HINT),
+            _ => None,
+        }
+    }
+}
+
+/// The message, then ` (hint: …)` when there is a [`Failure::hint`]: the text
+/// an error shown to a person carries.
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        match self.hint() {
+            Some(hint) => write!(f, " (hint: {hint})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -195,6 +225,7 @@ pub fn status_line(code: u16) -> String {
         308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
+        402 => "Payment Required",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -429,6 +460,38 @@ mod tests {
         assert_eq!(FailureClass::Conflict.as_str(), "conflict");
         assert_eq!(FailureClass::RetryFast.as_str(), "retry_fast");
         assert_eq!(FailureClass::RetryLater.as_str(), "retry_later");
+    }
+
+    #[test]
+    fn conflict_and_payment_required_say_what_to_do_apart_from_the_message() {
+        let body = b"already registered";
+        for (status, hint) in [(409, CONFLICT_HINT), (402, PAYMENT_REQUIRED_HINT)] {
+            let failure =
+                classify_response(ENDPOINT, &response(status, body), UnixTime::EPOCH).unwrap_err();
+            assert_eq!(failure.hint(), Some(hint), "{status}");
+            // The message keeps the reference's format; the text shown adds the hint.
+            let message = format!(
+                "registration failed: status {status}, endpoint {ENDPOINT}, body_snippet: already registered"
+            );
+            assert_eq!(failure.message, message);
+            assert_eq!(failure.to_string(), format!("{message} (hint: {hint})"));
+        }
+        assert!(CONFLICT_HINT.contains("same wallet"));
+        assert!(PAYMENT_REQUIRED_HINT.contains("stake"));
+        assert_eq!(
+            classify_response(ENDPOINT, &response(402, b""), UnixTime::EPOCH)
+                .unwrap_err()
+                .class,
+            FailureClass::RetryLater
+        );
+        for status in [400, 401, 403, 404, 429, 500, 503] {
+            let failure =
+                classify_response(ENDPOINT, &response(status, b""), UnixTime::EPOCH).unwrap_err();
+            assert_eq!(failure.hint(), None, "{status}");
+            assert_eq!(failure.to_string(), failure.message, "{status}");
+        }
+        let error = TransportError::new(TransportErrorKind::Connect, "refused");
+        assert_eq!(classify_transport_error(ENDPOINT, &error).hint(), None);
     }
 
     #[test]

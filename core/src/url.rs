@@ -79,6 +79,29 @@ impl BaseUrl {
         }
     }
 
+    /// Whether the scheme is `https` (in any case): requests to it are encrypted.
+    pub fn is_https(&self) -> bool {
+        self.default_port() == 443
+    }
+
+    /// Whether the host is this machine's loopback: `localhost` and
+    /// `*.localhost` (RFC 6761), `127.0.0.0/8`, `::1` (also as
+    /// `::ffff:127.x.y.z`). Plaintext to it never leaves the machine.
+    pub fn is_loopback(&self) -> bool {
+        let host = self.host();
+        let host = host.strip_suffix('.').unwrap_or(&host);
+        if host == "localhost" || host.ends_with(".localhost") {
+            return true;
+        }
+        if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            return v6.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            });
+        }
+        host.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+    }
+
     /// The host alone, in lower case (IPv6 in brackets, as in the authority).
     pub fn host(&self) -> String {
         let authority = self.authority();
@@ -326,6 +349,40 @@ mod tests {
             let base = BaseUrl::parse(url).unwrap();
             assert_eq!(base.authority(), authority);
             assert_eq!(base.host(), host);
+        }
+    }
+
+    #[test]
+    fn schemes_and_loopback_hosts() {
+        // (url, is_https, is_loopback)
+        let cases = [
+            ("https://dds.example.com", true, false),
+            ("HTTPS://dds.example.com", true, false),
+            ("http://dds.example.com", false, false),
+            ("http://127.0.0.1:8080", false, true),
+            ("http://127.255.255.254", false, true),
+            ("https://127.0.0.1", true, true),
+            ("http://[::1]:8080", false, true),
+            ("http://[::ffff:127.0.0.1]:1", false, true),
+            ("http://localhost", false, true),
+            ("http://LOCALHOST:80", false, true),
+            ("http://localhost.:80", false, true),
+            ("http://dds.localhost:8080/api", false, true),
+            // Look-alikes and other private addresses are not loopback.
+            ("http://localhost.example.com", false, false),
+            ("http://notlocalhost", false, false),
+            ("http://127.0.0.1.example.com", false, false),
+            ("http://128.0.0.1", false, false),
+            ("http://10.0.0.1", false, false),
+            ("http://0.0.0.0", false, false),
+            ("http://[::2]", false, false),
+            ("http://[::ffff:10.0.0.1]", false, false),
+            ("http://127.1", false, false),
+        ];
+        for (url, https, loopback) in cases {
+            let base = BaseUrl::parse(url).unwrap_or_else(|e| panic!("{url:?}: {e}"));
+            assert_eq!(base.is_https(), https, "{url:?}");
+            assert_eq!(base.is_loopback(), loopback, "{url:?}");
         }
     }
 

@@ -1952,7 +1952,7 @@ fn config_rules() {
         )
         .map(|_| ())
     };
-    let no_secret = posemesh_registration_core::RegistrarConfig::new(
+    let mut no_secret = posemesh_registration_core::RegistrarConfig::new(
         DDS,
         Flow::Wallet,
         "1",
@@ -1960,6 +1960,7 @@ fn config_rules() {
         "".into(),
     )
     .unwrap();
+    no_secret.allow_plaintext_dds = true;
     assert_eq!(no_secret.validate(), Err(ConfigError::EmptyCredentials));
     // A secret too short to redact safely: one letter would be cut out of
     // every word of every message that is redacted of it.

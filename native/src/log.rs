@@ -79,6 +79,7 @@ pub fn log_event(event: &Event) {
                 request_id = int("request_id"),
                 age_ms = int("age_ms"),
                 reason = text("reason"),
+                hint = text("hint"),
                 "{event}"
             )
         };

@@ -201,7 +201,7 @@ fn a_remote_signer_is_refused_for_the_legacy_flow() {
         "http://127.0.0.1:9",
         Flow::from_options(Some("legacy"), Some("http://127.0.0.1:8")).unwrap(),
         "1.0.0",
-        vec![],
+        vec!["/capture/v1".into()],
         Secret::new("s3cret".to_owned()),
     )
     .unwrap();

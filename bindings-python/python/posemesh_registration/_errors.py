@@ -23,7 +23,8 @@ class ConfigError(RegistrationError, ValueError):
 
 
 class InvalidUrlError(ConfigError):
-    """The DDS URL or the node URL is not a usable http(s) URL.
+    """The DDS URL or the node URL is not a usable http(s) URL, or the DDS URL is
+    ``http://`` to a host that is not loopback without ``allow_plaintext_dds=True``.
 
     The message never repeats the URL (it could carry credentials).
     """
@@ -36,22 +37,25 @@ class DdsRejectedError(RegistrationError):
 
     ``status`` is the HTTP status, ``kind`` what a loop does about it
     (``"retry_fast"`` for 408, 429 and 5xx; ``"retry_later"`` for other 4xx;
-    ``"conflict"`` for 409) and ``retry_after`` the server's ``Retry-After`` in
-    seconds, if any.
+    ``"conflict"`` for 409), ``retry_after`` the server's ``Retry-After`` in
+    seconds, if any, and ``hint`` what to do when the status has a usual cause
+    (409: another instance registered with the same wallet; 402: the wallet
+    lacks the stake the network requires), also at the end of the message.
     """
 
     __module__ = "posemesh_registration"
 
-    def __init__(self, message, status=None, kind="retry_later", retry_after=None):
+    def __init__(self, message, status=None, kind="retry_later", retry_after=None, hint=None):
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.retry_after = retry_after
+        self.hint = hint
 
     def __reduce__(self):
         return (
             type(self),
-            (str(self), self.status, self.kind, self.retry_after),
+            (str(self), self.status, self.kind, self.retry_after, self.hint),
         )
 
 
@@ -60,8 +64,8 @@ class ConflictError(DdsRejectedError):
 
     __module__ = "posemesh_registration"
 
-    def __init__(self, message, status=409, kind="conflict", retry_after=None):
-        super().__init__(message, status, kind, retry_after)
+    def __init__(self, message, status=409, kind="conflict", retry_after=None, hint=None):
+        super().__init__(message, status, kind, retry_after, hint)
 
 
 class TransportError(RegistrationError, ConnectionError):

@@ -12,7 +12,8 @@ class ConfigError(RegistrationError, ValueError):
     """A registrar or request argument is invalid."""
 
 class InvalidUrlError(ConfigError):
-    """The DDS URL or the node URL is not a usable http(s) URL."""
+    """The DDS URL or the node URL is not a usable http(s) URL, or a plaintext DDS URL
+    that is not loopback without allow_plaintext_dds=True."""
 
 class DdsRejectedError(RegistrationError):
     """The DDS answered a registration with an error status."""
@@ -20,12 +21,14 @@ class DdsRejectedError(RegistrationError):
     status: Optional[int]
     kind: Literal["conflict", "retry_fast", "retry_later"]
     retry_after: Optional[float]
+    hint: Optional[str]
     def __init__(
         self,
         message: str,
         status: Optional[int] = None,
         kind: Literal["conflict", "retry_fast", "retry_later"] = "retry_later",
         retry_after: Optional[float] = None,
+        hint: Optional[str] = None,
     ) -> None: ...
 
 class ConflictError(DdsRejectedError):
@@ -37,6 +40,7 @@ class ConflictError(DdsRejectedError):
         status: Optional[int] = 409,
         kind: Literal["conflict", "retry_fast", "retry_later"] = "conflict",
         retry_after: Optional[float] = None,
+        hint: Optional[str] = None,
     ) -> None: ...
 
 class TransportError(RegistrationError, ConnectionError):

@@ -132,7 +132,11 @@ class Failure:
         """The server's Retry-After in seconds (capped by the core, at an hour), if any."""
     @property
     def message(self) -> str:
-        """A one-line description that is safe to log."""
+        """A one-line description that is safe to log (the reference's format)."""
+    @property
+    def hint(self) -> Optional[str]:
+        """What to do, for a 409 (another instance with the same wallet) or a 402
+        (the wallet lacks the stake); str() gives the message followed by it."""
     def to_exception(self) -> RegistrationError:
         """The exception Registrar.register_once() raises for this failure."""
 
@@ -218,6 +222,7 @@ class Registrar(BaseRegistrar):
         env_proxy: bool = True,
         ca_bundle: Optional[_Path] = None,
         siwe_domains: Optional[Iterable[str]] = None,
+        allow_plaintext_dds: bool = False,
     ) -> Self: ...
     def register_once(self) -> Outcome:
         """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
@@ -261,6 +266,7 @@ class AsyncRegistrar(BaseRegistrar):
         env_proxy: bool = True,
         ca_bundle: Optional[_Path] = None,
         siwe_domains: Optional[Iterable[str]] = None,
+        allow_plaintext_dds: bool = False,
     ) -> Self: ...
     def start(self) -> None:
         """Starts the registration loop in the background."""
@@ -278,10 +284,17 @@ def build_registration_request(
     registration_secret: str,
     private_key: _KeyLike,
     timestamp_ns: Optional[int] = None,
+    allow_plaintext_dds: bool = False,
 ) -> HttpRequest:
-    """The legacy registration request, signed over node_url + timestamp."""
+    """The legacy registration request, signed over node_url + timestamp.
 
-def build_siwe_nonce_request(*, dds_url: str, private_key: _KeyLike) -> HttpRequest:
+    Raises InvalidUrlError for an http:// DDS that is not loopback unless
+    allow_plaintext_dds=True, as the registrar does.
+    """
+
+def build_siwe_nonce_request(
+    *, dds_url: str, private_key: _KeyLike, allow_plaintext_dds: bool = False
+) -> HttpRequest:
     """Step 1 of the wallet flow: ask for a SIWE nonce."""
 
 def build_wallet_registration_request(
@@ -293,6 +306,7 @@ def build_wallet_registration_request(
     registration_secret: str,
     private_key: _KeyLike,
     siwe_domains: Optional[Iterable[str]] = None,
+    allow_plaintext_dds: bool = False,
 ) -> HttpRequest:
     """Step 2 of the wallet flow: the EIP-191 signed registration.
 

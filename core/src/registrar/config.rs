@@ -103,8 +103,9 @@ pub enum ConfigError {
     /// The node URL.
     #[error("invalid node URL: {0}")]
     NodeUrl(UrlError),
-    /// The wallet flow needs at least one capability.
-    #[error("the wallet flow needs at least one capability")]
+    /// No capability: a node says what it can do (upstream refuses an empty
+    /// list), so a registrar needs one in either flow.
+    #[error("a node needs at least one capability (a path such as /reconstruction/global-refinement/v1)")]
     NoCapabilities,
     /// A blank node version.
     #[error("node version must not be empty")]
@@ -143,6 +144,27 @@ pub enum ConfigError {
     /// A trusted SIWE domain that is not a bare host or `host:port`.
     #[error("a SIWE domain is a host or host:port (no scheme, path, user or spaces)")]
     SiweDomain,
+    /// A DDS URL that is neither `https://` nor loopback, without
+    /// [`RegistrarConfig::allow_plaintext_dds`].
+    #[error(
+        "the DDS URL is not https:// and its host is not loopback: the signed registration \
+         request and the registration credentials would travel unencrypted; use https://, or opt \
+         in with allow_plaintext_dds (allowPlaintextDds in JavaScript, Kotlin and Swift; \
+         --allow-plaintext-dds on the command line)"
+    )]
+    PlaintextDds,
+    /// A capability that does not start with `/` (shown shortened).
+    #[error(
+        "capability {0:?} is not a path: capabilities start with / \
+         (/reconstruction/global-refinement/v1, /splatter/colmap/v1)"
+    )]
+    CapabilityNotAPath(String),
+    /// A capability with whitespace or a control character (shown shortened, escaped).
+    #[error(
+        "capability {0:?} contains whitespace or a control character: capabilities are paths \
+         such as /splatter/colmap/v1"
+    )]
+    CapabilityCharacter(String),
 }
 
 impl ConfigError {
@@ -164,6 +186,9 @@ impl ConfigError {
             ConfigError::RemoteSignerNeedsWallet => "remote_signer_needs_wallet",
             ConfigError::SignerAddress => "invalid_signer_address",
             ConfigError::SiweDomain => "invalid_siwe_domain",
+            ConfigError::PlaintextDds => "plaintext_dds",
+            ConfigError::CapabilityNotAPath(_) => "capability_not_a_path",
+            ConfigError::CapabilityCharacter(_) => "invalid_capability_character",
         }
     }
 }
@@ -188,6 +213,10 @@ pub struct RegistrarConfig {
     /// Domains besides the DDS URL's own whose SIWE challenges may be signed
     /// (for a DDS that names its public domain behind a private URL).
     pub siwe_domains: Vec<String>,
+    /// Whether a DDS URL that is neither `https://` nor loopback is allowed
+    /// (default `false`): the signed request and the registration credentials
+    /// then travel unencrypted. See [`check_plaintext_dds`].
+    pub allow_plaintext_dds: bool,
 }
 
 impl RegistrarConfig {
@@ -226,16 +255,20 @@ impl RegistrarConfig {
             use_lock: false,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             siwe_domains: Vec::new(),
+            allow_plaintext_dds: false,
         })
     }
 
     /// Checks the fields a host may set after [`RegistrarConfig::new`]: the
     /// one set of rules every binding applies (hosts call it before starting).
     ///
-    /// Empty registration credentials are refused here rather than in
-    /// [`RegistrarConfig::new`]: a request built by hand may carry them (the
-    /// reference's vectors do), a registrar never sends them.
+    /// Empty registration credentials, an empty list of capabilities in the
+    /// legacy flow and capabilities that are not paths are refused here rather
+    /// than in [`RegistrarConfig::new`]: a request built by hand may carry them
+    /// (the reference's vectors do), a registrar never sends them.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        check_plaintext_dds(&self.dds_url, self.allow_plaintext_dds)?;
+        check_capability_paths(&self.node.capabilities)?;
         if self.node.credentials.is_empty() {
             return Err(ConfigError::EmptyCredentials);
         }
@@ -289,6 +322,55 @@ impl RegistrarConfig {
             .saturating_mul(2)
             .clamp(Duration::from_secs(30), Duration::from_secs(600))
     }
+}
+
+/// Refuses a DDS URL that is neither `https://` nor loopback
+/// ([`BaseUrl::is_https`], [`BaseUrl::is_loopback`]) unless `allow_plaintext_dds`:
+/// the signed request and the registration credentials would cross the
+/// network unencrypted. [`RegistrarConfig::validate`] applies it; so do the
+/// bindings' low-level request builders, which take the same opt-in.
+pub fn check_plaintext_dds(
+    dds_url: &BaseUrl,
+    allow_plaintext_dds: bool,
+) -> Result<(), ConfigError> {
+    if dds_url.is_https() || dds_url.is_loopback() || allow_plaintext_dds {
+        Ok(())
+    } else {
+        Err(ConfigError::PlaintextDds)
+    }
+}
+
+/// At least one capability, each a path as Auki's nodes name theirs
+/// (`/reconstruction/global-refinement/v1`, `/splatter/colmap/v1`): starting
+/// with `/`, without whitespace or control characters.
+fn check_capability_paths(capabilities: &[String]) -> Result<(), ConfigError> {
+    if capabilities.is_empty() {
+        return Err(ConfigError::NoCapabilities);
+    }
+    for capability in capabilities {
+        if capability.trim().is_empty() {
+            return Err(ConfigError::BlankCapability);
+        }
+        if capability
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ConfigError::CapabilityCharacter(shortened(capability)));
+        }
+        if !capability.starts_with('/') {
+            return Err(ConfigError::CapabilityNotAPath(shortened(capability)));
+        }
+    }
+    Ok(())
+}
+
+/// At most 64 characters of `text` (then `…`), for an error that names it.
+fn shortened(text: &str) -> String {
+    let mut short: String = text.chars().take(64).collect();
+    if short.len() < text.len() {
+        short.push('…');
+    }
+    short
 }
 
 /// A challenge's domain is compared with these as written: a URL here would

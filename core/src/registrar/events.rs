@@ -30,9 +30,19 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
     ("registration.success", &["elapsed_ms"]),
     (
         "registration.error",
-        &["attempt", "error", "failure_class", "retry_in_ms", "status"],
+        &[
+            "attempt",
+            "error",
+            "failure_class",
+            "retry_in_ms",
+            "status",
+            "hint",
+        ],
     ),
-    ("registration.conflict", &["error", "blocked_ms", "status"]),
+    (
+        "registration.conflict",
+        &["error", "blocked_ms", "status", "hint"],
+    ),
     ("registration.max_retry_reached", &["max_retry"]),
     ("healthcheck.expired", &["since_last_ms"]),
     ("status.unknown", &["stored"]),
@@ -352,6 +362,7 @@ impl Event {
                 .status
                 .map(|code| ("status", Text(response::status_line(code))))
         };
+        let hint = |failure: &Failure| failure.hint().map(|hint| ("hint", Text(hint.into())));
         match self {
             Event::AttemptStarted { attempt, endpoint } => vec![
                 ("attempt", Int(u64::from(*attempt))),
@@ -376,6 +387,7 @@ impl Event {
                 Some(("failure_class", Text(failure.class.as_str().into()))),
                 retrying.then(|| ("retry_in_ms", ms(retry_in))),
                 status(failure),
+                hint(failure),
             ]
             .into_iter()
             .flatten()
@@ -388,6 +400,7 @@ impl Event {
                 Some(("error", Text(failure.message.clone()))),
                 Some(("blocked_ms", ms(blocked_for))),
                 status(failure),
+                hint(failure),
             ]
             .into_iter()
             .flatten()
@@ -459,9 +472,10 @@ impl Event {
     /// One of every event, each optional field present: for a host's test
     /// that it carries every field of [`EVENT_FIELDS`].
     pub fn examples() -> Vec<Event> {
+        // A 409: the one failure that gives every optional field (its hint too).
         let failure = Failure {
-            class: FailureClass::RetryLater,
-            status: Some(503),
+            class: FailureClass::Conflict,
+            status: Some(409),
             retry_after: None,
             message: "registration failed".into(),
         };

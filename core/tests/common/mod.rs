@@ -40,7 +40,7 @@ pub fn key() -> PrivateKey {
 }
 
 pub fn legacy_config() -> RegistrarConfig {
-    RegistrarConfig::new(
+    let mut config = RegistrarConfig::new(
         DDS,
         Flow::Legacy {
             node_url: NODE_URL.into(),
@@ -49,7 +49,10 @@ pub fn legacy_config() -> RegistrarConfig {
         vec!["/reconstruction/global-refinement/v1".into()],
         REG_SECRET.into(),
     )
-    .unwrap()
+    .unwrap();
+    // The simulated DDS (`http://dds.test`) is reached by no network.
+    config.allow_plaintext_dds = true;
+    config
 }
 
 /// The legacy flow with a shared snapshot: several workers, one lock.
@@ -60,14 +63,17 @@ pub fn lock_config() -> RegistrarConfig {
 }
 
 pub fn wallet_config() -> RegistrarConfig {
-    RegistrarConfig::new(
+    let mut config = RegistrarConfig::new(
         DDS,
         Flow::Wallet,
         "1.2.3",
         vec!["/reconstruction/global-refinement/v1".into()],
         REG_SECRET.into(),
     )
-    .unwrap()
+    .unwrap();
+    // The simulated DDS (`http://dds.test`) is reached by no network.
+    config.allow_plaintext_dds = true;
+    config
 }
 
 /// One output and when it was drained.
