@@ -20,6 +20,7 @@ mod logbridge;
 mod lowlevel;
 mod registrar;
 mod runtime;
+mod session;
 mod store;
 
 use pyo3::prelude::*;
@@ -65,6 +66,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<lowlevel::PyHttpRequest>()?;
     m.add_class::<lowlevel::PyFailure>()?;
     m.add_class::<registrar::PyDdsCredentials>()?;
+    m.add_class::<session::PyAccessToken>()?;
     m.add_class::<registrar::PyBaseRegistrar>()?;
     m.add_class::<registrar::PyRegistrar>()?;
     m.add_class::<registrar::PyAsyncRegistrar>()?;

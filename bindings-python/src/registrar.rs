@@ -8,6 +8,7 @@ use crate::errors::Error;
 use crate::keys::PyPrivateKey;
 use crate::logbridge;
 use crate::runtime::{inside_runtime, refuse_inside_runtime, runtime, wait};
+use crate::session::{refused_token, PyAccessToken};
 use crate::store::PyStore;
 use futures_util::stream::{BoxStream, StreamExt};
 use posemesh_registration::core::registrar::duration_from_secs_f64;
@@ -17,7 +18,7 @@ use posemesh_registration::{
     spawn_loop, AttemptOutcome, Background, Driver, Event, FileStore, Flow, MemoryStore,
     RegistrarConfig, Secret, SnapshotStore, Status, TokioRuntime,
 };
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTimeoutError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::path::PathBuf;
@@ -107,6 +108,11 @@ impl Inner {
     /// `driver.register_once()`, as a task's future.
     async fn register_once(self: Arc<Self>) -> Result<AttemptOutcome, Error> {
         Ok(self.driver.register_once().await?)
+    }
+
+    async fn access_token(self: Arc<Self>) -> Result<PyAccessToken, Error> {
+        let token = self.driver.access_token().await?;
+        Ok(PyAccessToken { token })
     }
 
     fn repr(&self, class: &str) -> String {
@@ -480,6 +486,15 @@ impl PyBaseRegistrar {
         self.inner.driver.register_again();
     }
 
+    /// Reports that the DDS refused `token` (a 401 to one of the node's own
+    /// calls): the next `token()` signs in anew, once however many report it.
+    fn token_refused(&self, token: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner
+            .driver
+            .access_token_refused(&refused_token(token)?);
+        Ok(())
+    }
+
     /// Serves a request the DDS made to the node, framework-free:
     /// `POST /internal/v1/registrations` (the DDS hands over id and secret) and
     /// `GET /health` (its probe); anything else is 404. `headers` is a mapping or
@@ -685,6 +700,24 @@ impl PyRegistrar {
         Ok(())
     }
 
+    /// A valid access token for the node's own DDS calls: registers first
+    /// when no loop runs, signs in when no token is at hand (one sign-in
+    /// however many threads ask), and keeps it fresh from then on. Raises as
+    /// `register_once()` does, or builtin `TimeoutError` after `timeout` seconds.
+    #[pyo3(signature = (timeout=None))]
+    fn token(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<PyAccessToken> {
+        match wait(
+            slf.py(),
+            inner_of(slf).access_token(),
+            wait_timeout(timeout),
+        )? {
+            Some(token) => Ok(token?),
+            None => Err(PyTimeoutError::new_err(
+                "no access token within the timeout",
+            )),
+        }
+    }
+
     /// Blocks until the status is `"registered"` or `timeout` seconds pass
     /// (default: no limit). Returns whether it is registered.
     #[pyo3(signature = (timeout=None))]
@@ -770,6 +803,11 @@ impl PyAsyncRegistrar {
             access,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(PyAsyncRegistrar {}))
+    }
+
+    /// Starts `token()`; the token goes to `done(failed, value)`.
+    fn _token(slf: &Bound<'_, Self>, done: Py<PyAny>) -> PyCall {
+        bridge::spawn(done, inner_of(slf).access_token(), None)
     }
 
     /// Starts `register_once()`; its outcome goes to `done(failed, value)`.

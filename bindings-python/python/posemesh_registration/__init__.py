@@ -30,6 +30,7 @@ from ._errors import (
 from ._aio import AsyncRegistrar
 from ._native import (
     EVENT_FIELDS,
+    AccessToken,
     BaseRegistrar,
     DdsCredentials,
     Failure,
@@ -65,6 +66,7 @@ def __getattr__(name):
 
 __all__ = [
     "EVENT_FIELDS",
+    "AccessToken",
     "AsyncRegistrar",
     "BaseRegistrar",
     "ConfigError",

@@ -14,6 +14,7 @@ from ._aio import AsyncRegistrar as AsyncRegistrar
 from ._native import (
     EVENT_FIELDS as EVENT_FIELDS,
     BaseRegistrar as BaseRegistrar,
+    AccessToken as AccessToken,
     DdsCredentials as DdsCredentials,
     Failure as Failure,
     HttpRequest as HttpRequest,
@@ -37,6 +38,7 @@ from ._types import (
 
 __all__ = [
     "EVENT_FIELDS",
+    "AccessToken",
     "AsyncRegistrar",
     "BaseRegistrar",
     "ConfigError",

@@ -62,6 +62,14 @@ class AsyncRegistrar(_NativeAsyncRegistrar):
         raises like ``Registrar.register_once()``. Cancelling it abandons the request."""
         return await _call(self._register_once)
 
+    async def token(self):
+        """A valid ``AccessToken`` for the node's own DDS calls: registers first when
+        no loop runs, signs in when no token is at hand (one sign-in however many
+        tasks ask), and keeps it fresh from then on. Raises like
+        ``register_once()``. Bound it with ``asyncio.timeout`` if a running loop
+        may never register."""
+        return await _call(self._token)
+
     async def run_forever(self):
         """Runs the registration loop until cancelled or until ``stop()``. Raises
         ``StateError`` if it already runs. Once a cancellation has been awaited

@@ -6,6 +6,7 @@ from typing import Optional, final
 
 from typing_extensions import Self
 
+from ._native import AccessToken
 from ._native import AsyncRegistrar as _NativeAsyncRegistrar
 from ._types import Outcome, Status
 
@@ -17,6 +18,8 @@ class AsyncRegistrar(_NativeAsyncRegistrar):
 
     async def register_once(self) -> Outcome:
         """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
+    async def token(self) -> AccessToken:
+        """A valid access token for the node's own DDS calls (signs in if needed)."""
     async def run_forever(self) -> None:
         """Runs the registration loop until cancelled or stop()."""
     async def stop(self) -> None:

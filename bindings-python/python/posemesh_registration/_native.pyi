@@ -1,5 +1,6 @@
 """Native part of the `posemesh_registration` package; import that package instead."""
 
+import datetime
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from os import PathLike
@@ -19,6 +20,7 @@ __all__ = [
     "_after_fork_in_child",
     "_shutdown",
     "_stop_all",
+    "AccessToken",
     "AsyncRegistrar",
     "BaseRegistrar",
     "DdsCredentials",
@@ -154,6 +156,16 @@ class DdsCredentials:
     def secret(self) -> str:
         """The secret the DDS issued to the node. Keep it out of logs."""
 
+@final
+class AccessToken:
+    """A bearer token for the node's own DDS calls; repr() hides it."""
+
+    def expose(self) -> str:
+        """The token itself. Keep it out of logs."""
+    @property
+    def expires_at(self) -> datetime.datetime:
+        """When the DDS said it expires (UTC)."""
+
 @disjoint_base
 class BaseRegistrar:
     """What Registrar and AsyncRegistrar share: configuration, status, DDS callbacks."""
@@ -187,6 +199,8 @@ class BaseRegistrar:
         """The id, organisation and secret from the DDS callback, once received."""
     def register_again(self) -> None:
         """Registers again now, whatever is stored, without stopping a running loop."""
+    def token_refused(self, token: Union[AccessToken, str]) -> None:
+        """Reports that the DDS refused this token (a 401): the next token() signs in anew."""
     def _statuses(self) -> _StatusStream: ...
     def handle_node_request(
         self,
@@ -233,6 +247,9 @@ class Registrar(BaseRegistrar):
     def stop(self, timeout: Optional[float] = None) -> None:
         """Stops the background loop and waits for it to wind down (from a
         logging handler of this package's logger: asks it to stop, returns at once)."""
+    def token(self, timeout: Optional[float] = None) -> AccessToken:
+        """A valid access token for the node's own DDS calls (signs in if needed);
+        raises like register_once(), or TimeoutError after timeout seconds."""
     def wait_until_registered(self, timeout: Optional[float] = None) -> bool:
         """Blocks until registered or timeout; returns whether registered."""
     def __enter__(self) -> Self: ...
@@ -271,6 +288,7 @@ class AsyncRegistrar(BaseRegistrar):
     def start(self) -> None:
         """Starts the registration loop in the background."""
     def _register_once(self, done: _Done) -> _Call: ...
+    def _token(self, done: _Done) -> _Call: ...
     def _run_forever(self, done: _Done) -> _Call: ...
     def _stop(self, done: _Done) -> _Call: ...
     def _wait_until_registered(self, done: _Done, timeout: Optional[float] = None) -> _Call: ...
