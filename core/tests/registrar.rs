@@ -456,7 +456,7 @@ fn stored_attempt_counter_resumes() {
 // ------------------------------------------------------------------ wallet flow
 
 #[test]
-fn wallet_flow_registers_and_parks() {
+fn wallet_flow_registers_and_renews_every_ttl() {
     let mut sim = Sim::new(wallet_config(), None);
     let nonce_request = sim.run_until_transmit(secs(2));
     // At once: nothing needs to be up first (the legacy flow waits a second
@@ -502,14 +502,37 @@ fn wallet_flow_registers_and_parks() {
     assert_eq!(sim.reg.status(), Status::Registered);
     assert!(events(&outs).contains(&Event::Registered { elapsed: ms(200) }));
 
-    // The wallet flow never expires.
-    let end = sim.now + TTL * 100;
-    let outs = sim.run_until(end);
-    assert!(transmits(&outs).is_empty());
-    assert!(event_names(&outs)
+    // Renewed every TTL, staying registered: no health check ever comes in
+    // this flow, and a DDS that dropped the node hears from it again.
+    let registered_at = sim.now;
+    for round in 1..=3u32 {
+        let renewal = sim.run_until_transmit(TTL * 2);
+        assert!(renewal.request.url.ends_with("/siwe/request"));
+        let since = sim.now.saturating_since(registered_at);
+        assert!(
+            since > TTL * round && since <= TTL * round + ms(10),
+            "renewal {round} after {since:?}"
+        );
+        assert_eq!(
+            sim.reg.status(),
+            Status::Registered,
+            "registered while renewing"
+        );
+        sim.respond(200, &[], &challenge_json("n0nce42y"));
+        let outs = sim.respond(200, &[], b"{}");
+        assert!(event_names(&outs).iter().all(|n| *n != "status.transition"));
+    }
+    // A failed renewal is retried with backoff, and the node stays registered.
+    sim.run_until_transmit(TTL * 2);
+    let outs = sim.respond(503, &[], b"down");
+    assert!(event_names(&outs).contains(&"registration.error"));
+    let failed_at = sim.now;
+    sim.run_until_transmit(secs(5));
+    assert!(sim.now.saturating_since(failed_at) <= ms(2400));
+    assert_eq!(sim.reg.status(), Status::Registered);
+    assert!(event_names(&sim.drain())
         .iter()
         .all(|n| *n != "healthcheck.expired"));
-    assert_eq!(sim.reg.status(), Status::Registered);
 }
 
 #[test]

@@ -139,3 +139,38 @@ async fn a_refused_token_is_replaced_and_a_failed_round_is_an_error() {
         .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_registration_is_renewed_every_interval() {
+    let dds = Dds::start().await;
+    let mut config = RegistrarConfig::new(
+        dds.url(),
+        Flow::Wallet,
+        "1.0.0",
+        vec!["/reconstruction/global-refinement/v1".into()],
+        Secret::new(fresh_secret()),
+    )
+    .unwrap();
+    config.register_interval = Duration::from_secs(1);
+    let driver = posemesh_registration::builder(config, fresh_key().0)
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
+    let background =
+        posemesh_registration::spawn_loop(&driver, &tokio::runtime::Handle::current()).unwrap();
+    let renewed = eventually(Duration::from_secs(5), || async {
+        let readout = dds.readout().await;
+        readout["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["accepted"] == true && r["path"] == "/internal/v1/nodes/register-wallet")
+            .count()
+            >= 3
+    })
+    .await;
+    assert!(renewed, "registered, then renewed every second");
+    assert_eq!(driver.status(), posemesh_registration::Status::Registered);
+    drop(background);
+}

@@ -33,8 +33,9 @@ impl Registrar {
                         self.earlier_callback = Some(Box::new(taken));
                     }
                 }
-                if self.status == Status::Registered {
-                    // A lapsed health check, not confirmed by a sibling either.
+                if self.status == Status::Registered && !matches!(self.config.flow, Flow::Wallet) {
+                    // A lapsed health check, not confirmed by a sibling either
+                    // (a wallet registration is renewed while it stands).
                     let since_last = self.last_health_check.map(|t| now.saturating_since(t));
                     self.emit(Event::HealthCheckExpired { since_last });
                     self.set_status(Status::Registering);

@@ -51,8 +51,9 @@ pub enum Flow {
         /// The node's public URL, signed and sent verbatim.
         node_url: String,
     },
-    /// SIWE: a nonce, an EIP-191 signature, `nodes/register-wallet`. Once
-    /// registered, the registrar stays registered (as the reference does).
+    /// SIWE: a nonce, an EIP-191 signature, `nodes/register-wallet`. The DDS
+    /// sends no health checks: a registration is renewed every interval while
+    /// the node stays registered (as Auki's newer compute credential does).
     Wallet,
 }
 

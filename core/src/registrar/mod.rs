@@ -725,11 +725,8 @@ impl Registrar {
             }
             Status::Registered => {
                 let ttl = self.config.ttl();
-                if matches!(self.config.flow, Flow::Wallet) {
-                    // The wallet flow parks once registered, as the reference does.
-                    self.next_check = now + ttl;
-                    return;
-                }
+                // In the wallet flow the DDS sends no health checks: the last
+                // confirmation is the last successful registration.
                 let since_last = self.last_health_check.map(|t| now.saturating_since(t));
                 match since_last {
                     Some(elapsed) if elapsed <= ttl => {
@@ -743,6 +740,11 @@ impl Registrar {
                         self.next_check = now;
                         self.outputs.push_back(Output::AcquireLock);
                     }
+                    // The wallet flow renews its registration every TTL, as
+                    // Auki's newer compute credential does (upstream 0.2.1
+                    // never does): a DDS that dropped the node hears from it
+                    // again within one interval. It stays registered meanwhile.
+                    _ if matches!(self.config.flow, Flow::Wallet) => self.start_attempt(now),
                     _ => self.expire_health_check(since_last, now),
                 }
             }
