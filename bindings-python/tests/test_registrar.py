@@ -302,7 +302,13 @@ def test_ctrl_c_interrupts_a_blocking_call(dds: Dds, tmp_path) -> None:
     dds.faults({"status": 200, "delay_ms": 30000})
     script = tmp_path / "interrupted.py"
     script.write_text(
-        "import sys, posemesh_registration as pr\n"
+        "import signal, sys, posemesh_registration as pr\n"
+        # What a shell gives a program it starts: Ctrl-C neither ignored nor
+        # blocked, whatever this test process inherited (both pass through exec).
+        "print('inherited', signal.getsignal(signal.SIGINT),\n"
+        "      signal.pthread_sigmask(signal.SIG_BLOCK, []), file=sys.stderr, flush=True)\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])\n"
         "r = pr.Registrar(dds_url=sys.argv[1], node_url='http://127.0.0.1:9', flow='legacy', node_version='1',\n"
         "                 capabilities=['/c'], registration_secret='s3cret', private_key=pr.PrivateKey.generate())\n"
         "print('waiting', flush=True)\n"
