@@ -51,6 +51,7 @@ mod http;
 mod keys;
 pub mod protocol;
 mod registrar;
+mod session;
 mod tasks;
 
 pub use error::{FailureClass, RegistrationError};

@@ -194,7 +194,7 @@ pub struct NodeResponse {
 #[derive(uniffi::Object)]
 #[uniffi::export(Display, Debug)]
 pub struct Registrar {
-    driver: Driver,
+    pub(crate) driver: Driver,
     /// The loop `start()` spawned.
     started: Mutex<Option<Background>>,
 }

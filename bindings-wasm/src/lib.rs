@@ -14,6 +14,7 @@
 //! - [`requests`]: building requests, classifying responses, formatting timestamps.
 //! - `registrar` (wasm32 only): `Registrar` (`start`/`stop`, `registerOnce`,
 //!   `registerAgain`, `tick`, `handleCallback`), each a call into the driver.
+//! - `session` (wasm32 only): `accessToken()` and its `AccessToken`.
 //!
 //! The JavaScript half (error classes, the request object, storage adapters) is
 //! `js/support.js`; `build.sh` packages both.
@@ -32,6 +33,8 @@ pub mod registrar;
 pub mod requests;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod runtime;
+#[cfg(target_arch = "wasm32")]
+pub mod session;
 
 pub use key::PrivateKey;
 #[cfg(target_arch = "wasm32")]

@@ -268,10 +268,10 @@ export interface TickResult {
 /// registrar rejects every call with a `StateError` (`disposed`).
 #[wasm_bindgen]
 pub struct Registrar {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: RegistrarConfig,
     key: CoreKey,
     seed: Option<u64>,
@@ -287,17 +287,17 @@ struct Inner {
     run: RefCell<Option<(Promise, Promise)>>,
     stopping: Cell<bool>,
     /// Freed (`free()`, `Symbol.dispose`): nothing starts any more.
-    disposed: Cell<bool>,
+    pub(crate) disposed: Cell<bool>,
     /// `registerOnce()` and `tick()` calls in progress.
     busy: Cell<u32>,
 }
 
 /// Counts a call as in progress while it lives (however it ends: resolved, rejected, or
 /// dropped after an abort).
-struct Busy(Rc<Inner>);
+pub(crate) struct Busy(Rc<Inner>);
 
 impl Busy {
-    fn new(inner: &Rc<Inner>) -> Busy {
+    pub(crate) fn new(inner: &Rc<Inner>) -> Busy {
         inner.busy.set(inner.busy.get() + 1);
         Busy(inner.clone())
     }
@@ -310,16 +310,16 @@ impl Drop for Busy {
 }
 
 /// `options.signal` of a call taking `{ signal }`.
-fn call_signal(options: &JsValue) -> Result<Option<JsValue>> {
+pub(crate) fn call_signal(options: &JsValue) -> Result<Option<JsValue>> {
     Options::new(options, "options")?.signal("signal")
 }
 
-fn disposed() -> Error {
+pub(crate) fn disposed() -> Error {
     Error::state("disposed", "the registrar was disposed")
 }
 
 /// The error of a failed attempt; a network failure keeps `fetch`'s error as `cause`.
-fn attempt_error(inner: &Inner, failure: &Failure) -> Error {
+pub(crate) fn attempt_error(inner: &Inner, failure: &Failure) -> Error {
     let cause = match failure.status {
         None => inner.transport.cause.borrow_mut().take(),
         Some(_) => None,
@@ -334,7 +334,7 @@ fn already_running() -> Error {
     )
 }
 
-fn driver_error(error: DriverError) -> Error {
+pub(crate) fn driver_error(error: DriverError) -> Error {
     match error {
         DriverError::Config(err) => err.into(),
         DriverError::Store(err) => Error::storage(
@@ -730,7 +730,7 @@ impl Inner {
 
     /// The driver, built (and the snapshot loaded) on first use; concurrent first uses
     /// share one build, and a failed build is tried again next time.
-    async fn driver(self: &Rc<Self>) -> std::result::Result<Driver, JsValue> {
+    pub(crate) async fn driver(self: &Rc<Self>) -> std::result::Result<Driver, JsValue> {
         loop {
             if let Some(driver) = self.driver.borrow().clone() {
                 return Ok(driver);

@@ -80,6 +80,7 @@ pub fn log_event(event: &Event) {
                 age_ms = int("age_ms"),
                 reason = text("reason"),
                 hint = text("hint"),
+                expires_in_ms = int("expires_in_ms"),
                 "{event}"
             )
         };

@@ -153,6 +153,24 @@ object MockDds {
 
     fun registrations(): Map<String, Any?> = Json.parse(call("GET", "/_control/registrations")).obj()
 
+    /** Access tokens issued from now on live this long. */
+    fun tokenLifetime(ms: Long) {
+        call("POST", "/_control/session", """{"token_lifetime_ms":$ms}""")
+    }
+
+    /** The status the DDS answers a call made with `token`. */
+    fun checkToken(token: String): Int {
+        val request = java.net.http.HttpRequest.newBuilder(URI.create("$url/internal/v1/auth/check"))
+            .timeout(Duration.ofSeconds(10))
+            .header("authorization", "Bearer $token")
+            .GET()
+            .build()
+        return jdk.send(request, BodyHandlers.ofString()).statusCode()
+    }
+
+    /** Successful sign-ins so far. */
+    fun signIns(): Long = (registrations()["sign_ins"] as Number).toLong()
+
     /** Accepted registrations (`register` or `register-wallet`) so far. */
     fun accepted(): List<Map<String, Any?>> =
         registrations().objs("received").filter { it["accepted"] == true && it.str("path").contains("/nodes/register") }

@@ -40,6 +40,14 @@ export async function startMockDds(args = []) {
     faults: (faults) => control("POST", "/_control/faults", { faults }),
     clearFaults: () => control("DELETE", "/_control/faults"),
     reset: () => control("POST", "/_control/reset"),
+    tokenLifetime: (ms) => control("POST", "/_control/session", { token_lifetime_ms: ms }),
+    /** The status the DDS answers a call made with `token` (an AccessToken). */
+    async checkToken(token) {
+      const response = await fetch(url + "/internal/v1/auth/check", {
+        headers: { authorization: `Bearer ${token.expose()}` },
+      });
+      return response.status;
+    },
     async stop() {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.stdin.end();
