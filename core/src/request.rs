@@ -330,7 +330,7 @@ pub fn wallet_registration_request_signed(
     )
 }
 
-fn json_post(url: String, body: &impl Serialize) -> HttpRequest {
+pub(crate) fn json_post(url: String, body: &impl Serialize) -> HttpRequest {
     HttpRequest {
         method: Method::Post,
         url,

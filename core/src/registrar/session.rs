@@ -68,14 +68,19 @@ pub fn siwe_verify_request(
     message: &str,
     signature: &str,
 ) -> HttpRequest {
-    let body =
-        serde_json::json!({ "address": address, "message": message, "signature": signature });
-    HttpRequest {
-        method: request::Method::Post,
-        url: dds.endpoint(SIWE_VERIFY_PATH),
-        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-        body: body.to_string().into_bytes(),
+    // A typed body, not `serde_json::json!`: no `serde_json::Value` in the WebAssembly build.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        address: &'a str,
+        message: &'a str,
+        signature: &'a str,
     }
+    let body = Body {
+        address,
+        message,
+        signature,
+    };
+    request::json_post(dds.endpoint(SIWE_VERIFY_PATH), &body)
 }
 
 /// Reads verify's answer: `access_token` and its expiry, `access_expires_at`
