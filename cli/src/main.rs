@@ -148,6 +148,10 @@ struct RegisterArgs {
     /// Also trust the CA certificates in this PEM file (default: SSL_CERT_FILE, if set).
     #[arg(long)]
     ca_bundle: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (attempts, failures,
+    /// time since the last success, health checks, callbacks, sign-ins).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// A user error: one line on stderr, exit code 2.
@@ -329,6 +333,10 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
         Some(addr) => Some(serve_callbacks(addr, reuse_port, driver.clone(), callbacks_tx).await?),
         None => None,
     };
+    let metrics = match args.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, driver.clone()).await?),
+        None => None,
+    };
     let code = if args.once {
         match driver.register_once().await {
             Ok(outcome) => {
@@ -375,10 +383,41 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
         }
         ExitCode::SUCCESS
     };
-    if let Some((_, task)) = server {
+    for (_, task) in server.into_iter().chain(metrics) {
         task.abort();
     }
     Ok(code)
+}
+
+/// Serves `GET /metrics` (Prometheus text) on `addr`; returns the bound
+/// address (also printed on stderr) and the task.
+async fn serve_metrics(
+    addr: SocketAddr,
+    driver: Driver,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), UsageError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|err| UsageError(format!("cannot listen on {addr}: {err}")))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = driver.metrics().to_prometheus();
+            async move {
+                (
+                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                    text,
+                )
+            }
+        }),
+    );
+    eprintln!("metrics at http://{bound}/metrics");
+    let task = tokio::spawn(async move {
+        if let Err(err) = posemesh_registration::server::serve(listener, app).await {
+            tracing::warn!(error = %err, "metrics server stopped");
+        }
+    });
+    Ok((bound, task))
 }
 
 #[cfg(unix)]

@@ -570,3 +570,111 @@ fn log_format_json_prints_one_object_a_line_with_upstreams_fields() {
     assert!(!stderr.contains('\u{1b}'), "no colour when not a terminal");
     assert_clean(&output);
 }
+
+/// `GET path` on 127.0.0.1:`port`: the body, if it answered 200.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+#[test]
+fn metrics_are_served_as_prometheus_text() {
+    use prometheus_parse::{Scrape, Value};
+    use std::process::Stdio;
+    let dds = Mock::start();
+    let port = common::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args([
+            "register",
+            "--dds-url",
+            &dds.url,
+            "--node-version",
+            "1.0.0",
+            "--capability",
+            "/cap/v1",
+            "--metrics-listen",
+            &listen,
+        ])
+        .env("POSEMESH_PRIVATE_KEY", KEY)
+        .env("POSEMESH_REGISTRATION_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sample = |scrape: &Scrape, name: &str, label: Option<(&str, &str)>| {
+        scrape.samples.iter().find_map(|s| {
+            let labelled = label.is_none_or(|(k, v)| s.labels.get(k) == Some(v));
+            match (&s.value, s.metric == name && labelled) {
+                (Value::Gauge(v) | Value::Counter(v) | Value::Untyped(v), true) => Some(*v),
+                _ => None,
+            }
+        })
+    };
+    let mut registered = None;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let Some(body) = http_get(port, "/metrics") else {
+            continue;
+        };
+        let scrape =
+            Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+        if sample(
+            &scrape,
+            "posemesh_registration_status",
+            Some(("status", "registered")),
+        ) == Some(1.0)
+        {
+            registered = Some((scrape, body));
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let (scrape, body) = registered.expect("the scrape shows the node registered");
+    let attempts = sample(
+        &scrape,
+        "posemesh_registration_attempts_total",
+        Some(("result", "registered")),
+    );
+    assert_eq!(attempts, Some(1.0), "{body}");
+    assert_eq!(
+        sample(&scrape, "posemesh_registration_consecutive_failures", None),
+        Some(0.0)
+    );
+    let since = sample(
+        &scrape,
+        "posemesh_registration_seconds_since_last_success",
+        None,
+    );
+    assert!(since.is_some_and(|s| (0.0..30.0).contains(&s)), "{body}");
+    assert!(sample(
+        &scrape,
+        "posemesh_registration_time_to_registered_seconds",
+        None
+    )
+    .is_some());
+    for family in [
+        "status",
+        "attempts_total",
+        "sign_ins_total",
+        "health_checks_total",
+    ] {
+        let name = format!("posemesh_registration_{family}");
+        assert!(scrape.docs.contains_key(&name), "HELP for {name}: {body}");
+    }
+    assert!(!body.contains(KEY) && !body.contains(SECRET));
+    assert_eq!(http_get(port, "/"), None, "only /metrics");
+}

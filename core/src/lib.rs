@@ -11,6 +11,7 @@
 //! - [`callback`]: the DDS's calls to the node (`/internal/v1/registrations`, `/health`).
 //! - [`snapshot`]: the versioned state a host persists.
 //! - [`registrar`]: the registration loop as a sans-IO state machine.
+//! - [`metrics`]: operator counters and gauges kept from its events.
 //!
 //! ```
 //! use posemesh_registration_core::{Flow, Output, PrivateKey, Registrar, RegistrarConfig, UnixTime};
@@ -42,6 +43,7 @@
 
 pub mod callback;
 pub mod keys;
+pub mod metrics;
 pub mod redact;
 pub mod registrar;
 pub mod request;
@@ -54,6 +56,7 @@ pub mod url;
 
 pub use callback::{NodeResponse, RegistrationCallback};
 pub use keys::{KeyError, PrivateKey, SignatureError, Signer};
+pub use metrics::{Metrics, MetricsSnapshot};
 pub use redact::Redactor;
 pub use registrar::{
     AccessToken, AttemptOutcome, ConfigError, Event, FieldValue, Flow, Level, LockOutcome,

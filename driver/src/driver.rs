@@ -8,9 +8,9 @@ use futures_util::lock::Mutex as AsyncMutex;
 use futures_util::{FutureExt, StreamExt};
 use posemesh_registration_core::registrar::SHORT_DELAY;
 use posemesh_registration_core::{
-    AttemptOutcome, ConfigError, Event, Failure, HttpResponse, LockOutcome, NodeResponse,
-    OutgoingRequest, Output, PrivateKey, Registrar, RegistrarConfig, RequestId, SignRequest,
-    Snapshot, SnapshotError, Status, TransportError, UnixTime,
+    AttemptOutcome, ConfigError, Event, Failure, HttpResponse, LockOutcome, Metrics,
+    MetricsSnapshot, NodeResponse, OutgoingRequest, Output, PrivateKey, Registrar, RegistrarConfig,
+    RequestId, SignRequest, Snapshot, SnapshotError, Status, TransportError, UnixTime,
 };
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -176,6 +176,7 @@ impl DriverBuilder {
                 results: Broadcast::default(),
                 sessions: Broadcast::default(),
                 stashed: Mutex::new(Vec::new()),
+                metrics: Mutex::new(Metrics::new(now)),
                 last_save_error: Mutex::new(None),
                 recovered_from: recovered_from.clone(),
             }),
@@ -225,6 +226,8 @@ struct Shared {
     sessions: Broadcast<Result<(), Failure>>,
     /// A request a node-request handler drained, for the loop to send.
     stashed: Mutex<Vec<Pending>>,
+    /// Counters and gauges from every event ([`Driver::metrics`]).
+    metrics: Mutex<Metrics>,
     /// The last failed save's text, for [`TickReport::save_error`].
     last_save_error: Mutex<Option<String>>,
     recovered_from: Option<SnapshotError>,
@@ -340,6 +343,15 @@ impl Driver {
     /// The current snapshot (what would be stored).
     pub fn snapshot(&self) -> Snapshot {
         lock(&self.shared.registrar).snapshot()
+    }
+
+    /// The operator metrics: attempts by result, consecutive failures, time
+    /// since the last success, health checks, callbacks, lock contention and
+    /// sign-ins, the same in every runtime
+    /// ([`MetricsSnapshot::to_prometheus`] gives Prometheus text).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let now = self.shared.runtime.now();
+        lock(&self.shared.metrics).snapshot(self.status(), now)
     }
 
     /// The node's Ethereum address.
@@ -800,6 +812,8 @@ impl Driver {
     }
 
     fn report(&self, event: &Event) {
+        let now = self.shared.runtime.now();
+        lock(&self.shared.metrics).record(event, now);
         if let Some(sink) = &self.shared.sink {
             sink.event(event);
         }
