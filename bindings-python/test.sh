@@ -47,7 +47,7 @@ log "fresh venv at $VENV with $("$PYTHON" -V 2>&1)"
 "$VENV/bin/python" -m pip install --disable-pip-version-check -q \
   -c "$REPO/scripts/requirements-dev.txt" \
   pytest pytest-asyncio mypy coincurve eth-keys eth-account pycryptodome \
-  uvicorn starlette fastapi httpx gunicorn uvicorn-worker \
+  uvicorn starlette fastapi httpx gunicorn uvicorn-worker prometheus_client \
   "$WHEEL"
 # The suite must test the installed wheel, not the source tree.
 (cd "$VENV" && "$VENV/bin/python" - <<'PY'

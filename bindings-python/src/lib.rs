@@ -14,6 +14,7 @@
 
 mod bridge;
 mod convert;
+mod credentials;
 mod errors;
 mod keys;
 mod logbridge;
@@ -65,7 +66,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::PyPrivateKey>()?;
     m.add_class::<lowlevel::PyHttpRequest>()?;
     m.add_class::<lowlevel::PyFailure>()?;
-    m.add_class::<registrar::PyDdsCredentials>()?;
+    m.add_class::<credentials::PyDdsCredentials>()?;
     m.add_class::<session::PyAccessToken>()?;
     m.add_class::<registrar::PyBaseRegistrar>()?;
     m.add_class::<registrar::PyRegistrar>()?;

@@ -4,6 +4,7 @@
 
 use crate::bridge::{self, PyCall};
 use crate::convert::{bytes_arg, headers_arg, pyrepr, pyrepr_opt, string_list_arg, type_name};
+use crate::credentials::PyDdsCredentials;
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
 use crate::logbridge;
@@ -12,7 +13,6 @@ use crate::session::{refused_token, PyAccessToken};
 use crate::store::PyStore;
 use futures_util::stream::{BoxStream, StreamExt};
 use posemesh_registration::core::registrar::duration_from_secs_f64;
-use posemesh_registration::core::DdsCredentials;
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
     spawn_loop, AttemptOutcome, Background, Driver, Event, FileStore, Flow, MemoryStore,
@@ -307,53 +307,6 @@ impl DdsAccess {
     }
 }
 
-/// What the DDS handed the node in its callback: `id`, `organization_id` and
-/// `secret`. `repr()` never shows the secret.
-#[pyclass(frozen, name = "DdsCredentials", module = "posemesh_registration")]
-pub(crate) struct PyDdsCredentials {
-    credentials: DdsCredentials,
-}
-
-#[pymethods]
-impl PyDdsCredentials {
-    /// The node's id at the DDS.
-    #[getter]
-    fn id(&self) -> &str {
-        &self.credentials.id
-    }
-
-    /// The node's organisation, if the DDS said.
-    #[getter]
-    fn organization_id(&self) -> Option<&str> {
-        self.credentials.organization_id.as_deref()
-    }
-
-    /// The secret the DDS issued to the node. Keep it out of logs.
-    #[getter]
-    fn secret(&self) -> &str {
-        self.credentials.secret.expose()
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "DdsCredentials(id={}, organization_id={}, secret=<redacted>)",
-            pyrepr(&self.credentials.id),
-            pyrepr_opt(self.credentials.organization_id.as_deref())
-        )
-    }
-
-    fn __str__(&self) -> String {
-        self.__repr__()
-    }
-
-    /// Not picklable: a pickle would carry the secret in clear.
-    fn __reduce__(&self) -> PyResult<()> {
-        Err(PyTypeError::new_err(
-            "DdsCredentials cannot be pickled (it would write the secret in clear)",
-        ))
-    }
-}
-
 /// Status changes of one registrar, one at a time.
 #[pyclass(
     frozen,
@@ -493,6 +446,20 @@ impl PyBaseRegistrar {
             .driver
             .access_token_refused(&refused_token(token)?);
         Ok(())
+    }
+
+    /// The operator metrics, the same numbers in every runtime: a dict with
+    /// `status`, `attempts` (by result), `consecutive_failures`,
+    /// `since_last_success_ms`, `time_to_registered_ms`, `health_checks`,
+    /// `callbacks_accepted`, `callbacks_refused` (by status), `lock_busy`,
+    /// `sign_ins` and `sign_in_failures`.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        crate::credentials::metrics_dict(py, &self.inner.driver.metrics())
+    }
+
+    /// The metrics in the Prometheus text format (what `PrometheusCollector` reads).
+    fn prometheus_text(&self) -> String {
+        self.inner.driver.metrics().to_prometheus()
     }
 
     /// Serves a request the DDS made to the node, framework-free:

@@ -4,7 +4,7 @@ import datetime
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from os import PathLike
-from typing import Callable, Optional, Union, final
+from typing import Any, Callable, Optional, Union, final
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
@@ -201,6 +201,11 @@ class BaseRegistrar:
         """Registers again now, whatever is stored, without stopping a running loop."""
     def token_refused(self, token: Union[AccessToken, str]) -> None:
         """Reports that the DDS refused this token (a 401): the next token() signs in anew."""
+    def metrics(self) -> dict[str, Any]:
+        """The operator metrics: status, attempts by result, consecutive failures, times in ms,
+        health checks, callbacks accepted and refused by status, lock contention, sign-ins."""
+    def prometheus_text(self) -> str:
+        """The metrics in the Prometheus text format."""
     def _statuses(self) -> _StatusStream: ...
     def handle_node_request(
         self,
