@@ -49,6 +49,7 @@ mod error;
 mod host;
 mod http;
 mod keys;
+mod metrics;
 pub mod protocol;
 mod registrar;
 mod session;

@@ -15,6 +15,7 @@
 //! - `registrar` (wasm32 only): `Registrar` (`start`/`stop`, `registerOnce`,
 //!   `registerAgain`, `tick`, `handleCallback`), each a call into the driver.
 //! - `session` (wasm32 only): `accessToken()` and its `AccessToken`.
+//! - `metrics` (wasm32 only): `metrics()`.
 //!
 //! The JavaScript half (error classes, the request object, storage adapters) is
 //! `js/support.js`; `build.sh` packages both.
@@ -27,6 +28,8 @@ pub(crate) mod convert;
 pub(crate) mod error;
 pub(crate) mod host;
 pub mod key;
+#[cfg(target_arch = "wasm32")]
+pub mod metrics;
 // The driver's traits want `Send` futures except on wasm32; JavaScript's are not.
 #[cfg(target_arch = "wasm32")]
 pub mod registrar;

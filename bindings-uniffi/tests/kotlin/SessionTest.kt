@@ -122,4 +122,26 @@ class SessionTest {
             }
         }
     }
+
+    @Test
+    fun metricsCountFailuresSuccessesAndSignIns(): Unit = runBlocking {
+        NodeKey.generate().use { key ->
+            Registrar(config(), key, secret(), JdkClient()).use { registrar ->
+                assertEquals(null, registrar.metrics().sinceLastSuccessMs)
+                MockDds.faults("""{"status":503,"path":"/internal/v1/auth/siwe/request"}""")
+                assertFailsWith<RegistrationException.AttemptFailed> { registrar.registerOnce() }
+                assertEquals(1u, registrar.metrics().consecutiveFailures)
+                registrar.registerOnce()
+                registrar.accessToken()
+                val metrics = registrar.metrics()
+                assertEquals(RegistrationStatus.REGISTERED, metrics.status)
+                assertEquals(1uL, metrics.attemptsRegistered)
+                assertEquals(1uL, metrics.attemptsRetryFast)
+                assertEquals(0u, metrics.consecutiveFailures)
+                assertEquals(1uL, metrics.signIns)
+                assertTrue(metrics.sinceLastSuccessMs!! < 10_000uL)
+                assertTrue(metrics.callbacksRefused.isEmpty())
+            }
+        }
+    }
 }

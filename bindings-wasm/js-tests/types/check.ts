@@ -24,6 +24,8 @@ import init, {
   type RegistrarEventMap,
   type FailureInfo,
   type CallOptions,
+  type AccessToken,
+  type RegistrarMetrics,
 } from "posemesh-registration";
 
 await init();
@@ -163,3 +165,18 @@ async function scoped(): Promise<void> {
 }
 
 export { typedTarget, callOptions, scoped, newEvents, address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
+
+// The DDS session and the metrics.
+const token: AccessToken = await registrar.accessToken({ signal: controller.signal });
+const bearer: string = `Bearer ${token.expose()}`;
+const expires: Date = token.expiresAt;
+await registrar.accessTokenRefused(token);
+await registrar.accessTokenRefused(bearer);
+// @ts-expect-error: a token or its text
+await registrar.accessTokenRefused(42);
+const metrics: RegistrarMetrics = await registrar.metrics();
+const retries: number = metrics.attempts.retryFast + metrics.consecutiveFailures;
+const since: number | undefined = metrics.sinceLastSuccessMs;
+void expires;
+void retries;
+void since;
