@@ -2,7 +2,6 @@
 //! runtime gives (core's `MetricsSnapshot`), with camelCase names.
 
 use crate::convert::Obj;
-use crate::host;
 use crate::registrar::Registrar;
 use js_sys::Promise;
 use posemesh_registration_core::MetricsSnapshot;
@@ -38,10 +37,7 @@ impl Registrar {
     /// status), lock contention and sign-ins. Loads the snapshot on first use.
     #[wasm_bindgen(unchecked_return_type = "Promise<RegistrarMetrics>")]
     pub fn metrics(&self) -> Promise {
-        let inner = self.inner.clone();
-        host::promise(Box::pin(async move {
-            Ok(metrics_object(&inner.driver().await?.metrics()))
-        }))
+        self.with_driver(|driver| Ok(metrics_object(&driver.metrics())))
     }
 }
 

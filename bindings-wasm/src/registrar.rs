@@ -268,10 +268,10 @@ export interface TickResult {
 /// registrar rejects every call with a `StateError` (`disposed`).
 #[wasm_bindgen]
 pub struct Registrar {
-    pub(crate) inner: Rc<Inner>,
+    inner: Rc<Inner>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     config: RegistrarConfig,
     key: CoreKey,
     seed: Option<u64>,
@@ -287,17 +287,17 @@ pub(crate) struct Inner {
     run: RefCell<Option<(Promise, Promise)>>,
     stopping: Cell<bool>,
     /// Freed (`free()`, `Symbol.dispose`): nothing starts any more.
-    pub(crate) disposed: Cell<bool>,
+    disposed: Cell<bool>,
     /// `registerOnce()` and `tick()` calls in progress.
     busy: Cell<u32>,
 }
 
 /// Counts a call as in progress while it lives (however it ends: resolved, rejected, or
 /// dropped after an abort).
-pub(crate) struct Busy(Rc<Inner>);
+struct Busy(Rc<Inner>);
 
 impl Busy {
-    pub(crate) fn new(inner: &Rc<Inner>) -> Busy {
+    fn new(inner: &Rc<Inner>) -> Busy {
         inner.busy.set(inner.busy.get() + 1);
         Busy(inner.clone())
     }
@@ -309,17 +309,61 @@ impl Drop for Busy {
     }
 }
 
+impl Registrar {
+    /// A call into the driver that may make an attempt (`registerOnce()`,
+    /// `accessToken()`): counted as in progress, refused once disposed,
+    /// abandoned on `options.signal`'s abort, and a failed attempt rejected as
+    /// a `RegistrationError`.
+    pub(crate) fn driver_call<F, Fut>(&self, options: &JsValue, call: F) -> Promise
+    where
+        F: FnOnce(Driver) -> Fut + 'static,
+        Fut:
+            std::future::Future<Output = std::result::Result<JsValue, RegisterOnceError>> + 'static,
+    {
+        let inner = self.inner.clone();
+        let signal = match call_signal(options) {
+            Ok(signal) => signal,
+            Err(err) => return Promise::reject(&err.into()),
+        };
+        host::abortable(
+            signal,
+            Box::pin(async move {
+                let _busy = Busy::new(&inner);
+                let driver = inner.driver().await?;
+                if inner.disposed.get() {
+                    return Err(disposed().into());
+                }
+                call(driver).await.map_err(|err| match err {
+                    RegisterOnceError::Failed(failure) => attempt_error(&inner, &failure).into(),
+                    RegisterOnceError::Driver(err) => driver_error(err).into(),
+                })
+            }),
+        )
+    }
+}
+
+impl Registrar {
+    /// `f` with the driver, once it is built (the snapshot loaded), as a promise.
+    pub(crate) fn with_driver(
+        &self,
+        f: impl FnOnce(&Driver) -> std::result::Result<JsValue, JsValue> + 'static,
+    ) -> Promise {
+        let inner = self.inner.clone();
+        host::promise(Box::pin(async move { f(&inner.driver().await?) }))
+    }
+}
+
 /// `options.signal` of a call taking `{ signal }`.
-pub(crate) fn call_signal(options: &JsValue) -> Result<Option<JsValue>> {
+fn call_signal(options: &JsValue) -> Result<Option<JsValue>> {
     Options::new(options, "options")?.signal("signal")
 }
 
-pub(crate) fn disposed() -> Error {
+fn disposed() -> Error {
     Error::state("disposed", "the registrar was disposed")
 }
 
 /// The error of a failed attempt; a network failure keeps `fetch`'s error as `cause`.
-pub(crate) fn attempt_error(inner: &Inner, failure: &Failure) -> Error {
+fn attempt_error(inner: &Inner, failure: &Failure) -> Error {
     let cause = match failure.status {
         None => inner.transport.cause.borrow_mut().take(),
         Some(_) => None,
@@ -334,7 +378,7 @@ fn already_running() -> Error {
     )
 }
 
-pub(crate) fn driver_error(error: DriverError) -> Error {
+fn driver_error(error: DriverError) -> Error {
     match error {
         DriverError::Config(err) => err.into(),
         DriverError::Store(err) => Error::storage(
@@ -556,29 +600,12 @@ impl Registrar {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: JsValue,
     ) -> Promise {
-        let inner = self.inner.clone();
-        let signal = match call_signal(&options) {
-            Ok(signal) => signal,
-            Err(err) => return Promise::reject(&err.into()),
-        };
-        host::abortable(
-            signal,
-            Box::pin(async move {
-                let _busy = Busy::new(&inner);
-                let driver = inner.driver().await?;
-                if inner.disposed.get() {
-                    return Err(disposed().into());
-                }
-                match driver.register_once().await {
-                    Ok(AttemptOutcome::Registered) => Ok("registered".into()),
-                    Ok(AttemptOutcome::Adopted) => Ok("adopted".into()),
-                    Err(RegisterOnceError::Failed(failure)) => {
-                        Err(attempt_error(&inner, &failure).into())
-                    }
-                    Err(RegisterOnceError::Driver(err)) => Err(driver_error(err).into()),
-                }
-            }),
-        )
+        self.driver_call(&options, |driver| async move {
+            Ok(match driver.register_once().await? {
+                AttemptOutcome::Registered => "registered".into(),
+                AttemptOutcome::Adopted => "adopted".into(),
+            })
+        })
     }
 
     /// Registers again now, whatever is stored (after the DDS answered a later call with 403
@@ -586,11 +613,10 @@ impl Registrar {
     /// `start()`, `tick()` or `registerOnce()` does. Resolves once it is asked for.
     #[wasm_bindgen(js_name = registerAgain, unchecked_return_type = "Promise<void>")]
     pub fn register_again(&self) -> Promise {
-        let inner = self.inner.clone();
-        host::promise(Box::pin(async move {
-            inner.driver().await?.register_again();
+        self.with_driver(|driver| {
+            driver.register_again();
             Ok(JsValue::UNDEFINED)
-        }))
+        })
     }
 
     /// One step for runtimes without long-lived timers (a Worker's cron trigger): loads the
@@ -730,7 +756,7 @@ impl Inner {
 
     /// The driver, built (and the snapshot loaded) on first use; concurrent first uses
     /// share one build, and a failed build is tried again next time.
-    pub(crate) async fn driver(self: &Rc<Self>) -> std::result::Result<Driver, JsValue> {
+    async fn driver(self: &Rc<Self>) -> std::result::Result<Driver, JsValue> {
         loop {
             if let Some(driver) = self.driver.borrow().clone() {
                 return Ok(driver);

@@ -3,11 +3,9 @@
 //! and give up is the core's, waiting and signing in once is the driver's.
 
 use crate::error::Error;
-use crate::host;
-use crate::registrar::{attempt_error, call_signal, disposed, driver_error, Busy, Registrar};
+use crate::registrar::Registrar;
 use js_sys::{Date, Function, Promise, Reflect};
 use posemesh_registration_core::AccessToken as CoreAccessToken;
-use posemesh_registration_driver::RegisterOnceError;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -63,28 +61,12 @@ impl Registrar {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: JsValue,
     ) -> Promise {
-        let inner = self.inner.clone();
-        let signal = match call_signal(&options) {
-            Ok(signal) => signal,
-            Err(err) => return Promise::reject(&err.into()),
-        };
-        host::abortable(
-            signal,
-            Box::pin(async move {
-                let _busy = Busy::new(&inner);
-                let driver = inner.driver().await?;
-                if inner.disposed.get() {
-                    return Err(disposed().into());
-                }
-                match driver.access_token().await {
-                    Ok(token) => Ok(AccessToken { token }.into()),
-                    Err(RegisterOnceError::Failed(failure)) => {
-                        Err(attempt_error(&inner, &failure).into())
-                    }
-                    Err(RegisterOnceError::Driver(err)) => Err(driver_error(err).into()),
-                }
-            }),
-        )
+        self.driver_call(&options, |driver| async move {
+            Ok(AccessToken {
+                token: driver.access_token().await?,
+            }
+            .into())
+        })
     }
 
     /// Reports that the DDS refused `token` (a 401 to one of the node's own calls): the
@@ -95,12 +77,10 @@ impl Registrar {
         &self,
         #[wasm_bindgen(unchecked_param_type = "AccessToken | string")] token: JsValue,
     ) -> Promise {
-        let inner = self.inner.clone();
-        host::promise(Box::pin(async move {
-            let token = token_text(&token)?;
-            inner.driver().await?.access_token_refused(&token);
+        self.with_driver(move |driver| {
+            driver.access_token_refused(&token_text(&token)?);
             Ok(JsValue::UNDEFINED)
-        }))
+        })
     }
 }
 
