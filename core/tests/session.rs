@@ -13,9 +13,17 @@ use posemesh_registration_core::{
 };
 use serde_json::Value;
 
+/// The wallet flow, renewing only every 4 h: the renewals (every interval)
+/// stay out of the sign-ins these tests follow.
+fn config() -> posemesh_registration_core::RegistrarConfig {
+    let mut config = wallet_config();
+    config.register_interval = secs(4 * 3600);
+    config
+}
+
 /// A wallet-flow registrar, registered, with a token asked for.
 fn registered() -> Sim {
-    let mut sim = Sim::new(wallet_config(), None);
+    let mut sim = Sim::new(config(), None);
     register(&mut sim);
     assert_eq!(sim.reg.access_token(sim.now), None, "nothing signed in yet");
     sim.drain();
@@ -72,7 +80,7 @@ fn session_failures(outputs: &[Output]) -> Vec<Event> {
 
 #[test]
 fn signs_in_with_the_node_key_once_registered_and_asked() {
-    let mut sim = Sim::new(wallet_config(), None);
+    let mut sim = Sim::new(config(), None);
     // Asked before registering: the sign-in waits for the registration.
     assert_eq!(sim.reg.access_token(sim.now), None);
     sim.run_until_transmit(secs(2));
@@ -114,7 +122,7 @@ fn signs_in_with_the_node_key_once_registered_and_asked() {
 
 #[test]
 fn never_signs_in_unless_asked() {
-    let mut sim = Sim::new(wallet_config(), None);
+    let mut sim = Sim::new(config(), None);
     register(&mut sim);
     let outs = sim.run_until(sim.now + secs(3 * 3600));
     assert!(
@@ -128,7 +136,7 @@ fn never_signs_in_unless_asked() {
 #[test]
 fn refreshes_at_three_quarters_of_the_lifetime_with_at_most_half_a_second_of_jitter() {
     for seed in 0..20 {
-        let mut sim = Sim::with_seed(wallet_config(), None, seed, t0());
+        let mut sim = Sim::with_seed(config(), None, seed, t0());
         register(&mut sim);
         sim.reg.access_token(sim.now);
         sim.drain();
@@ -380,7 +388,7 @@ fn the_token_is_never_shown() {
 #[test]
 fn a_remote_signer_signs_the_sign_in() {
     let reg =
-        Registrar::with_remote_signer(wallet_config(), KEY_ADDRESS, None, t0(), SEED).unwrap();
+        Registrar::with_remote_signer(config(), KEY_ADDRESS, None, t0(), SEED).unwrap();
     let mut sim = Sim::from_registrar(reg, t0());
     sim.run_until_transmit(secs(2));
     let outs = sim.respond(200, &[], &challenge_json("regn0nce1"));
