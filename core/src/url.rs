@@ -413,9 +413,13 @@ mod tests {
             ("http://LOCALHOST:80", false, true),
             ("http://localhost.:80", false, true),
             ("http://dds.localhost:8080/api", false, true),
+            ("http://a.b.LocalHost:1", false, true),
             // Look-alikes and other private addresses are not loopback.
             ("http://localhost.example.com", false, false),
             ("http://notlocalhost", false, false),
+            ("http://xlocalhost", false, false),
+            ("http://localhost.x", false, false),
+            ("http://ålocalhost", false, false),
             ("http://127.0.0.1.example.com", false, false),
             ("http://128.0.0.1", false, false),
             ("http://10.0.0.1", false, false),
