@@ -36,7 +36,12 @@ pub enum RegistrationError {
         reason: String,
     },
     /// A registration attempt failed: the DDS refused it or could not be reached.
-    #[error("registration attempt failed ({}): {detail}", failure_class.as_str())]
+    /// The text ends with the hint, when there is one.
+    #[error(
+        "registration attempt failed ({}): {detail}{}",
+        failure_class.as_str(),
+        hint.as_ref().map(|hint| format!(" (hint: {hint})")).unwrap_or_default()
+    )]
     AttemptFailed {
         /// What the registrar does about it (retry soon, retry after the interval, conflict).
         failure_class: FailureClass,
@@ -47,6 +52,9 @@ pub enum RegistrationError {
         retry_after: Option<Duration>,
         /// `registration failed: status S, endpoint E, body_snippet: B` or the transport error.
         detail: String,
+        /// What to do, for a 409 (usually another instance registered with the same
+        /// wallet) or a 402 (the wallet lacks the stake the network requires).
+        hint: Option<String>,
     },
     /// Thrown by an app's `HttpClient` when a request got no response.
     #[error("HTTP request failed ({}): {detail}", kind.as_str())]
@@ -124,6 +132,7 @@ impl From<core::Failure> for RegistrationError {
             failure_class: failure.class.into(),
             status: failure.status.map(i32::from),
             retry_after: failure.retry_after,
+            hint: failure.hint().map(str::to_owned),
             detail: failure.message,
         }
     }

@@ -11,6 +11,7 @@ use posemesh_registration::core::{
     self as core, request, response, BaseUrl, Flow, Secret, UnixTime,
 };
 use posemesh_registration_core::callback;
+use posemesh_registration_core::registrar::check_plaintext_dds;
 use posemesh_registration_core::registrar::DEFAULT_REQUEST_TIMEOUT;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,22 +33,30 @@ fn invalid_input(err: impl std::fmt::Display) -> RegistrationError {
     }
 }
 
-fn base_url(dds_url: &str) -> Result<BaseUrl, RegistrationError> {
-    BaseUrl::parse(dds_url).map_err(|err| invalid_input(core::ConfigError::DdsUrl(err)))
+/// The DDS URL, refused as the registrar refuses it: malformed, or plaintext
+/// to a host that is not loopback unless `allow_plaintext_dds`.
+fn base_url(dds_url: &str, allow_plaintext_dds: bool) -> Result<BaseUrl, RegistrationError> {
+    let dds =
+        BaseUrl::parse(dds_url).map_err(|err| invalid_input(core::ConfigError::DdsUrl(err)))?;
+    check_plaintext_dds(&dds, allow_plaintext_dds).map_err(invalid_input)?;
+    Ok(dds)
 }
 
 /// A request's arguments, checked by the core's configuration rules (the
-/// registrar's, with the same messages).
+/// registrar's, with the same messages). The capabilities are sent as given.
 fn checked(
     dds_url: &str,
     flow: Flow,
     version: &str,
     capabilities: Vec<String>,
     credentials: String,
+    allow_plaintext_dds: bool,
 ) -> Result<core::RegistrarConfig, RegistrationError> {
     let credentials = Secret::new(credentials);
-    core::RegistrarConfig::new(dds_url, flow, version, capabilities, credentials)
-        .map_err(invalid_input)
+    let config = core::RegistrarConfig::new(dds_url, flow, version, capabilities, credentials)
+        .map_err(invalid_input)?;
+    check_plaintext_dds(&config.dds_url, allow_plaintext_dds).map_err(invalid_input)?;
+    Ok(config)
 }
 
 /// The timestamp the legacy registration signs: RFC 3339 in UTC with nine
@@ -59,7 +68,10 @@ pub fn rfc3339_timestamp(time: SystemTime) -> String {
 
 /// The legacy registration request, `POST {ddsUrl}/internal/v1/nodes/register`,
 /// signed over `nodeUrl ‖ timestamp` with the timestamp taken from `time`.
-#[uniffi::export]
+/// `InvalidInput` for an `http://` DDS that is not loopback unless
+/// `allowPlaintextDds`, as the registrar refuses it.
+#[uniffi::export(default(allow_plaintext_dds = false))]
+#[allow(clippy::too_many_arguments)] // as Kotlin and Swift callers name them
 pub fn legacy_registration_request(
     dds_url: String,
     node_url: String,
@@ -68,6 +80,7 @@ pub fn legacy_registration_request(
     registration_credentials: String,
     key: Arc<NodeKey>,
     time: SystemTime,
+    allow_plaintext_dds: bool,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
     let flow = Flow::Legacy {
         node_url: node_url.clone(),
@@ -78,6 +91,7 @@ pub fn legacy_registration_request(
         &node_version,
         capabilities,
         registration_credentials,
+        allow_plaintext_dds,
     )?;
     let request = request::legacy_registration_request(
         &config.dds_url,
@@ -90,14 +104,16 @@ pub fn legacy_registration_request(
 }
 
 /// SIWE step 1: `POST {ddsUrl}/internal/v1/auth/siwe/request` asking a nonce for `wallet`
-/// (`0x` and 40 hex digits, sent in lowercase; `InvalidInput` otherwise).
-#[uniffi::export]
+/// (`0x` and 40 hex digits, sent in lowercase; `InvalidInput` otherwise, or for
+/// a plaintext DDS as in `legacyRegistrationRequest`).
+#[uniffi::export(default(allow_plaintext_dds = false))]
 pub fn siwe_nonce_request(
     dds_url: String,
     wallet: String,
+    allow_plaintext_dds: bool,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
-    let request = request::checked_siwe_nonce_request(&base_url(&dds_url)?, &wallet)
-        .map_err(invalid_input)?;
+    let dds = base_url(&dds_url, allow_plaintext_dds)?;
+    let request = request::checked_siwe_nonce_request(&dds, &wallet).map_err(invalid_input)?;
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }
 
@@ -171,6 +187,7 @@ fn wallet_step(
     capabilities: Vec<String>,
     registration_credentials: String,
     siwe_domains: Vec<String>,
+    allow_plaintext_dds: bool,
 ) -> Result<(core::RegistrarConfig, request::SiweChallenge), RegistrationError> {
     let config = checked(
         dds_url,
@@ -178,6 +195,7 @@ fn wallet_step(
         node_version,
         capabilities,
         registration_credentials,
+        allow_plaintext_dds,
     )?
     .with_siwe_domains(siwe_domains)
     .map_err(invalid_input)?;
@@ -191,8 +209,9 @@ fn wallet_step(
 /// SIWE step 2: the signed `POST {ddsUrl}/internal/v1/nodes/register-wallet`.
 /// `InvalidInput`, with nothing signed, for a challenge the registrar refuses: a
 /// domain other than the DDS's or one of `siweDomains`, a field with a line
-/// break or control character.
-#[uniffi::export(default(siwe_domains = []))]
+/// break or control character; or for a plaintext DDS as in `legacyRegistrationRequest`.
+#[uniffi::export(default(siwe_domains = [], allow_plaintext_dds = false))]
+#[allow(clippy::too_many_arguments)] // as Kotlin and Swift callers name them
 pub fn wallet_registration_request(
     dds_url: String,
     challenge: SiweChallenge,
@@ -201,6 +220,7 @@ pub fn wallet_registration_request(
     registration_credentials: String,
     key: Arc<NodeKey>,
     siwe_domains: Vec<String>,
+    allow_plaintext_dds: bool,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
     let (config, challenge) = wallet_step(
         &dds_url,
@@ -209,6 +229,7 @@ pub fn wallet_registration_request(
         capabilities,
         registration_credentials,
         siwe_domains,
+        allow_plaintext_dds,
     )?;
     let request = request::wallet_registration_request(
         &config.dds_url,
@@ -228,7 +249,7 @@ pub fn wallet_registration_request(
 /// `walletRegistrationRequest`, after the same checks of the challenge (the
 /// signer is not asked to sign a challenge the registrar refuses). Step 1 is
 /// `siweNonceRequest(ddsUrl, signer.address())`.
-#[uniffi::export(default(siwe_domains = []))]
+#[uniffi::export(default(siwe_domains = [], allow_plaintext_dds = false))]
 #[allow(clippy::too_many_arguments)] // as Kotlin and Swift callers name them
 pub async fn wallet_registration_request_signed(
     dds_url: String,
@@ -238,6 +259,7 @@ pub async fn wallet_registration_request_signed(
     registration_credentials: String,
     signer: Arc<dyn Signer>,
     siwe_domains: Vec<String>,
+    allow_plaintext_dds: bool,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
     let (config, challenge) = wallet_step(
         &dds_url,
@@ -246,6 +268,7 @@ pub async fn wallet_registration_request_signed(
         capabilities,
         registration_credentials,
         siwe_domains,
+        allow_plaintext_dds,
     )?;
     let (message, signature) =
         app_signature(&*signer, |address| challenge.message(address)).await?;
@@ -269,6 +292,10 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
     /// A one-line description safe to log (at most 512 bytes of the body).
     pub detail: String,
+    /// What to do, for a 409 (usually another instance registered with the
+    /// same wallet) or a 402 (the wallet lacks the stake the network requires).
+    #[uniffi(default = None)]
+    pub hint: Option<String>,
 }
 
 impl From<core::Failure> for Failure {
@@ -277,6 +304,7 @@ impl From<core::Failure> for Failure {
             failure_class: f.class.into(),
             status: f.status.map(i32::from),
             retry_after: f.retry_after,
+            hint: f.hint().map(str::to_owned),
             detail: f.message,
         }
     }
@@ -416,6 +444,7 @@ mod tests {
             "secret".into(),
             key,
             SystemTime::now(),
+            false,
         )
         .unwrap_err();
         assert!(matches!(err, RegistrationError::InvalidInput { .. }));

@@ -53,7 +53,8 @@ pub enum RegistrationFlow {
 /// part of it (records print their fields): pass them to the constructor.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct RegistrarConfig {
-    /// The DDS base URL (`https://…`; trailing `/` ignored).
+    /// The DDS base URL: `https://…`, or `http://` to a loopback host
+    /// (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`); trailing `/` ignored.
     pub dds_url: String,
     /// Which protocol; `null`/`nil` is the wallet flow. Legacy is chosen
     /// explicitly, with the node's URL.
@@ -61,8 +62,8 @@ pub struct RegistrarConfig {
     pub flow: Option<RegistrationFlow>,
     /// The node's software version (not blank).
     pub node_version: String,
-    /// Capability paths, e.g. `/reconstruction/global-refinement/v1`
-    /// (at least one for the wallet flow).
+    /// Capability paths, e.g. `/reconstruction/global-refinement/v1`: at
+    /// least one, each with a leading `/` and no whitespace or control characters.
     pub capabilities: Vec<String>,
     /// Health-check TTL and interval between checks, in seconds (default 60,
     /// at least 1).
@@ -80,6 +81,11 @@ pub struct RegistrarConfig {
     /// names its public domain.
     #[uniffi(default = [])]
     pub siwe_domains: Vec<String>,
+    /// Allow an `http://` DDS whose host is not loopback (default `false`):
+    /// the signed request and the registration credentials then travel
+    /// unencrypted.
+    #[uniffi(default = false)]
+    pub allow_plaintext_dds: bool,
 }
 
 impl RegistrarConfig {
@@ -108,6 +114,7 @@ impl RegistrarConfig {
         }
         config.max_retry = self.max_retry;
         config.siwe_domains = self.siwe_domains.clone();
+        config.allow_plaintext_dds = self.allow_plaintext_dds;
         Ok(config)
     }
 }
@@ -671,6 +678,7 @@ mod tests {
             max_retry: None,
             request_timeout_seconds: Some(1.0),
             siwe_domains: Vec::new(),
+            allow_plaintext_dds: false,
         };
         let registrar = Registrar::new(config, key.clone(), SECRET.into(), None, None, None)
             .expect("a valid configuration");

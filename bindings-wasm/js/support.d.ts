@@ -33,7 +33,10 @@ export class ConfigError extends PosemeshError {
     | "unknown_flow"
     | "missing_node_url"
     | "node_url_with_wallet"
-    | "invalid_siwe_domain";
+    | "invalid_siwe_domain"
+    | "plaintext_dds"
+    | "capability_not_a_path"
+    | "invalid_capability_character";
 }
 
 /**
@@ -49,6 +52,11 @@ export class RegistrationError extends PosemeshError {
   readonly status?: number;
   /** The server's `Retry-After` in milliseconds. */
   readonly retryAfterMs?: number;
+  /**
+   * What to do, for a 409 (usually another instance registered with the same wallet) or a
+   * 402 (the wallet lacks the stake the network requires); `message` ends with it too.
+   */
+  readonly hint?: string;
 }
 
 /** The storage failed: `storage_load_failed`, `storage_save_failed`. */

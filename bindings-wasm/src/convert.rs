@@ -97,6 +97,16 @@ impl<'a> Options<'a> {
         }
     }
 
+    /// A boolean; `false` when absent.
+    pub(crate) fn flag(&self, name: &str) -> Result<bool> {
+        match self.get(name)? {
+            None => Ok(false),
+            Some(value) => value
+                .as_bool()
+                .ok_or_else(|| self.invalid(name, "a boolean")),
+        }
+    }
+
     /// A non-negative integer that fits in `u32`.
     pub(crate) fn count(&self, name: &str) -> Result<Option<u32>> {
         match self.number(name)? {

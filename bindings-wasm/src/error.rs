@@ -55,7 +55,8 @@ pub(crate) struct Error {
     kind: Kind,
     code: &'static str,
     message: String,
-    details: Option<FailureDetail>,
+    /// Boxed: errors travel in every `Result` of the binding, and are rarely this one.
+    details: Option<Box<FailureDetail>>,
     /// The JavaScript error behind it (`fetch`'s `TypeError`), as the error's `cause`.
     cause: Option<JsValue>,
 }
@@ -89,8 +90,9 @@ impl Error {
         Error::new(Kind::Storage, code, message)
     }
 
-    /// A failed registration attempt, with its class, status and `Retry-After`. The
-    /// message is the core's, already free of secrets.
+    /// A failed registration attempt, with its class, status, `Retry-After` and hint. The
+    /// message is the core's text, already free of secrets: the reference's message, then
+    /// `(hint: …)` for a 409 or 402.
     pub(crate) fn registration(failure: &Failure) -> Self {
         let code = match failure.class {
             FailureClass::Conflict => "registration_conflict",
@@ -100,8 +102,8 @@ impl Error {
         Error {
             kind: Kind::Registration,
             code,
-            details: Some(FailureDetail::new(failure)),
-            message: failure.message.clone(),
+            details: Some(Box::new(FailureDetail::new(failure))),
+            message: failure.to_string(),
             cause: None,
         }
     }
@@ -115,7 +117,11 @@ impl Error {
     /// The JavaScript error object.
     pub(crate) fn into_js(self) -> JsValue {
         let details = self.details.as_ref().map_or(JsValue::UNDEFINED, |d| {
-            d.fill(crate::convert::Obj::new()).into_js()
+            let details = d.fill(crate::convert::Obj::new());
+            // The error's own text (the hint after the failure's message), which the details'
+            // `message` would otherwise replace.
+            details.set("message", self.message.as_str());
+            details.into_js()
         });
         let cause = self.cause.unwrap_or(JsValue::UNDEFINED);
         make_error(self.kind.as_str(), self.code, &self.message, details, cause)
@@ -152,7 +158,7 @@ impl From<ChallengeError> for Error {
 }
 
 /// A classified failure as JavaScript sees it (in events, errors and `classifyResponse`):
-/// `{ failureClass, status?, retryAfterMs?, message }`.
+/// `{ failureClass, status?, retryAfterMs?, message, hint? }`.
 #[derive(Debug, Clone)]
 pub(crate) struct FailureDetail {
     /// `conflict`, `retry_fast` or `retry_later`.
@@ -161,8 +167,10 @@ pub(crate) struct FailureDetail {
     pub status: Option<u16>,
     /// The server's `Retry-After`, in milliseconds.
     pub retry_after_ms: Option<f64>,
-    /// What went wrong, safe to log.
+    /// What went wrong, safe to log (the reference's format).
     pub message: String,
+    /// What to do, for a 409 or a 402 (the core's `Failure::hint`).
+    pub hint: Option<&'static str>,
 }
 
 impl FailureDetail {
@@ -172,6 +180,7 @@ impl FailureDetail {
             status: failure.status,
             retry_after_ms: failure.retry_after.map(crate::convert::millis),
             message: failure.message.clone(),
+            hint: failure.hint(),
         }
     }
 
@@ -180,7 +189,8 @@ impl FailureDetail {
         obj.set("failureClass", self.failure_class)
             .set_some("status", self.status)
             .set_some("retryAfterMs", self.retry_after_ms)
-            .set("message", self.message.as_str());
+            .set("message", self.message.as_str())
+            .set_some("hint", self.hint);
         obj
     }
 }

@@ -50,8 +50,12 @@ export interface RegistrarLogger {
 
 /** How the registrar is configured. */
 export interface RegistrarOptions {
-  /** The DDS base URL (`https://dds.example.com`). */
+  /** The DDS base URL: `https://dds.example.com`, or `http://` to a loopback host
+   *  (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`). */
   ddsUrl: string;
+  /** Allow an `http://` DDS whose host is not loopback: the signed request and the
+   *  registration credentials then travel unencrypted. Default `false` (`plaintext_dds`). */
+  allowPlaintextDds?: boolean;
   /**
    * `wallet` (default): SIWE + EIP-191 on `nodes/register-wallet`; no callbacks, the
    * simplest choice for edge workers. `legacy`: `nodes/register` signed over `nodeUrl`; the
@@ -62,7 +66,8 @@ export interface RegistrarOptions {
   nodeUrl?: string;
   /** The node's software version. */
   version: string;
-  /** Capability paths; the wallet flow needs at least one. */
+  /** Capability paths such as `/reconstruction/global-refinement/v1` (a leading `/`, no
+   *  whitespace or control characters); at least one. */
   capabilities?: string[];
   /** The registration credentials (a secret, never logged). */
   registrationCredentials: string;
@@ -717,6 +722,7 @@ impl Inner {
         }
         config.max_retry = options.count("maxRetry")?;
         config.siwe_domains = options.strings("siweDomains")?;
+        config.allow_plaintext_dds = options.flag("allowPlaintextDds")?;
         config.validate()?;
         let storage = options.object("storage")?;
         if let Some(storage) = &storage {

@@ -5,12 +5,13 @@ use crate::convert::{self, Options};
 use crate::error::{Error, FailureDetail, Result};
 use crate::key::PrivateKey;
 use js_sys::Object;
+use posemesh_registration_core::registrar::check_plaintext_dds;
 use posemesh_registration_core::request::{
     checked_siwe_nonce_request, legacy_registration_request, wallet_registration_request,
 };
 use posemesh_registration_core::response::{classify_response, MAX_RESPONSE_BODY};
 use posemesh_registration_core::{
-    BaseUrl, Flow, HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
+    BaseUrl, ConfigError, Flow, HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
 };
 use wasm_bindgen::prelude::*;
 
@@ -27,11 +28,13 @@ export type HeadersLike = Headers | [string, string][] | Record<string, string>;
 export interface RegistrationRequestOptions {
   /** The DDS base URL (`https://dds.example.com`; trailing slashes are removed). */
   ddsUrl: string;
+  /** Allow an `http://` DDS that is not loopback, as the registrar's option does. */
+  allowPlaintextDds?: boolean;
   /** The node's public URL, signed and sent verbatim. */
   nodeUrl: string;
   /** The node's software version (not blank). */
   version: string;
-  /** Capability paths such as `/reconstruction/global-refinement/v1`. */
+  /** Capability paths such as `/reconstruction/global-refinement/v1` (sent as given). */
   capabilities?: string[];
   /** The registration credentials (a secret). */
   registrationCredentials: string;
@@ -52,6 +55,8 @@ export interface SiweChallenge {
 /** What the node sends in a wallet registration. */
 export interface WalletRequestOptions {
   ddsUrl: string;
+  /** Allow an `http://` DDS that is not loopback, as the registrar's option does. */
+  allowPlaintextDds?: boolean;
   /** The nonce response: its parsed JSON, or its body text or bytes. */
   challenge: SiweChallenge | string | Uint8Array;
   version: string;
@@ -85,6 +90,15 @@ export interface FailureInfo {
   retryAfterMs?: number;
   /** A one-line description, safe to log (at most 512 bytes of the body). */
   message: string;
+  /** What to do, for a 409 (usually another instance registered with the same wallet) or a
+   *  402 (the wallet lacks the stake the network requires). */
+  hint?: string;
+}
+
+/** Options of `buildSiweNonceRequest`. */
+export interface SiweNonceRequestOptions {
+  /** Allow an `http://` DDS that is not loopback, as the registrar's option does. */
+  allowPlaintextDds?: boolean;
 }
 
 /** The result of `classifyResponse`. */
@@ -116,6 +130,14 @@ fn string_argument(value: &JsValue, name: &str) -> Result<String> {
         .ok_or_else(|| Error::argument(format!("{name} must be a string")))
 }
 
+/// The DDS URL, refused as the registrar refuses it: malformed, or plaintext to a host
+/// that is not loopback unless `allowPlaintextDds`.
+fn checked_dds_url(text: &str, options: &Options<'_>) -> Result<BaseUrl> {
+    let dds = BaseUrl::parse(text).map_err(ConfigError::DdsUrl)?;
+    check_plaintext_dds(&dds, options.flag("allowPlaintextDds")?)?;
+    Ok(dds)
+}
+
 fn description(options: &Options<'_>) -> Result<(String, Vec<String>, String)> {
     Ok((
         options.required_string("version")?,
@@ -125,8 +147,9 @@ fn description(options: &Options<'_>) -> Result<(String, Vec<String>, String)> {
 }
 
 /// Builds the signed legacy registration, `POST {ddsUrl}/internal/v1/nodes/register`,
-/// exactly as the reference sends it. Throws a `ConfigError` for an invalid URL, blank
-/// version or missing option.
+/// exactly as the reference sends it. Throws a `ConfigError` for an invalid URL (a plaintext
+/// DDS that is not loopback without `allowPlaintextDds` included), blank version or missing
+/// option; the capabilities are sent as given.
 #[wasm_bindgen(js_name = buildRegistrationRequest, unchecked_return_type = "HttpRequest")]
 pub fn build_registration_request(
     key: &PrivateKey,
@@ -134,6 +157,7 @@ pub fn build_registration_request(
 ) -> std::result::Result<JsValue, JsValue> {
     let options = Options::new(&options, "options")?;
     let dds_url = options.required_string("ddsUrl")?;
+    checked_dds_url(&dds_url, &options)?;
     let node_url = options.required_string("nodeUrl")?;
     let (version, capabilities, credentials) = description(&options)?;
     let timestamp = convert::time(
@@ -162,16 +186,17 @@ pub fn build_registration_request(
 
 /// Builds SIWE step 1, `POST {ddsUrl}/internal/v1/auth/siwe/request` for `address`
 /// (the node's `0x` address, `key.ethAddress`; sent in lowercase). Throws a
-/// `PosemeshError` (`invalid_argument`) for an address that is not `0x` and 40 hex digits.
+/// `PosemeshError` (`invalid_argument`) for an address that is not `0x` and 40 hex digits,
+/// a `ConfigError` for a DDS URL the registrar refuses (`options.allowPlaintextDds` as there).
 #[wasm_bindgen(js_name = buildSiweNonceRequest, unchecked_return_type = "HttpRequest")]
 pub fn build_siwe_nonce_request(
     #[wasm_bindgen(unchecked_param_type = "string")] dds_url: JsValue,
     #[wasm_bindgen(unchecked_param_type = "string")] address: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "SiweNonceRequestOptions")] options: JsValue,
 ) -> std::result::Result<JsValue, JsValue> {
     let dds_url = string_argument(&dds_url, "ddsUrl")?;
     let address = string_argument(&address, "address")?;
-    let dds = BaseUrl::parse(&dds_url)
-        .map_err(|err| Error::from(posemesh_registration_core::ConfigError::DdsUrl(err)))?;
+    let dds = checked_dds_url(&dds_url, &Options::new(&options, "options")?)?;
     let request = checked_siwe_nonce_request(&dds, &address)
         .map_err(|err| Error::argument(err.to_string()))?;
     Ok(to_js_request(&request))
@@ -215,6 +240,7 @@ pub fn build_wallet_registration_request(
 ) -> std::result::Result<JsValue, JsValue> {
     let options = Options::new(&options, "options")?;
     let dds_url = options.required_string("ddsUrl")?;
+    checked_dds_url(&dds_url, &options)?;
     let challenge_value = options
         .get("challenge")?
         .ok_or_else(|| Error::option("options.challenge is required"))?;

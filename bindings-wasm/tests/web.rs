@@ -159,7 +159,8 @@ fn arguments_of_the_wrong_type_are_refused_not_trapped() {
             .err()
             .expect("refused");
         assert_error(&err, "PosemeshError", "invalid_argument", "");
-        let err = build_siwe_nonce_request(value.clone(), ADDRESS.into()).unwrap_err();
+        let err = build_siwe_nonce_request(value.clone(), ADDRESS.into(), JsValue::UNDEFINED)
+            .unwrap_err();
         assert_error(&err, "PosemeshError", "invalid_argument", "");
         let err =
             classify(value, object(&[("status", 200.into())]), JsValue::UNDEFINED).unwrap_err();
@@ -256,8 +257,12 @@ fn request_options_are_checked() {
 
 #[wasm_bindgen_test]
 fn wallet_flow_requests() {
-    let nonce =
-        build_siwe_nonce_request("https://dds.example.com/".into(), ADDRESS.into()).unwrap();
+    let nonce = build_siwe_nonce_request(
+        "https://dds.example.com/".into(),
+        ADDRESS.into(),
+        JsValue::UNDEFINED,
+    )
+    .unwrap();
     assert_eq!(
         get_str(&nonce, "url"),
         "https://dds.example.com/internal/v1/auth/siwe/request"
@@ -413,6 +418,14 @@ fn registrar_options_are_checked() {
         (
             legacy_options(&[("flow", "carrier-pigeon".into())]),
             "unknown_flow",
+        ),
+        (
+            legacy_options(&[("ddsUrl", "http://dds.example.com".into())]),
+            "plaintext_dds",
+        ),
+        (
+            legacy_options(&[("capabilities", strings(&["c"]))]),
+            "capability_not_a_path",
         ),
         (
             legacy_options(&[("registerIntervalMs", (-1).into())]),

@@ -85,21 +85,22 @@ impl BaseUrl {
     }
 
     /// Whether the host is this machine's loopback: `localhost` and
-    /// `*.localhost` (RFC 6761), `127.0.0.0/8`, `::1` (also as
-    /// `::ffff:127.x.y.z`). Plaintext to it never leaves the machine.
+    /// `*.localhost` (RFC 6761), `127.0.0.0/8` in plain dotted decimal, `::1`.
+    /// Plaintext to it never leaves the machine. Other spellings (`127.1`,
+    /// octal, IPv4-mapped) are not recognised: they count as remote.
     pub fn is_loopback(&self) -> bool {
-        let host = self.host();
-        let host = host.strip_suffix('.').unwrap_or(&host);
-        if host == "localhost" || host.ends_with(".localhost") {
-            return true;
-        }
-        if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            return v6.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| {
-                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            });
-        }
-        host.parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        let host = url_host(&self.0).unwrap_or("");
+        let host = host.strip_suffix('.').unwrap_or(host);
+        // `localhost`, or a name ending in `.localhost`, in any case.
+        let tail = host.len().checked_sub(9).and_then(|at| host.get(at..));
+        let localhost = tail.is_some_and(|tail| tail.eq_ignore_ascii_case("localhost"))
+            && (host.len() == 9 || host.as_bytes()[host.len() - 10] == b'.');
+        localhost
+            || if host.contains(':') {
+                is_ipv6_loopback(host)
+            } else {
+                is_ipv4_loopback(host)
+            }
     }
 
     /// The host alone, in lower case (IPv6 in brackets, as in the authority).
@@ -126,6 +127,49 @@ impl fmt::Display for BaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// `text` as a number of 1 to `max_digits` digits in `radix` (no sign).
+fn number(text: &str, radix: u32, max_digits: usize) -> Option<u32> {
+    if text.is_empty() || text.len() > max_digits {
+        return None;
+    }
+    text.chars()
+        .try_fold(0, |n, c| Some(n * radix + c.to_digit(radix)?))
+}
+
+/// `127.a.b.c`, each part decimal 0 to 255 without leading zeros (which some
+/// parsers read as octal: `0127.0.0.1` is not loopback to them).
+fn is_ipv4_loopback(host: &str) -> bool {
+    let mut parts = 0;
+    for part in host.split('.') {
+        parts += 1;
+        let decimal = number(part, 10, 3).is_some_and(|n| n <= 255)
+            && (part.len() == 1 || !part.starts_with('0'));
+        if !decimal || (parts == 1 && part != "127") {
+            return false;
+        }
+    }
+    parts == 4
+}
+
+/// `::1` in any of its spellings (`0:0:0:0:0:0:0:1`, `0::1`, `::0:1`): every
+/// group but the last zero or left out, the last one 1.
+fn is_ipv6_loopback(address: &str) -> bool {
+    let (mut groups, mut compressed, mut previous) = (0, false, Some(0));
+    for group in address.split(':') {
+        if previous != Some(0) {
+            return false;
+        }
+        groups += 1;
+        compressed |= group.is_empty();
+        previous = if group.is_empty() {
+            Some(0)
+        } else {
+            number(group, 16, 4)
+        };
+    }
+    previous == Some(1) && (groups == 8 || (compressed && groups <= 8))
 }
 
 /// Checks the node's public URL. It is signed and sent exactly as given, so it
@@ -363,21 +407,36 @@ mod tests {
             ("http://127.255.255.254", false, true),
             ("https://127.0.0.1", true, true),
             ("http://[::1]:8080", false, true),
-            ("http://[::ffff:127.0.0.1]:1", false, true),
+            ("http://[0:0:0:0:0:0:0:1]", false, true),
+            ("http://[0::1]:8080", false, true),
             ("http://localhost", false, true),
             ("http://LOCALHOST:80", false, true),
             ("http://localhost.:80", false, true),
             ("http://dds.localhost:8080/api", false, true),
+            ("http://a.b.LocalHost:1", false, true),
             // Look-alikes and other private addresses are not loopback.
             ("http://localhost.example.com", false, false),
             ("http://notlocalhost", false, false),
+            ("http://xlocalhost", false, false),
+            ("http://localhost.x", false, false),
+            ("http://ålocalhost", false, false),
             ("http://127.0.0.1.example.com", false, false),
             ("http://128.0.0.1", false, false),
             ("http://10.0.0.1", false, false),
             ("http://0.0.0.0", false, false),
             ("http://[::2]", false, false),
             ("http://[::ffff:10.0.0.1]", false, false),
+            ("http://[::ffff:127.0.0.1]", false, false),
+            ("http://[1::1]", false, false),
+            ("http://[::1:1]", false, false),
+            ("http://[0:0:0:0:0:0:1]", false, false),
             ("http://127.1", false, false),
+            ("http://0127.0.0.1", false, false),
+            ("http://127.0.0.01", false, false),
+            ("http://127.0.0.256", false, false),
+            ("http://127.0.0.1.2", false, false),
+            ("http://127.+0.0.1", false, false),
+            ("http://[::00001]", false, false),
         ];
         for (url, https, loopback) in cases {
             let base = BaseUrl::parse(url).unwrap_or_else(|e| panic!("{url:?}: {e}"));

@@ -130,8 +130,9 @@ struct RegisterExample {
             // Prints the DDS, the address and the status; never a secret.
             print(registrar)
             exit(0)
-        } catch RegistrationError.AttemptFailed(let failureClass, let status, _, let detail) {
+        } catch RegistrationError.AttemptFailed(let failureClass, let status, _, let detail, let hint) {
             print("error: \(detail) (\(failureClass), status \(status.map(String.init) ?? "none"))")
+            if let hint { print("hint: \(hint)") }
             exit(1)
         } catch {
             // InvalidKey, InvalidConfig, ...: the Rust text, never the key or the secret.

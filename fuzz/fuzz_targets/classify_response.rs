@@ -232,7 +232,13 @@ fuzz_target!(|input: Input| {
                     .and_then(|value| parse_retry_after(value, now))
             );
             check_one_line(&failure.message);
-            assert_eq!(failure.to_string(), failure.message);
+            // The text users see: the message, then what to do for a 409 or 402.
+            let shown = match failure.hint() {
+                Some(hint) => format!("{} (hint: {hint})", failure.message),
+                None => failure.message.clone(),
+            };
+            assert_eq!(failure.to_string(), shown);
+            assert_eq!(failure.hint().is_some(), matches!(status, 402 | 409), "status {status}");
             if (300..400).contains(&status) {
                 // Redirects are never followed; the message names where to.
                 assert!(failure.message.contains("not followed"), "{}", failure.message);

@@ -259,6 +259,56 @@ fn configuration_rules_are_the_cores() {
         Err(ConfigError::NodeUrlWithWallet)
     );
     assert_eq!(Flow::from_options(None, None), Ok(Flow::Wallet));
+    // plaintext_dds_is_refused_unless_loopback_or_allowed
+    let mut plain = wallet_config("http://dds.example.com", "1.0.0", "s3cret");
+    assert!(matches!(
+        build(plain.clone()),
+        Some(DriverError::Config(ConfigError::PlaintextDds))
+    ));
+    plain.allow_plaintext_dds = true;
+    assert!(build(plain).is_none(), "allowed");
+    assert!(build(wallet_config("http://localhost:9", "1.0.0", "s3cret")).is_none());
+    // capabilities_are_paths
+    for (capabilities, code) in [
+        (vec![], "no_capabilities"),
+        (vec!["c"], "capability_not_a_path"),
+        (vec!["/a b"], "invalid_capability_character"),
+    ] {
+        let mut config = wallet_config(dds, "1.0.0", "s3cret");
+        config.node.capabilities = capabilities.iter().map(|c| (*c).to_owned()).collect();
+        match build(config) {
+            Some(DriverError::Config(err)) => assert_eq!(err.code(), code, "{capabilities:?}"),
+            other => panic!("{capabilities:?}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn conflict_and_missing_stake_say_what_to_do() {
+    let dds = Dds::start().await;
+    for (status, hint) in [(409, "same wallet"), (402, "lacks the stake")] {
+        let (events, driver) = recorded_driver(&dds).await;
+        dds.faults(json!([{ "status": status, "body": "refused" }]))
+            .await;
+        let Err(RegisterOnceError::Failed(failure)) = driver.register_once().await else {
+            panic!("a {status} is a failure");
+        };
+        let advice = failure.hint().expect("a hint");
+        assert!(advice.contains(hint), "{advice}");
+        assert!(failure.message.ends_with("body_snippet: refused"));
+        assert!(failure
+            .to_string()
+            .ends_with(&format!("body_snippet: refused (hint: {advice})")));
+        let events = events.lock().unwrap();
+        let ended = events
+            .iter()
+            .find(|e| e.attempt_result().is_some())
+            .expect("the attempt's end");
+        let fields = ended.fields();
+        assert!(fields
+            .iter()
+            .any(|(name, value)| *name == "hint" && value.to_string() == advice));
+    }
 }
 
 /// A store whose saves fail.

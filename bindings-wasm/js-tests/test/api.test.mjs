@@ -102,11 +102,22 @@ test("classifyResponse accepts Headers, pairs and records", () => {
 
 test("options are validated with ConfigError codes, never echoing the secret", () => {
   const key = PrivateKey.fromHex(KEY_HEX);
-  const base = { ddsUrl: DEAD_DDS, flow: "legacy", nodeUrl: "http://127.0.0.1:2", version: "1", registrationCredentials: SECRET };
+  const base = {
+    ddsUrl: DEAD_DDS, flow: "legacy", nodeUrl: "http://127.0.0.1:2", version: "1",
+    capabilities: ["/x/v1"], registrationCredentials: SECRET,
+  };
   const cases = [
     [{ ...base, ddsUrl: "dds.example.com" }, "invalid_dds_url"],
     [{ ...base, nodeUrl: "http://user:pw@node" }, "invalid_node_url"],
-    [{ ...base, flow: "wallet", nodeUrl: undefined }, "no_capabilities"],
+    [{ ...base, flow: "wallet", nodeUrl: undefined, capabilities: [] }, "no_capabilities"],
+    [{ ...base, capabilities: [] }, "no_capabilities"],
+    [{ ...base, capabilities: ["c"] }, "capability_not_a_path"],
+    [{ ...base, capabilities: ["/a b"] }, "invalid_capability_character"],
+    [{ ...base, ddsUrl: "http://dds.example.com" }, "plaintext_dds"],
+    [{ ...base, ddsUrl: "https://dds.example.com?x=1" }, "invalid_dds_url"],
+    [{ ...base, ddsUrl: "https://user:pw@dds.example.com" }, "invalid_dds_url"],
+    [{ ...base, ddsUrl: "https://dds.example.com#f" }, "invalid_dds_url"],
+    [{ ...base, allowPlaintextDds: "yes" }, "invalid_option"],
     [{ ...base, flow: "wallet" }, "node_url_with_wallet"],
     [{ ...base, flow: undefined }, "node_url_with_wallet"],
     [{ ...base, nodeUrl: undefined }, "missing_node_url"],
@@ -147,6 +158,7 @@ test("the registrar never shows the key or the secret; logs carry no secret", as
       flow: "legacy",
       nodeUrl: "http://127.0.0.1:2",
       version: "1",
+      capabilities: ["/x/v1"],
       registrationCredentials: SECRET,
       logger: console,
       onEvent: (event) => events.push(event),
@@ -187,6 +199,7 @@ test("events reach EventTarget listeners as CustomEvents", async () => {
     flow: "legacy",
     nodeUrl: "http://127.0.0.1:2",
     version: "1",
+    capabilities: ["/x/v1"],
     registrationCredentials: SECRET,
   });
   const seen = [];
@@ -249,6 +262,7 @@ test("handleCallback answers /health, the callback and 404", async () => {
     flow: "legacy",
     nodeUrl: "http://127.0.0.1:2",
     version: "1",
+    capabilities: ["/x/v1"],
     registrationCredentials: SECRET,
   });
   const health = await registrar.handleCallback(
@@ -278,6 +292,7 @@ test("tick(now) and state errors", async () => {
     flow: "legacy",
     nodeUrl: "http://127.0.0.1:2",
     version: "1",
+    capabilities: ["/x/v1"],
     registrationCredentials: SECRET,
     storage,
   });

@@ -196,6 +196,7 @@ test("a slow DDS times out after requestTimeoutMs", async () => {
       flow: "legacy",
       nodeUrl: "http://127.0.0.1:9/node",
       version: "1.2.3",
+      capabilities: CAPABILITIES,
       registrationCredentials: CREDENTIALS,
       requestTimeoutMs: 300,
       logger: console,

@@ -9,6 +9,7 @@ import init, {
   RegistrationError,
   PosemeshError,
   buildRegistrationRequest,
+  buildSiweNonceRequest,
   buildWalletRegistrationRequest,
   classifyResponse,
   formatTimestamp,
@@ -88,6 +89,10 @@ const options: RegistrarOptions = {
   },
   seed: 42n,
 };
+const plaintext: RegistrarOptions = { ...options, ddsUrl: "http://dds.internal", allowPlaintextDds: true };
+const nonce: HttpRequest = buildSiweNonceRequest("http://dds.internal", address, { allowPlaintextDds: true });
+// @ts-expect-error the opt-in is a boolean
+const plaintextString: RegistrarOptions = { ...options, allowPlaintextDds: "yes" };
 // @ts-expect-error flows are a closed set
 const badFlow: RegistrarOptions = { ...options, flow: "pigeon" };
 
@@ -110,6 +115,7 @@ try {
   if (err instanceof RegistrationError) {
     const code: "registration_conflict" | "registration_rejected" | "registration_unavailable" = err.code;
     const status: number | undefined = err.status;
+    const hint: string | undefined = err.hint;
   } else if (err instanceof PosemeshError) {
     const code: string = err.code;
   }
@@ -139,6 +145,7 @@ registrar.events.addEventListener("status.transition", (event) => {
 });
 registrar.events.addEventListener("registration.error", (event) => {
   const info: FailureInfo = event.detail.failure;
+  const hint: string | undefined = info.hint;
   const retry: number | undefined = event.detail.retryInMs;
   // @ts-expect-error a registration.error has no elapsedMs guarantee
   const elapsed: number = event.detail.elapsedMs;
@@ -164,6 +171,7 @@ async function scoped(): Promise<void> {
   const dispose: () => Promise<void> = registrar[Symbol.asyncDispose];
 }
 
+export { plaintext, nonce, plaintextString };
 export { typedTarget, callOptions, scoped, newEvents, address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
 
 // The DDS session and the metrics.

@@ -154,16 +154,16 @@ pub enum ConfigError {
          --allow-plaintext-dds on the command line)"
     )]
     PlaintextDds,
-    /// A capability that does not start with `/` (shown shortened).
+    /// A capability that does not start with `/` (shown sanitised, shortened).
     #[error(
-        "capability {0:?} is not a path: capabilities start with / \
+        "capability \"{0}\" is not a path: capabilities start with / \
          (/reconstruction/global-refinement/v1, /splatter/colmap/v1)"
     )]
     CapabilityNotAPath(String),
-    /// A capability with whitespace or a control character (shown shortened, escaped).
+    /// A capability with whitespace or a control character (shown sanitised, shortened).
     #[error(
-        "capability {0:?} contains whitespace or a control character: capabilities are paths \
-         such as /splatter/colmap/v1"
+        "capability \"{0}\" contains whitespace or a control character: capabilities are \
+         paths such as /splatter/colmap/v1"
     )]
     CapabilityCharacter(String),
 }
@@ -356,22 +356,19 @@ fn check_capability_paths(capabilities: &[String]) -> Result<(), ConfigError> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control())
         {
-            return Err(ConfigError::CapabilityCharacter(shortened(capability)));
+            return Err(ConfigError::CapabilityCharacter(shown(capability)));
         }
         if !capability.starts_with('/') {
-            return Err(ConfigError::CapabilityNotAPath(shortened(capability)));
+            return Err(ConfigError::CapabilityNotAPath(shown(capability)));
         }
     }
     Ok(())
 }
 
-/// At most 64 characters of `text` (then `…`), for an error that names it.
-fn shortened(text: &str) -> String {
-    let mut short: String = text.chars().take(64).collect();
-    if short.len() < text.len() {
-        short.push('…');
-    }
-    short
+/// A capability as an error names it: on one line, no control characters,
+/// at most 64 characters (then `…`).
+fn shown(capability: &str) -> String {
+    redact::short_text(capability, 64)
 }
 
 /// A challenge's domain is compared with these as written: a URL here would
