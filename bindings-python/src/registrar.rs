@@ -158,6 +158,7 @@ fn build(
     state: Option<&Bound<'_, PyAny>>,
     seed: Option<u64>,
     mut access: DdsAccess,
+    allow_plaintext_dds: bool,
 ) -> PyResult<PyBaseRegistrar> {
     let secret = Secret::new(
         registration_secret
@@ -215,7 +216,7 @@ fn build(
     config.request_timeout = duration_from_secs_f64(request_timeout);
     config.max_retry = max_retry;
     config.siwe_domains = std::mem::take(&mut access.siwe_domains);
-    config.allow_plaintext_dds = access.allow_plaintext_dds;
+    config.allow_plaintext_dds = allow_plaintext_dds;
 
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
@@ -246,16 +247,14 @@ fn build(
     })
 }
 
-/// How the DDS is reached: proxies, extra trusted certificates, the names it
-/// may give itself in SIWE challenges, and whether plaintext is allowed.
+/// How the DDS is reached: proxies, extra trusted certificates, and the
+/// names it may give itself in SIWE challenges.
 pub(crate) struct DdsAccess {
     proxy: Option<String>,
     env_proxy: bool,
     ca_bundle: Option<PathBuf>,
     /// Names the DDS may give itself in SIWE challenges besides its URL's host.
     siwe_domains: Vec<String>,
-    /// An `http://` DDS that is not loopback is allowed (the core's rule).
-    allow_plaintext_dds: bool,
 }
 
 impl DdsAccess {
@@ -264,7 +263,6 @@ impl DdsAccess {
         env_proxy: bool,
         ca_bundle: Option<&Bound<'_, PyAny>>,
         siwe_domains: Option<&Bound<'_, PyAny>>,
-        allow_plaintext_dds: bool,
     ) -> PyResult<Self> {
         let siwe_domains = match siwe_domains.filter(|d| !d.is_none()) {
             Some(domains) => string_list_arg(domains, "siwe_domains")?,
@@ -287,7 +285,6 @@ impl DdsAccess {
             env_proxy,
             ca_bundle,
             siwe_domains,
-            allow_plaintext_dds,
         })
     }
 
@@ -594,13 +591,7 @@ impl PyRegistrar {
         siwe_domains: Option<&Bound<'_, PyAny>>,
         allow_plaintext_dds: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let access = DdsAccess::from_args(
-            proxy,
-            env_proxy,
-            ca_bundle,
-            siwe_domains,
-            allow_plaintext_dds,
-        )?;
+        let access = DdsAccess::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
         let base = build(
             py,
             dds_url,
@@ -616,6 +607,7 @@ impl PyRegistrar {
             state,
             seed,
             access,
+            allow_plaintext_dds,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(PyRegistrar {}))
     }
@@ -746,13 +738,7 @@ impl PyAsyncRegistrar {
         siwe_domains: Option<&Bound<'_, PyAny>>,
         allow_plaintext_dds: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let access = DdsAccess::from_args(
-            proxy,
-            env_proxy,
-            ca_bundle,
-            siwe_domains,
-            allow_plaintext_dds,
-        )?;
+        let access = DdsAccess::from_args(proxy, env_proxy, ca_bundle, siwe_domains)?;
         let base = build(
             py,
             dds_url,
@@ -768,6 +754,7 @@ impl PyAsyncRegistrar {
             state,
             seed,
             access,
+            allow_plaintext_dds,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(PyAsyncRegistrar {}))
     }

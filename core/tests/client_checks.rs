@@ -7,9 +7,8 @@ mod common;
 use common::*;
 use posemesh_registration_core::registrar::check_plaintext_dds;
 use posemesh_registration_core::response::{CONFLICT_HINT, PAYMENT_REQUIRED_HINT};
-use posemesh_registration_core::{
-    BaseUrl, ConfigError, FieldValue, Flow, RegistrarConfig, UrlError,
-};
+use posemesh_registration_core::{BaseUrl, ConfigError, Event, Flow, RegistrarConfig, UrlError};
+use std::collections::HashMap;
 
 fn config(dds: &str, flow: Flow, capabilities: &[&str]) -> Result<RegistrarConfig, ConfigError> {
     RegistrarConfig::new(
@@ -196,64 +195,55 @@ fn config_with_escape() -> RegistrarConfig {
     config("https://dds.example.com", Flow::Wallet, &["/a\u{1b}[2Kb"]).unwrap()
 }
 
-fn field(fields: &[(&'static str, FieldValue)], name: &str) -> Option<String> {
-    fields
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_string())
+/// The event that ends the first attempt of `config` when the DDS answers
+/// `status` with `body`, and its fields as text.
+fn attempt_answered(
+    config: RegistrarConfig,
+    status: u16,
+    body: &str,
+) -> (Event, HashMap<&'static str, String>) {
+    let mut sim = Sim::new(config, None);
+    sim.run_until_transmit(secs(2));
+    let outs = sim.respond(status, &[], body.as_bytes());
+    let ended = events(&outs)
+        .into_iter()
+        .find(|e| e.attempt_result().is_some())
+        .expect("the attempt's end");
+    let fields = ended
+        .fields()
+        .into_iter()
+        .map(|(name, value)| (name, value.to_string()))
+        .collect();
+    (ended, fields)
 }
 
 #[test]
 fn conflict_and_payment_required_answers_carry_a_hint() {
-    // 409: the conflict event, with the usual cause.
-    let mut sim = Sim::new(legacy_config(), None);
-    sim.run_until_transmit(secs(2));
-    let outs = sim.respond(409, &[], b"already registered");
-    let conflict = events(&outs)
-        .into_iter()
-        .find(|e| e.name() == "registration.conflict")
-        .expect("a conflict event");
-    let fields = conflict.fields();
-    assert_eq!(field(&fields, "hint").as_deref(), Some(CONFLICT_HINT));
-    let error = field(&fields, "error").unwrap();
-    assert!(
-        error.ends_with("body_snippet: already registered"),
-        "{error}"
-    );
-    assert!(conflict
-        .to_string()
-        .ends_with(&format!("(hint: {CONFLICT_HINT})")));
-
-    // 402: a rejected attempt, with the stake the wallet lacks.
-    let mut sim = Sim::new(wallet_config(), None);
-    sim.run_until_transmit(secs(2));
-    let outs = sim.respond(402, &[], b"insufficient stake");
-    let failed = events(&outs)
-        .into_iter()
-        .find(|e| e.name() == "registration.error")
-        .expect("an error event");
-    let fields = failed.fields();
-    assert_eq!(
-        field(&fields, "hint").as_deref(),
-        Some(PAYMENT_REQUIRED_HINT)
-    );
-    assert_eq!(
-        field(&fields, "status").as_deref(),
-        Some("402 Payment Required")
-    );
-    assert!(field(&fields, "error")
-        .unwrap()
-        .ends_with("body_snippet: insufficient stake"));
-    assert!(failed.to_string().contains(PAYMENT_REQUIRED_HINT));
+    // (status, the attempt's event, its hint): 409, the usual cause; 402, the
+    // stake the wallet lacks. The error field keeps the reference's message.
+    for (config, status, name, hint) in [
+        (legacy_config(), 409, "registration.conflict", CONFLICT_HINT),
+        (
+            wallet_config(),
+            402,
+            "registration.error",
+            PAYMENT_REQUIRED_HINT,
+        ),
+    ] {
+        let (event, fields) = attempt_answered(config, status, "refused");
+        assert_eq!(event.name(), name);
+        assert_eq!(fields.get("hint").map(String::as_str), Some(hint));
+        assert!(
+            fields["error"].ends_with("body_snippet: refused"),
+            "{fields:?}"
+        );
+        assert!(event.to_string().ends_with(&format!("(hint: {hint})")));
+    }
+    let (_, fields) = attempt_answered(wallet_config(), 402, "");
+    assert_eq!(fields["status"], "402 Payment Required");
 
     // Any other answer: no hint field at all.
-    let mut sim = Sim::new(legacy_config(), None);
-    sim.run_until_transmit(secs(2));
-    let outs = sim.respond(503, &[], b"busy");
-    let failed = events(&outs)
-        .into_iter()
-        .find(|e| e.name() == "registration.error")
-        .unwrap();
-    assert_eq!(field(&failed.fields(), "hint"), None);
-    assert!(!failed.to_string().contains("hint"));
+    let (event, fields) = attempt_answered(legacy_config(), 503, "busy");
+    assert_eq!(fields.get("hint"), None);
+    assert!(!event.to_string().contains("hint"));
 }
