@@ -387,8 +387,7 @@ fn the_token_is_never_shown() {
 
 #[test]
 fn a_remote_signer_signs_the_sign_in() {
-    let reg =
-        Registrar::with_remote_signer(config(), KEY_ADDRESS, None, t0(), SEED).unwrap();
+    let reg = Registrar::with_remote_signer(config(), KEY_ADDRESS, None, t0(), SEED).unwrap();
     let mut sim = Sim::from_registrar(reg, t0());
     sim.run_until_transmit(secs(2));
     let outs = sim.respond(200, &[], &challenge_json("regn0nce1"));
