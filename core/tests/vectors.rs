@@ -5,6 +5,7 @@
 //! an emptied or renamed section fails instead of passing vacuously.
 
 use posemesh_registration_core::keys::{self, KeyError};
+use posemesh_registration_core::registrar::session::siwe_verify_request;
 use posemesh_registration_core::request::{self, Method};
 use posemesh_registration_core::{BaseUrl, NodeDescription, PrivateKey, SiweChallenge, UnixTime};
 use serde_json::Value;
@@ -343,6 +344,23 @@ fn requests_siwe() {
             key.sign_eip191(s(expected, "message").as_bytes()),
             s(expected, "signature"),
             "{name}"
+        );
+
+        // The session's sign-in sends the same signed message to verify.
+        let message = challenge.message(&address);
+        let signature = key.sign_eip191(message.as_bytes());
+        let sign_in = siwe_verify_request(&dds, &address, &message, &signature);
+        let expected_sign_in = &expected["sign_in"];
+        assert_eq!(
+            sign_in.method.as_str(),
+            s(expected_sign_in, "method"),
+            "{name}"
+        );
+        assert_eq!(sign_in.url, s(expected_sign_in, "url"), "{name}");
+        assert_eq!(
+            std::str::from_utf8(&sign_in.body).unwrap(),
+            s(expected_sign_in, "body"),
+            "{name}: sign-in body differs"
         );
         checked += 1;
     }

@@ -643,6 +643,12 @@ def build_requests() -> dict:
                 "url": base + "/internal/v1/nodes/register-wallet",
                 "body": body,
             },
+            # The DDS session's sign-in: the same signed message, exchanged for a token.
+            "sign_in": {
+                "method": "POST",
+                "url": base + "/internal/v1/auth/siwe/verify",
+                "body": serde_compact({"address": addr, "message": msg, "signature": sig}),
+            },
         }
         siwe.append(entry)
     assert siwe[0]["expected"]["nonce_request"]["body"] == '{"wallet":"%s"}' % KNOWN_ADDR
@@ -653,7 +659,9 @@ def build_requests() -> dict:
             "body keys url, version, registration_credentials, signature, timestamp, public_key, "
             "capabilities; signature over node_url + timestamp) and the SIWE wallet flow "
             "(POST {base}/internal/v1/auth/siwe/request then POST {base}/internal/v1/nodes/register-wallet, "
-            "body keys message, signature, registration_credentials, capabilities, version). "
+            "body keys message, signature, registration_credentials, capabilities, version); the "
+            "session's sign-in is POST {base}/internal/v1/auth/siwe/verify with body keys address, "
+            "message, signature. "
             "{base} is dds_base_url with all trailing '/' removed. Bodies are compact JSON exactly as "
             "serde_json::to_string writes them (no spaces, non-ASCII and '/' unescaped, control "
             "characters escaped, \\u00XX in lowercase hex). The SIWE address is the lowercase 0x address."
