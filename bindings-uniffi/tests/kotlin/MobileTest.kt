@@ -158,6 +158,11 @@ class MobileTest {
                     assertEquals("the registration loop is already running on this registrar", running.message)
                     assertEquals(running.message, running.toString())
                 }
+                // The loop's first attempt starts at once: its abandoned request may still reach
+                // the DDS. Let it land before queueing the fault, and make the next attempt a real
+                // one whether or not that request registered the node.
+                delay(300)
+                registrar.registerAgain()
                 MockDds.faults("""{"status":503,"retry_after":"7","path":"/internal/v1/auth/siwe/request","body":"busy"}""")
                 val failed = assertFailsWith<RegistrationException.AttemptFailed> { registrar.registerOnce() }
                 val message = assertNotNull(failed.message)
