@@ -25,6 +25,9 @@ def test_example_registers_and_exits_zero(dds: Dds, tmp_path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"registered {key.eth_address} with {dds.url}: registered" in result.stdout
     assert "registration.success" in result.stderr  # the logging events
+    assert "signed in; access token valid until " in result.stdout
+    assert "session.signed_in" in result.stderr
+    assert dds.readout()["sign_ins"] == 1
     [entry] = dds.accepted("/internal/v1/nodes/register-wallet")  # the default flow
     assert entry["address"] == key.eth_address
     assert (tmp_path / "state.json").exists()

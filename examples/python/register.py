@@ -6,8 +6,9 @@
     POSEMESH_PRIVATE_KEY=<64 hex digits> \
     python register.py
 
-It registers with the wallet (SIWE) flow; set POSEMESH_NODE_URL to use the
-legacy flow instead, where the DDS calls the node back at that URL. Exits 0
+It registers with the wallet (SIWE) flow and signs in to the DDS for an access
+token (shown by its expiry only); set POSEMESH_NODE_URL to use the legacy flow
+instead, where the DDS calls the node back at that URL. Exits 0
 once the node is registered ("registered", or "adopted" when the state file
 already holds a fresh registration for this configuration), 1 if the DDS
 refused or could not be reached, 2 if the configuration is incomplete. A node
@@ -50,6 +51,15 @@ def main() -> int:
         print(f"registration failed: {error}", file=sys.stderr)
         return 1
     print(f"registered {registrar.eth_address} with {registrar.dds_url}: {outcome}")
+    if not node_url:
+        # The DDS session: a bearer token for the node's own DDS calls, signed in
+        # with the node's key. Use it as "Bearer " + token.expose(); never print it.
+        try:
+            token = registrar.token(timeout=30)
+        except (pr.RegistrationError, TimeoutError) as error:
+            print(f"sign-in failed: {error}", file=sys.stderr)
+            return 1
+        print(f"signed in; access token valid until {token.expires_at:%Y-%m-%d %H:%M:%S} UTC")
     return 0
 
 
