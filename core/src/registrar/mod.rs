@@ -608,17 +608,8 @@ impl Registrar {
         }
         match &self.phase {
             Phase::InFlight(flight) if now >= flight.deadline => {
-                let id = flight.id;
-                if matches!(flight.step, Step::Sign(_)) {
-                    let reason = "no signature within the request timeout".to_owned();
-                    self.handle_signature(id, Err(reason), now);
-                } else {
-                    let error = TransportError::new(
-                        response::TransportErrorKind::Timeout,
-                        "no response within the request timeout",
-                    );
-                    self.handle_response(id, Err(error), now);
-                }
+                let (id, signing) = (flight.id, matches!(flight.step, Step::Sign(_)));
+                self.time_out(id, signing, now);
             }
             Phase::Idle if now >= self.next_check => self.check(now),
             // The host never answered `AcquireLock`. Without this the registrar
@@ -642,6 +633,22 @@ impl Registrar {
             if !self.outputs.iter().any(|o| matches!(o, Output::LoadShared)) {
                 self.outputs.push_back(Output::LoadShared);
             }
+        }
+    }
+
+    /// Answers request `id` (a signature when `signing`) as unanswered within
+    /// the request timeout, routed like any answer (the registration's or the
+    /// session's).
+    fn time_out(&mut self, id: RequestId, signing: bool, now: UnixTime) {
+        if signing {
+            let reason = "no signature within the request timeout".to_owned();
+            self.handle_signature(id, Err(reason), now);
+        } else {
+            let error = TransportError::new(
+                response::TransportErrorKind::Timeout,
+                "no response within the request timeout",
+            );
+            self.handle_response(id, Err(error), now);
         }
     }
 

@@ -238,10 +238,13 @@ impl Registrar {
         let Some(session) = self.session.as_deref_mut() else {
             return;
         };
-        if let SessionPhase::InFlight { deadline, id, .. } = &session.phase {
+        if let SessionPhase::InFlight {
+            deadline, id, step, ..
+        } = &session.phase
+        {
             if now >= *deadline {
-                let id = *id;
-                self.session_failed_step(id, now);
+                let (id, signing) = (*id, matches!(step, SessionStep::Sign(_)));
+                self.time_out(id, signing, now);
             }
             return;
         }
@@ -252,24 +255,6 @@ impl Registrar {
         if registered && due && now >= session.next_try {
             let request = request::siwe_nonce_request(&self.config.dds_url, &self.address());
             self.session_transmit(request, SessionStep::Challenge, now);
-        }
-    }
-
-    /// A request or signature the session waited for took too long.
-    fn session_failed_step(&mut self, id: RequestId, now: UnixTime) {
-        let step = match self.session.as_deref().map(|s| &s.phase) {
-            Some(SessionPhase::InFlight { step, .. }) => step.clone(),
-            _ => return,
-        };
-        if let SessionStep::Sign(_) = step {
-            let reason = "no signature within the request timeout".to_owned();
-            self.session_signature(id, Err(reason), now);
-        } else {
-            let error = TransportError::new(
-                response::TransportErrorKind::Timeout,
-                "no response within the request timeout",
-            );
-            self.session_response(id, Err(error), now);
         }
     }
 
