@@ -2110,3 +2110,46 @@ fn rejected_callbacks_warn_at_most_once_per_interval() {
     );
     assert_eq!(post(&mut sim).0, Level::Debug);
 }
+
+#[test]
+fn wallet_renewal_under_a_shared_snapshot_takes_the_lock_and_stays_registered() {
+    let mut config = wallet_config();
+    config.use_lock = true;
+    let mut sim = Sim::new(config, None);
+    // Register under the lock.
+    for _ in 0..10 {
+        if sim.lock_requested {
+            break;
+        }
+        sim.advance_to_event();
+    }
+    assert!(sim.lock_requested, "the first attempt asks for the lock");
+    sim.lock(LockOutcome::Acquired { fresh: None });
+    sim.respond(200, &[], &challenge_json("n0nce1"));
+    sim.respond(200, &[], b"{}");
+    assert_eq!(sim.reg.status(), Status::Registered);
+    let registered = sim.reg.snapshot();
+
+    // A TTL later the renewal asks for the lock again; the stored snapshot is
+    // this worker's own, older than a TTL: it renews, still registered.
+    let mut outs = Vec::new();
+    while !sim.lock_requested {
+        outs.extend(sim.advance_to_event());
+    }
+    let outs_lock = sim.lock(LockOutcome::Acquired {
+        fresh: Some(registered),
+    });
+    outs.extend(outs_lock);
+    assert!(
+        sim.in_flight.is_some(),
+        "the renewal's nonce request: {outs:?}"
+    );
+    let names = event_names(&outs);
+    assert!(!names.contains(&"healthcheck.expired"), "{names:?}");
+    assert!(!names.contains(&"status.transition"), "{names:?}");
+    assert_eq!(sim.reg.status(), Status::Registered);
+    sim.respond(200, &[], &challenge_json("n0nce2"));
+    let outs = sim.respond(200, &[], b"{}");
+    assert!(event_names(&outs).contains(&"registration.success"));
+    assert!(outs.contains(&Output::ReleaseLock), "{outs:?}");
+}
