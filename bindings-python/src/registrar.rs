@@ -24,7 +24,6 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// How long `stop()` waits for the loop to wind down when no timeout is given.
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,8 +70,6 @@ pub(crate) struct Inner {
     state: String,
     /// This registrar's loop task, once started.
     running: Mutex<Option<Background>>,
-    /// Bumped by `stop()`: ends the `statuses()` iterators opened before.
-    stops: watch::Sender<u64>,
 }
 
 impl Inner {
@@ -93,7 +90,6 @@ impl Inner {
     /// returns what closes when this registrar's loop task has ended.
     fn stop(&self) -> Option<Background> {
         self.driver.stop();
-        self.stops.send_modify(|stops| *stops += 1);
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -242,7 +238,6 @@ fn build(
             driver,
             state: state_name,
             running: Mutex::new(None),
-            stops: watch::Sender::new(0),
         }),
     })
 }
@@ -311,11 +306,8 @@ impl DdsAccess {
     module = "posemesh_registration._native"
 )]
 pub(crate) struct PyStatusStream {
-    /// The driver's status stream.
+    /// The driver's status stream (it ends at `stop()`).
     receiver: Arc<tokio::sync::Mutex<BoxStream<'static, Status>>>,
-    /// Ends the stream once it differs from `opened_at`.
-    stops: watch::Receiver<u64>,
-    opened_at: u64,
 }
 
 #[pymethods]
@@ -323,19 +315,10 @@ impl PyStatusStream {
     /// The next status goes to `done` (`None` once the registrar stopped).
     fn _next(&self, done: Py<PyAny>) -> PyCall {
         let receiver = self.receiver.clone();
-        let mut stops = self.stops.clone();
-        let opened_at = self.opened_at;
         bridge::spawn(
             done,
             async move {
-                let mut receiver = receiver.lock().await;
-                // Statuses first: one that came before the stop is still told,
-                // even when the stop is seen in the same wake-up.
-                let next = tokio::select! {
-                    biased;
-                    next = receiver.next() => next,
-                    _ = stops.wait_for(|stops| *stops != opened_at) => None,
-                };
+                let next = receiver.lock().await.next().await;
                 Ok(next.map(|status| status.as_str()))
             },
             None,
@@ -418,14 +401,9 @@ impl PyBaseRegistrar {
     /// The current status, then every change, until `stop()` (the package's
     /// `statuses()` iterates over it).
     fn _statuses(&self) -> PyStatusStream {
-        let stops = self.inner.stops.subscribe();
-        let opened_at = *stops.borrow();
+        let statuses = self.inner.driver.status_stream().boxed();
         PyStatusStream {
-            receiver: Arc::new(tokio::sync::Mutex::new(
-                self.inner.driver.status_stream().boxed(),
-            )),
-            stops,
-            opened_at,
+            receiver: Arc::new(tokio::sync::Mutex::new(statuses)),
         }
     }
 
@@ -685,8 +663,11 @@ impl PyRegistrar {
         if driver.status() == Status::Registered {
             return Ok(true); // also with timeout=0, which may end before the task first runs
         }
-        let waiting = async move { driver.wait_for_status(Status::Registered).await };
-        Ok(wait(slf.py(), waiting, wait_timeout(timeout))?.is_some())
+        let waiting = async move {
+            let limit = wait_timeout(timeout);
+            driver.wait_for_status(Status::Registered, limit).await
+        };
+        Ok(wait(slf.py(), waiting, None)?.unwrap_or(false))
     }
 
     /// Starts the background loop (`with Registrar(...) as registrar:`).
@@ -836,16 +817,7 @@ impl PyAsyncRegistrar {
         let driver = inner_of(slf).driver.clone();
         bridge::spawn(
             done,
-            async move {
-                let waiting = driver.wait_for_status(Status::Registered);
-                Ok(match timeout {
-                    Some(limit) => tokio::time::timeout(limit, waiting).await.is_ok(),
-                    None => {
-                        waiting.await;
-                        true
-                    }
-                })
-            },
+            async move { Ok(driver.wait_for_status(Status::Registered, timeout).await) },
             None,
         )
     }

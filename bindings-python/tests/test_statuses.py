@@ -84,3 +84,35 @@ def test_status_is_not_registering_after_stop_while_retrying(dds: Dds) -> None:
     assert registrar.status == "registering"  # the loop retries
     registrar.stop()
     assert registrar.status == "disconnected"
+
+
+@pytest.mark.asyncio
+async def test_statuses_begun_after_stop_give_the_status_and_end(dds: Dds) -> None:
+    registrar = pr.AsyncRegistrar(**options(dds))
+    async with registrar:
+        assert await registrar.wait_until_registered(timeout=20)
+    seen: list = []
+    await asyncio.wait_for(collect(registrar, seen), 5)
+    assert seen == [registrar.status]
+    async with registrar:  # a new loop: a new iterator follows it again
+        follower = asyncio.create_task(collect(registrar, seen))
+        assert await registrar.wait_until_registered(timeout=20)
+        await asyncio.sleep(0.05)
+        assert not follower.done()
+    await asyncio.wait_for(follower, 5)  # ended by the second stop()
+    assert seen[-1] == "registered" and len(seen) >= 2
+
+
+def test_a_wait_until_registered_ends_when_stop_is_called(dds: Dds) -> None:
+    import threading
+
+    dds.faults(*[{"status": 503}] * 20)
+    registrar = pr.Registrar(**options(dds))
+    registrar.start()
+    result: list = []
+    waiter = threading.Thread(target=lambda: result.append(registrar.wait_until_registered()))
+    waiter.start()
+    wait_for(lambda: dds.readout()["faults_queued"] < 20, what="a failed attempt")
+    registrar.stop()
+    waiter.join(10)
+    assert result == [False], "stop() ends the wait, which says not registered"

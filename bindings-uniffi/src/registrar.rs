@@ -549,8 +549,8 @@ impl Registrar {
         Arc::new(self.new_watch())
     }
 
-    /// Waits until the status is `status` (returns true) or `timeout` passes
-    /// (returns false).
+    /// Waits until the status is `status` (returns true), or until `timeout`
+    /// passes or `stop()` ends the wait (returns false).
     pub async fn wait_for_status(
         &self,
         status: RegistrationStatus,
@@ -562,8 +562,7 @@ impl Registrar {
             RegistrationStatus::Registering => Status::Registering,
             RegistrationStatus::Registered => Status::Registered,
         };
-        let waiting = async move { driver.wait_for_status(wanted).await };
-        Spawned::new(async move { tokio::time::timeout(timeout, waiting).await.is_ok() })?
+        Spawned::new(async move { driver.wait_for_status(wanted, Some(timeout)).await })?
             .join()
             .await
     }

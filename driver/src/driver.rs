@@ -324,20 +324,37 @@ impl Driver {
         *lock(&self.shared.status)
     }
 
-    /// Every status from now on, starting with the current one.
+    /// Every status from now on, starting with the current one, until
+    /// [`Driver::stop`] ends the stream. Opened after a stop and before the
+    /// loop runs again, it gives the current status and ends.
     pub fn status_stream(&self) -> UnboundedReceiver<Status> {
         let current = lock(&self.shared.status);
         self.shared.status_changes.subscribe_with(*current)
     }
 
-    /// Waits until the status is `wanted` (returns at once if it is).
-    pub async fn wait_for_status(&self, wanted: Status) {
+    /// Waits until the status is `wanted` (`true`, at once if it is), or
+    /// until `timeout` passes or [`Driver::stop`] ends the wait (`false`).
+    pub async fn wait_for_status(&self, wanted: Status, timeout: Option<Duration>) -> bool {
         let mut statuses = self.status_stream();
-        while let Some(status) = statuses.next().await {
-            if status == wanted {
-                return;
+        let reached = async {
+            while let Some(status) = statuses.next().await {
+                if status == wanted {
+                    return true;
+                }
             }
-        }
+            false
+        };
+        let Some(timeout) = timeout else {
+            return reached.await;
+        };
+        let runtime = &self.shared.runtime;
+        let mut expired = runtime.sleep_until(runtime.now() + timeout);
+        let mut reached = pin!(reached);
+        poll_fn(|cx| match reached.as_mut().poll(cx) {
+            Poll::Ready(reached) => Poll::Ready(reached),
+            Poll::Pending => expired.as_mut().poll(cx).map(|()| false),
+        })
+        .await
     }
 
     /// The current snapshot (what would be stored).
@@ -390,6 +407,7 @@ impl Driver {
         if self.shared.run_active.swap(true, Ordering::AcqRel) {
             return Err(DriverError::AlreadyRunning);
         }
+        self.shared.status_changes.set_closed(false);
         lock(&self.shared.registrar).set_looping(true);
         let _active = RunGuard(self.clone());
         let stops = self.shared.stops.load(Ordering::Acquire);
@@ -402,10 +420,12 @@ impl Driver {
         Ok(())
     }
 
-    /// Ends [`Driver::run`] and any `register_once` waiting for a result
-    /// (with [`DriverError::Stopped`]); the request in flight is abandoned.
+    /// Ends [`Driver::run`], any `register_once` waiting for a result (with
+    /// [`DriverError::Stopped`]) and every status stream; the request in
+    /// flight is abandoned.
     pub fn stop(&self) {
         self.shared.stops.fetch_add(1, Ordering::AcqRel);
+        self.shared.status_changes.set_closed(true);
         self.shared.wake.notify();
     }
 

@@ -45,15 +45,16 @@ impl Wake {
     }
 }
 
-/// Sends each value to every live subscriber.
+/// Sends each value to every live subscriber. Closing it ends every
+/// subscription; while closed, a new one gets its first value and ends.
 pub(crate) struct Broadcast<T: Clone> {
-    subscribers: Mutex<Vec<UnboundedSender<T>>>,
+    state: Mutex<(Vec<UnboundedSender<T>>, bool)>,
 }
 
 impl<T: Clone> Default for Broadcast<T> {
     fn default() -> Self {
         Broadcast {
-            subscribers: Mutex::new(Vec::new()),
+            state: Mutex::new((Vec::new(), false)),
         }
     }
 }
@@ -61,7 +62,7 @@ impl<T: Clone> Default for Broadcast<T> {
 impl<T: Clone> Broadcast<T> {
     pub(crate) fn subscribe(&self) -> UnboundedReceiver<T> {
         let (tx, rx) = unbounded();
-        lock(&self.subscribers).push(tx);
+        lock(&self.state).0.push(tx);
         rx
     }
 
@@ -69,11 +70,25 @@ impl<T: Clone> Broadcast<T> {
     pub(crate) fn subscribe_with(&self, first: T) -> UnboundedReceiver<T> {
         let (tx, rx) = unbounded();
         let _ = tx.unbounded_send(first);
-        lock(&self.subscribers).push(tx);
+        let mut state = lock(&self.state);
+        if !state.1 {
+            state.0.push(tx);
+        }
         rx
     }
 
     pub(crate) fn send(&self, value: T) {
-        lock(&self.subscribers).retain(|tx| tx.unbounded_send(value.clone()).is_ok());
+        lock(&self.state)
+            .0
+            .retain(|tx| tx.unbounded_send(value.clone()).is_ok());
+    }
+
+    /// Ends every subscription (`true`) or lets new ones follow again (`false`).
+    pub(crate) fn set_closed(&self, closed: bool) {
+        let mut state = lock(&self.state);
+        state.1 = closed;
+        if closed {
+            state.0.clear();
+        }
     }
 }

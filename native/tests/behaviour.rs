@@ -161,14 +161,9 @@ fn spawn_loop_reports_already_running_at_once_and_its_handle_follows_the_loop() 
         spawn_loop(&driver, runtime.handle()).err(),
         Some(DriverError::AlreadyRunning)
     );
-    let registered = runtime.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            driver.wait_for_status(Status::Registered),
-        )
-        .await
-    });
-    assert!(registered.is_ok(), "the background loop registers");
+    let limit = Some(Duration::from_secs(10));
+    let registered = runtime.block_on(driver.wait_for_status(Status::Registered, limit));
+    assert!(registered, "the background loop registers");
     driver.stop();
     assert!(
         started.wait_ended(Duration::from_secs(5)),

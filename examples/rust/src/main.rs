@@ -41,14 +41,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `serve` closes connections whose headers do not arrive in time (axum::serve never does).
     tokio::spawn(posemesh_registration::server::serve(listener, app));
 
-    // Run the loop until the node is registered, then stop.
-    let registered = async {
-        tokio::select! {
-            ran = driver.run() => ran,
-            () = driver.wait_for_status(Status::Registered) => Ok(()),
+    // Run the loop until the node is registered (30 s at most), then stop.
+    let limit = Some(Duration::from_secs(30));
+    tokio::select! {
+        ran = driver.run() => ran?,
+        registered = driver.wait_for_status(Status::Registered, limit) => {
+            if !registered {
+                return Err("not registered within 30 s".into());
+            }
         }
-    };
-    tokio::time::timeout(Duration::from_secs(30), registered).await??;
+    }
     println!(
         "registered as {} (state in {})",
         driver.address(),

@@ -1,0 +1,128 @@
+//! Status streams and waits end with `stop()`: a consumer (Python's `async for`
+//! over `statuses()`, Kotlin's `statusChanges()`, Swift's `statusUpdates`)
+//! never outlives the loop it follows, even when it began after the stop.
+
+mod common;
+
+use common::{key, legacy_config, NoStore, SimClock};
+
+use futures_executor::block_on;
+use futures_util::future::{select, Either};
+use futures_util::{FutureExt, StreamExt};
+use posemesh_registration_core::{HttpRequest, HttpResponse, Status, TransportError};
+use posemesh_registration_driver::{BoxFuture, Driver, Runtime, Transport};
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Answers every registration 200 at once.
+struct Dds;
+
+impl Transport for Dds {
+    fn send(
+        &self,
+        _: HttpRequest,
+        _: Duration,
+    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(std::future::ready(Ok(HttpResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        })))
+    }
+}
+
+fn driver(runtime: Arc<dyn Runtime>) -> Driver {
+    block_on(
+        Driver::builder(
+            legacy_config(),
+            key(),
+            Arc::new(Dds),
+            Arc::new(NoStore),
+            runtime,
+        )
+        .build(),
+    )
+    .unwrap()
+}
+
+/// `wanted`, with the loop `run` driven alongside (it must not end first).
+fn alongside<F: Future, T>(run: &mut Pin<Box<F>>, wanted: impl Future<Output = T>) -> T {
+    match block_on(select(run.as_mut(), pin!(wanted))) {
+        Either::Right((value, _)) => value,
+        Either::Left(_) => panic!("the loop ended first"),
+    }
+}
+
+#[test]
+fn a_stream_follows_the_loop_and_ends_at_stop() {
+    let driver = driver(Arc::new(SimClock::starting_now()));
+    let mut statuses = driver.status_stream();
+    let mut run = Box::pin(driver.run());
+    assert!(run.as_mut().now_or_never().is_none(), "the loop runs");
+    let seen: Vec<Status> = (0..3)
+        .map(|_| alongside(&mut run, statuses.next()).expect("a status"))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            Status::Disconnected,
+            Status::Registering,
+            Status::Registered
+        ]
+    );
+    driver.stop();
+    // What came before the stop is still told; then the stream ends.
+    let rest = statuses.collect::<Vec<_>>().now_or_never();
+    assert!(rest.is_some(), "stop() ends the stream");
+    block_on(run).unwrap();
+}
+
+#[test]
+fn a_stream_opened_after_stop_gives_the_status_and_ends_until_the_loop_runs_again() {
+    let driver = driver(Arc::new(SimClock::starting_now()));
+    driver.stop();
+    let after_stop = driver.status_stream().collect::<Vec<_>>().now_or_never();
+    assert_eq!(after_stop, Some(vec![Status::Disconnected]), "ends at once");
+
+    let mut run = Box::pin(driver.run());
+    assert!(run.as_mut().now_or_never().is_none(), "the loop runs again");
+    assert!(alongside(
+        &mut run,
+        driver.wait_for_status(Status::Registered, None)
+    ));
+    let mut statuses = driver.status_stream();
+    assert_eq!(block_on(statuses.next()), Some(Status::Registered));
+    assert!(
+        statuses.next().now_or_never().is_none(),
+        "a stream of a running loop waits for the next change"
+    );
+    driver.stop();
+    assert_eq!(statuses.next().now_or_never(), Some(None));
+    block_on(run).unwrap();
+}
+
+#[test]
+fn waiting_for_a_status_ends_with_stop_or_the_timeout() {
+    let driver = driver(Arc::new(SimClock::starting_now()));
+    let limit = Some(Duration::from_secs(5));
+    assert!(
+        !block_on(driver.wait_for_status(Status::Registered, limit)),
+        "nothing runs: the timeout ends the wait"
+    );
+
+    let mut waiting = Box::pin(driver.wait_for_status(Status::Registered, None));
+    assert!(waiting.as_mut().now_or_never().is_none(), "waits");
+    driver.stop();
+    assert_eq!(waiting.now_or_never(), Some(false), "stop() ends the wait");
+
+    let mut run = Box::pin(driver.run());
+    assert!(run.as_mut().now_or_never().is_none(), "the loop runs");
+    assert!(alongside(
+        &mut run,
+        driver.wait_for_status(Status::Registered, limit)
+    ));
+    driver.stop();
+    block_on(run).unwrap();
+}
