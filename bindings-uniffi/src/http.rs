@@ -287,30 +287,18 @@ impl ForeignTransport {
     }
 }
 
-/// Extra time the app's client gets past the request timeout before the
-/// registrar stops waiting on its own.
-const CLIENT_GRACE: Duration = Duration::from_secs(1);
-
 impl Transport for ForeignTransport {
+    /// No timer here: the driver stops waiting once the request timeout has
+    /// passed (the client is told it through `HttpRequest.timeout()`).
     fn send(
         &self,
         request: core::HttpRequest,
         timeout: Duration,
     ) -> BoxFuture<'_, Result<core::HttpResponse, core::TransportError>> {
         Box::pin(async move {
-            let request = HttpRequest::new(request, timeout);
-            let sent = tokio::time::timeout(
-                timeout.saturating_add(CLIENT_GRACE),
-                self.client.send(request),
-            )
-            .await;
-            match sent {
-                Ok(Ok(response)) => response.try_into().map_err(transport_error),
-                Ok(Err(err)) => Err(transport_error(err)),
-                Err(_elapsed) => Err(core::TransportError::new(
-                    core::TransportErrorKind::Timeout,
-                    "the app's HTTP client did not answer within the request timeout",
-                )),
+            match self.client.send(HttpRequest::new(request, timeout)).await {
+                Ok(response) => response.try_into().map_err(transport_error),
+                Err(err) => Err(transport_error(err)),
             }
         })
     }

@@ -9,16 +9,12 @@ use crate::host::{self, Clock, Sleep};
 use js_sys::{Function, Promise, Reflect};
 use posemesh_registration_core::response::MAX_RESPONSE_BODY;
 use posemesh_registration_core::{
-    Event, Failure, HttpRequest, HttpResponse, Level, Status, TransportError, TransportErrorKind,
-    UnixTime,
+    Event, Failure, HttpRequest, HttpResponse, Level, Status, TransportError, UnixTime,
 };
 use posemesh_registration_driver::{
     BoxFuture, EventSink, Runtime, SnapshotStore, StoreError, Transport,
 };
 use std::cell::Cell;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -55,8 +51,9 @@ impl Runtime for JsRuntime {
     }
 }
 
-/// The global `fetch`, redirects never followed, bodies read up to 64 KiB,
-/// given up (and aborted) after the core's request timeout.
+/// The global `fetch`, redirects never followed, bodies read up to 64 KiB;
+/// aborted when the driver drops the exchange (the request timeout is the
+/// driver's).
 #[derive(Default)]
 pub(crate) struct FetchTransport {
     /// The last request's `fetch` rejection, if it had one.
@@ -67,28 +64,10 @@ impl Transport for FetchTransport {
     fn send(
         &self,
         request: HttpRequest,
-        timeout: Duration,
+        _timeout: Duration,
     ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         self.cause.borrow_mut().take();
-        let mut exchange = host::send(request, MAX_RESPONSE_BODY, self.cause.clone());
-        let mut timer = Sleep::new(timeout);
-        Box::pin(poll_fn(move |cx| {
-            if let Poll::Ready(result) = Pin::new(&mut exchange).poll(cx) {
-                return Poll::Ready(result);
-            }
-            // Dropping the exchange (with this future) aborts the fetch.
-            match Pin::new(&mut timer).poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(TransportError::new(
-                    TransportErrorKind::Timeout,
-                    // Integer arithmetic: formatting an f64 would pull float printing in.
-                    format!(
-                        "no response within {} ms",
-                        timeout.as_secs() * 1000 + u64::from(timeout.subsec_millis())
-                    ),
-                ))),
-                Poll::Pending => Poll::Pending,
-            }
-        }))
+        Box::pin(host::send(request, MAX_RESPONSE_BODY, self.cause.clone()))
     }
 }
 

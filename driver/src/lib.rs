@@ -6,7 +6,7 @@
 //! next wants to be woken. The driver knows no runtime: hosts supply four
 //! small traits.
 //!
-//! - [`Transport`]: send one HTTP request under the core's deadline.
+//! - [`Transport`]: send one HTTP request (the deadline is the driver's).
 //! - [`SnapshotStore`]: load, save, lock, set a corrupt snapshot aside.
 //! - [`Runtime`]: the wall clock, a timer, spawning a task, a random seed.
 //! - [`EventSink`]: where events go (a logger, a callback, a stream).
@@ -84,8 +84,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// Contract: never follow redirects (a redirect would carry the signed body,
 /// credentials included, to whatever host it names: return the 3xx as it is);
 /// read at most [`posemesh_registration_core::response::MAX_RESPONSE_BODY`]
-/// bytes of a body; give up after `timeout` with a
-/// [`posemesh_registration_core::TransportErrorKind::Timeout`] error.
+/// bytes of a body; stop the exchange when the future is dropped. The
+/// deadline is the driver's: once `timeout` passes unanswered, the core counts
+/// a timeout and the driver drops the future, so a transport needs no timer
+/// of its own (it may pass `timeout` on to a client that takes one).
 pub trait Transport: MaybeSend + MaybeSync + 'static {
     /// Sends `request` and returns the response or why there was none.
     fn send(
