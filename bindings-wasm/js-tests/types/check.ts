@@ -102,6 +102,18 @@ registrar.addEventListener("registration.success", (event) => {
   const detail: RegistrarEvent = event.detail;
   const elapsed: number | undefined = detail.elapsedMs;
 });
+// The README's listener, not annotated: the typed overload is picked, `elapsedMs` is a number.
+registrar.addEventListener("registration.success", (e) => {
+  const elapsed: number = e.detail.elapsedMs;
+  const name: "registration.success" = e.detail.name;
+  // @ts-expect-error a number, not any
+  const text: string = e.detail.elapsedMs;
+  // @ts-expect-error no such field
+  void e.detail.elapsedMS;
+});
+registrar.removeEventListener("registration.success", (e) => void e.detail.elapsedMs.toFixed());
+// @ts-expect-error unknown event name
+registrar.removeEventListener("registration.sucess", () => {});
 // @ts-expect-error unknown event name
 registrar.addEventListener("registration.sucess", () => {});
 await registrar.start();
@@ -142,6 +154,11 @@ registrar.addEventListener("registration.success", (event: CustomEvent<Registrar
 registrar.events.addEventListener("status.transition", (event) => {
   const to: RegistrationStatus = event.detail.to;
   const from: RegistrationStatus = event.detail.from;
+});
+registrar.events.addEventListener("registration.success", (e) => {
+  const elapsed: number = e.detail.elapsedMs;
+  // @ts-expect-error a number, not any
+  const text: string = e.detail.elapsedMs;
 });
 registrar.events.addEventListener("registration.error", (event) => {
   const info: FailureInfo = event.detail.failure;
