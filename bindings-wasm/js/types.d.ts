@@ -1,6 +1,12 @@
+/// <reference lib="esnext.disposable" />
 // The package's option, result and event types. posemesh_registration.d.ts (wasm-bindgen's
 // declarations of the Rust API) re-exports them and names them in its signatures.
+//
+// The lib reference: the classes are disposable (`[Symbol.dispose]`, `[Symbol.asyncDispose]`),
+// which TypeScript declares in its `esnext.disposable` lib; it is pulled in here so that a
+// set-up whose `lib` lacks it (TypeScript's defaults, `"lib": ["es2022"]`) still compiles.
 import type { RegistrationError } from "./support.js";
+import type { AddEventListenerOptions, EventListenerOptions } from "./platform.js";
 
 /** A wall-clock time: a `Date`, milliseconds since 1970, or seconds and nanoseconds. */
 export type TimeInput = Date | number | { seconds: number; nanos?: number };
@@ -262,6 +268,9 @@ export type RegistrarEventListener<K extends RegistrarEventName> =
   | ((event: CustomEvent<RegistrarEventMap[K]>) => void)
   | { handleEvent(event: CustomEvent<RegistrarEventMap[K]>): void };
 
+/** A listener of any event (the DOM's `EventListenerOrEventListenerObject`). */
+type AnyEventListener = ((event: Event) => void) | { handleEvent(event: Event): void };
+
 /** `registrar.events`: an `EventTarget` whose events are typed `CustomEvent`s. */
 export interface RegistrarEventTarget extends EventTarget {
   addEventListener<K extends RegistrarEventName>(
@@ -271,7 +280,7 @@ export interface RegistrarEventTarget extends EventTarget {
   ): void;
   addEventListener(
     name: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: AnyEventListener | null,
     options?: AddEventListenerOptions | boolean,
   ): void;
   removeEventListener<K extends RegistrarEventName>(
@@ -281,7 +290,7 @@ export interface RegistrarEventTarget extends EventTarget {
   ): void;
   removeEventListener(
     name: string,
-    listener: EventListenerOrEventListenerObject | null,
+    listener: AnyEventListener | null,
     options?: EventListenerOptions | boolean,
   ): void;
 }
@@ -342,3 +351,5 @@ export interface RegistrarMetrics {
   signIns: number;
   signInFailures: number;
 }
+
+export {};

@@ -33,6 +33,7 @@ import type {
   RegistrationStatus, ResponseLike, SiweChallenge, SiweNonceRequestOptions, TickResult,
   TimeInput, WalletRequestOptions,
 } from "./types.js";
+import type { AddEventListenerOptions, BufferSource, EventListenerOptions, RequestInfo, WebAssembly } from "./platform.js";
 import type { HttpRequest } from "./support.js";
 "#;
 
