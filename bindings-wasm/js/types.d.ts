@@ -8,6 +8,8 @@
 import type { RegistrationError } from "./support.js";
 import type { AddEventListenerOptions, EventListenerOptions } from "./platform.js";
 
+// ---- Requests and responses (the low-level API) --------------------------------------------
+
 /** A wall-clock time: a `Date`, milliseconds since 1970, or seconds and nanoseconds. */
 export type TimeInput = Date | number | { seconds: number; nanos?: number };
 
@@ -94,6 +96,8 @@ export interface SiweNonceRequestOptions {
 /** The result of `classifyResponse`. */
 export type Classification = ({ ok: true }) | ({ ok: false } & FailureInfo);
 
+// ---- The registrar ----------------------------------------------------------------------------
+
 /** Where the registration stands. */
 export type RegistrationStatus = "disconnected" | "registering" | "registered";
 
@@ -150,24 +154,14 @@ export interface RegistrarOptions {
   siweDomains?: string[];
   /** Where to keep the snapshot; default: memory only. */
   storage?: SnapshotStorage;
-  /** Called with every event. Exceptions it throws, and the rejection of a promise it
-   *  returns, are ignored. */
+  /** Called with every event (check `event.name` to reach its fields). Exceptions it
+   *  throws, and the rejection of a promise it returns, are ignored. */
   onEvent?: (event: RegistrarEvent) => void | Promise<void>;
   /** Logs every event as one line (pass `console`); default: silent. */
   logger?: RegistrarLogger;
   /** Seeds the retry jitter (tests, simulations); default: `crypto.getRandomValues`. */
   seed?: number | bigint;
 }
-
-/** The name of a registrar event (the reference crate's log event names). */
-export type RegistrarEventName =
-  | "registration.loop.start" | "lock.acquired" | "lock.busy" | "lock.error"
-  | "status.transition" | "registration.success" | "registration.error"
-  | "registration.conflict" | "registration.max_retry_reached" | "healthcheck.expired"
-  | "status.unknown" | "healthcheck.touch" | "registration.callback"
-  | "registration.callback.rejected" | "request.cancelled" | "response.ignored"
-  | "registration.attempt" | "registration.adopted" | "registration.stale" | "registration.callback.conflict"
-  | "registration.rearm" | "state.corrupt" | "state.save.error";
 
 /** Options of the calls that take an `AbortSignal` (`start`, `registerOnce`, `tick`). */
 export interface CallOptions {
@@ -183,85 +177,159 @@ export interface CallOptions {
 /** How `registerOnce()` made sure the node is registered. */
 export type RegisterOutcome = "registered" | "adopted";
 
-/** Something that happened. Never carries a key or a secret. */
-export interface RegistrarEvent {
-  name: RegistrarEventName;
+/** What `tick()` did. */
+export interface TickResult {
+  /** The status after the tick. */
+  status: RegistrationStatus;
+  /** Whether a registration was attempted. */
+  attempted: boolean;
+  /** The failed attempt's error, if the attempt failed. */
+  error: RegistrationError | null;
+  /** When the registrar would check again (ms since 1970): schedule the next tick by then. */
+  nextCheckAt: number;
+}
+
+/** What `registrar.metrics()` resolves with: the same numbers in every runtime. */
+export interface RegistrarMetrics {
+  status: RegistrationStatus;
+  /** Attempts by how they ended. */
+  attempts: { registered: number; adopted: number; retryFast: number; retryLater: number; conflict: number };
+  /** Failed attempts since the last success. */
+  consecutiveFailures: number;
+  /** Since the last success, if there was one. */
+  sinceLastSuccessMs?: number;
+  /** From the start to the first success, once there was one. */
+  timeToRegisteredMs?: number;
+  healthChecks: number;
+  callbacksAccepted: number;
+  /** Refused DDS callbacks by the status answered, e.g. `{ "409": 2 }`. */
+  callbacksRefused: Record<string, number>;
+  lockBusy: number;
+  signIns: number;
+  signInFailures: number;
+}
+
+// ---- Events -----------------------------------------------------------------------------------
+
+/** The name of a registrar event (the reference crate's log event names). */
+export type RegistrarEventName =
+  | "registration.loop.start" | "lock.acquired" | "lock.busy" | "lock.error"
+  | "status.transition" | "registration.success" | "registration.error"
+  | "registration.conflict" | "registration.max_retry_reached" | "healthcheck.expired"
+  | "status.unknown" | "healthcheck.touch" | "registration.callback"
+  | "registration.callback.rejected" | "request.cancelled" | "response.ignored"
+  | "registration.attempt" | "registration.adopted" | "registration.stale" | "registration.callback.conflict"
+  | "registration.rearm" | "state.corrupt" | "state.save.error"
+  | "session.signed_in" | "session.error";
+
+/** What every event carries. Never a key or a secret. */
+export interface RegistrarEventBase<K extends RegistrarEventName = RegistrarEventName> {
+  /** Which event this is: checking it narrows a `RegistrarEvent` to that event's fields. */
+  name: K;
   level: "debug" | "info" | "warn";
   /** A human-readable line. */
   message: string;
   /** The status after the event. */
   status: RegistrationStatus;
-  /** `status.transition`: the old and new status. */
-  from?: RegistrationStatus;
-  to?: RegistrationStatus;
+}
+
+/** Every field an event may carry beyond `RegistrarEventBase`'s, with the events carrying it. */
+export interface RegistrarEventData {
+  /** `status.transition`: the old status. */
+  from: RegistrationStatus;
+  /** `status.transition`: the new status. */
+  to: RegistrationStatus;
   /** `registration.loop.start`: the health-check TTL. */
-  ttlMs?: number;
+  ttlMs: number;
   /** `registration.success`: how long the attempt took. */
-  elapsedMs?: number;
+  elapsedMs: number;
   /** `registration.error`, `registration.conflict`: the classified failure. */
-  failure?: FailureInfo;
+  failure: FailureInfo;
   /** `registration.error`: consecutive fast failures so far; `registration.attempt`: this attempt's number. */
-  attempt?: number;
+  attempt: number;
   /** `registration.attempt`: the first endpoint the attempt calls. */
-  endpoint?: string;
-  /** `registration.error`: when the next attempt is due. */
-  retryInMs?: number;
+  endpoint: string;
+  /** `registration.error`: when the next attempt is due (only while `start()`'s loop runs:
+   *  only then is a retry coming). */
+  retryInMs: number;
   /** `registration.conflict`: how long the conflict has lasted. */
-  blockedForMs?: number;
+  blockedForMs: number;
   /** `registration.max_retry_reached`: the configured cap. */
-  maxRetry?: number;
+  maxRetry: number;
   /** `healthcheck.expired`: time since the last health check (absent: never checked). */
-  sinceLastMs?: number;
+  sinceLastMs: number;
   /** `status.unknown`: the stored status text. */
-  storedStatus?: string;
+  storedStatus: string;
   /** `registration.adopted`: time since the adopted registration was last confirmed. */
-  ageMs?: number;
+  ageMs: number;
   /**
-   * `registration.callback`: the node's id, its organisation, the secret's length.
+   * `registration.callback`: the node's id.
    * `registration.callback.conflict`: the refused callback's id.
    */
-  nodeId?: string;
-  organizationId?: string;
-  secretLength?: number;
+  nodeId: string;
+  /** `registration.callback`: the node's organisation, if the DDS gave it. */
+  organizationId: string;
+  /** `registration.callback`: the secret's length (never the secret). */
+  secretLength: number;
   /** `registration.callback.rejected`: the status answered. */
-  httpStatus?: number;
+  httpStatus: number;
+  /** `registration.callback.rejected`: refusals since the last one logged at warning level,
+   *  not counting this one. */
+  suppressed: number;
   /** `registration.callback.rejected`, `registration.stale`: why. */
-  reason?: string;
+  reason: string;
   /** `request.cancelled`, `response.ignored`: the request id. */
-  requestId?: number;
+  requestId: number;
   /** `lock.error`, `state.corrupt`, `state.save.error`: what failed. */
-  error?: string;
+  error: string;
 }
 
-/** The fields each event is sure to carry, beyond `RegistrarEvent`'s. */
+/** The fields each event carries, beyond `RegistrarEventBase`'s (the optional ones only
+ *  sometimes); an event not listed carries none. */
 export interface RegistrarEventFields {
-  "registration.loop.start": { ttlMs: number };
-  "status.transition": { from: RegistrationStatus; to: RegistrationStatus };
-  "registration.success": { elapsedMs: number };
+  "registration.loop.start": Pick<RegistrarEventData, "ttlMs">;
+  "status.transition": Pick<RegistrarEventData, "from" | "to">;
+  "registration.success": Pick<RegistrarEventData, "elapsedMs">;
   /** `retryInMs` only while `start()`'s loop runs: only then is a retry coming. */
-  "registration.error": { failure: FailureInfo; attempt: number };
-  "registration.conflict": { failure: FailureInfo; blockedForMs: number };
-  "registration.attempt": { attempt: number; endpoint: string };
-  "registration.max_retry_reached": { maxRetry: number };
-  "status.unknown": { storedStatus: string };
-  "registration.adopted": { ageMs: number };
-  "registration.stale": { reason: string };
-  "registration.callback": { nodeId: string; secretLength: number };
-  "registration.callback.rejected": { httpStatus: number; reason: string };
-  "registration.callback.conflict": { nodeId: string };
-  "request.cancelled": { requestId: number };
-  "response.ignored": { requestId: number };
-  "lock.error": { error: string };
-  "state.corrupt": { error: string };
-  "state.save.error": { error: string };
+  "registration.error": Pick<RegistrarEventData, "failure" | "attempt"> & Partial<Pick<RegistrarEventData, "retryInMs">>;
+  "registration.conflict": Pick<RegistrarEventData, "failure" | "blockedForMs">;
+  "registration.attempt": Pick<RegistrarEventData, "attempt" | "endpoint">;
+  "registration.max_retry_reached": Pick<RegistrarEventData, "maxRetry">;
+  "healthcheck.expired": Partial<Pick<RegistrarEventData, "sinceLastMs">>;
+  "status.unknown": Pick<RegistrarEventData, "storedStatus">;
+  "registration.adopted": Pick<RegistrarEventData, "ageMs">;
+  "registration.stale": Pick<RegistrarEventData, "reason">;
+  "registration.callback": Pick<RegistrarEventData, "nodeId" | "secretLength"> & Partial<Pick<RegistrarEventData, "organizationId">>;
+  "registration.callback.rejected": Pick<RegistrarEventData, "httpStatus" | "reason" | "suppressed">;
+  "registration.callback.conflict": Pick<RegistrarEventData, "nodeId">;
+  "request.cancelled": Pick<RegistrarEventData, "requestId">;
+  "response.ignored": Pick<RegistrarEventData, "requestId">;
+  "lock.error": Pick<RegistrarEventData, "error">;
+  "state.corrupt": Pick<RegistrarEventData, "error">;
+  "state.save.error": Pick<RegistrarEventData, "error">;
 }
+
+/** The fields of the event named `K`. */
+type FieldsOf<K extends RegistrarEventName> = K extends keyof RegistrarEventFields ? RegistrarEventFields[K] : {};
+
+/**
+ * The event named `K`, as `onEvent` and listeners get it: its own fields, and every other
+ * event's field declared absent (so reading one without checking `name` first still gives
+ * `T | undefined`).
+ */
+type EventOf<K extends RegistrarEventName> = RegistrarEventBase<K> &
+  FieldsOf<K> & { [F in Exclude<keyof RegistrarEventData, keyof FieldsOf<K>>]?: undefined };
 
 /** The `detail` of each event, by name: `CustomEvent<RegistrarEventMap[name]>`. */
-export type RegistrarEventMap = {
-  [K in RegistrarEventName]: RegistrarEvent & { name: K } & (K extends keyof RegistrarEventFields
-    ? RegistrarEventFields[K]
-    : {});
-};
+export type RegistrarEventMap = { [K in RegistrarEventName]: EventOf<K> };
+
+/**
+ * Something that happened, as `onEvent` gets it and as each `CustomEvent`'s `detail`: one
+ * member per event name, so that checking `event.name` narrows it to that event's fields
+ * (`if (event.name === "registration.error") event.failure.failureClass`). Never carries a
+ * key or a secret.
+ */
+export type RegistrarEvent = RegistrarEventMap[RegistrarEventName];
 
 /** A listener of the event named `K`. */
 export type RegistrarEventListener<K extends RegistrarEventName> =
@@ -296,8 +364,8 @@ export interface RegistrarEventTarget extends EventTarget {
 }
 
 // Members of the `Registrar` class that wasm-bindgen cannot declare. Declared in an
-// augmentation of the class's module, their overloads come before the class's own:
-// `addEventListener(name, (e) => …)` picks the typed one.
+// augmentation, their overloads come before the class's own: `addEventListener(name, e => …)`
+// picks the typed one.
 declare module "./posemesh_registration.js" {
   interface Registrar {
     /** Typed: `event.detail` is `RegistrarEventMap[name]`. */
@@ -318,38 +386,6 @@ declare module "./posemesh_registration.js" {
      */
     [Symbol.asyncDispose](): Promise<void>;
   }
-}
-
-/** What `tick()` did. */
-export interface TickResult {
-  /** The status after the tick. */
-  status: RegistrationStatus;
-  /** Whether a registration was attempted. */
-  attempted: boolean;
-  /** The failed attempt's error, if the attempt failed. */
-  error: RegistrationError | null;
-  /** When the registrar would check again (ms since 1970): schedule the next tick by then. */
-  nextCheckAt: number;
-}
-
-/** What `registrar.metrics()` resolves with: the same numbers in every runtime. */
-export interface RegistrarMetrics {
-  status: RegistrationStatus;
-  /** Attempts by how they ended. */
-  attempts: { registered: number; adopted: number; retryFast: number; retryLater: number; conflict: number };
-  /** Failed attempts since the last success. */
-  consecutiveFailures: number;
-  /** Since the last success, if there was one. */
-  sinceLastSuccessMs?: number;
-  /** From the start to the first success, once there was one. */
-  timeToRegisteredMs?: number;
-  healthChecks: number;
-  callbacksAccepted: number;
-  /** Refused DDS callbacks by the status answered, e.g. `{ "409": 2 }`. */
-  callbacksRefused: Record<string, number>;
-  lockBusy: number;
-  signIns: number;
-  signInFailures: number;
 }
 
 export {};

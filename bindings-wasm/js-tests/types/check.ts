@@ -27,6 +27,7 @@ import init, {
   type CallOptions,
   type AccessToken,
   type RegistrarMetrics,
+  type FailureClass,
 } from "posemesh-registration";
 
 await init();
@@ -86,6 +87,19 @@ const options: RegistrarOptions = {
   onEvent: (event: RegistrarEvent) => {
     const name: string = event.name;
     const level: "debug" | "info" | "warn" = event.level;
+    // A discriminated union: checking `name` narrows to that event's fields.
+    if (event.name === "status.transition") {
+      const to: RegistrationStatus = event.to;
+    } else if (event.name === "registration.conflict") {
+      const failure: FailureInfo = event.failure;
+      const blocked: number = event.blockedForMs;
+    }
+    // Not narrowed: a field only some events carry may be absent.
+    const maybe: RegistrationStatus | undefined = event.to;
+    // @ts-expect-error not narrowed
+    const to: RegistrationStatus = event.to;
+    // @ts-expect-error no such event
+    if (event.name === "registration.sucess") return;
   },
   seed: 42n,
 };
@@ -110,10 +124,27 @@ registrar.addEventListener("registration.success", (e) => {
   const text: string = e.detail.elapsedMs;
   // @ts-expect-error no such field
   void e.detail.elapsedMS;
+  // @ts-expect-error another event's field: absent here
+  const failure: FailureInfo = e.detail.failure;
 });
 registrar.removeEventListener("registration.success", (e) => void e.detail.elapsedMs.toFixed());
 // @ts-expect-error unknown event name
 registrar.removeEventListener("registration.sucess", () => {});
+registrar.addEventListener("registration.error", (e) => {
+  const klass: FailureClass = e.detail.failure.failureClass;
+  const attempt: number = e.detail.attempt;
+  // @ts-expect-error only while start()'s loop runs
+  const retry: number = e.detail.retryInMs;
+});
+registrar.addEventListener("registration.callback.rejected", (e) => {
+  const suppressed: number = e.detail.suppressed;
+  const status: number = e.detail.httpStatus;
+});
+// The DDS session's events.
+registrar.addEventListener("session.signed_in", (e) => {
+  const name: "session.signed_in" = e.detail.name;
+});
+registrar.addEventListener("session.error", (e) => void e.detail.message);
 // @ts-expect-error unknown event name
 registrar.addEventListener("registration.sucess", () => {});
 await registrar.start();
