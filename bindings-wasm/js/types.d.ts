@@ -65,8 +65,9 @@ export interface ResponseLike {
   /** The HTTP status; 0 for a redirect a browser did not follow (`redirect: "manual"`). */
   status: number;
   headers?: HeadersLike;
-  /** The body (only its first 64 KiB are read). */
-  body?: string | Uint8Array | ArrayBuffer;
+  /** The body: text, or bytes (a `Uint8Array`, another view or an `ArrayBuffer`); only its
+   *  first 64 KiB are read. */
+  body?: string | ArrayBufferView | ArrayBuffer;
 }
 
 /** Why an attempt failed and what to do about it. */
@@ -107,8 +108,9 @@ export type RegistrationStatus = "disconnected" | "registering" | "registered";
  * (Workers KV) are ready-made; any object with these two methods works.
  */
 export interface SnapshotStorage {
-  /** The stored snapshot, or `null`/`undefined` if there is none. */
-  load(): Promise<Uint8Array | ArrayBuffer | string | null | undefined> | Uint8Array | ArrayBuffer | string | null | undefined;
+  /** The stored snapshot (a `Uint8Array`, another view, an `ArrayBuffer` or its text), or
+   *  `null`/`undefined` if there is none. */
+  load(): Promise<ArrayBufferView | ArrayBuffer | string | null | undefined> | ArrayBufferView | ArrayBuffer | string | null | undefined;
   /** Stores the snapshot, replacing the previous one (atomically, if the store can). */
   save(bytes: Uint8Array): Promise<void> | void;
 }

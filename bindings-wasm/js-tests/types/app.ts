@@ -4,6 +4,7 @@
 import { PrivateKey, Registrar, type FailureInfo, type RegistrationStatus } from "posemesh-registration";
 
 const key = PrivateKey.fromHex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90");
+const fromBuffer: PrivateKey = PrivateKey.fromBytes(new ArrayBuffer(32));
 const registrar = new Registrar(key, {
   ddsUrl: "https://dds.example.com",
   version: "1.2.3",
@@ -33,4 +34,4 @@ registrar.start().then(() => registrar.stop());
 registrar[Symbol.dispose]();
 const stopped: Promise<void> = registrar[Symbol.asyncDispose]();
 
-export { stopped };
+export { fromBuffer, stopped };

@@ -37,6 +37,12 @@ const address: string = key.ethAddress;
 const signature: string = key.signRegistration(new Uint8Array([1, 2]));
 // @ts-expect-error a number is not a message
 key.signEip191(42);
+// Key bytes: any ArrayBuffer or view of one, as convert.rs::bytes takes them.
+PrivateKey.fromBytes(new ArrayBuffer(32));
+PrivateKey.fromBytes(new Uint8Array(32));
+PrivateKey.fromBytes(new DataView(new ArrayBuffer(32)));
+// @ts-expect-error hex goes to fromHex
+PrivateKey.fromBytes("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90");
 
 const request: HttpRequest = buildRegistrationRequest(key, {
   ddsUrl: "https://dds.example.com",
@@ -62,6 +68,10 @@ const wallet = buildWalletRegistrationRequest(key, {
 });
 
 const classified: Classification = classifyResponse("https://x", { status: 503, headers: new Headers() });
+classifyResponse("https://x", { status: 200, body: new ArrayBuffer(0) });
+classifyResponse("https://x", { status: 200, body: new DataView(new ArrayBuffer(0)) });
+// @ts-expect-error a body is text or bytes
+classifyResponse("https://x", { status: 200, body: 42 });
 if (!classified.ok) {
   const retry: number | undefined = classified.retryAfterMs;
   const klass: "conflict" | "retry_fast" | "retry_later" = classified.failureClass;
@@ -70,6 +80,9 @@ const stamp: string = formatTimestamp(new Date());
 
 const storage: SnapshotStorage = new MemoryStorage();
 const custom: SnapshotStorage = { load: async () => null, save: async (_bytes: Uint8Array) => {} };
+const buffered: SnapshotStorage = { load: () => new DataView(new ArrayBuffer(0)), save: () => {} };
+// @ts-expect-error load() gives bytes, text or nothing
+const numeric: SnapshotStorage = { load: () => 42, save: () => {} };
 declare const kvNamespace: { get(k: string, o: { type: "arrayBuffer" }): Promise<ArrayBuffer | null>; put(k: string, v: Uint8Array): Promise<void> };
 const kv = new KvStorage(kvNamespace, "key");
 const web = new WebStorage("key");
@@ -219,7 +232,7 @@ async function scoped(): Promise<void> {
   const dispose: () => Promise<void> = registrar[Symbol.asyncDispose];
 }
 
-export { plaintext, nonce, plaintextString };
+export { plaintext, nonce, plaintextString, buffered, numeric };
 export { typedTarget, callOptions, scoped, newEvents, address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
 
 // The DDS session and the metrics.
