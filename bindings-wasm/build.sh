@@ -94,7 +94,7 @@ mkdir -p "$PKG"
 wasm-opt --low-memory-unused --flatten --rereloop -Oz -Oz --converge --strip-target-features \
   "$STAGE/${NAME}_bg.wasm" -o "$PKG/${NAME}_bg.wasm"
 cp "$STAGE/$NAME.js" "$STAGE/$NAME.d.ts" "$PKG/"
-cp "$HERE/js/support.js" "$HERE/js/support.d.ts" "$PKG/"
+cp "$HERE/js/support.js" "$HERE/js/support.d.ts" "$HERE/js/types.d.ts" "$HERE/js/platform.d.ts" "$PKG/"
 cp "$HERE/js/package/"*.js "$HERE/js/package/index.d.ts" "$HERE/js/package/wasm.d.ts" "$PKG/"
 # Every shipped .js is minified with esbuild (whitespace and syntax only: names stay, so
 # classes, functions and stack traces read the same). Its comments go too: wasm-bindgen

@@ -3,7 +3,9 @@
 #   1. wasm-bindgen-test unit tests of the binding crate, in Node and in headless Chromium;
 #   2. builds and packs the package (build.sh --pack) and the conformance DDS
 #      (posemesh-registration-cli), installs the tarball into a scratch project;
-#   3. tsc --noEmit on a TypeScript file using the package's declarations;
+#   3. tsc --noEmit on TypeScript files using the package's declarations (js-tests/types), with
+#      TypeScript 5.9, 6.0 and 7.0, each with the project's tsconfig, a Node-only one (no DOM
+#      lib, @types/node) and no tsconfig at all (the compiler's defaults and --strict);
 #   4. node --test on the installed package: vectors + noble checks, API and redaction,
 #      registration against the conformance DDS on loopback, the Worker example in workerd
 #      (Miniflare), the Node and browser examples.
@@ -20,7 +22,7 @@ BROWSER=1
 for arg in "$@"; do
   case "$arg" in
     --no-browser) BROWSER=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +36,10 @@ need() { command -v "$1" >/dev/null || { echo "test.sh: $1 not found ($2)" >&2; 
 need wasm-bindgen-test-runner "run scripts/setup-wasm.sh"
 need node "install Node.js >= 20.19"
 JS_TESTS="$HERE/js-tests"
-[[ -x "$JS_TESTS/node_modules/.bin/tsc" ]] || { echo "test.sh: run scripts/setup-node.sh" >&2; exit 1; }
+TYPESCRIPTS=(typescript5 typescript typescript7)  # 5.9, 6.0, 7.0: js-tests/package.json
+for ts in "${TYPESCRIPTS[@]}"; do
+  [[ -x "$JS_TESTS/node_modules/$ts/bin/tsc" ]] || { echo "test.sh: run scripts/setup-node.sh" >&2; exit 1; }
+done
 
 step "wasm-bindgen-test in Node"
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
@@ -76,8 +81,15 @@ EOF
 (cd "$SCRATCH" && npm install --offline --no-audit --no-fund --loglevel=error >/dev/null)
 cp -r "$JS_TESTS/test" "$JS_TESTS/types" "$SCRATCH/"  # deno/smoke.mjs is read from js-tests/deno
 
-step "TypeScript declarations (tsc --noEmit)"
-(cd "$SCRATCH" && "$JS_TESTS/node_modules/.bin/tsc" -p types/tsconfig.json)
+# types/tsconfig.json: the project's settings (DOM lib); types/tsconfig.node.json: a Node
+# project's ("lib": ["es2022"], "types": ["node"], no DOM); types/app.ts alone, as a user's
+# `npx tsc --strict --noEmit app.ts` (each version's default target, lib, module and types).
+for ts in "${TYPESCRIPTS[@]}"; do
+  tsc="$JS_TESTS/node_modules/$ts/bin/tsc"
+  step "TypeScript declarations, $("$tsc" --version): project tsconfig, Node-only lib, no tsconfig"
+  (cd "$SCRATCH" && "$tsc" -p types/tsconfig.json && "$tsc" -p types/tsconfig.node.json \
+    && "$tsc" --strict --noEmit types/app.ts)
+done
 
 step "node --test on the installed package"
 (cd "$SCRATCH" && node --test --test-concurrency=1 test/)

@@ -2,6 +2,9 @@
 # Installs the npm dev tools of the JS tests: bindings-wasm/js-tests/package.json
 # (@noble/secp256k1, @noble/hashes, typescript, miniflare + workerd, Cloudflare's Workers
 # runtime, whose Linux binary comes from the npm package @cloudflare/workerd-linux-64).
+# TypeScript 6 is `typescript` (node_modules/.bin/tsc); test.sh also checks the declarations
+# with TypeScript 5 and 7, installed as `typescript5` and `typescript7` (npm aliases; 7's
+# compiler is a native binary from @typescript/typescript-<platform>), and @types/node.
 # Uses `npm ci` against the committed package-lock.json; skipped when node_modules was installed
 # from the same package.json + package-lock.json. Then checks that workerd runs here.
 #
@@ -21,7 +24,7 @@ for arg in "$@"; do
   case "$arg" in
     --update) UPDATE=1 ;;
     --selftest) SELFTEST=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg (try --help)" ;;
   esac
 done
@@ -62,7 +65,16 @@ have_workerd="$(node -p 'require("./node_modules/workerd/package.json").version'
 wv="$(./node_modules/.bin/workerd --version 2>&1)" \
   || die "workerd does not run on this machine: $wv"
 log "workerd: $wv ($DIR/node_modules/.bin/workerd)"
-log "tsc: $(./node_modules/.bin/tsc --version)"
+# typescript5 and typescript7 ship a `tsc` too, and npm links one of the three as .bin/tsc:
+# point it (and tsserver) at `typescript`, the compiler every other script uses.
+for bin in tsc tsserver; do ln -sfn "../typescript/bin/$bin" "node_modules/.bin/$bin"; done
+ts="$(node -p 'require("./node_modules/typescript/package.json").version')"
+[[ "$(./node_modules/.bin/tsc --version)" == "Version $ts" ]] \
+  || die "node_modules/.bin/tsc is not typescript $ts: $(./node_modules/.bin/tsc --version)"
+ts5="$(./node_modules/typescript5/bin/tsc --version 2>&1)" || die "typescript5 does not run: $ts5"
+ts7="$(./node_modules/typescript7/bin/tsc --version 2>&1)" \
+  || die "typescript7 does not run on this machine (its native compiler, @typescript/typescript-$(node -p 'process.platform + "-" + process.arch')): $ts7"
+log "tsc: Version $ts (.bin/tsc); test.sh's matrix also: typescript5 ${ts5#Version }, typescript7 ${ts7#Version }"
 
 if ((SELFTEST)); then
   log "selftest: noble secp256k1 + keccak, Miniflare worker + dispatchFetch"

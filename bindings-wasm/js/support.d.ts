@@ -114,7 +114,9 @@ export class MemoryStorage implements SnapshotStorage {
  * The snapshot holds the DDS-issued node secret.
  */
 export class WebStorage implements SnapshotStorage {
-  constructor(key?: string, area?: Storage);
+  /** @param area a Web Storage area (`localStorage`, `sessionStorage`) or anything with its
+   *  `getItem` and `setItem` */
+  constructor(key?: string, area?: { getItem(key: string): string | null; setItem(key: string, value: string): void });
   load(): Promise<Uint8Array | null>;
   save(bytes: Uint8Array): Promise<void>;
 }

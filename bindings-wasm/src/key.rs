@@ -39,7 +39,7 @@ impl PrivateKey {
     /// (`invalid_argument`) for anything else.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(
-        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ArrayBuffer | ArrayBufferView")] bytes: JsValue,
     ) -> std::result::Result<PrivateKey, JsValue> {
         if bytes.as_string().is_some() {
             return Err(Error::argument(

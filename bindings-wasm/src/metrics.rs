@@ -7,29 +7,6 @@ use js_sys::Promise;
 use posemesh_registration_core::MetricsSnapshot;
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(typescript_custom_section)]
-const TS_METRICS: &str = r#"
-/** What `registrar.metrics()` resolves with: the same numbers in every runtime. */
-export interface RegistrarMetrics {
-  status: RegistrationStatus;
-  /** Attempts by how they ended. */
-  attempts: { registered: number; adopted: number; retryFast: number; retryLater: number; conflict: number };
-  /** Failed attempts since the last success. */
-  consecutiveFailures: number;
-  /** Since the last success, if there was one. */
-  sinceLastSuccessMs?: number;
-  /** From the start to the first success, once there was one. */
-  timeToRegisteredMs?: number;
-  healthChecks: number;
-  callbacksAccepted: number;
-  /** Refused DDS callbacks by the status answered, e.g. `{ "409": 2 }`. */
-  callbacksRefused: Record<string, number>;
-  lockBusy: number;
-  signIns: number;
-  signInFailures: number;
-}
-"#;
-
 #[wasm_bindgen]
 impl Registrar {
     /// The operator metrics: status, attempts by result, consecutive failures, time since

@@ -27,6 +27,7 @@ import init, {
   type CallOptions,
   type AccessToken,
   type RegistrarMetrics,
+  type FailureClass,
 } from "posemesh-registration";
 
 await init();
@@ -36,6 +37,12 @@ const address: string = key.ethAddress;
 const signature: string = key.signRegistration(new Uint8Array([1, 2]));
 // @ts-expect-error a number is not a message
 key.signEip191(42);
+// Key bytes: any ArrayBuffer or view of one, as convert.rs::bytes takes them.
+PrivateKey.fromBytes(new ArrayBuffer(32));
+PrivateKey.fromBytes(new Uint8Array(32));
+PrivateKey.fromBytes(new DataView(new ArrayBuffer(32)));
+// @ts-expect-error hex goes to fromHex
+PrivateKey.fromBytes("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90");
 
 const request: HttpRequest = buildRegistrationRequest(key, {
   ddsUrl: "https://dds.example.com",
@@ -61,6 +68,10 @@ const wallet = buildWalletRegistrationRequest(key, {
 });
 
 const classified: Classification = classifyResponse("https://x", { status: 503, headers: new Headers() });
+classifyResponse("https://x", { status: 200, body: new ArrayBuffer(0) });
+classifyResponse("https://x", { status: 200, body: new DataView(new ArrayBuffer(0)) });
+// @ts-expect-error a body is text or bytes
+classifyResponse("https://x", { status: 200, body: 42 });
 if (!classified.ok) {
   const retry: number | undefined = classified.retryAfterMs;
   const klass: "conflict" | "retry_fast" | "retry_later" = classified.failureClass;
@@ -69,6 +80,9 @@ const stamp: string = formatTimestamp(new Date());
 
 const storage: SnapshotStorage = new MemoryStorage();
 const custom: SnapshotStorage = { load: async () => null, save: async (_bytes: Uint8Array) => {} };
+const buffered: SnapshotStorage = { load: () => new DataView(new ArrayBuffer(0)), save: () => {} };
+// @ts-expect-error load() gives bytes, text or nothing
+const numeric: SnapshotStorage = { load: () => 42, save: () => {} };
 declare const kvNamespace: { get(k: string, o: { type: "arrayBuffer" }): Promise<ArrayBuffer | null>; put(k: string, v: Uint8Array): Promise<void> };
 const kv = new KvStorage(kvNamespace, "key");
 const web = new WebStorage("key");
@@ -86,6 +100,19 @@ const options: RegistrarOptions = {
   onEvent: (event: RegistrarEvent) => {
     const name: string = event.name;
     const level: "debug" | "info" | "warn" = event.level;
+    // A discriminated union: checking `name` narrows to that event's fields.
+    if (event.name === "status.transition") {
+      const to: RegistrationStatus = event.to;
+    } else if (event.name === "registration.conflict") {
+      const failure: FailureInfo = event.failure;
+      const blocked: number = event.blockedForMs;
+    }
+    // Not narrowed: a field only some events carry may be absent.
+    const maybe: RegistrationStatus | undefined = event.to;
+    // @ts-expect-error not narrowed
+    const to: RegistrationStatus = event.to;
+    // @ts-expect-error no such event
+    if (event.name === "registration.sucess") return;
   },
   seed: 42n,
 };
@@ -102,6 +129,35 @@ registrar.addEventListener("registration.success", (event) => {
   const detail: RegistrarEvent = event.detail;
   const elapsed: number | undefined = detail.elapsedMs;
 });
+// The README's listener, not annotated: the typed overload is picked, `elapsedMs` is a number.
+registrar.addEventListener("registration.success", (e) => {
+  const elapsed: number = e.detail.elapsedMs;
+  const name: "registration.success" = e.detail.name;
+  // @ts-expect-error a number, not any
+  const text: string = e.detail.elapsedMs;
+  // @ts-expect-error no such field
+  void e.detail.elapsedMS;
+  // @ts-expect-error another event's field: absent here
+  const failure: FailureInfo = e.detail.failure;
+});
+registrar.removeEventListener("registration.success", (e) => void e.detail.elapsedMs.toFixed());
+// @ts-expect-error unknown event name
+registrar.removeEventListener("registration.sucess", () => {});
+registrar.addEventListener("registration.error", (e) => {
+  const klass: FailureClass = e.detail.failure.failureClass;
+  const attempt: number = e.detail.attempt;
+  // @ts-expect-error only while start()'s loop runs
+  const retry: number = e.detail.retryInMs;
+});
+registrar.addEventListener("registration.callback.rejected", (e) => {
+  const suppressed: number = e.detail.suppressed;
+  const status: number = e.detail.httpStatus;
+});
+// The DDS session's events.
+registrar.addEventListener("session.signed_in", (e) => {
+  const name: "session.signed_in" = e.detail.name;
+});
+registrar.addEventListener("session.error", (e) => void e.detail.message);
 // @ts-expect-error unknown event name
 registrar.addEventListener("registration.sucess", () => {});
 await registrar.start();
@@ -143,6 +199,11 @@ registrar.events.addEventListener("status.transition", (event) => {
   const to: RegistrationStatus = event.detail.to;
   const from: RegistrationStatus = event.detail.from;
 });
+registrar.events.addEventListener("registration.success", (e) => {
+  const elapsed: number = e.detail.elapsedMs;
+  // @ts-expect-error a number, not any
+  const text: string = e.detail.elapsedMs;
+});
 registrar.events.addEventListener("registration.error", (event) => {
   const info: FailureInfo = event.detail.failure;
   const hint: string | undefined = info.hint;
@@ -171,7 +232,7 @@ async function scoped(): Promise<void> {
   const dispose: () => Promise<void> = registrar[Symbol.asyncDispose];
 }
 
-export { plaintext, nonce, plaintextString };
+export { plaintext, nonce, plaintextString, buffered, numeric };
 export { typedTarget, callOptions, scoped, newEvents, address, signature, method, body, wallet, stamp, storage, kv, web, badFlow, status, next, failure, response };
 
 // The DDS session and the metrics.

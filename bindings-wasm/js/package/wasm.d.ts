@@ -3,5 +3,7 @@
 // rule) and other hosts with WebAssembly module imports give: a compiled module, which
 // `init({ module_or_path })` accepts. Elsewhere take its URL instead, e.g.
 // `import.meta.resolve("posemesh-registration/posemesh_registration_bg.wasm")`.
+import type { WebAssembly } from "./platform.js";
+
 declare const module: WebAssembly.Module;
 export default module;
