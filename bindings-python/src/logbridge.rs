@@ -5,8 +5,8 @@
 //! the core's schema. Events never hold a secret (the core's `Event` type
 //! has none to give).
 
-use posemesh_registration::core::FieldValue;
-use posemesh_registration::{Event, Level};
+use posemesh_registration::core::{FieldValue, Origin};
+use posemesh_registration::{Event, EventSink, Level};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
@@ -111,37 +111,66 @@ pub(crate) fn after_fork_in_child() {
     ATTACHING.store(0, Ordering::SeqCst);
 }
 
-/// Logs `event: message` at `level` with `extra={"event": event, ...}`.
-pub(crate) fn log(level: u8, event: &str, message: &str, fields: Vec<(&'static str, Extra)>) {
+/// One record: `event: message` at `level`, with `extra={"event": event, ...}`,
+/// and the Rust file, line and thread that raised it in place of Python's.
+struct Record<'a> {
+    level: u8,
+    event: &'a str,
+    message: String,
+    fields: Vec<(&'static str, Extra)>,
+    origin: Origin,
+}
+
+fn log(record: Record<'_>) {
     with_python(|py| {
-        if let Err(err) = log_attached(py, level, event, message, fields) {
+        if let Err(err) = log_attached(py, record) {
             err.write_unraisable(py, None);
         }
     });
 }
 
-fn log_attached(
-    py: Python<'_>,
-    level: u8,
-    event: &str,
-    message: &str,
-    fields: Vec<(&'static str, Extra)>,
-) -> PyResult<()> {
+fn log_attached(py: Python<'_>, record: Record<'_>) -> PyResult<()> {
     let logger = logger(py)?;
-    if !logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
+    if !logger
+        .call_method1("isEnabledFor", (record.level,))?
+        .is_truthy()?
+    {
         return Ok(());
     }
     let extra = PyDict::new(py);
-    extra.set_item("event", event)?;
-    for (key, value) in fields {
+    extra.set_item("event", record.event)?;
+    for (key, value) in record.fields {
         match value {
             Extra::Str(s) => extra.set_item(key, s)?,
             Extra::Int(i) => extra.set_item(key, i)?,
         }
     }
-    let kwargs = PyDict::new(py);
-    kwargs.set_item("extra", extra)?;
-    logger.call_method("log", (level, "%s: %s", event, message), Some(&kwargs))?;
+    // makeRecord(name, level, fn, lno, msg, args, exc_info, func, extra):
+    // what `logger.log` would do, naming the Rust source rather than logging's.
+    let args = (record.event, record.message);
+    let made = logger.call_method1(
+        "makeRecord",
+        (
+            LOGGER_NAME,
+            record.level,
+            record.origin.file(),
+            record.origin.line(),
+            "%s: %s",
+            args,
+            py.None(),
+            py.None(),
+            extra,
+        ),
+    )?;
+    // A Rust thread is a "Dummy-N" to Python: give its Rust name instead.
+    let python_name: String = made.getattr("threadName")?.extract().unwrap_or_default();
+    if let (true, Some(thread)) = (
+        python_name.starts_with("Dummy-"),
+        std::thread::current().name(),
+    ) {
+        made.setattr("threadName", thread)?;
+    }
+    logger.call_method1("handle", (made,))?;
     Ok(())
 }
 
@@ -174,7 +203,7 @@ fn logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 
 /// Logs a registrar event, with the registrar's `posemesh_dds_url` and
 /// `posemesh_address` on the record.
-pub(crate) fn log_event(event: &Event, context: &Context) {
+pub(crate) fn log_event(event: &Event, origin: Origin, context: &Context) {
     let level = match event.level() {
         Level::Debug => DEBUG,
         Level::Info => INFO,
@@ -187,7 +216,26 @@ pub(crate) fn log_event(event: &Event, context: &Context) {
     let mut fields = fields_of(event);
     fields.push(("posemesh_dds_url", Extra::Str(context.dds_url.clone())));
     fields.push(("posemesh_address", Extra::Str(context.address.clone())));
-    log(level, event.name(), &message, fields);
+    log(Record {
+        level,
+        event: event.name(),
+        message,
+        fields,
+        origin,
+    });
+}
+
+/// The registrar's events, as records of the package's logger.
+pub(crate) struct RecordSink(pub(crate) Context);
+
+impl EventSink for RecordSink {
+    fn event(&self, event: &Event) {
+        self.event_at(event, std::panic::Location::caller());
+    }
+
+    fn event_at(&self, event: &Event, origin: Origin) {
+        log_event(event, origin, &self.0);
+    }
 }
 
 /// The core's fields ([`Event::fields`]: the schema every binding shares),

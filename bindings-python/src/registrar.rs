@@ -15,8 +15,8 @@ use futures_util::stream::{BoxStream, StreamExt};
 use posemesh_registration::core::registrar::duration_from_secs_f64;
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
-    spawn_loop, AttemptOutcome, Background, Driver, Event, FileStore, Flow, MemoryStore,
-    RegistrarConfig, Secret, SnapshotStore, Status, TokioRuntime,
+    spawn_loop, AttemptOutcome, Background, Driver, FileStore, Flow, MemoryStore, RegistrarConfig,
+    Secret, SnapshotStore, Status, TokioRuntime,
 };
 use pyo3::exceptions::{PyTimeoutError, PyTypeError};
 use pyo3::prelude::*;
@@ -224,9 +224,8 @@ fn build(
     let driver = crate::logbridge::detach(py, move || -> Result<Driver, Error> {
         let transport = Arc::new(access.transport()?);
         let mut builder =
-            Driver::builder(config, key, transport, store, Arc::new(TokioRuntime::new())).events(
-                Arc::new(move |event: &Event| logbridge::log_event(event, &context)),
-            );
+            Driver::builder(config, key, transport, store, Arc::new(TokioRuntime::new()))
+                .events(Arc::new(logbridge::RecordSink(context)));
         if let Some(seed) = seed {
             builder = builder.seed(seed);
         }

@@ -49,6 +49,23 @@ def test_unconfigured_logging_prints_no_warning(dds: Dds) -> None:
                for h in logging.getLogger("posemesh_registration").handlers)
 
 
+def test_records_name_the_rust_source_that_raised_them(
+        dds: Dds, caplog: pytest.LogCaptureFixture) -> None:
+    registrar = make(dds)
+    assert registrar.register_once() == "registered"
+    records = events(caplog)
+    assert records
+    for record in records:
+        # Where the library raised the event, not logging/__init__.py's log().
+        assert record.pathname.endswith(".rs"), record.pathname
+        assert "logging" not in record.pathname
+        assert record.lineno > 0
+        assert record.module == record.pathname.rsplit("/", 1)[-1][: -len(".rs")]
+    success = next(r for r in records if r.event == "registration.success")  # type: ignore[attr-defined]
+    assert success.pathname.replace("\\", "/").endswith("registrar/attempt.rs")
+    assert not any(r.threadName.startswith("Dummy-") for r in records)
+
+
 def test_every_record_names_its_registrar(dds: Dds, caplog: pytest.LogCaptureFixture) -> None:
     registrar = make(dds)
     other = make(dds)

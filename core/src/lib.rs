@@ -59,7 +59,7 @@ pub use keys::{KeyError, PrivateKey, SignatureError, Signer};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use redact::Redactor;
 pub use registrar::{
-    AccessToken, AttemptOutcome, ConfigError, Event, FieldValue, Flow, Level, LockOutcome,
+    AccessToken, AttemptOutcome, ConfigError, Event, FieldValue, Flow, Level, LockOutcome, Origin,
     OutgoingRequest, Output, Registrar, RegistrarConfig, RequestId, SignRequest, StaleReason,
     Status, EVENT_FIELDS, SIGN_IN_RETRIES, SIWE_VERIFY_PATH,
 };

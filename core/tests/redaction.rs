@@ -247,7 +247,7 @@ fn everything_a_run_outputs() {
         let mut seen = std::collections::BTreeSet::new();
         for record in &sim.log {
             check_debug("output", &record.output);
-            if let Output::Event(event) = &record.output {
+            if let Output::Event(event, _) = &record.output {
                 check_both(event.name(), event);
                 seen.insert(event.name());
             }
@@ -397,7 +397,7 @@ fn callback_rejections() {
     );
     for output in outputs {
         check_debug("output", &output);
-        if let Output::Event(event) = output {
+        if let Output::Event(event, _) = output {
             check_both("event", &event);
         }
     }

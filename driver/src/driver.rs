@@ -9,11 +9,13 @@ use futures_util::{FutureExt, StreamExt};
 use posemesh_registration_core::registrar::SHORT_DELAY;
 use posemesh_registration_core::{
     AttemptOutcome, ConfigError, Event, Failure, HttpResponse, LockOutcome, Metrics,
-    MetricsSnapshot, NodeResponse, OutgoingRequest, Output, PrivateKey, Registrar, RegistrarConfig,
-    RequestId, SignRequest, Snapshot, SnapshotError, Status, TransportError, UnixTime,
+    MetricsSnapshot, NodeResponse, Origin, OutgoingRequest, Output, PrivateKey, Registrar,
+    RegistrarConfig, RequestId, SignRequest, Snapshot, SnapshotError, Status, TransportError,
+    UnixTime,
 };
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -182,9 +184,10 @@ impl DriverBuilder {
             }),
         };
         if let Some(err) = recovered_from {
-            driver.report(&Event::StateCorrupt {
+            let event = Event::StateCorrupt {
                 error: err.to_string(),
-            });
+            };
+            driver.report(&event, Location::caller());
         }
         Ok(driver)
     }
@@ -727,8 +730,8 @@ impl Driver {
                     let now = self.shared.runtime.now();
                     lock(&self.shared.registrar).observe_shared(stored, now);
                 }
-                Output::Event(event) => {
-                    self.report(&event);
+                Output::Event(event, origin) => {
+                    self.report(&event, origin);
                     if let Some(result) = event.attempt_result() {
                         results.push(result.map_err(Clone::clone));
                     }
@@ -823,19 +826,20 @@ impl Driver {
 
     /// A failed save, as the registrar words it: the store's text redacted and
     /// on one line.
+    #[track_caller]
     fn report_save_failed(&self, err: &StoreError) {
         let event = lock(&self.shared.registrar).save_failed_event(&err.to_string());
         if let Event::StateSaveFailed { error } = &event {
             *lock(&self.shared.last_save_error) = Some(error.clone());
         }
-        self.report(&event);
+        self.report(&event, Location::caller());
     }
 
-    fn report(&self, event: &Event) {
+    fn report(&self, event: &Event, origin: Origin) {
         let now = self.shared.runtime.now();
         lock(&self.shared.metrics).record(event, now);
         if let Some(sink) = &self.shared.sink {
-            sink.event(event);
+            sink.event_at(event, origin);
         }
     }
 

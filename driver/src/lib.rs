@@ -43,7 +43,9 @@ pub use driver::{
 };
 pub use posemesh_registration_core as core;
 
-use posemesh_registration_core::{Event, HttpRequest, HttpResponse, TransportError, UnixTime};
+use posemesh_registration_core::{
+    Event, HttpRequest, HttpResponse, Origin, TransportError, UnixTime,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -161,6 +163,12 @@ pub trait RemoteSigner: MaybeSend + MaybeSync + 'static {
 pub trait EventSink: MaybeSend + MaybeSync + 'static {
     /// One event.
     fn event(&self, event: &Event);
+    /// One event and where this library raised it (for log records that
+    /// name a source file and line); by default [`EventSink::event`].
+    fn event_at(&self, event: &Event, origin: Origin) {
+        let _ = origin;
+        self.event(event);
+    }
 }
 
 impl<F: Fn(&Event) + MaybeSend + MaybeSync + 'static> EventSink for F {

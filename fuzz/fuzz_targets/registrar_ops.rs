@@ -313,7 +313,7 @@ impl Host {
                     }
                     assert_eq!(decoded, expected);
                 }
-                Output::Event(event) => {
+                Output::Event(event, _) => {
                     for shown in [format!("{event}"), format!("{event:?}")] {
                         assert!(!shown.contains(MARKER), "secret in {shown}");
                     }

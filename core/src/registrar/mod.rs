@@ -8,13 +8,13 @@
 //! let mut registrar = Registrar::new(config, key, stored_snapshot, now, seed)?;
 //! loop {
 //!     match registrar.poll_output() {
-//!         Output::Transmit(req)  => send it; later: registrar.handle_response(req.id, result, now)
-//!         Output::AcquireLock    => try the lock; registrar.handle_lock(outcome, now)
-//!         Output::ReleaseLock    => release it
-//!         Output::Persist(snap)  => store snap.encode() atomically
-//!         Output::Event(event)   => log it / call the user's callback
-//!         Output::Wait(deadline) => sleep until `deadline` or until a response or
-//!                                   node request arrives; then registrar.handle_timeout(now)
+//!         Output::Transmit(req)   => send it; later: registrar.handle_response(req.id, result, now)
+//!         Output::AcquireLock     => try the lock; registrar.handle_lock(outcome, now)
+//!         Output::ReleaseLock     => release it
+//!         Output::Persist(snap)   => store snap.encode() atomically
+//!         Output::Event(event, _) => log it / call the user's callback
+//!         Output::Wait(deadline)  => sleep until `deadline` or until a response or
+//!                                    node request arrives; then registrar.handle_timeout(now)
 //!     }
 //! }
 //! ```
@@ -135,6 +135,10 @@ pub enum LockOutcome {
     Failed(String),
 }
 
+/// Where in this library's source an event was raised (file and line), for
+/// loggers whose records name one (Python's `pathname` and `lineno`).
+pub type Origin = &'static std::panic::Location<'static>;
+
 /// What the host has to do next; see the module docs for the loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -161,8 +165,8 @@ pub enum Output {
     /// the lock) and hand it to [`Registrar::observe_shared`], so that every
     /// process sees a sibling's registration within a second.
     LoadShared,
-    /// Report this event.
-    Event(Event),
+    /// Report this event; the [`Origin`] is where this library raised it.
+    Event(Event, Origin),
     /// Nothing to do until this time (or until a response or node request arrives).
     Wait(UnixTime),
 }
@@ -790,8 +794,10 @@ impl Registrar {
         }
     }
 
+    #[track_caller]
     fn emit(&mut self, event: Event) {
-        self.outputs.push_back(Output::Event(event));
+        let origin = std::panic::Location::caller();
+        self.outputs.push_back(Output::Event(event, origin));
     }
 
     fn persist(&mut self) {

@@ -324,7 +324,7 @@ impl Sim {
         self.log
             .iter()
             .filter_map(|r| match &r.output {
-                Output::Event(e) => Some((r.at, e.clone())),
+                Output::Event(e, _) => Some((r.at, e.clone())),
                 _ => None,
             })
             .collect()
@@ -335,7 +335,7 @@ pub fn events(outputs: &[Output]) -> Vec<Event> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Event(e) => Some(e.clone()),
+            Output::Event(e, _) => Some(e.clone()),
             _ => None,
         })
         .collect()
@@ -345,7 +345,7 @@ pub fn event_names(outputs: &[Output]) -> Vec<&'static str> {
     outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Event(e) => Some(e.name()),
+            Output::Event(e, _) => Some(e.name()),
             _ => None,
         })
         .collect()
@@ -383,7 +383,7 @@ pub fn kinds(outputs: &[Output]) -> Vec<String> {
             Output::Persist(_) => "persist".to_owned(),
             Output::ShareState => "share_state".to_owned(),
             Output::LoadShared => "load_shared".to_owned(),
-            Output::Event(e) => e.name().to_owned(),
+            Output::Event(e, _) => e.name().to_owned(),
             Output::Wait(_) => "wait".to_owned(),
         })
         .collect()

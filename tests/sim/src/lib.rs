@@ -373,7 +373,7 @@ fn drain(
                 let answer = dds.answer(now_ms, booked);
                 registrar.handle_response(outgoing.id, answer, at(now_ms));
             }
-            Output::Event(Event::Registered { .. }) => {
+            Output::Event(Event::Registered { .. }, _) => {
                 if let Some(count) = dds.registered_in.get((now_ms / 1000) as usize) {
                     count.fetch_add(1, Ordering::Relaxed);
                 }
