@@ -9,8 +9,8 @@ mod common;
 use common::*;
 use posemesh_registration_core::response::FailureClass;
 use posemesh_registration_core::{
-    keys, request, AttemptOutcome, Event, Flow, Level, LockOutcome, Output, PrivateKey, RequestId,
-    SiweChallenge, Snapshot, StaleReason, Status, TransportErrorKind, UnixTime,
+    keys, request, AttemptOutcome, Event, Flow, Level, LockOutcome, Output, PrivateKey, Registrar,
+    RequestId, SiweChallenge, Snapshot, StaleReason, Status, TransportErrorKind, UnixTime,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -76,6 +76,35 @@ fn registered_sim(config: posemesh_registration_core::RegistrarConfig) -> Sim {
 }
 
 // ------------------------------------------------------------------ first registration
+
+/// Drains the outputs up to the first `Wait`.
+fn until_wait(registrar: &mut Registrar) -> Vec<Output> {
+    std::iter::from_fn(|| match registrar.poll_output() {
+        Output::Wait(_) => None,
+        output => Some(output),
+    })
+    .collect()
+}
+
+#[test]
+fn loop_start_is_reported_only_when_a_loop_runs() {
+    // A host making one-off attempts (register once, a cron tick) runs no loop.
+    let mut registrar = Registrar::new(legacy_config(), key(), None, t0(), 1);
+    registrar.set_looping(false);
+    assert!(!event_names(&until_wait(&mut registrar)).contains(&"registration.loop.start"));
+    registrar.set_looping(false);
+    assert!(until_wait(&mut registrar).is_empty());
+    // Then a loop starts, stops and starts again: one report each time.
+    for _ in 0..2 {
+        registrar.set_looping(true);
+        registrar.set_looping(true);
+        assert_eq!(
+            events(&until_wait(&mut registrar)),
+            [Event::LoopStarted { ttl: TTL }]
+        );
+        registrar.set_looping(false);
+    }
+}
 
 #[test]
 fn first_registration() {

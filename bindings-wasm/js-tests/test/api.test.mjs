@@ -182,9 +182,8 @@ test("the registrar never shows the key or the secret; logs carry no secret", as
   for (const event of events) assert.ok(!JSON.stringify(event).includes(SECRET));
   assert.deepEqual(
     events.map((e) => e.name),
-    // The last: back to "disconnected", as nothing will retry (no loop).
+    // No loop starts; the last: back to "disconnected", as nothing will retry.
     [
-      "registration.loop.start",
       "status.transition",
       "registration.attempt",
       "registration.error",

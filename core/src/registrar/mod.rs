@@ -511,7 +511,19 @@ impl Registrar {
     /// one-off attempts sets `false`, so failure events promise no retry.
     /// When a loop ends between attempts, a `registering` status becomes
     /// `disconnected`: nothing is trying any more.
+    ///
+    /// `registration.loop.start` says a loop started: a registrar reports it
+    /// when made, takes it back if `false` comes before the host read it, and
+    /// reports it again whenever `true` follows `false`.
     pub fn set_looping(&mut self, looping: bool) {
+        if looping && !self.looping {
+            self.emit(Event::LoopStarted {
+                ttl: self.config.ttl(),
+            });
+        } else if !looping {
+            self.outputs
+                .retain(|output| !matches!(output, Output::Event(Event::LoopStarted { .. }, _)));
+        }
         self.looping = looping;
         if matches!(self.phase, Phase::Idle) {
             self.settle_if_not_looping();
