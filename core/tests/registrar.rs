@@ -699,7 +699,8 @@ fn other_client_errors_retry_after_a_ttl_with_rate_limited_warnings() {
         let (attempt, retry_in, warn, failure) = failed_event(&outs);
         assert_eq!(failure.class, FailureClass::RetryLater, "{status}");
         assert_eq!(failure.status, Some(status));
-        assert_eq!(attempt, 0, "{status}");
+        // Numbered as its `registration.attempt` said: the count restarts after each.
+        assert_eq!(attempt, 1, "{status}");
         assert_eq!(retry_in, TTL);
         let expect_warn = k % 3 == 0;
         assert_eq!(warn, expect_warn, "answer {k} ({status})");
@@ -1875,7 +1876,7 @@ fn redirects_are_failures_that_name_the_other_host() {
     );
     let (attempt, retry_in, _, failure) = failed_event(&outs);
     assert_eq!(failure.class, FailureClass::RetryLater);
-    assert_eq!((attempt, retry_in), (0, TTL));
+    assert_eq!((attempt, retry_in), (1, TTL));
     assert!(
         failure
             .message

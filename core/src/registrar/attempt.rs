@@ -456,6 +456,9 @@ impl Registrar {
                 });
             }
             FailureClass::RetryLater => {
+                // The failed attempt's number, as its `registration.attempt`
+                // said; the count then starts again (no backoff to grow).
+                let attempt = self.attempt.saturating_add(1);
                 self.attempt = 0;
                 self.conflict_since = None;
                 self.next_conflict_warn = None;
@@ -466,7 +469,7 @@ impl Registrar {
                 wait = at_least(ttl);
                 self.emit(Event::RegistrationFailed {
                     failure,
-                    attempt: 0,
+                    attempt,
                     retry_in: wait,
                     retrying: self.looping,
                     warn,
