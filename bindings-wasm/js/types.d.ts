@@ -231,11 +231,14 @@ export interface RegistrarEventBase<K extends RegistrarEventName = RegistrarEven
   level: "debug" | "info" | "warn";
   /** A human-readable line. */
   message: string;
-  /** The status after the event. */
-  status: RegistrationStatus;
+  /** The registrar's status after the event. */
+  registrarStatus: RegistrationStatus;
 }
 
-/** Every field an event may carry beyond `RegistrarEventBase`'s, with the events carrying it. */
+/**
+ * Every field an event may carry beyond `RegistrarEventBase`'s: the core's event fields,
+ * the same in every runtime (docs/behaviour.md, "Event fields"), with camelCase names.
+ */
 export interface RegistrarEventData {
   /** `status.transition`: the old status. */
   from: RegistrationStatus;
@@ -245,70 +248,74 @@ export interface RegistrarEventData {
   ttlMs: number;
   /** `registration.success`: how long the attempt took. */
   elapsedMs: number;
-  /** `registration.error`, `registration.conflict`: the classified failure. */
-  failure: FailureInfo;
-  /** `registration.error`: consecutive fast failures so far; `registration.attempt`: this attempt's number. */
+  /** `registration.attempt`, `registration.error`, `session.error`: the attempt's number. */
   attempt: number;
   /** `registration.attempt`: the first endpoint the attempt calls. */
   endpoint: string;
-  /** `registration.error`: when the next attempt is due (only while `start()`'s loop runs:
-   *  only then is a retry coming). */
+  /** What failed (`lock.error`, `state.*`, a refused callback), or the failure's text. */
+  error: string;
+  /** `registration.error`, `session.error`: how the failure is retried. */
+  failureClass: FailureClass;
+  /** When the next attempt is due: only while a loop runs (only then is a retry coming). */
   retryInMs: number;
+  /** The HTTP answer's status line (`503 Service Unavailable`), when there was an answer. */
+  status: string;
+  /** The usual cause of this answer, when it is known (a 409, a 402). */
+  hint: string;
   /** `registration.conflict`: how long the conflict has lasted. */
-  blockedForMs: number;
+  blockedMs: number;
   /** `registration.max_retry_reached`: the configured cap. */
   maxRetry: number;
   /** `healthcheck.expired`: time since the last health check (absent: never checked). */
   sinceLastMs: number;
   /** `status.unknown`: the stored status text. */
-  storedStatus: string;
-  /** `registration.adopted`: time since the adopted registration was last confirmed. */
-  ageMs: number;
-  /**
-   * `registration.callback`: the node's id.
-   * `registration.callback.conflict`: the refused callback's id.
-   */
-  nodeId: string;
+  stored: string;
+  /** `registration.callback`: the node's id; `registration.callback.conflict`: the refused one's. */
+  id: string;
   /** `registration.callback`: the node's organisation, if the DDS gave it. */
   organizationId: string;
   /** `registration.callback`: the secret's length (never the secret). */
-  secretLength: number;
-  /** `registration.callback.rejected`: the status answered. */
-  httpStatus: number;
+  secretLen: number;
   /** `registration.callback.rejected`: refusals since the last one logged at warning level,
    *  not counting this one. */
   suppressed: number;
-  /** `registration.callback.rejected`, `registration.stale`: why. */
+  /** `registration.stale`: why the stored registration was not adopted. */
   reason: string;
   /** `request.cancelled`, `response.ignored`: the request id. */
   requestId: number;
-  /** `lock.error`, `state.corrupt`, `state.save.error`: what failed. */
-  error: string;
+  /** `registration.adopted`: time since the adopted registration was last confirmed. */
+  ageMs: number;
+  /** `session.signed_in`: how long the new access token is valid. */
+  expiresInMs: number;
 }
 
-/** The fields each event carries, beyond `RegistrarEventBase`'s (the optional ones only
- *  sometimes); an event not listed carries none. */
+type Fields<Always extends keyof RegistrarEventData, Sometimes extends keyof RegistrarEventData = never> =
+  Pick<RegistrarEventData, Always> & Partial<Pick<RegistrarEventData, Sometimes>>;
+
+/** The fields each event carries, beyond `RegistrarEventBase`'s (the second list only
+ *  sometimes); an event not listed carries none. Checked against the core's table. */
 export interface RegistrarEventFields {
-  "registration.loop.start": Pick<RegistrarEventData, "ttlMs">;
-  "status.transition": Pick<RegistrarEventData, "from" | "to">;
-  "registration.success": Pick<RegistrarEventData, "elapsedMs">;
-  /** `retryInMs` only while `start()`'s loop runs: only then is a retry coming. */
-  "registration.error": Pick<RegistrarEventData, "failure" | "attempt"> & Partial<Pick<RegistrarEventData, "retryInMs">>;
-  "registration.conflict": Pick<RegistrarEventData, "failure" | "blockedForMs">;
-  "registration.attempt": Pick<RegistrarEventData, "attempt" | "endpoint">;
-  "registration.max_retry_reached": Pick<RegistrarEventData, "maxRetry">;
-  "healthcheck.expired": Partial<Pick<RegistrarEventData, "sinceLastMs">>;
-  "status.unknown": Pick<RegistrarEventData, "storedStatus">;
-  "registration.adopted": Pick<RegistrarEventData, "ageMs">;
-  "registration.stale": Pick<RegistrarEventData, "reason">;
-  "registration.callback": Pick<RegistrarEventData, "nodeId" | "secretLength"> & Partial<Pick<RegistrarEventData, "organizationId">>;
-  "registration.callback.rejected": Pick<RegistrarEventData, "httpStatus" | "reason" | "suppressed">;
-  "registration.callback.conflict": Pick<RegistrarEventData, "nodeId">;
-  "request.cancelled": Pick<RegistrarEventData, "requestId">;
-  "response.ignored": Pick<RegistrarEventData, "requestId">;
-  "lock.error": Pick<RegistrarEventData, "error">;
-  "state.corrupt": Pick<RegistrarEventData, "error">;
-  "state.save.error": Pick<RegistrarEventData, "error">;
+  "registration.attempt": Fields<"attempt" | "endpoint">;
+  "registration.loop.start": Fields<"ttlMs">;
+  "lock.error": Fields<"error">;
+  "status.transition": Fields<"from" | "to">;
+  "registration.success": Fields<"elapsedMs">;
+  "registration.error": Fields<"attempt" | "error" | "failureClass", "retryInMs" | "status" | "hint">;
+  "registration.conflict": Fields<"error" | "blockedMs", "status" | "hint">;
+  "registration.max_retry_reached": Fields<"maxRetry">;
+  "healthcheck.expired": Fields<never, "sinceLastMs">;
+  "status.unknown": Fields<"stored">;
+  "registration.callback": Fields<"id" | "secretLen", "organizationId">;
+  "registration.callback.rejected": Fields<"status" | "error" | "suppressed">;
+  "request.cancelled": Fields<"requestId">;
+  "response.ignored": Fields<"requestId">;
+  "registration.adopted": Fields<"ageMs">;
+  "registration.stale": Fields<"reason">;
+  "registration.callback.conflict": Fields<"id">;
+  "state.corrupt": Fields<"error">;
+  "state.save.error": Fields<"error">;
+  "session.signed_in": Fields<"expiresInMs">;
+  "session.error": Fields<"attempt" | "error" | "failureClass", "retryInMs" | "status">;
 }
 
 /** The fields of the event named `K`. */
@@ -328,7 +335,7 @@ export type RegistrarEventMap = { [K in RegistrarEventName]: EventOf<K> };
 /**
  * Something that happened, as `onEvent` gets it and as each `CustomEvent`'s `detail`: one
  * member per event name, so that checking `event.name` narrows it to that event's fields
- * (`if (event.name === "registration.error") event.failure.failureClass`). Never carries a
+ * (`if (event.name === "registration.error") event.failureClass`). Never carries a
  * key or a secret.
  */
 export type RegistrarEvent = RegistrarEventMap[RegistrarEventName];

@@ -4,12 +4,11 @@
 //! registrar's events as `CustomEvent`s ([`JsSink`]). The loop is the driver's.
 
 use crate::convert;
-use crate::error::FailureDetail;
 use crate::host::{self, Clock, Sleep};
 use js_sys::{Function, Promise, Reflect};
 use posemesh_registration_core::response::MAX_RESPONSE_BODY;
 use posemesh_registration_core::{
-    Event, Failure, HttpRequest, HttpResponse, Level, Status, TransportError, UnixTime,
+    Event, FieldValue, HttpRequest, HttpResponse, Level, Status, TransportError, UnixTime,
 };
 use posemesh_registration_driver::{
     BoxFuture, EventSink, Runtime, SnapshotStore, StoreError, Transport,
@@ -215,97 +214,34 @@ pub(crate) fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// An event as JavaScript sees it (`RegistrarEvent` in the declarations).
+/// An event as JavaScript sees it (`RegistrarEvent` in the declarations): its name,
+/// level, message and the registrar's status, then the core's fields ([`Event::fields`],
+/// the schema of every runtime) with camelCase names.
 fn event_detail(event: &Event, level: &str, message: String, status: Status) -> JsValue {
-    let ms = |d: &Duration| convert::millis(*d);
     let obj = convert::Obj::new();
     obj.set("name", event.name())
         .set("level", level)
         .set("message", message)
-        .set("status", status.as_str());
-    let failure = |f: &Failure| FailureDetail::new(f).fill(convert::Obj::new()).into_js();
-    match event {
-        Event::LoopStarted { ttl } => {
-            obj.set("ttlMs", ms(ttl));
-        }
-        Event::StatusChanged { from, to } => {
-            obj.set("from", from.as_str()).set("to", to.as_str());
-        }
-        Event::Registered { elapsed } => {
-            obj.set("elapsedMs", ms(elapsed));
-        }
-        Event::RegistrationFailed {
-            failure: f,
-            attempt,
-            retry_in,
-            retrying,
-            ..
-        } => {
-            obj.set("failure", failure(f)).set("attempt", *attempt);
-            // Only when a retry is coming: the loop's.
-            if *retrying {
-                obj.set("retryInMs", ms(retry_in));
-            }
-        }
-        Event::Conflict {
-            failure: f,
-            blocked_for,
-            ..
-        } => {
-            obj.set("failure", failure(f))
-                .set("blockedForMs", ms(blocked_for));
-        }
-        Event::AttemptStarted { attempt, endpoint } => {
-            obj.set("attempt", *attempt)
-                .set("endpoint", endpoint.as_str());
-        }
-        Event::MaxRetryReached { max_retry } => {
-            obj.set("maxRetry", *max_retry);
-        }
-        Event::HealthCheckExpired { since_last } => {
-            obj.set_some("sinceLastMs", since_last.as_ref().map(ms));
-        }
-        Event::UnknownStatus { stored } => {
-            obj.set("storedStatus", stored.as_str());
-        }
-        Event::CallbackAccepted {
-            id,
-            organization_id,
-            secret_len,
-        } => {
-            obj.set("nodeId", id.as_str())
-                .set_some("organizationId", organization_id.as_deref())
-                .set("secretLength", *secret_len as f64);
-        }
-        Event::CallbackRejected {
-            status,
-            reason,
-            suppressed,
-            ..
-        } => {
-            obj.set("httpStatus", *status)
-                .set("reason", reason.as_str())
-                .set("suppressed", *suppressed);
-        }
-        Event::CallbackConflict { id } => {
-            obj.set("nodeId", id.as_str());
-        }
-        Event::StaleResponse { id } | Event::RequestCancelled { id } => {
-            obj.set("requestId", id.0 as f64);
-        }
-        Event::Adopted { age } => {
-            obj.set("ageMs", ms(age));
-        }
-        Event::StoredRegistrationStale { reason } => {
-            obj.set("reason", reason.to_string());
-        }
-        Event::LockError { error }
-        | Event::StateCorrupt { error }
-        | Event::StateSaveFailed { error } => {
-            obj.set("error", error.as_str());
-        }
-        // Events whose name and message say it all.
-        _ => {}
+        .set("registrarStatus", status.as_str());
+    for (field, value) in event.fields() {
+        let key = camel_case(field);
+        match value {
+            FieldValue::Int(n) => obj.set(&key, n as f64),
+            FieldValue::Text(text) => obj.set(&key, text),
+        };
     }
     obj.into_js()
+}
+
+/// `retry_in_ms` → `retryInMs`.
+fn camel_case(snake: &str) -> String {
+    let mut parts = snake.split('_');
+    let mut camel = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        // ASCII names: `char::to_uppercase` would pull Unicode's case tables in.
+        let mut chars = part.chars();
+        camel.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+        camel.push_str(chars.as_str());
+    }
+    camel
 }

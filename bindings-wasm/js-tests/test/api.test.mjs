@@ -209,7 +209,7 @@ test("events reach EventTarget listeners as CustomEvents", async () => {
   assert.deepEqual(seen.map((e) => e.type), ["status.transition", "registration.error", "status.transition"]);
   assert.equal(seen[0].detail.from, "disconnected");
   assert.equal(seen[0].detail.to, "registering");
-  assert.equal(seen[1].detail.failure.failureClass, "retry_fast");
+  assert.equal(seen[1].detail.failureClass, "retry_fast");
   // Nothing will retry (no loop): back to "disconnected".
   assert.equal(seen[2].detail.to, "disconnected");
   registrar.removeEventListener("status.transition", listener);

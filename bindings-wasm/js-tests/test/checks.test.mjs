@@ -145,8 +145,9 @@ for (const [status, code, hint] of [
     const name = status === 409 ? "registration.conflict" : "registration.error";
     const event = events.find((e) => e.name === name);
     assert.ok(event, JSON.stringify(events));
-    assert.equal(event.failure.hint, error.hint);
-    assert.ok(event.failure.message.endsWith("body_snippet: refused"), event.failure.message);
+    assert.equal(event.hint, error.hint);
+    assert.ok(event.error.endsWith("body_snippet: refused"), event.error);
+    assert.equal(event.status, `${status} ${status === 409 ? "Conflict" : "Payment Required"}`);
     assert.ok(output.includes(`(hint: ${error.hint})`), output);
     assert.ok(!output.includes(CREDENTIALS));
     registrar.free();

@@ -1,7 +1,7 @@
 // Type-checked with no tsconfig at all, as a user's `npx tsc --strict --noEmit app.ts` would
 // (test.sh): each TypeScript version's default target, lib, module and types. So no top-level
 // await and no `using` here.
-import { PrivateKey, Registrar, type FailureInfo, type RegistrationStatus } from "posemesh-registration";
+import { PrivateKey, Registrar, type FailureClass, type RegistrationStatus } from "posemesh-registration";
 
 const key = PrivateKey.fromHex("4c0883a69102937d6231471b5dbb6204fe5129617082798ce3f4fdf2548b6f90");
 const fromBuffer: PrivateKey = PrivateKey.fromBytes(new ArrayBuffer(32));
@@ -13,10 +13,10 @@ const registrar = new Registrar(key, {
   onEvent: (event) => {
     const name: string = event.name;
     if (event.name === "registration.error") {
-      const failure: FailureInfo = event.failure;
+      const klass: FailureClass = event.failureClass;
     }
     // @ts-expect-error not narrowed: most events carry no failure
-    const failure: FailureInfo = event.failure;
+    const klass: FailureClass = event.failureClass;
   },
 });
 registrar.addEventListener("registration.success", (e) => {

@@ -104,9 +104,11 @@ const options: RegistrarOptions = {
     if (event.name === "status.transition") {
       const to: RegistrationStatus = event.to;
     } else if (event.name === "registration.conflict") {
-      const failure: FailureInfo = event.failure;
-      const blocked: number = event.blockedForMs;
+      const error: string = event.error;
+      const blocked: number = event.blockedMs;
+      const http: string | undefined = event.status;
     }
+    const registrarStatus: RegistrationStatus = event.registrarStatus;
     // Not narrowed: a field only some events carry may be absent.
     const maybe: RegistrationStatus | undefined = event.to;
     // @ts-expect-error not narrowed
@@ -138,24 +140,28 @@ registrar.addEventListener("registration.success", (e) => {
   // @ts-expect-error no such field
   void e.detail.elapsedMS;
   // @ts-expect-error another event's field: absent here
-  const failure: FailureInfo = e.detail.failure;
+  const klass: FailureClass = e.detail.failureClass;
 });
 registrar.removeEventListener("registration.success", (e) => void e.detail.elapsedMs.toFixed());
 // @ts-expect-error unknown event name
 registrar.removeEventListener("registration.sucess", () => {});
 registrar.addEventListener("registration.error", (e) => {
-  const klass: FailureClass = e.detail.failure.failureClass;
+  const klass: FailureClass = e.detail.failureClass;
   const attempt: number = e.detail.attempt;
+  const error: string = e.detail.error;
+  // @ts-expect-error only with an HTTP answer
+  const http: string = e.detail.status;
   // @ts-expect-error only while start()'s loop runs
   const retry: number = e.detail.retryInMs;
 });
 registrar.addEventListener("registration.callback.rejected", (e) => {
   const suppressed: number = e.detail.suppressed;
-  const status: number = e.detail.httpStatus;
+  const status: string = e.detail.status;
 });
 // The DDS session's events.
 registrar.addEventListener("session.signed_in", (e) => {
   const name: "session.signed_in" = e.detail.name;
+  const expires: number = e.detail.expiresInMs;
 });
 registrar.addEventListener("session.error", (e) => void e.detail.message);
 // @ts-expect-error unknown event name
@@ -205,8 +211,7 @@ registrar.events.addEventListener("registration.success", (e) => {
   const text: string = e.detail.elapsedMs;
 });
 registrar.events.addEventListener("registration.error", (event) => {
-  const info: FailureInfo = event.detail.failure;
-  const hint: string | undefined = info.hint;
+  const hint: string | undefined = event.detail.hint;
   const retry: number | undefined = event.detail.retryInMs;
   // @ts-expect-error a registration.error has no elapsedMs guarantee
   const elapsed: number = event.detail.elapsedMs;

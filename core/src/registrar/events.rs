@@ -70,6 +70,12 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The fields that are there: one function for every event's optional
+/// fields (each array length would be its own copy of the iterator code).
+fn present(fields: Vec<Option<(&'static str, FieldValue)>>) -> Vec<(&'static str, FieldValue)> {
+    fields.into_iter().flatten().collect()
+}
+
 /// A value in [`Event::fields`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(untagged)]
@@ -381,30 +387,24 @@ impl Event {
                 retry_in,
                 retrying,
                 ..
-            } => [
+            } => present(vec![
                 Some(("attempt", Int(u64::from(*attempt)))),
                 Some(("error", Text(failure.message.clone()))),
                 Some(("failure_class", Text(failure.class.as_str().into()))),
                 retrying.then(|| ("retry_in_ms", ms(retry_in))),
                 status(failure),
                 hint(failure),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
+            ]),
             Event::Conflict {
                 failure,
                 blocked_for,
                 ..
-            } => [
+            } => present(vec![
                 Some(("error", Text(failure.message.clone()))),
                 Some(("blocked_ms", ms(blocked_for))),
                 status(failure),
                 hint(failure),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
+            ]),
             Event::MaxRetryReached { max_retry } => {
                 vec![("max_retry", Int(u64::from(*max_retry)))]
             }
@@ -419,16 +419,13 @@ impl Event {
                 id,
                 organization_id,
                 secret_len,
-            } => [
+            } => present(vec![
                 Some(("id", Text(id.clone()))),
                 organization_id
                     .as_ref()
                     .map(|org| ("organization_id", Text(org.clone()))),
                 Some(("secret_len", Int(*secret_len as u64))),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
+            ]),
             Event::CallbackRejected {
                 status,
                 reason,
@@ -456,16 +453,13 @@ impl Event {
                 attempt,
                 retry_in,
                 ..
-            } => [
+            } => present(vec![
                 Some(("attempt", Int(u64::from(*attempt)))),
                 Some(("error", Text(failure.message.clone()))),
                 Some(("failure_class", Text(failure.class.as_str().into()))),
                 retry_in.map(|d| ("retry_in_ms", ms(&d))),
                 status(failure),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
+            ]),
         }
     }
 

@@ -26,7 +26,7 @@ async function register({ dds, key, credentials, siweDomain }) {
     storage: new WebStorage(`posemesh-registration:${privateKey.ethAddress}`),
     onEvent: (event) => {
       log(`${event.name}: ${event.message}`);
-      setStatus(event.status);
+      setStatus(event.registrarStatus);
     },
   });
   try {
