@@ -173,7 +173,8 @@ pub struct StatusWatch {
 impl StatusWatch {
     /// Watches `driver`'s status from now on.
     pub(crate) fn of(driver: &Driver) -> Self {
-        let statuses = futures_util::StreamExt::boxed(driver.status_stream());
+        // The registrar's whole life: across stops and starts, until it is closed.
+        let statuses = futures_util::StreamExt::boxed(driver.status_stream_until_closed());
         StatusWatch {
             statuses: futures_util::lock::Mutex::new(statuses),
             closed: CancelToken {
@@ -188,7 +189,8 @@ impl StatusWatch {
 impl StatusWatch {
     /// The next status: the current one on the first call, then each
     /// change, waiting for it. `null`/`nil` once `cancel()` was called (or
-    /// `cancel` was cancelled). Calls are served one at a time.
+    /// `cancel` was cancelled) or the registrar was closed. Calls are served
+    /// one at a time.
     pub async fn next(&self, cancel: Option<Arc<CancelToken>>) -> Option<RegistrationStatus> {
         let next = async {
             let mut statuses = self.statuses.lock().await;

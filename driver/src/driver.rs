@@ -1,7 +1,7 @@
 //! The [`Driver`]: one registrar, its I/O, and the operations hosts call.
 
 use crate::bounded::bounded;
-use crate::signal::{lock, Broadcast, Wake};
+use crate::signal::{lock, Broadcast, Until, Wake};
 use crate::{BoxFuture, EventSink, RemoteSigner, Runtime, SnapshotStore, StoreError, Transport};
 use futures_channel::mpsc::UnboundedReceiver;
 use futures_util::lock::Mutex as AsyncMutex;
@@ -173,6 +173,7 @@ impl DriverBuilder {
                 wake: Wake::default(),
                 run_active: AtomicBool::new(false),
                 stops: AtomicU64::new(0),
+                end_streams_at: AtomicBool::new(false),
                 status: Mutex::new(status),
                 status_changes: Broadcast::default(),
                 results: Broadcast::default(),
@@ -222,6 +223,9 @@ struct Shared {
     run_active: AtomicBool,
     /// Bumped by [`Driver::stop`]; a loop ends when it changes.
     stops: AtomicU64,
+    /// Set by [`Driver::stop`]: the stop-bound status streams end once the
+    /// operation it ended has finished its outputs.
+    end_streams_at: AtomicBool,
     status: Mutex<Status>,
     status_changes: Broadcast<Status>,
     results: Broadcast<Result<AttemptOutcome, Failure>>,
@@ -328,11 +332,30 @@ impl Driver {
     }
 
     /// Every status from now on, starting with the current one, until
-    /// [`Driver::stop`] ends the stream. Opened after a stop and before the
-    /// loop runs again, it gives the current status and ends.
+    /// [`Driver::stop`] ends the stream (after the status the stop leads to).
+    /// Opened after a stop and before the loop runs again, it gives the
+    /// current status and ends.
     pub fn status_stream(&self) -> UnboundedReceiver<Status> {
         let current = lock(&self.shared.status);
-        self.shared.status_changes.subscribe_with(*current)
+        self.shared
+            .status_changes
+            .subscribe_with(*current, Until::Stop)
+    }
+
+    /// Every status from now on, starting with the current one, across
+    /// stops and starts, until [`Driver::close_status_streams`]: what a
+    /// registrar object's own status flow follows for its whole life.
+    pub fn status_stream_until_closed(&self) -> UnboundedReceiver<Status> {
+        let current = lock(&self.shared.status);
+        self.shared
+            .status_changes
+            .subscribe_with(*current, Until::Close)
+    }
+
+    /// Ends every status stream, and every later one at once (the host's
+    /// registrar object is gone). Does not stop the loop.
+    pub fn close_status_streams(&self) {
+        self.shared.status_changes.close();
     }
 
     /// Waits until the status is `wanted` (`true`, at once if it is), or
@@ -410,7 +433,8 @@ impl Driver {
         if self.shared.run_active.swap(true, Ordering::AcqRel) {
             return Err(DriverError::AlreadyRunning);
         }
-        self.shared.status_changes.set_closed(false);
+        self.shared.end_streams_at.store(false, Ordering::Release);
+        self.shared.status_changes.restart();
         lock(&self.shared.registrar).set_looping(true);
         let _active = RunGuard(self.clone());
         let stops = self.shared.stops.load(Ordering::Acquire);
@@ -428,7 +452,12 @@ impl Driver {
     /// flight is abandoned.
     pub fn stop(&self) {
         self.shared.stops.fetch_add(1, Ordering::AcqRel);
-        self.shared.status_changes.set_closed(true);
+        // Status streams end once what the stop leads to (a last status) is
+        // out: when the operation it ends has finished, or now if none runs.
+        self.shared.end_streams_at.store(true, Ordering::Release);
+        if self.drive_lock().try_lock().is_some() {
+            self.end_streams_if_stopped();
+        }
         self.shared.wake.notify();
     }
 
@@ -840,6 +869,13 @@ impl Driver {
         lock(&self.shared.metrics).record(event, now);
         if let Some(sink) = &self.shared.sink {
             sink.event_at(event, origin);
+        }
+    }
+
+    /// Ends the stop-bound status streams if a stop asked for it.
+    fn end_streams_if_stopped(&self) {
+        if self.shared.end_streams_at.swap(false, Ordering::AcqRel) {
+            self.shared.status_changes.end_at_stop();
         }
     }
 

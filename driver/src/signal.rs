@@ -45,16 +45,36 @@ impl Wake {
     }
 }
 
-/// Sends each value to every live subscriber. Closing it ends every
-/// subscription; while closed, a new one gets its first value and ends.
+/// How long a subscription follows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Until [`Broadcast::end_at_stop`].
+    Stop,
+    /// Until [`Broadcast::close`].
+    Close,
+}
+
+/// Sends each value to every live subscriber. Subscriptions end at a stop or
+/// at the close, as they asked; one made after its end gets its first value
+/// and ends.
 pub(crate) struct Broadcast<T: Clone> {
-    state: Mutex<(Vec<UnboundedSender<T>>, bool)>,
+    state: Mutex<Subscribers<T>>,
+}
+
+struct Subscribers<T> {
+    live: Vec<(UnboundedSender<T>, Until)>,
+    stopped: bool,
+    closed: bool,
 }
 
 impl<T: Clone> Default for Broadcast<T> {
     fn default() -> Self {
         Broadcast {
-            state: Mutex::new((Vec::new(), false)),
+            state: Mutex::new(Subscribers {
+                live: Vec::new(),
+                stopped: false,
+                closed: false,
+            }),
         }
     }
 }
@@ -62,33 +82,45 @@ impl<T: Clone> Default for Broadcast<T> {
 impl<T: Clone> Broadcast<T> {
     pub(crate) fn subscribe(&self) -> UnboundedReceiver<T> {
         let (tx, rx) = unbounded();
-        lock(&self.state).0.push(tx);
+        lock(&self.state).live.push((tx, Until::Close));
         rx
     }
 
-    /// A subscription that starts with `first`.
-    pub(crate) fn subscribe_with(&self, first: T) -> UnboundedReceiver<T> {
+    /// A subscription that starts with `first` and follows `until`.
+    pub(crate) fn subscribe_with(&self, first: T, until: Until) -> UnboundedReceiver<T> {
         let (tx, rx) = unbounded();
         let _ = tx.unbounded_send(first);
         let mut state = lock(&self.state);
-        if !state.1 {
-            state.0.push(tx);
+        let ended = state.closed || (until == Until::Stop && state.stopped);
+        if !ended {
+            state.live.push((tx, until));
         }
         rx
     }
 
     pub(crate) fn send(&self, value: T) {
         lock(&self.state)
-            .0
-            .retain(|tx| tx.unbounded_send(value.clone()).is_ok());
+            .live
+            .retain(|(tx, _)| tx.unbounded_send(value.clone()).is_ok());
     }
 
-    /// Ends every subscription (`true`) or lets new ones follow again (`false`).
-    pub(crate) fn set_closed(&self, closed: bool) {
+    /// Ends the subscriptions that follow until a stop, and those made
+    /// before [`Broadcast::restart`].
+    pub(crate) fn end_at_stop(&self) {
         let mut state = lock(&self.state);
-        state.1 = closed;
-        if closed {
-            state.0.clear();
-        }
+        state.stopped = true;
+        state.live.retain(|(_, until)| *until == Until::Close);
+    }
+
+    /// Lets new subscriptions follow again (a loop starts).
+    pub(crate) fn restart(&self) {
+        lock(&self.state).stopped = false;
+    }
+
+    /// Ends every subscription, and every later one at once.
+    pub(crate) fn close(&self) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        state.live.clear();
     }
 }

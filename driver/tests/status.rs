@@ -73,10 +73,89 @@ fn a_stream_follows_the_loop_and_ends_at_stop() {
         ]
     );
     driver.stop();
+    block_on(run).unwrap();
     // What came before the stop is still told; then the stream ends.
     let rest = statuses.collect::<Vec<_>>().now_or_never();
     assert!(rest.is_some(), "stop() ends the stream");
+}
+
+/// A DDS that answers every request 503.
+struct Refusing;
+
+impl Transport for Refusing {
+    fn send(
+        &self,
+        _: HttpRequest,
+        _: Duration,
+    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(std::future::ready(Ok(HttpResponse {
+            status: 503,
+            headers: Vec::new(),
+            body: Vec::new(),
+        })))
+    }
+}
+
+#[test]
+fn a_stream_tells_the_status_the_stop_leads_to_then_ends() {
+    let runtime = Arc::new(SimClock::starting_now());
+    let driver = block_on(
+        Driver::builder(
+            legacy_config(),
+            key(),
+            Arc::new(Refusing),
+            Arc::new(NoStore),
+            runtime,
+        )
+        .build(),
+    )
+    .unwrap();
+    let statuses = driver.status_stream();
+    let mut run = Box::pin(driver.run());
+    assert!(run.as_mut().now_or_never().is_none(), "the loop runs");
+    assert!(alongside(
+        &mut run,
+        driver.wait_for_status(Status::Registering, None)
+    ));
+    // The loop keeps retrying; its stop ends the attempt: nothing is trying any more.
+    driver.stop();
     block_on(run).unwrap();
+    let seen = statuses.collect::<Vec<_>>().now_or_never().expect("ended");
+    assert_eq!(seen.last(), Some(&Status::Disconnected), "{seen:?}");
+}
+
+#[test]
+fn a_stream_until_closed_follows_stops_and_starts() {
+    let driver = driver(Arc::new(SimClock::starting_now()));
+    let mut statuses = driver.status_stream_until_closed();
+    for _ in 0..2 {
+        let mut run = Box::pin(driver.run());
+        assert!(alongside(
+            &mut run,
+            driver.wait_for_status(Status::Registered, None)
+        ));
+        driver.stop();
+        block_on(run).unwrap();
+        driver.register_again(); // so the next loop registers again, through Registering
+    }
+    let mut seen = Vec::new();
+    while let Some(Some(status)) = statuses.next().now_or_never() {
+        seen.push(status);
+    }
+    assert_eq!(seen.first(), Some(&Status::Disconnected));
+    assert!(
+        seen.iter().filter(|s| **s == Status::Registering).count() >= 2,
+        "{seen:?}"
+    );
+    assert_eq!(
+        statuses.next().now_or_never(),
+        None,
+        "still open after two stops"
+    );
+    driver.close_status_streams();
+    assert_eq!(statuses.next().now_or_never(), Some(None));
+    let opened_after = driver.status_stream_until_closed().collect::<Vec<_>>();
+    assert_eq!(opened_after.now_or_never().map(|s| s.len()), Some(1));
 }
 
 #[test]
@@ -99,8 +178,8 @@ fn a_stream_opened_after_stop_gives_the_status_and_ends_until_the_loop_runs_agai
         "a stream of a running loop waits for the next change"
     );
     driver.stop();
-    assert_eq!(statuses.next().now_or_never(), Some(None));
     block_on(run).unwrap();
+    assert_eq!(statuses.next().now_or_never(), Some(None));
 }
 
 #[test]

@@ -6,10 +6,13 @@ import com.posemesh.registration.*
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Timeout
+import java.io.File
+import java.nio.file.Files
 import java.util.UUID
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.test.Test
 import kotlin.test.assertEquals
+import kotlin.test.assertTrue
 
 /** Lifetimes as the README writes them. */
 @Timeout(120)
@@ -23,14 +26,23 @@ class LifetimeTest {
         }
     }
 
+    private val config = RegistrarConfig(
+        ddsUrl = "http://127.0.0.1:9",
+        nodeVersion = "1.2.3",
+        capabilities = listOf("/reconstruction/global-refinement/v1"),
+    )
+
+    /** The process's threads (the JVM's and the library's native ones): Linux's /proc. */
+    private fun threads(): Int = File("/proc/self/task").list()?.size ?: 0
+
+    /** The process's open sockets. */
+    private fun sockets(): Int = File("/proc/self/fd").listFiles()?.count {
+        runCatching { Files.readSymbolicLink(it.toPath()).toString().startsWith("socket:") }.getOrDefault(false)
+    } ?: 0
+
     @Test
     fun useAsTheReadmeWritesItStopsTheLoop(): Unit = runBlocking {
         val client = Refusing()
-        val config = RegistrarConfig(
-            ddsUrl = "http://127.0.0.1:9",
-            nodeVersion = "1.2.3",
-            capabilities = listOf("/reconstruction/global-refinement/v1"),
-        )
         repeat(200) {
             NodeKey.generate().use { key ->
                 Registrar.create(config, key, "reg-secret-" + UUID.randomUUID(), client).use { r -> r.start() }
@@ -42,5 +54,28 @@ class LifetimeTest {
         val settled = client.sent.get()
         delay(3_000)
         assertEquals(settled, client.sent.get(), "loops kept sending after use {}")
+    }
+
+    @Test
+    fun twoHundredRoundsLeaveNoThreadOrSocketBehind(): Unit = runBlocking {
+        // The library's own HTTP client, to a port nothing listens on: each attempt opens a socket.
+        val client = builtInHttpClient()
+        suspend fun round() = NodeKey.generate().use { key ->
+            Registrar.create(config, key, "reg-secret-" + UUID.randomUUID(), client).use { r ->
+                r.start()
+                assertTrue(r.waitForStatus(RegistrationStatus.REGISTERING, java.time.Duration.ofSeconds(5)))
+            }
+        }
+        repeat(5) { round() } // the shared runtime and its pools exist from here on
+        delay(500)
+        val threadsBefore = threads()
+        val socketsBefore = sockets()
+        repeat(200) { round() }
+        delay(1_000)
+        val threadsAfter = threads()
+        val socketsAfter = sockets()
+        // A thread or a socket per round would add 200; the runtime's pools may vary by a few.
+        assertTrue(threadsAfter <= threadsBefore + 8, "threads: $threadsBefore before, $threadsAfter after")
+        assertTrue(socketsAfter <= socketsBefore + 4, "sockets: $socketsBefore before, $socketsAfter after")
     }
 }

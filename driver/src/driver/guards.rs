@@ -27,6 +27,7 @@ fn finish_outputs(driver: &Driver) {
     let mut finish: BoxFuture<'static, ()> = Box::pin(async move {
         let transmits = driver.flush().await;
         lock(&driver.shared.stashed).extend(transmits);
+        end_streams_unless_running(&driver);
     });
     if (&mut finish).now_or_never().is_none() {
         runtime.spawn(finish);
@@ -49,6 +50,16 @@ impl Drop for AbandonOnDrop {
         };
         if abandoned {
             finish_outputs(driver);
+        } else {
+            end_streams_unless_running(driver);
         }
+    }
+}
+
+/// After a stop, once its last status is out: a loop's end does it in
+/// [`RunGuard`], after the loop's own last status.
+fn end_streams_unless_running(driver: &Driver) {
+    if !driver.shared.run_active.load(Ordering::Acquire) {
+        driver.end_streams_if_stopped();
     }
 }
