@@ -4,12 +4,13 @@
 use crate::convert::{bytes_arg, headers_arg, pyrepr, string_list_arg, time_arg, type_name};
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
+use posemesh_registration::core::registrar::Options;
 use posemesh_registration::core::registrar::{check_plaintext_dds, ConfigError};
 use posemesh_registration::core::request::{self, SiweChallenge};
 use posemesh_registration::core::response::{self, MAX_RESPONSE_BODY};
 use posemesh_registration::core::url::BaseUrl;
 use posemesh_registration::core::{HttpRequest, HttpResponse};
-use posemesh_registration::{Failure, Flow, RegistrarConfig, Secret};
+use posemesh_registration::{Failure, RegistrarConfig, Secret};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -170,22 +171,40 @@ fn dds_url_arg(dds_url: &str, allow_plaintext_dds: bool) -> PyResult<BaseUrl> {
     Ok(dds)
 }
 
-/// A request's arguments, checked by the core's configuration rules (the
-/// registrar's, with the same messages).
+/// A request's arguments, checked by the core's rules for the low-level
+/// builders ([`Options::request_config`]: the registrar's, with the same messages).
 fn checked(
     dds_url: &str,
-    flow: Flow,
+    node_url: Option<&str>,
     node_version: &str,
     capabilities: &Bound<'_, PyAny>,
     registration_secret: &str,
+    siwe_domains: Option<&Bound<'_, PyAny>>,
     allow_plaintext_dds: bool,
 ) -> PyResult<RegistrarConfig> {
-    let capabilities = string_list_arg(capabilities, "capabilities")?;
-    let secret = Secret::new(registration_secret);
-    let config = RegistrarConfig::new(dds_url, flow, node_version, capabilities, secret)
-        .map_err(Error::from)?;
-    check_plaintext_dds(&config.dds_url, allow_plaintext_dds).map_err(Error::from)?;
-    Ok(config)
+    let siwe_domains = match siwe_domains.filter(|d| !d.is_none()) {
+        Some(domains) => string_list_arg(domains, "siwe_domains")?,
+        None => Vec::new(),
+    };
+    let options = Options {
+        dds_url: dds_url.to_owned(),
+        flow: Some(
+            if node_url.is_some() {
+                "legacy"
+            } else {
+                "wallet"
+            }
+            .to_owned(),
+        ),
+        node_url: node_url.map(str::to_owned),
+        version: node_version.to_owned(),
+        capabilities: string_list_arg(capabilities, "capabilities")?,
+        credentials: Secret::new(registration_secret),
+        siwe_domains,
+        allow_plaintext_dds,
+        ..Options::default()
+    };
+    Ok(options.request_config().map_err(Error::from)?)
 }
 
 /// Builds the legacy registration request: `POST {dds_url}/internal/v1/nodes/register`,
@@ -207,15 +226,13 @@ pub(crate) fn build_registration_request(
     timestamp_ns: Option<u128>,
     allow_plaintext_dds: bool,
 ) -> PyResult<PyHttpRequest> {
-    let flow = Flow::Legacy {
-        node_url: node_url.to_owned(),
-    };
     let config = checked(
         dds_url,
-        flow,
+        Some(node_url),
         node_version,
         capabilities,
         registration_secret,
+        None,
         allow_plaintext_dds,
     )?;
     let key = PyPrivateKey::from_any(private_key)?;
@@ -263,18 +280,15 @@ pub(crate) fn build_wallet_registration_request(
     siwe_domains: Option<&Bound<'_, PyAny>>,
     allow_plaintext_dds: bool,
 ) -> PyResult<PyHttpRequest> {
-    let mut config = checked(
+    let config = checked(
         dds_url,
-        Flow::Wallet,
+        None,
         node_version,
         capabilities,
         registration_secret,
+        siwe_domains,
         allow_plaintext_dds,
     )?;
-    if let Some(domains) = siwe_domains.filter(|d| !d.is_none()) {
-        let domains = string_list_arg(domains, "siwe_domains")?;
-        config = config.with_siwe_domains(domains).map_err(Error::from)?;
-    }
     let body = if challenge.is_instance_of::<PyDict>() {
         let text = py
             .import("json")?

@@ -12,7 +12,9 @@ use crate::runtime::{inside_runtime, refuse_inside_runtime, runtime, wait};
 use crate::session::{refused_token, PyAccessToken};
 use crate::store::PyStore;
 use futures_util::stream::{BoxStream, StreamExt};
-use posemesh_registration::core::registrar::duration_from_secs_f64;
+use posemesh_registration::core::registrar::{
+    count_option, duration_option, ConfigError, Options, TimeUnit::Seconds,
+};
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
     spawn_loop, AttemptOutcome, Background, Driver, FileStore, Flow, MemoryStore, RegistrarConfig,
@@ -169,15 +171,6 @@ fn build(
     );
     let capabilities = string_list_arg(capabilities, "capabilities")?;
     let key = PyPrivateKey::from_any(private_key)?;
-    let max_retry = max_retry
-        .map(|n| {
-            u32::try_from(n).map_err(|_| {
-                Error::Config(format!(
-                    "max_retry must be None (never pause) or 0 to 2**32-1, got {n}"
-                ))
-            })
-        })
-        .transpose()?;
     let (store, state_name, state_file): (Arc<dyn SnapshotStore>, String, Option<String>) =
         match state.filter(|s| !s.is_none()) {
             None => (Arc::new(MemoryStore::new()), "memory".into(), None),
@@ -205,14 +198,30 @@ fn build(
             }
         };
 
-    let flow = Flow::from_options(flow, node_url).map_err(Error::from)?;
-    let mut config = RegistrarConfig::new(dds_url, flow, node_version, capabilities, secret)
-        .map_err(Error::from)?;
-    config.register_interval = duration_from_secs_f64(interval);
-    config.request_timeout = duration_from_secs_f64(request_timeout);
-    config.max_retry = max_retry;
-    config.siwe_domains = std::mem::take(&mut access.siwe_domains);
-    config.allow_plaintext_dds = allow_plaintext_dds;
+    let siwe_domains = std::mem::take(&mut access.siwe_domains);
+    let options = || -> Result<RegistrarConfig, ConfigError> {
+        Options {
+            dds_url: dds_url.to_owned(),
+            flow: flow.map(str::to_owned),
+            node_url: node_url.map(str::to_owned),
+            version: node_version.to_owned(),
+            capabilities,
+            credentials: secret,
+            register_interval: Some(duration_option("interval", interval, Seconds)?),
+            request_timeout: Some(duration_option(
+                "request_timeout",
+                request_timeout,
+                Seconds,
+            )?),
+            max_retry: max_retry
+                .map(|n| count_option("max_retry", n as f64))
+                .transpose()?,
+            siwe_domains,
+            allow_plaintext_dds,
+        }
+        .config()
+    };
+    let config = options().map_err(Error::from)?;
 
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
@@ -508,8 +517,10 @@ fn inner_of<T: pyo3::PyClass<BaseType = PyBaseRegistrar>>(slf: &Bound<'_, T>) ->
     slf.as_super().get().inner.clone()
 }
 
-fn wait_timeout(timeout: Option<f64>) -> Option<Duration> {
-    timeout.map(duration_from_secs_f64)
+/// A wait's `timeout` in seconds: `None` waits for ever, zero and below not at all.
+fn wait_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+    let seconds = |t| duration_option("timeout", t, Seconds).map_err(Error::from);
+    Ok(timeout.map(seconds).transpose()?)
 }
 
 /// Registers a posemesh node with a Domain Discovery Service and keeps it
@@ -626,7 +637,7 @@ impl PyRegistrar {
     /// package's logger, it asks the loop to stop and returns at once.
     #[pyo3(signature = (timeout=None))]
     fn stop(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
-        let timeout = wait_timeout(timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let timeout = wait_timeout(timeout)?.unwrap_or(DEFAULT_STOP_TIMEOUT);
         if let Some(done) = inner_of(slf).stop() {
             // From a logging handler the loop is the caller: asking is all it can do.
             if !inside_runtime() {
@@ -645,7 +656,7 @@ impl PyRegistrar {
         match wait(
             slf.py(),
             inner_of(slf).access_token(),
-            wait_timeout(timeout),
+            wait_timeout(timeout)?,
         )? {
             Some(token) => Ok(token?),
             None => Err(PyTimeoutError::new_err(
@@ -658,14 +669,12 @@ impl PyRegistrar {
     /// (default: no limit). Returns whether it is registered.
     #[pyo3(signature = (timeout=None))]
     fn wait_until_registered(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<bool> {
+        let limit = wait_timeout(timeout)?;
         let driver = inner_of(slf).driver.clone();
         if driver.status() == Status::Registered {
             return Ok(true); // also with timeout=0, which may end before the task first runs
         }
-        let waiting = async move {
-            let limit = wait_timeout(timeout);
-            driver.wait_for_status(Status::Registered, limit).await
-        };
+        let waiting = async move { driver.wait_for_status(Status::Registered, limit).await };
         Ok(wait(slf.py(), waiting, None)?.unwrap_or(false))
     }
 
@@ -811,13 +820,13 @@ impl PyAsyncRegistrar {
         slf: &Bound<'_, Self>,
         done: Py<PyAny>,
         timeout: Option<f64>,
-    ) -> PyCall {
-        let timeout = wait_timeout(timeout);
+    ) -> PyResult<PyCall> {
+        let timeout = wait_timeout(timeout)?;
         let driver = inner_of(slf).driver.clone();
-        bridge::spawn(
+        Ok(bridge::spawn(
             done,
             async move { Ok(driver.wait_for_status(Status::Registered, timeout).await) },
             None,
-        )
+        ))
     }
 }

@@ -292,7 +292,7 @@ def test_retry_after_zero_keeps_the_backoff(dds: Dds, caplog: pytest.LogCaptureF
 # --- configuration -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("timeout", [0, -1, -0.5, float("nan")])
+@pytest.mark.parametrize("timeout", [0, -1, -0.5])
 def test_zero_or_negative_timeout_is_refused(timeout: float) -> None:
     for cls in (pr.Registrar, pr.AsyncRegistrar):
         with pytest.raises(pr.ConfigError) as info:

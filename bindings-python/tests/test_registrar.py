@@ -347,8 +347,12 @@ def test_extreme_arguments_do_not_crash(dds: Dds) -> None:
         make(dds, max_retry=2**32)
     with pytest.raises(OverflowError):
         make(dds, seed=2**64)
-    # Beyond a year is a year (the core's rule for seconds from a binding).
-    make(dds, interval=1e300, request_timeout=math.inf)
+    # Beyond a year is a year (the core's rule for seconds from a binding); infinity is no number.
+    make(dds, interval=1e300)
+    with pytest.raises(pr.ConfigError, match="request_timeout must be a finite number of seconds"):
+        make(dds, request_timeout=math.inf)
+    with pytest.raises(pr.ConfigError, match="^timeout must be a finite number of seconds$"):
+        registrar.wait_until_registered(timeout=math.nan)
     assert registrar.handle_node_request("\u00e9\x00", "/\x00" * 1000, [("\u00e9", "\u00e9")], b"\xff")[0] == 404
 
 

@@ -7,12 +7,10 @@
 use crate::error::{FailureClass, RegistrationError};
 use crate::http::{HttpRequest, HttpResponse, TransportErrorKind};
 use crate::keys::{app_signature, NodeKey, Signer};
-use posemesh_registration::core::{
-    self as core, request, response, BaseUrl, Flow, Secret, UnixTime,
-};
+use posemesh_registration::core::{self as core, request, response, BaseUrl, Secret, UnixTime};
 use posemesh_registration_core::callback;
-use posemesh_registration_core::registrar::check_plaintext_dds;
 use posemesh_registration_core::registrar::DEFAULT_REQUEST_TIMEOUT;
+use posemesh_registration_core::registrar::{check_plaintext_dds, Options};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,21 +40,37 @@ fn base_url(dds_url: &str, allow_plaintext_dds: bool) -> Result<BaseUrl, Registr
     Ok(dds)
 }
 
-/// A request's arguments, checked by the core's configuration rules (the
-/// registrar's, with the same messages). The capabilities are sent as given.
+/// A request's arguments, checked by the core's rules for the low-level
+/// builders (`Options::request_config`: the registrar's, with the same
+/// messages). The capabilities are sent as given.
 fn checked(
     dds_url: &str,
-    flow: Flow,
+    node_url: Option<String>,
     version: &str,
     capabilities: Vec<String>,
     credentials: String,
+    siwe_domains: Vec<String>,
     allow_plaintext_dds: bool,
 ) -> Result<core::RegistrarConfig, RegistrationError> {
-    let credentials = Secret::new(credentials);
-    let config = core::RegistrarConfig::new(dds_url, flow, version, capabilities, credentials)
-        .map_err(invalid_input)?;
-    check_plaintext_dds(&config.dds_url, allow_plaintext_dds).map_err(invalid_input)?;
-    Ok(config)
+    let options = Options {
+        dds_url: dds_url.to_owned(),
+        flow: Some(
+            if node_url.is_some() {
+                "legacy"
+            } else {
+                "wallet"
+            }
+            .to_owned(),
+        ),
+        node_url,
+        version: version.to_owned(),
+        capabilities,
+        credentials: Secret::new(credentials),
+        siwe_domains,
+        allow_plaintext_dds,
+        ..Options::default()
+    };
+    options.request_config().map_err(invalid_input)
 }
 
 /// The timestamp the legacy registration signs: RFC 3339 in UTC with nine
@@ -82,15 +96,13 @@ pub fn legacy_registration_request(
     time: SystemTime,
     allow_plaintext_dds: bool,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
-    let flow = Flow::Legacy {
-        node_url: node_url.clone(),
-    };
     let config = checked(
         &dds_url,
-        flow,
+        Some(node_url.clone()),
         &node_version,
         capabilities,
         registration_credentials,
+        Vec::new(),
         allow_plaintext_dds,
     )?;
     let request = request::legacy_registration_request(
@@ -191,14 +203,13 @@ fn wallet_step(
 ) -> Result<(core::RegistrarConfig, request::SiweChallenge), RegistrationError> {
     let config = checked(
         dds_url,
-        Flow::Wallet,
+        None,
         node_version,
         capabilities,
         registration_credentials,
+        siwe_domains,
         allow_plaintext_dds,
-    )?
-    .with_siwe_domains(siwe_domains)
-    .map_err(invalid_input)?;
+    )?;
     let challenge = request::SiweChallenge::from(challenge);
     challenge
         .validate(&config.dds_url, &config.siwe_domains)

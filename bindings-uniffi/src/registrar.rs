@@ -20,14 +20,14 @@ use crate::tasks::{
     block_on, runtime, unless_cancelled, wait_until, CancelToken, RegistrationLoop, Spawned,
     StatusWatch,
 };
-use posemesh_registration::core::{Event, Flow, Secret, Status};
+use posemesh_registration::core::{Event, Secret, Status};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
     spawn_loop, Background, Driver, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
     SnapshotStore as DriverStore, TokioRuntime, Transport,
 };
 use posemesh_registration_core as core;
-use posemesh_registration_core::registrar::duration_from_secs_f64;
+use posemesh_registration_core::registrar::{duration_option, Options, TimeUnit};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -89,33 +89,35 @@ pub struct RegistrarConfig {
 }
 
 impl RegistrarConfig {
-    /// The core's configuration. Only `RegistrarConfig::new` here; the
-    /// driver checks the rest (`validate`) when it is built.
+    /// The core's configuration, checked by every rule of the core's
+    /// [`Options`] (the driver checks them again when it is built).
     fn to_core(&self, credentials: String) -> Result<core::RegistrarConfig, RegistrationError> {
+        let seconds = |name, value: Option<f64>| {
+            value
+                .map(|value| duration_option(name, value, TimeUnit::Seconds))
+                .transpose()
+        };
         let (flow, node_url) = match &self.flow {
             None => (None, None),
-            Some(RegistrationFlow::Wallet) => (Some("wallet"), None),
+            Some(RegistrationFlow::Wallet) => (Some("wallet".to_owned()), None),
             Some(RegistrationFlow::Legacy { node_url }) => {
-                (Some("legacy"), Some(node_url.as_str()))
+                (Some("legacy".to_owned()), Some(node_url.clone()))
             }
         };
-        let mut config = core::RegistrarConfig::new(
-            &self.dds_url,
-            Flow::from_options(flow, node_url)?,
-            &self.node_version,
-            self.capabilities.clone(),
-            Secret::new(credentials),
-        )?;
-        if let Some(seconds) = self.register_interval_seconds {
-            config.register_interval = duration_from_secs_f64(seconds);
-        }
-        if let Some(seconds) = self.request_timeout_seconds {
-            config.request_timeout = duration_from_secs_f64(seconds);
-        }
-        config.max_retry = self.max_retry;
-        config.siwe_domains = self.siwe_domains.clone();
-        config.allow_plaintext_dds = self.allow_plaintext_dds;
-        Ok(config)
+        let options = Options {
+            dds_url: self.dds_url.clone(),
+            flow,
+            node_url,
+            version: self.node_version.clone(),
+            capabilities: self.capabilities.clone(),
+            credentials: Secret::new(credentials),
+            register_interval: seconds("registerIntervalSeconds", self.register_interval_seconds)?,
+            request_timeout: seconds("requestTimeoutSeconds", self.request_timeout_seconds)?,
+            max_retry: self.max_retry,
+            siwe_domains: self.siwe_domains.clone(),
+            allow_plaintext_dds: self.allow_plaintext_dds,
+        };
+        Ok(options.request_config()?)
     }
 }
 
@@ -645,6 +647,14 @@ impl fmt::Display for Registrar {
             self.driver.address(),
             status_text(self.status())
         )
+    }
+}
+
+/// A registrar closed or released: its status watches end (the loop, if one
+/// was started and not stopped, runs on, as a thread would).
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        self.driver.close_status_streams();
     }
 }
 

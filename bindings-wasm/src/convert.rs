@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use js_sys::{Array, ArrayBuffer, Date, Function, Object, Reflect, Uint8Array};
+use posemesh_registration_core::registrar::{count_option, duration_option, TimeUnit};
 use posemesh_registration_core::UnixTime;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
@@ -72,29 +73,23 @@ impl<'a> Options<'a> {
             .collect()
     }
 
-    pub(crate) fn number(&self, name: &str) -> Result<Option<f64>> {
+    /// A number, any (NaN too: what it may be is the option's rule).
+    fn number(&self, name: &str) -> Result<Option<f64>> {
         match self.get(name)? {
             None => Ok(None),
-            Some(value) => match value.as_f64() {
-                Some(n) if n.is_finite() => Ok(Some(n)),
-                _ => Err(self.invalid(name, "a finite number")),
-            },
+            Some(value) => value
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| self.invalid(name, "a number")),
         }
     }
 
-    /// A whole number of milliseconds, exact in a JavaScript number: `0.5` would run as 0 ms,
-    /// NaN as nothing and `Infinity` as a year, so they are refused, naming the option. Zero
-    /// and below become zero, which the core refuses with its own rule (the behaviour table).
+    /// A duration in whole milliseconds, by the core's rule for every binding's
+    /// durations (`0.5`, NaN and `Infinity` are refused, naming the option).
     pub(crate) fn millis(&self, name: &str) -> Result<Option<Duration>> {
-        const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
-        match self.number(name)? {
-            None => Ok(None),
-            Some(n) if n <= 0.0 => Ok(Some(Duration::ZERO)),
-            Some(n) if n.fract() == 0.0 && n <= MAX_SAFE_INTEGER => {
-                Ok(Some(Duration::from_millis(n as u64)))
-            }
-            Some(_) => Err(self.invalid(name, "a whole number of milliseconds")),
-        }
+        let option = format!("{}.{name}", self.what);
+        let millis = |n| duration_option(&option, n, TimeUnit::Millis);
+        Ok(self.number(name)?.map(millis).transpose()?)
     }
 
     /// A boolean; `false` when absent.
@@ -107,15 +102,13 @@ impl<'a> Options<'a> {
         }
     }
 
-    /// A non-negative integer that fits in `u32`.
+    /// A count (0 to 2³² − 1), by the core's rule.
     pub(crate) fn count(&self, name: &str) -> Result<Option<u32>> {
-        match self.number(name)? {
-            None => Ok(None),
-            Some(n) if n >= 0.0 && n <= f64::from(u32::MAX) && n.fract() == 0.0 => {
-                Ok(Some(n as u32))
-            }
-            Some(_) => Err(self.invalid(name, "a non-negative integer")),
-        }
+        let option = format!("{}.{name}", self.what);
+        Ok(self
+            .number(name)?
+            .map(|n| count_option(&option, n))
+            .transpose()?)
     }
 
     pub(crate) fn function(&self, name: &str) -> Result<Option<Function>> {

@@ -9,8 +9,9 @@ use crate::key::PrivateKey;
 use crate::runtime::{FetchTransport, JsRuntime, JsSink, JsStore};
 use js_sys::{Object, Promise, Reflect};
 use posemesh_registration_core::callback::MAX_CALLBACK_BODY;
+use posemesh_registration_core::registrar::Options as CoreOptions;
 use posemesh_registration_core::{
-    AttemptOutcome, Failure, Flow, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
+    AttemptOutcome, Failure, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
 };
 use posemesh_registration_driver::{Driver, DriverError, RegisterOnceError};
 use std::cell::{Cell, RefCell};
@@ -486,24 +487,20 @@ impl Inner {
     #[allow(clippy::arc_with_non_send_sync)]
     fn new(key: &PrivateKey, options: &JsValue) -> Result<Inner> {
         let options = Options::new(options, "options")?;
-        let dds_url = options.required_string("ddsUrl")?;
-        let flow_name = options.string("flow")?;
-        let node_url = options.string("nodeUrl")?;
-        let flow = Flow::from_options(flow_name.as_deref(), node_url.as_deref())?;
-        let version = options.required_string("version")?;
-        let capabilities = options.strings("capabilities")?;
-        let credentials = Secret::new(options.required_string("registrationCredentials")?);
-        let mut config = RegistrarConfig::new(&dds_url, flow, &version, capabilities, credentials)?;
-        if let Some(interval) = options.millis("registerIntervalMs")? {
-            config.register_interval = interval;
+        let config = CoreOptions {
+            dds_url: options.required_string("ddsUrl")?,
+            flow: options.string("flow")?,
+            node_url: options.string("nodeUrl")?,
+            version: options.required_string("version")?,
+            capabilities: options.strings("capabilities")?,
+            credentials: Secret::new(options.required_string("registrationCredentials")?),
+            register_interval: options.millis("registerIntervalMs")?,
+            request_timeout: options.millis("requestTimeoutMs")?,
+            max_retry: options.count("maxRetry")?,
+            siwe_domains: options.strings("siweDomains")?,
+            allow_plaintext_dds: options.flag("allowPlaintextDds")?,
         }
-        if let Some(timeout) = options.millis("requestTimeoutMs")? {
-            config.request_timeout = timeout;
-        }
-        config.max_retry = options.count("maxRetry")?;
-        config.siwe_domains = options.strings("siweDomains")?;
-        config.allow_plaintext_dds = options.flag("allowPlaintextDds")?;
-        config.validate()?;
+        .config()?;
         let storage = options.object("storage")?;
         if let Some(storage) = &storage {
             for method in ["load", "save"] {

@@ -5,13 +5,13 @@ use crate::convert::{self, Options};
 use crate::error::{Error, FailureDetail, Result};
 use crate::key::PrivateKey;
 use js_sys::Object;
-use posemesh_registration_core::registrar::check_plaintext_dds;
+use posemesh_registration_core::registrar::{check_plaintext_dds, Options as CoreOptions};
 use posemesh_registration_core::request::{
     checked_siwe_nonce_request, legacy_registration_request, wallet_registration_request,
 };
 use posemesh_registration_core::response::{classify_response, MAX_RESPONSE_BODY};
 use posemesh_registration_core::{
-    BaseUrl, ConfigError, Flow, HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
+    BaseUrl, ConfigError, HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
 };
 use wasm_bindgen::prelude::*;
 
@@ -48,12 +48,28 @@ fn checked_dds_url(text: &str, options: &Options<'_>) -> Result<BaseUrl> {
     Ok(dds)
 }
 
-fn description(options: &Options<'_>) -> Result<(String, Vec<String>, String)> {
-    Ok((
-        options.required_string("version")?,
-        options.strings("capabilities")?,
-        options.required_string("registrationCredentials")?,
-    ))
+/// The request's options, checked by the core's rules for the low-level builders
+/// (`Options::request_config`: the registrar's, with the same messages).
+fn checked(options: &Options<'_>, node_url: Option<String>) -> Result<RegistrarConfig> {
+    let options = CoreOptions {
+        dds_url: options.required_string("ddsUrl")?,
+        flow: Some(
+            if node_url.is_some() {
+                "legacy"
+            } else {
+                "wallet"
+            }
+            .to_owned(),
+        ),
+        node_url,
+        version: options.required_string("version")?,
+        capabilities: options.strings("capabilities")?,
+        credentials: options.required_string("registrationCredentials")?.into(),
+        siwe_domains: options.strings("siweDomains")?,
+        allow_plaintext_dds: options.flag("allowPlaintextDds")?,
+        ..CoreOptions::default()
+    };
+    Ok(options.request_config()?)
 }
 
 /// Builds the signed legacy registration, `POST {ddsUrl}/internal/v1/nodes/register`,
@@ -66,24 +82,12 @@ pub fn build_registration_request(
     #[wasm_bindgen(unchecked_param_type = "RegistrationRequestOptions")] options: JsValue,
 ) -> std::result::Result<JsValue, JsValue> {
     let options = Options::new(&options, "options")?;
-    let dds_url = options.required_string("ddsUrl")?;
-    checked_dds_url(&dds_url, &options)?;
     let node_url = options.required_string("nodeUrl")?;
-    let (version, capabilities, credentials) = description(&options)?;
+    let config = checked(&options, Some(node_url.clone()))?;
     let timestamp = convert::time(
         &options.get("timestamp")?.unwrap_or(JsValue::UNDEFINED),
         crate::host::now,
     )?;
-    let config = RegistrarConfig::new(
-        &dds_url,
-        Flow::Legacy {
-            node_url: node_url.clone(),
-        },
-        &version,
-        capabilities,
-        credentials.into(),
-    )
-    .map_err(Error::from)?;
     let request = legacy_registration_request(
         &config.dds_url,
         &node_url,
@@ -149,24 +153,11 @@ pub fn build_wallet_registration_request(
     #[wasm_bindgen(unchecked_param_type = "WalletRequestOptions")] options: JsValue,
 ) -> std::result::Result<JsValue, JsValue> {
     let options = Options::new(&options, "options")?;
-    let dds_url = options.required_string("ddsUrl")?;
-    checked_dds_url(&dds_url, &options)?;
+    let config = checked(&options, None)?;
     let challenge_value = options
         .get("challenge")?
         .ok_or_else(|| Error::option("options.challenge is required"))?;
-    let (version, capabilities, credentials) = description(&options)?;
     let challenge = challenge(&challenge_value)?;
-    let config = RegistrarConfig::new(
-        &dds_url,
-        Flow::Wallet,
-        &version,
-        capabilities,
-        credentials.into(),
-    )
-    .map_err(Error::from)?;
-    let config = config
-        .with_siwe_domains(options.strings("siweDomains")?)
-        .map_err(Error::from)?;
     let request = wallet_registration_request(
         &config.dds_url,
         &challenge,

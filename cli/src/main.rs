@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use posemesh_registration::core::callback::CALLBACK_PATH;
-use posemesh_registration::core::registrar::Event;
+use posemesh_registration::core::registrar::{Event, Options};
 use posemesh_registration::{
     AttemptOutcome, Driver, FileStore, Flow, PrivateKey, RegisterOnceError, RegistrarConfig,
     ReqwestTransport, Secret, Status, TracingSink,
@@ -297,18 +297,20 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
         FlowArg::Legacy => "legacy",
         FlowArg::Wallet => "wallet",
     };
-    let flow = Flow::from_options(Some(flow_name), args.node_url.as_deref())?;
-    let mut config = RegistrarConfig::new(
-        &args.dds_url,
-        flow,
-        &args.node_version,
-        args.capabilities,
-        secret,
-    )?;
-    config.register_interval = Duration::from_secs(args.interval);
-    config.max_retry = args.max_retry;
-    config.siwe_domains = args.siwe_domains;
-    config.allow_plaintext_dds = args.allow_plaintext_dds;
+    let config = Options {
+        dds_url: args.dds_url.clone(),
+        flow: Some(flow_name.to_owned()),
+        node_url: args.node_url.clone(),
+        version: args.node_version.clone(),
+        capabilities: args.capabilities,
+        credentials: secret,
+        register_interval: Some(Duration::from_secs(args.interval)),
+        request_timeout: None,
+        max_retry: args.max_retry,
+        siwe_domains: args.siwe_domains,
+        allow_plaintext_dds: args.allow_plaintext_dds,
+    }
+    .config()?;
     let mut transport = ReqwestTransport::builder().use_env_proxy(!args.no_env_proxy);
     if let Some(proxy) = &args.proxy {
         transport = transport.proxy(proxy.clone());

@@ -2037,7 +2037,7 @@ fn config_rules() {
 
 #[test]
 fn flow_options_have_one_rule() {
-    use posemesh_registration_core::registrar::duration_from_secs_f64;
+    use posemesh_registration_core::registrar::{count_option, duration_option, TimeUnit};
     use posemesh_registration_core::ConfigError;
     assert_eq!(Flow::from_options(None, None), Ok(Flow::Wallet));
     assert_eq!(
@@ -2062,10 +2062,41 @@ fn flow_options_have_one_rule() {
         Flow::from_options(Some("siwe"), None),
         Err(ConfigError::UnknownFlow)
     );
-    assert_eq!(duration_from_secs_f64(-1.0), Duration::ZERO);
-    assert_eq!(duration_from_secs_f64(f64::NAN), Duration::ZERO);
-    assert_eq!(duration_from_secs_f64(1.5), ms(1500));
-    assert_eq!(duration_from_secs_f64(f64::INFINITY), secs(365 * 24 * 3600));
+    // Numbers, one rule for every binding: named in errors as the caller spells them.
+    let seconds = |value| duration_option("interval", value, TimeUnit::Seconds);
+    let millis = |value| duration_option("requestTimeoutMs", value, TimeUnit::Millis);
+    assert_eq!(
+        seconds(-1.0),
+        Ok(Duration::ZERO),
+        "validate() refuses it by its rule"
+    );
+    assert_eq!(seconds(1.5), Ok(ms(1500)));
+    assert_eq!(seconds(1e300), Ok(secs(365 * 24 * 3600)), "a year at most");
+    assert_eq!(millis(-0.5), Ok(Duration::ZERO));
+    assert_eq!(millis(1500.0), Ok(ms(1500)));
+    for refused in [
+        seconds(f64::NAN),
+        seconds(f64::INFINITY),
+        seconds(f64::NEG_INFINITY),
+    ] {
+        let err = refused.unwrap_err();
+        assert_eq!(err.code(), "invalid_option");
+        assert_eq!(
+            err.to_string(),
+            "interval must be a finite number of seconds"
+        );
+    }
+    for value in [0.5, f64::NAN, f64::INFINITY, 1e300] {
+        assert_eq!(
+            millis(value).unwrap_err().to_string(),
+            "requestTimeoutMs must be a whole number of milliseconds"
+        );
+    }
+    assert_eq!(count_option("maxRetry", 3.0), Ok(3));
+    for value in [-1.0, 0.5, f64::NAN, 4294967296.0] {
+        let err = count_option("max_retry", value).unwrap_err();
+        assert!(err.to_string().starts_with("max_retry must be"), "{err}");
+    }
 }
 
 #[test]

@@ -226,7 +226,9 @@ fn configuration_rules_are_the_cores() {
     };
     // zero_or_negative_timeout_is_refused
     let mut config = wallet_config(dds, "1.0.0", "s3cret");
-    config.request_timeout = posemesh_registration::core::registrar::duration_from_secs_f64(-1.0);
+    let seconds = posemesh_registration::core::registrar::TimeUnit::Seconds;
+    config.request_timeout =
+        posemesh_registration::core::registrar::duration_option("timeout", -1.0, seconds).unwrap();
     assert_eq!(
         build(config).map(|e| e.to_string()),
         Some("invalid configuration: request timeout must be greater than zero".into())

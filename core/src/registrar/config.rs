@@ -83,18 +83,6 @@ impl Flow {
     }
 }
 
-/// A duration from a binding's seconds (or milliseconds divided by 1000):
-/// negative and NaN become zero (which [`RegistrarConfig::validate`] then
-/// refuses with its message), anything beyond a year is a year.
-pub fn duration_from_secs_f64(secs: f64) -> Duration {
-    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
-    if secs.is_nan() || secs <= 0.0 {
-        Duration::ZERO
-    } else {
-        Duration::from_secs_f64(secs.min(YEAR))
-    }
-}
-
 /// Why a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -160,6 +148,15 @@ pub enum ConfigError {
          (/reconstruction/global-refinement/v1, /splatter/colmap/v1)"
     )]
     CapabilityNotAPath(String),
+    /// An option a binding was given a value it cannot take (NaN for a
+    /// duration, half a millisecond), named as the caller spelled it.
+    #[error("{option} must be {expected}")]
+    InvalidOption {
+        /// The option's name in the caller's language (`requestTimeoutMs`).
+        option: String,
+        /// What it must be.
+        expected: &'static str,
+    },
     /// A capability with whitespace or a control character (shown sanitised, shortened).
     #[error(
         "capability \"{0}\" contains whitespace or a control character: capabilities are \
@@ -190,6 +187,7 @@ impl ConfigError {
             ConfigError::PlaintextDds => "plaintext_dds",
             ConfigError::CapabilityNotAPath(_) => "capability_not_a_path",
             ConfigError::CapabilityCharacter(_) => "invalid_capability_character",
+            ConfigError::InvalidOption { .. } => "invalid_option",
         }
     }
 }

@@ -56,11 +56,13 @@ mod attempt;
 mod callbacks;
 pub mod config;
 pub mod events;
+pub mod options;
 pub mod session;
 mod sharing;
 
 pub use config::*;
 pub use events::*;
+pub use options::{count_option, duration_option, Options, TimeUnit};
 pub use session::{AccessToken, SIGN_IN_RETRIES, SIWE_VERIFY_PATH};
 
 /// Whether a host may coordinate processes with a lock
