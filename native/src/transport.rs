@@ -41,7 +41,7 @@ pub enum TransportBuildError {
     /// A proxy URL (from `source`: the builder or an environment variable) is unusable.
     #[error("invalid proxy URL in {source_name}: {reason}")]
     Proxy {
-        /// `"the builder"` or the environment variable's name.
+        /// `"the proxy option"` or the environment variable's name.
         source_name: String,
         /// What is wrong with it.
         reason: String,
@@ -208,8 +208,9 @@ impl ReqwestTransportBuilder {
         let no_proxy = || no_proxy.as_deref().and_then(reqwest::NoProxy::from_string);
         let mut proxies = Vec::new();
         if let Some(url) = &self.proxy {
-            let url = proxy_url("the builder", url)?;
-            proxies.push(reqwest::Proxy::all(url).map_err(|e| proxy_error("the builder", &e))?);
+            let url = proxy_url("the proxy option", url)?;
+            proxies
+                .push(reqwest::Proxy::all(url).map_err(|e| proxy_error("the proxy option", &e))?);
             return Ok(proxies
                 .into_iter()
                 .map(|p| p.no_proxy(no_proxy()))

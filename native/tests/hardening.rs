@@ -363,7 +363,7 @@ fn a_bad_proxy_url_is_an_error_that_does_not_repeat_it() {
             .expect_err(bad);
         let message = err.to_string();
         assert!(
-            message.contains("invalid proxy URL in the builder"),
+            message.contains("invalid proxy URL in the proxy option"),
             "{message}"
         );
         assert!(!message.contains("hunter2"), "{message}");
