@@ -517,6 +517,25 @@ fn inner_of<T: pyo3::PyClass<BaseType = PyBaseRegistrar>>(slf: &Bound<'_, T>) ->
     slf.as_super().get().inner.clone()
 }
 
+/// A number of seconds, or a `TypeError` that names the argument (pyo3's own
+/// names it only in a note the message does not show).
+fn seconds_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    obj.extract::<f64>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name} must be a number of seconds (int or float), not {}",
+            type_name(obj)
+        ))
+    })
+}
+
+fn interval_arg(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+    seconds_arg(obj, "interval")
+}
+
+fn request_timeout_arg(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+    seconds_arg(obj, "request_timeout")
+}
+
 /// A wait's `timeout` in seconds: `None` waits for ever, zero and below not at all.
 fn wait_timeout(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     let seconds = |t| duration_option("timeout", t, Seconds).map_err(Error::from);
@@ -568,9 +587,9 @@ impl PyRegistrar {
         private_key: &Bound<'_, PyAny>,
         node_url: Option<&str>,
         flow: Option<&str>,
-        interval: f64,
+        #[pyo3(from_py_with = interval_arg)] interval: f64,
         max_retry: Option<i64>,
-        request_timeout: f64,
+        #[pyo3(from_py_with = request_timeout_arg)] request_timeout: f64,
         state: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
         proxy: Option<&str>,
@@ -716,9 +735,9 @@ impl PyAsyncRegistrar {
         private_key: &Bound<'_, PyAny>,
         node_url: Option<&str>,
         flow: Option<&str>,
-        interval: f64,
+        #[pyo3(from_py_with = interval_arg)] interval: f64,
         max_retry: Option<i64>,
-        request_timeout: f64,
+        #[pyo3(from_py_with = request_timeout_arg)] request_timeout: f64,
         state: Option<&Bound<'_, PyAny>>,
         seed: Option<u64>,
         proxy: Option<&str>,

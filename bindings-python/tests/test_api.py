@@ -179,6 +179,11 @@ def test_registrar_argument_validation() -> None:
     for timeout in (0, -1):
         with pytest.raises(pr.ConfigError, match="request timeout must be greater than zero"):
             build(request_timeout=timeout)
+    # Not a number: the message names the argument (not only a traceback note).
+    for name in ("interval", "request_timeout"):
+        with pytest.raises(TypeError) as info:
+            build(**{name: "60"})
+        assert str(info.value) == f"{name} must be a number of seconds (int or float), not str"
     # Not a duration at all: refused naming the argument (NaN used to run as zero).
     for name in ("interval", "request_timeout"):
         for value in (math.nan, math.inf, -math.inf):
