@@ -44,9 +44,11 @@ impl Error {
     /// The exception for a failed registration attempt.
     pub(crate) fn from_failure(failure: &Failure) -> Error {
         let retry_after = failure.retry_after.map(|d| d.as_secs_f64());
-        // No HTTP status: nothing usable came back (connection, timeout, an
-        // unreadable answer). A conflict always has its 409.
-        if failure.status.is_some() || failure.class == FailureClass::Conflict {
+        // No HTTP status and retried fast: nothing usable came back (connection,
+        // timeout, an unreadable answer). A conflict always has its 409; an
+        // answer refused as it stands (a SIWE challenge for another domain) is
+        // retried later, like a refusal.
+        if failure.status.is_some() || failure.class != FailureClass::RetryFast {
             Error::Rejected {
                 message: failure.to_string(),
                 status: failure.status,

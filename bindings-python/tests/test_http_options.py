@@ -143,8 +143,10 @@ def test_siwe_domains_trust_the_name_the_dds_gives_itself(dds: Dds) -> None:
     def registrar(**extra: object) -> pr.Registrar:
         return pr.Registrar(**options(dds, dds_url=other_url, env_proxy=False, **extra))
 
-    with pytest.raises(pr.RegistrationError, match="not the DDS"):
+    # The DDS answered; its challenge is refused, not lost in transport.
+    with pytest.raises(pr.DdsRejectedError, match="not the DDS") as info:
         registrar().register_once()
+    assert info.value.kind == "retry_later"
     assert registrar(siwe_domains=[own_name]).register_once() == "registered"
     with pytest.raises(pr.ConfigError, match="SIWE domain"):
         registrar(siwe_domains=["https://" + own_name])

@@ -33,7 +33,9 @@ class InvalidUrlError(ConfigError):
 
 
 class DdsRejectedError(RegistrationError):
-    """The DDS answered a registration with an error status.
+    """The DDS answered a registration with an error status, or with an answer
+    the registrar refuses as it stands (a SIWE challenge naming another domain:
+    ``status`` is then ``None`` and ``kind`` ``"retry_later"``).
 
     ``status`` is the HTTP status, ``kind`` what a loop does about it
     (``"retry_fast"`` for 408, 429 and 5xx; ``"retry_later"`` for other 4xx;
