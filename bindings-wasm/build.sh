@@ -7,7 +7,7 @@
 #   4. the entry points (node, web/bundlers, deno, workerd), types, package.json, README;
 #      every .js minified with esbuild (the .d.ts keep the docs).
 # Prints the gzipped size of the .wasm and the JavaScript, and fails past the size ceiling
-# (POSEMESH_WASM_MAX_GZ, default 145500 bytes gzipped).
+# (POSEMESH_WASM_MAX_GZ, default 145800 bytes gzipped).
 #
 # Usage: bindings-wasm/build.sh [--pack]   (--pack: also `npm pack` into pkg/../dist/)
 # Needs scripts/setup-wasm.sh and scripts/setup-node.sh (esbuild) to have run.
@@ -102,10 +102,14 @@ cp "$HERE/js/package/"*.js "$HERE/js/package/index.d.ts" "$HERE/js/package/wasm.
 # declarations (.d.ts) carry the same docs for editors. Versus stripping the comments only:
 # -1.0 KB gzipped. The glue's first-line /* @ts-self-types */ directive is kept; each file
 # must still parse. (wasm-bindgen's import object names ./support.js once per import block:
-# duplicate keys for the same module, which esbuild would warn about.)
+# duplicate keys for the same module, which esbuild would warn about.) support.js keeps its
+# line breaks (+181 B gzipped): the error classes are built there, and Node shows an uncaught
+# error's source line, which minified was the whole 4 KB file.
 for f in "$PKG/"*.js; do
   head -n 1 "$f" | grep -q '^/\* @ts-self-types=' && directive="$(head -n 1 "$f")" || directive=""
-  "$ESBUILD" "$f" --format=esm --target=es2022 --minify-whitespace --minify-syntax \
+  whitespace=--minify-whitespace
+  [[ "$(basename "$f")" == support.js ]] && whitespace=--minify-syntax
+  "$ESBUILD" "$f" --format=esm --target=es2022 "$whitespace" --minify-syntax \
     --legal-comments=none --log-level=warning --log-override:duplicate-object-key=silent \
     >"$STAGE/min.js"
   { [[ -z "$directive" ]] || printf '%s\n' "$directive"; cat "$STAGE/min.js"; } >"$f"
@@ -146,7 +150,7 @@ printf 'build.sh: %s: %d bytes (%d gzipped); JS glue %d gzipped; total %d bytes 
 # The package may only shrink: a build past this ceiling fails (raise it only with the reason
 # and the new figure in README.md, "Size and start-up"). It is the size as last measured,
 # rounded up to the next KB; 107 KB is the budget still to get back to.
-MAX_TOTAL_GZ="${POSEMESH_WASM_MAX_GZ:-145500}"
+MAX_TOTAL_GZ="${POSEMESH_WASM_MAX_GZ:-145800}"
 if ((wasm_gz + js_gz > MAX_TOTAL_GZ)); then
   echo "build.sh: the package grew past its ceiling: $((wasm_gz + js_gz)) > $MAX_TOTAL_GZ bytes gzipped" >&2
   exit 1

@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
+import { spawnSync } from "node:child_process";
 import init, {
   initSync,
   PrivateKey,
@@ -363,4 +364,14 @@ test("the low-level wallet builders refuse what the registrar refuses", () => {
   assert.throws(() => buildSiweNonceRequest(options.ddsUrl, "nope"), (err) => err.code === "invalid_argument");
   const nonce = buildSiweNonceRequest(options.ddsUrl, key.ethAddress.toUpperCase().replace("0X", "0x"));
   assert.deepEqual(JSON.parse(nonce.body), { wallet: key.ethAddress });
+});
+
+test("an uncaught error prints its message, not a page of minified source", () => {
+  const script = 'import { PrivateKey } from "posemesh-registration"; PrivateKey.fromHex("zz");';
+  const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  assert.notEqual(run.status, 0);
+  assert.match(run.stderr, /KeyError/);
+  // Node shows the source line the error came from: a line, not the whole minified file.
+  const longest = Math.max(...run.stderr.split("\n").map((line) => line.length));
+  assert.ok(longest < 400, `a ${longest}-character line in:\n${run.stderr.slice(0, 600)}`);
 });
