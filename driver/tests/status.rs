@@ -4,41 +4,24 @@
 
 mod common;
 
-use common::{key, legacy_config, NoStore, SimClock};
+use common::{key, legacy_config, Answering, NoStore, SimClock};
 
 use futures_executor::block_on;
 use futures_util::future::{select, Either};
 use futures_util::{FutureExt, StreamExt};
-use posemesh_registration_core::{HttpRequest, HttpResponse, Status, TransportError};
-use posemesh_registration_driver::{BoxFuture, Driver, Runtime, Transport};
+use posemesh_registration_core::Status;
+use posemesh_registration_driver::{Driver, Runtime};
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Answers every registration 200 at once.
-struct Dds;
-
-impl Transport for Dds {
-    fn send(
-        &self,
-        _: HttpRequest,
-        _: Duration,
-    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(std::future::ready(Ok(HttpResponse {
-            status: 200,
-            headers: Vec::new(),
-            body: b"{}".to_vec(),
-        })))
-    }
-}
 
 fn driver(runtime: Arc<dyn Runtime>) -> Driver {
     block_on(
         Driver::builder(
             legacy_config(),
             key(),
-            Arc::new(Dds),
+            Arc::new(Answering(200)),
             Arc::new(NoStore),
             runtime,
         )
@@ -79,23 +62,6 @@ fn a_stream_follows_the_loop_and_ends_at_stop() {
     assert!(rest.is_some(), "stop() ends the stream");
 }
 
-/// A DDS that answers every request 503.
-struct Refusing;
-
-impl Transport for Refusing {
-    fn send(
-        &self,
-        _: HttpRequest,
-        _: Duration,
-    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(std::future::ready(Ok(HttpResponse {
-            status: 503,
-            headers: Vec::new(),
-            body: Vec::new(),
-        })))
-    }
-}
-
 #[test]
 fn a_stream_tells_the_status_the_stop_leads_to_then_ends() {
     let runtime = Arc::new(SimClock::starting_now());
@@ -103,7 +69,7 @@ fn a_stream_tells_the_status_the_stop_leads_to_then_ends() {
         Driver::builder(
             legacy_config(),
             key(),
-            Arc::new(Refusing),
+            Arc::new(Answering(503)),
             Arc::new(NoStore),
             runtime,
         )

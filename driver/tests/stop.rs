@@ -6,35 +6,15 @@
 
 mod common;
 
-use common::{key, legacy_config, Clock};
+use common::{key, legacy_config, Answering, Clock};
 
 use futures_executor::block_on;
 use futures_util::FutureExt;
-use posemesh_registration_core::{
-    AttemptOutcome, HttpRequest, HttpResponse, Snapshot, TransportError,
-};
-use posemesh_registration_driver::{BoxFuture, Driver, SnapshotStore, StoreError, Transport};
+use posemesh_registration_core::{AttemptOutcome, Snapshot};
+use posemesh_registration_driver::{BoxFuture, Driver, SnapshotStore, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
-use std::time::Duration;
-
-/// Answers every registration 200 at once.
-struct Dds;
-
-impl Transport for Dds {
-    fn send(
-        &self,
-        _: HttpRequest,
-        _: Duration,
-    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        Box::pin(std::future::ready(Ok(HttpResponse {
-            status: 200,
-            headers: Vec::new(),
-            body: b"{}".to_vec(),
-        })))
-    }
-}
 
 /// A store whose saves wait while `slow` is set: a disk that takes its time.
 #[derive(Default)]
@@ -65,7 +45,14 @@ fn a_stopped_loop_ends_only_once_an_accepted_callback_is_saved() {
     let key = key();
     let disk = Arc::new(SlowDisk::default());
     let driver = block_on(
-        Driver::builder(config, key, Arc::new(Dds), disk.clone(), Arc::new(Clock)).build(),
+        Driver::builder(
+            config,
+            key,
+            Arc::new(Answering(200)),
+            disk.clone(),
+            Arc::new(Clock),
+        )
+        .build(),
     )
     .unwrap();
     assert_eq!(

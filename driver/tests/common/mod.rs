@@ -3,8 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses some of it
 
-use posemesh_registration_core::{Flow, PrivateKey, RegistrarConfig, UnixTime};
-use posemesh_registration_driver::{BoxFuture, Runtime};
+use posemesh_registration_core::{
+    Flow, HttpRequest, HttpResponse, PrivateKey, RegistrarConfig, TransportError, UnixTime,
+};
+use posemesh_registration_driver::{BoxFuture, Runtime, Transport};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Wall-clock time; timers that never fire (nothing here waits for one).
@@ -100,5 +103,22 @@ impl Runtime for SimClock {
     fn spawn(&self, _: BoxFuture<'static, ()>) {}
     fn random_seed(&self) -> u64 {
         7
+    }
+}
+
+/// A DDS that answers every request at once with this status (and `{}`).
+pub struct Answering(pub u16);
+
+impl Transport for Answering {
+    fn send(
+        &self,
+        _: HttpRequest,
+        _: Duration,
+    ) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(std::future::ready(Ok(HttpResponse {
+            status: self.0,
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        })))
     }
 }
