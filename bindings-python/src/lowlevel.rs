@@ -188,14 +188,6 @@ fn checked(
     };
     let options = Options {
         dds_url: dds_url.to_owned(),
-        flow: Some(
-            if node_url.is_some() {
-                "legacy"
-            } else {
-                "wallet"
-            }
-            .to_owned(),
-        ),
         node_url: node_url.map(str::to_owned),
         version: node_version.to_owned(),
         capabilities: string_list_arg(capabilities, "capabilities")?,

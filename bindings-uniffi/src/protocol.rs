@@ -54,14 +54,6 @@ fn checked(
 ) -> Result<core::RegistrarConfig, RegistrationError> {
     let options = Options {
         dds_url: dds_url.to_owned(),
-        flow: Some(
-            if node_url.is_some() {
-                "legacy"
-            } else {
-                "wallet"
-            }
-            .to_owned(),
-        ),
         node_url,
         version: version.to_owned(),
         capabilities,

@@ -53,14 +53,6 @@ fn checked_dds_url(text: &str, options: &Options<'_>) -> Result<BaseUrl> {
 fn checked(options: &Options<'_>, node_url: Option<String>) -> Result<RegistrarConfig> {
     let options = CoreOptions {
         dds_url: options.required_string("ddsUrl")?,
-        flow: Some(
-            if node_url.is_some() {
-                "legacy"
-            } else {
-                "wallet"
-            }
-            .to_owned(),
-        ),
         node_url,
         version: options.required_string("version")?,
         capabilities: options.strings("capabilities")?,

@@ -2062,6 +2062,26 @@ fn flow_options_have_one_rule() {
         Flow::from_options(Some("siwe"), None),
         Err(ConfigError::UnknownFlow)
     );
+    // A builder's options: a node URL without a flow is the legacy request it signs;
+    // a registrar's keep the one rule (the wallet flow takes no node URL).
+    let with_node_url = || posemesh_registration_core::registrar::Options {
+        dds_url: "http://127.0.0.1:1".into(),
+        node_url: Some("http://127.0.0.1:2".into()),
+        version: "1.0.0".into(),
+        capabilities: vec!["/a/v1".into()],
+        credentials: "registration-credentials".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        with_node_url().request_config().map(|c| c.flow),
+        Ok(Flow::Legacy {
+            node_url: "http://127.0.0.1:2".into()
+        })
+    );
+    assert_eq!(
+        with_node_url().config().map(|c| c.flow),
+        Err(ConfigError::NodeUrlWithWallet)
+    );
     // Numbers, one rule for every binding: named in errors as the caller spells them.
     let seconds = |value| duration_option("interval", value, TimeUnit::Seconds);
     let millis = |value| duration_option("requestTimeoutMs", value, TimeUnit::Millis);

@@ -41,7 +41,7 @@ impl Options {
     /// The registrar's configuration, checked by every rule
     /// ([`RegistrarConfig::validate`]).
     pub fn config(self) -> Result<RegistrarConfig, ConfigError> {
-        let config = self.request_config()?;
+        let config = self.checked()?;
         config.validate()?;
         Ok(config)
     }
@@ -50,7 +50,15 @@ impl Options {
     /// flow, version, plaintext and SIWE-domain rules, but not the
     /// registrar's own (a request built by hand may carry empty credentials
     /// or capabilities that are not paths, as the reference's vectors do).
-    pub fn request_config(self) -> Result<RegistrarConfig, ConfigError> {
+    /// Without a `flow`, a node URL means the legacy request (it signs one).
+    pub fn request_config(mut self) -> Result<RegistrarConfig, ConfigError> {
+        if self.flow.is_none() && self.node_url.is_some() {
+            self.flow = Some("legacy".to_owned());
+        }
+        self.checked()
+    }
+
+    fn checked(self) -> Result<RegistrarConfig, ConfigError> {
         let flow = Flow::from_options(self.flow.as_deref(), self.node_url.as_deref())?;
         let mut config = RegistrarConfig::new(
             &self.dds_url,
