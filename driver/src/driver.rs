@@ -173,7 +173,7 @@ impl DriverBuilder {
                 wake: Wake::default(),
                 run_active: AtomicBool::new(false),
                 stops: AtomicU64::new(0),
-                end_streams_at: AtomicBool::new(false),
+                stream_end_pending: AtomicBool::new(false),
                 status: Mutex::new(status),
                 status_changes: Broadcast::default(),
                 results: Broadcast::default(),
@@ -225,7 +225,7 @@ struct Shared {
     stops: AtomicU64,
     /// Set by [`Driver::stop`]: the stop-bound status streams end once the
     /// operation it ended has finished its outputs.
-    end_streams_at: AtomicBool,
+    stream_end_pending: AtomicBool,
     status: Mutex<Status>,
     status_changes: Broadcast<Status>,
     results: Broadcast<Result<AttemptOutcome, Failure>>,
@@ -433,7 +433,7 @@ impl Driver {
         if self.shared.run_active.swap(true, Ordering::AcqRel) {
             return Err(DriverError::AlreadyRunning);
         }
-        self.shared.end_streams_at.store(false, Ordering::Release);
+        self.shared.stream_end_pending.store(false, Ordering::Release);
         self.shared.status_changes.restart();
         lock(&self.shared.registrar).set_looping(true);
         let _active = RunGuard(self.clone());
@@ -448,13 +448,13 @@ impl Driver {
     }
 
     /// Ends [`Driver::run`], any `register_once` waiting for a result (with
-    /// [`DriverError::Stopped`]) and every status stream; the request in
-    /// flight is abandoned.
+    /// [`DriverError::Stopped`]) and the [`Driver::status_stream`]s; the
+    /// request in flight is abandoned.
     pub fn stop(&self) {
         self.shared.stops.fetch_add(1, Ordering::AcqRel);
         // Status streams end once what the stop leads to (a last status) is
         // out: when the operation it ends has finished, or now if none runs.
-        self.shared.end_streams_at.store(true, Ordering::Release);
+        self.shared.stream_end_pending.store(true, Ordering::Release);
         if self.drive_lock().try_lock().is_some() {
             self.end_streams_if_stopped();
         }
@@ -874,7 +874,7 @@ impl Driver {
 
     /// Ends the stop-bound status streams if a stop asked for it.
     fn end_streams_if_stopped(&self) {
-        if self.shared.end_streams_at.swap(false, Ordering::AcqRel) {
+        if self.shared.stream_end_pending.swap(false, Ordering::AcqRel) {
             self.shared.status_changes.end_at_stop();
         }
     }

@@ -29,7 +29,10 @@
 //! - a failed save and a corrupt stored snapshot are events every host's
 //!   logger receives ([`Event::StateSaveFailed`], [`Event::StateCorrupt`]);
 //! - every load and save of the store ends: one that has not within the
-//!   request timeout fails.
+//!   request timeout fails; a request unanswered by then is dropped (the
+//!   core counts the timeout), so transports keep no timer;
+//! - a stop ends the status streams once the status it leads to is out;
+//!   a registrar object's own stream follows until it is closed.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
