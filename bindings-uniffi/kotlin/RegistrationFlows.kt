@@ -15,10 +15,17 @@ import kotlinx.coroutines.flow.stateIn
  * skipped (a change made while the collector is busy is delivered afterwards). Each
  * collection watches on its own ([Registrar.watchStatus]) and stops watching when it is
  * cancelled. The values are those of [Registrar.status]: never a stale `REGISTERING` after a
- * failed or stopped attempt.
+ * failed or stopped attempt. It follows the registrar across `stop()` and `start()` and
+ * completes when the registrar is closed (also when collection begins after that).
  */
 fun Registrar.statusChanges(): Flow<RegistrationStatus> = flow {
-    val watch = watchStatus()
+    // Closed before collection began: there is nothing to follow, and nothing is thrown
+    // into the collector's scope (an Android service's, say): the flow just completes.
+    val watch = try {
+        watchStatus()
+    } catch (_: IllegalStateException) {
+        return@flow
+    }
     try {
         while (true) {
             val status = watch.next(null) ?: break

@@ -3,8 +3,15 @@ package com.posemesh.registration.tests
 // The package imported by `*`, as an app writes it: then `use {}` is uniffi's
 // `Disposable.use`, which calls destroy(), not close().
 import com.posemesh.registration.*
+import kotlinx.coroutines.CoroutineExceptionHandler
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Timeout
 import java.io.File
 import java.nio.file.Files
@@ -77,5 +84,30 @@ class LifetimeTest {
         // A thread or a socket per round would add 200; the runtime's pools may vary by a few.
         assertTrue(threadsAfter <= threadsBefore + 8, "threads: $threadsBefore before, $threadsAfter after")
         assertTrue(socketsAfter <= socketsBefore + 4, "sockets: $socketsBefore before, $socketsAfter after")
+    }
+
+    @Test
+    fun statusFlowsAroundCloseCompleteAndThrowNothingIntoTheirScope(): Unit = runBlocking {
+        val thrown = AtomicInteger()
+        val handler = CoroutineExceptionHandler { _, _ -> thrown.incrementAndGet() }
+        repeat(200) { round ->
+            NodeKey.generate().use { key ->
+                val registrar = Registrar.create(config, key, "reg-secret-" + UUID.randomUUID(), Refusing())
+                registrar.start()
+                val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default + handler)
+                try {
+                    // Collection starts just before close(), or (the scheduler decides) just after.
+                    val changes = scope.launch { registrar.statusChanges().collect {} }
+                    val state = registrar.statusFlow(scope)
+                    registrar.close()
+                    withTimeout(5_000) { changes.join() } // completed, not left waiting
+                    assertTrue(changes.isCompleted && !changes.isCancelled, "round $round: cancelled")
+                    assertTrue(state.value in RegistrationStatus.entries)
+                } finally {
+                    scope.cancel()
+                }
+            }
+        }
+        assertEquals(0, thrown.get(), "exceptions thrown into the collectors' scope")
     }
 }
