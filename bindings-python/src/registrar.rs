@@ -684,8 +684,8 @@ impl PyRegistrar {
         }
     }
 
-    /// Blocks until the status is `"registered"` or `timeout` seconds pass
-    /// (default: no limit). Returns whether it is registered.
+    /// Blocks until the status is `"registered"`, `timeout` seconds pass
+    /// (default: no limit) or `stop()` is called. Returns whether it is registered.
     #[pyo3(signature = (timeout=None))]
     fn wait_until_registered(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<bool> {
         let limit = wait_timeout(timeout)?;

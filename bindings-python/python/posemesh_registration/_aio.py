@@ -82,8 +82,8 @@ class AsyncRegistrar(_NativeAsyncRegistrar):
         await _call(self._stop)
 
     async def wait_until_registered(self, timeout=None):
-        """Waits until the status is ``"registered"`` or ``timeout`` seconds pass
-        (default: no limit). Returns whether it is registered."""
+        """Waits until the status is ``"registered"``, ``timeout`` seconds pass
+        (default: no limit) or ``stop()`` is called. Returns whether it is registered."""
         return await _call(self._wait_until_registered, timeout)
 
     async def statuses(self):

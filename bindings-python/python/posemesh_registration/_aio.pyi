@@ -25,7 +25,7 @@ class AsyncRegistrar(_NativeAsyncRegistrar):
     async def stop(self) -> None:
         """Stops the background loop and waits for it to wind down."""
     async def wait_until_registered(self, timeout: Optional[float] = None) -> bool:
-        """Waits until registered or timeout; returns whether registered."""
+        """Waits until registered, timeout, or stop(); returns whether registered."""
     def statuses(self) -> AsyncIterator[Status]:
         """The current status, then every change, until stop()."""
     async def __aenter__(self) -> Self: ...

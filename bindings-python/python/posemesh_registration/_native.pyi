@@ -256,7 +256,7 @@ class Registrar(BaseRegistrar):
         """A valid access token for the node's own DDS calls (signs in if needed);
         raises like register_once(), or TimeoutError after timeout seconds."""
     def wait_until_registered(self, timeout: Optional[float] = None) -> bool:
-        """Blocks until registered or timeout; returns whether registered."""
+        """Blocks until registered, timeout, or stop(); returns whether registered."""
     def __enter__(self) -> Self: ...
     def __exit__(
         self,
