@@ -285,12 +285,16 @@ class MobileTest {
                 assertTrue(registrar.waitForStatus(RegistrationStatus.REGISTERED, Duration.ofSeconds(15)))
                 loop.close()
                 assertFalse(registrar.isRunning())
+                // A renewal's request the app's client had already sent may still land (dropping
+                // the call does not interrupt a blocking JDK client): let it, then count.
+                delay(500)
                 // A running loop would carry this out at once (garbageCollectionNeverStopsAStartedLoop).
                 val before = received()
+                val acceptedBefore = MockDds.accepted().size
                 registrar.registerAgain()
                 delay(2_500)
                 assertEquals(before, received(), "requests reached the DDS after close()")
-                assertEquals(1, MockDds.accepted().size)
+                assertEquals(acceptedBefore, MockDds.accepted().size)
             }
         }
     }
