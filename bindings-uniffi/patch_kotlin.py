@@ -19,6 +19,8 @@ expected, or the script fails (a new uniffi version then needs a look, not a sil
    uniffi's `Disposable.use`, which calls `destroy()`, not `close()`, and left the loop
    running. Garbage collection frees the Rust object through its cleaner, calling neither,
    so a started loop is never stopped silently.
+4. A call on a closed object throws `RegistrationException.Closed` ("Registrar is closed"),
+   the library's own exception type, rather than uniffi's `IllegalStateException`.
 
 Usage: patch_kotlin.py FILE
 """
@@ -101,7 +103,7 @@ def patch_close(text: str, class_name: str, stop_call: str) -> str:
     @Synchronized
     override fun close() {{
         if (!this.uniffiIsDestroyed) {{
-            try {{ this.{stop_call}() }} catch (_: IllegalStateException) {{ /* destroyed meanwhile */ }}
+            try {{ this.{stop_call}() }} catch (_: RegistrationException.Closed) {{ /* destroyed meanwhile */ }}
         }}
         this.destroy()
     }}"""
@@ -112,7 +114,7 @@ def patch_close(text: str, class_name: str, stop_call: str) -> str:
      */
     override fun destroy() {{
         if (!this.uniffiIsDestroyed) {{
-            try {{ this.{stop_call}() }} catch (_: IllegalStateException) {{ /* destroyed meanwhile */ }}
+            try {{ this.{stop_call}() }} catch (_: RegistrationException.Closed) {{ /* destroyed meanwhile */ }}
         }}
 """
     # The generated body follows: mark destroyed, and free once no call is running.
@@ -122,6 +124,17 @@ def patch_close(text: str, class_name: str, stop_call: str) -> str:
 
 DESTROY = """    override fun destroy() {
 """
+
+
+DESTROYED = 'throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")'
+CLOSED = 'throw RegistrationException.Closed(this.javaClass.simpleName) // patched: the library\'s exception'
+
+
+def patch_closed_calls(text: str) -> str:
+    found = text.count(DESTROYED)
+    if found == 0:
+        raise PatchFailed(f"closed objects: expected the destroyed-object throw, found none")
+    return text.replace(DESTROYED, CLOSED)
 
 
 def main() -> int:
@@ -134,10 +147,11 @@ def main() -> int:
         raise PatchFailed(f"{path} is patched already")
     text = patch_callbacks(text)
     text = patch_error_messages(text)
+    text = patch_closed_calls(text)
     text = patch_close(text, "Registrar:", "stop")
     text = patch_close(text, "RegistrationLoop:", "cancel")
     path.write_text(text)
-    print(f"patched {path.name}: callbacks catch Throwable, exception messages, close() and destroy() stop")
+    print(f"patched {path.name}: callbacks catch Throwable, exception messages, close() and destroy() stop, closed calls")
     return 0
 
 

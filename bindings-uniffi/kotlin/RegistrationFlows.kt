@@ -23,7 +23,7 @@ fun Registrar.statusChanges(): Flow<RegistrationStatus> = flow {
     // into the collector's scope (an Android service's, say): the flow just completes.
     val watch = try {
         watchStatus()
-    } catch (_: IllegalStateException) {
+    } catch (_: RegistrationException.Closed) {
         return@flow
     }
     try {

@@ -85,6 +85,13 @@ pub enum RegistrationError {
     /// registrar was closed.
     #[error("stopped before the attempt finished")]
     Stopped,
+    /// A call on an object already closed (Kotlin `close()` or `use {}`):
+    /// it cannot be used again.
+    #[error("{object} is closed")]
+    Closed {
+        /// The object's class (`Registrar`, `NodeKey`).
+        object: String,
+    },
     /// App code called by the library (HTTP client, store, logger) threw
     /// something other than this error type, or an internal failure.
     #[error("unexpected error: {detail}")]

@@ -110,4 +110,19 @@ class LifetimeTest {
         }
         assertEquals(0, thrown.get(), "exceptions thrown into the collectors' scope")
     }
+
+    @Test
+    fun callsAfterCloseThrowTheLibrarysException(): Unit = runBlocking {
+        val key = NodeKey.generate()
+        val registrar = Registrar.create(config, key, "reg-secret-" + UUID.randomUUID(), Refusing())
+        registrar.close()
+        key.close()
+        val closed = kotlin.test.assertFailsWith<RegistrationException.Closed> { registrar.status() }
+        assertEquals("Registrar is closed", closed.message)
+        kotlin.test.assertFailsWith<RegistrationException.Closed> { registrar.start() }
+        kotlin.test.assertFailsWith<RegistrationException.Closed> { registrar.registerOnce() }
+        val keyClosed = kotlin.test.assertFailsWith<RegistrationException.Closed> { key.ethAddress() }
+        assertEquals("NodeKey is closed", keyClosed.message)
+        registrar.close() // closing twice does nothing
+    }
 }

@@ -245,6 +245,7 @@ class RegistrarTest {
                         is RegistrationException.CallbackRejected -> "callback"
                         is RegistrationException.AlreadyRunning -> "running"
                         is RegistrationException.Stopped -> "stopped"
+                        is RegistrationException.Closed -> "closed"
                         is RegistrationException.Unexpected -> "unexpected"
                     }
                     assertEquals("attempt", kind)
