@@ -433,7 +433,9 @@ impl Driver {
         if self.shared.run_active.swap(true, Ordering::AcqRel) {
             return Err(DriverError::AlreadyRunning);
         }
-        self.shared.stream_end_pending.store(false, Ordering::Release);
+        self.shared
+            .stream_end_pending
+            .store(false, Ordering::Release);
         self.shared.status_changes.restart();
         lock(&self.shared.registrar).set_looping(true);
         let _active = RunGuard(self.clone());
@@ -454,7 +456,9 @@ impl Driver {
         self.shared.stops.fetch_add(1, Ordering::AcqRel);
         // Status streams end once what the stop leads to (a last status) is
         // out: when the operation it ends has finished, or now if none runs.
-        self.shared.stream_end_pending.store(true, Ordering::Release);
+        self.shared
+            .stream_end_pending
+            .store(true, Ordering::Release);
         if self.drive_lock().try_lock().is_some() {
             self.end_streams_if_stopped();
         }
