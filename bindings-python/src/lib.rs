@@ -19,6 +19,7 @@ mod errors;
 mod keys;
 mod logbridge;
 mod lowlevel;
+mod metrics;
 mod registrar;
 mod runtime;
 mod session;

@@ -437,7 +437,7 @@ impl PyBaseRegistrar {
     /// `callbacks_accepted`, `callbacks_refused` (by status), `lock_busy`,
     /// `sign_ins` and `sign_in_failures`.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        crate::credentials::metrics_dict(py, &self.inner.driver.metrics())
+        crate::metrics::metrics_dict(py, &self.inner.driver.metrics())
     }
 
     /// The metrics in the Prometheus text format (what `PrometheusCollector` reads).
