@@ -7,6 +7,7 @@ import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
@@ -124,5 +125,38 @@ class LifetimeTest {
         val keyClosed = kotlin.test.assertFailsWith<RegistrationException.Closed> { key.ethAddress() }
         assertEquals("NodeKey is closed", keyClosed.message)
         registrar.close() // closing twice does nothing
+    }
+
+    /** An app client that never answers, and says when its call was given up. */
+    private class Hanging : HttpClient {
+        val abandoned = AtomicInteger()
+        override suspend fun send(request: HttpRequest): HttpResponse {
+            try {
+                awaitCancellation()
+            } finally {
+                abandoned.incrementAndGet()
+            }
+        }
+    }
+
+    @Test
+    fun anAppClientThatNeverAnswersTimesOutByTheRequestTimeout(): Unit = runBlocking {
+        // The deadline is the driver's: the binding's transport keeps no timer of its own.
+        val client = Hanging()
+        val quick = config.copy(requestTimeoutSeconds = 0.5)
+        NodeKey.generate().use { key ->
+            Registrar.create(quick, key, "reg-secret-" + UUID.randomUUID(), client).use { registrar ->
+                val started = System.nanoTime()
+                val failed = kotlin.test.assertFailsWith<RegistrationException.AttemptFailed> {
+                    withTimeout(10_000) { registrar.registerOnce() }
+                }
+                val seconds = (System.nanoTime() - started) / 1e9
+                assertEquals(FailureClass.RETRY_FAST, failed.failureClass)
+                assertTrue(seconds < 5, "gave up after $seconds s")
+                // The abandoned call is cancelled, not left running in the app.
+                withTimeout(5_000) { while (client.abandoned.get() == 0) delay(10) }
+                assertEquals(RegistrationStatus.DISCONNECTED, registrar.status())
+            }
+        }
     }
 }
