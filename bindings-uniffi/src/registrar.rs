@@ -117,7 +117,7 @@ impl RegistrarConfig {
             siwe_domains: self.siwe_domains.clone(),
             allow_plaintext_dds: self.allow_plaintext_dds,
         };
-        Ok(options.request_config()?)
+        Ok(options.config()?)
     }
 }
 
