@@ -481,8 +481,8 @@ impl Registrar {
 }
 
 impl Inner {
-    /// Reads the options; every rule is the core's (`Flow::from_options`,
-    /// `RegistrarConfig::new`, `RegistrarConfig::validate`); milliseconds are whole numbers.
+    /// Reads the options; every rule is the core's (`Options::config`, and
+    /// `duration_option` for the whole milliseconds).
     // The driver takes `Arc`s; on wasm32 nothing is `Send` and nothing needs to be.
     #[allow(clippy::arc_with_non_send_sync)]
     fn new(key: &PrivateKey, options: &JsValue) -> Result<Inner> {
