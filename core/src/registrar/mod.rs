@@ -758,9 +758,13 @@ impl Registrar {
                         // Wake just after the TTL lapses, not a whole TTL later.
                         self.next_check = now + (ttl - elapsed) + Duration::from_millis(1);
                     }
-                    _ if self.shares_snapshot() && !self.rearm => {
-                        // Behind one port the DDS may have probed a sibling:
-                        // read the shared snapshot (under the lock) first.
+                    // Behind one port the DDS may have probed a sibling: read
+                    // the shared snapshot (under the lock) first. A wallet
+                    // renewal sends requests, so it too goes through the lock,
+                    // asked to register again or not (the lock then skips adoption).
+                    _ if self.shares_snapshot()
+                        && (!self.rearm || matches!(self.config.flow, Flow::Wallet)) =>
+                    {
                         self.phase = Phase::AwaitingLock;
                         self.next_check = now;
                         self.outputs.push_back(Output::AcquireLock);
