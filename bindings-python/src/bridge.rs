@@ -11,17 +11,13 @@
 use crate::errors::Error;
 use crate::logbridge::with_python;
 use crate::runtime::runtime;
+use posemesh_registration::{Call, WIND_DOWN};
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::task::JoinHandle;
-
-/// How long cancelling waits for the task (and its clean-up) to end.
-const CANCEL_LIMIT: Duration = Duration::from_secs(10);
 
 /// What cancelling does besides aborting the task; returns what to wait for.
 pub(crate) type Cleanup = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
@@ -29,7 +25,7 @@ pub(crate) type Cleanup = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + 
 /// An operation in progress for an awaitable; `cancel()` abandons it.
 #[pyclass(frozen, name = "_Call", module = "posemesh_registration._native")]
 pub(crate) struct PyCall {
-    task: Mutex<Option<JoinHandle<()>>>,
+    call: Mutex<Option<Call<()>>>,
     cleanup: Mutex<Option<Cleanup>>,
     /// Set before the result is handed over: cancelling is then a no-op.
     settled: Arc<AtomicBool>,
@@ -40,39 +36,50 @@ impl PyCall {
     /// Abandons the operation unless it has ended, and returns once its task
     /// (and any clean-up) has ended, with the GIL released.
     fn cancel(&self, py: Python<'_>) {
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let call = self.call.lock().unwrap_or_else(|e| e.into_inner()).take();
         let cleanup = self
             .cleanup
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        let Some(mut call) = call else { return };
         if self.settled.load(Ordering::SeqCst) {
-            return;
+            // Handing its result over (it may wait for the GIL): it ends by itself.
+            return call.detach();
         }
-        let Some(task) = task else { return };
-        task.abort();
         let after = cleanup.map(|cleanup| cleanup());
-        if crate::runtime::inside_runtime() {
-            return; // from a logging handler: waiting would hold up the runtime it waits on
-        }
-        let runtime = runtime();
-        crate::logbridge::detach(py, || {
-            runtime.block_on(async {
-                let _ = tokio::time::timeout(CANCEL_LIMIT, async {
-                    let _ = task.await;
-                    if let Some(after) = after {
-                        after.await;
-                    }
+        // From a logging handler this only aborts: waiting would hold up the runtime.
+        crate::logbridge::detach(py, || call.abandon());
+        if let Some(after) = after.filter(|_| !crate::runtime::inside_runtime()) {
+            crate::logbridge::detach(py, || {
+                runtime().block_on(async {
+                    let _ = tokio::time::timeout(WIND_DOWN, after).await;
                 })
-                .await;
             });
-        });
+        }
     }
 
     /// Whether the result has been handed over.
     #[getter]
     fn done(&self) -> bool {
         self.settled.load(Ordering::SeqCst)
+    }
+}
+
+/// The awaitable is gone, its result handed over or not: the call runs on,
+/// as a dropped `asyncio` future's callback would (only `cancel()`
+/// abandons). Abandoning here could wait, holding the GIL, for the very
+/// task that is handing its result to Python.
+impl Drop for PyCall {
+    fn drop(&mut self) {
+        if let Some(call) = self
+            .call
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            call.detach();
+        }
     }
 }
 
@@ -85,7 +92,7 @@ where
 {
     let settled = Arc::new(AtomicBool::new(false));
     let flag = settled.clone();
-    let task = runtime().spawn(async move {
+    let call = Call::spawn(runtime().handle(), async move {
         let result = future.await;
         flag.store(true, Ordering::SeqCst);
         with_python(move |py| {
@@ -102,7 +109,7 @@ where
         });
     });
     PyCall {
-        task: Mutex::new(Some(task)),
+        call: Mutex::new(Some(call)),
         cleanup: Mutex::new(cleanup),
         settled,
     }

@@ -18,7 +18,7 @@ use posemesh_registration::core::registrar::{
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
     spawn_loop, AttemptOutcome, Background, Driver, FileStore, Flow, MemoryStore, RegistrarConfig,
-    Secret, SnapshotStore, Status, TokioRuntime,
+    Secret, SnapshotStore, Status, TokioRuntime, WIND_DOWN,
 };
 use pyo3::exceptions::{PyTimeoutError, PyTypeError};
 use pyo3::prelude::*;
@@ -26,9 +26,6 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// How long `stop()` waits for the loop to wind down when no timeout is given.
-const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loops started from Python: stopped by the `atexit` hook. A started loop
 /// runs on without the Python object, like a started thread.
@@ -637,7 +634,7 @@ impl PyRegistrar {
         let done = inner.start(py)?;
         if let Err(interrupted) = wait(py, ended(done.clone()), None) {
             inner.stop();
-            wait(py, ended(done), Some(DEFAULT_STOP_TIMEOUT))?;
+            wait(py, ended(done), Some(WIND_DOWN))?;
             return Err(interrupted);
         }
         Ok(())
@@ -656,7 +653,7 @@ impl PyRegistrar {
     /// package's logger, it asks the loop to stop and returns at once.
     #[pyo3(signature = (timeout=None))]
     fn stop(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
-        let timeout = wait_timeout(timeout)?.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let timeout = wait_timeout(timeout)?.unwrap_or(WIND_DOWN);
         if let Some(done) = inner_of(slf).stop() {
             // From a logging handler the loop is the caller: asking is all it can do.
             if !inside_runtime() {
@@ -824,7 +821,7 @@ impl PyAsyncRegistrar {
             done,
             async move {
                 if let Some(stopped) = stopped {
-                    let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, ended(stopped)).await;
+                    let _ = tokio::time::timeout(WIND_DOWN, ended(stopped)).await;
                 }
                 Ok(None::<()>)
             },

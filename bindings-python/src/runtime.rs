@@ -2,6 +2,7 @@
 //! Python thread: GIL released, Ctrl-C honoured.
 
 use crate::errors::Error;
+use posemesh_registration::Call;
 use pyo3::prelude::*;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -42,30 +43,22 @@ pub(crate) fn wait<T: Send + 'static>(
     if inside_runtime() {
         return Err(refuse_inside_runtime("this call"));
     }
-    let runtime = runtime();
-    let mut task = runtime.spawn(future);
+    let mut call = Call::spawn(runtime().handle(), future);
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let mut step = Duration::from_millis(50);
         if let Some(deadline) = deadline {
             step = step.min(deadline.saturating_duration_since(Instant::now()));
         }
-        let joined = crate::logbridge::detach(py, || {
-            runtime.block_on(async { tokio::time::timeout(step, &mut task).await.ok() })
-        });
-        if let Some(joined) = joined {
-            return joined
+        if crate::logbridge::detach(py, || call.wait(step)) {
+            let result = crate::logbridge::detach(py, || runtime().block_on(call.join()));
+            return result
                 .map(Some)
                 .map_err(|err| Error::State(format!("the operation ended early: {err}")).into());
         }
         let interrupted = py.check_signals().err();
         if interrupted.is_some() || deadline.is_some_and(|d| Instant::now() >= d) {
-            task.abort();
-            crate::logbridge::detach(py, || {
-                runtime.block_on(async {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-                })
-            });
+            crate::logbridge::detach(py, || call.abandon());
             return interrupted.map_or(Ok(None), Err);
         }
     }

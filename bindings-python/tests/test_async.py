@@ -188,3 +188,28 @@ async def test_wait_until_registered_times_out(dds: Dds) -> None:
     started = time.monotonic()
     assert await registrar.wait_until_registered(timeout=0.3) is False
     assert 0.25 <= time.monotonic() - started < 3
+
+
+@pytest.mark.asyncio
+async def test_awaited_results_never_wait_on_the_task_handing_them_over(dds: Dds) -> None:
+    # Two calls hand results over at once (a status stream's next status and an
+    # attempt's outcome), each from a runtime thread that must take the GIL to
+    # do so. Finishing one awaitable must not wait, holding the GIL, for a task
+    # still handing its result over: each such wait stalled for the wind-down limit.
+    registrar = make(dds, node_url=None, flow="wallet")
+    seen: list = []
+
+    async def follow() -> None:
+        async for status in registrar.statuses():
+            seen.append(status)
+
+    async def attempts() -> None:
+        for _ in range(10):
+            registrar.register_again()
+            assert await registrar.register_once() == "registered"
+
+    follower = asyncio.create_task(follow())
+    await asyncio.wait_for(attempts(), 8)
+    await registrar.stop()
+    await asyncio.wait_for(follower, 5)
+    assert seen.count("registered") == 10

@@ -17,14 +17,14 @@ use crate::http::{headers_of, ForeignTransport, HttpClient, HttpHeader};
 use crate::keys::{NodeKey, Signer};
 use crate::protocol::system_time;
 use crate::tasks::{
-    block_on, runtime, unless_cancelled, wait_until, CancelToken, RegistrationLoop, Spawned,
+    block_on, joined, on_runtime, runtime, unless_cancelled, CancelToken, RegistrationLoop,
     StatusWatch,
 };
 use posemesh_registration::core::{Event, Secret, Status};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
-    spawn_loop, Background, Driver, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
-    SnapshotStore as DriverStore, TokioRuntime, Transport,
+    spawn_loop, Background, Call, Driver, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
+    SnapshotStore as DriverStore, TokioRuntime, Transport, WIND_DOWN,
 };
 use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::{duration_option, Options, TimeUnit};
@@ -204,8 +204,8 @@ pub struct NodeResponse {
 #[uniffi::export(Display, Debug)]
 pub struct Registrar {
     pub(crate) driver: Driver,
-    /// The loop `start()` spawned.
-    started: Mutex<Option<Background>>,
+    /// Its loop tasks (`start()`'s, `run()`'s), for `stop()` to wait on.
+    loops: Mutex<Vec<Background>>,
 }
 
 impl Registrar {
@@ -240,12 +240,19 @@ impl Registrar {
         let driver = block_on(builder.build())??;
         Ok(Arc::new(Registrar {
             driver,
-            started: Mutex::new(None),
+            loops: Mutex::new(Vec::new()),
         }))
     }
 
-    fn started(&self) -> std::sync::MutexGuard<'_, Option<Background>> {
-        self.started.lock().unwrap_or_else(|e| e.into_inner())
+    fn loops(&self) -> std::sync::MutexGuard<'_, Vec<Background>> {
+        self.loops.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a loop task (`start()`'s or `run()`'s) for `stop()` to wait on.
+    fn track(&self, task: Background) {
+        let mut loops = self.loops();
+        loops.retain(Background::is_active);
+        loops.push(task);
     }
 
     fn new_watch(&self) -> StatusWatch {
@@ -254,18 +261,16 @@ impl Registrar {
 
     async fn register_once_inner(&self) -> Result<AttemptOutcome, RegistrationError> {
         let driver = self.driver.clone();
-        let outcome = Spawned::new(async move { driver.register_once().await })?
-            .join()
-            .await??;
-        Ok(outcome.into())
+        Ok(on_runtime(async move { driver.register_once().await })
+            .await??
+            .into())
     }
 
     async fn run_inner(&self) -> Result<(), RegistrationError> {
         let driver = self.driver.clone();
-        Spawned::new(async move { driver.run().await })?
-            .join()
-            .await??;
-        Ok(())
+        let call = Call::spawn(runtime()?.handle(), async move { driver.run().await });
+        self.track(call.handle());
+        Ok(joined(call).await??)
     }
 }
 
@@ -406,8 +411,7 @@ impl Registrar {
                 logger,
             )
         });
-        Spawned::new(build)?
-            .join()
+        on_runtime(build)
             .await?
             .map_err(|_| RegistrationError::Unexpected {
                 detail: "building the registrar failed".into(),
@@ -517,7 +521,7 @@ impl Registrar {
     /// the loop running. Throws `AlreadyRunning` if the loop runs already.
     pub fn start(&self) -> Result<Arc<RegistrationLoop>, RegistrationError> {
         let task = spawn_loop(&self.driver, runtime()?.handle())?;
-        *self.started() = Some(task.clone());
+        self.track(task.clone());
         Ok(Arc::new(RegistrationLoop::new(self.driver.clone(), task)))
     }
 
@@ -526,10 +530,10 @@ impl Registrar {
     /// loop has ended. Does nothing if none runs.
     pub fn stop(&self) {
         self.driver.stop();
-        let started = self.started().take();
-        wait_until(|| {
-            !self.driver.is_running() && started.as_ref().is_none_or(|task| !task.is_active())
-        });
+        let loops = std::mem::take(&mut *self.loops());
+        for task in loops {
+            task.wait_ended(WIND_DOWN);
+        }
     }
 
     /// Whether the loop (`start()` or `run()`) is running.
@@ -564,9 +568,7 @@ impl Registrar {
             RegistrationStatus::Registering => Status::Registering,
             RegistrationStatus::Registered => Status::Registered,
         };
-        Spawned::new(async move { driver.wait_for_status(wanted, Some(timeout)).await })?
-            .join()
-            .await
+        on_runtime(async move { driver.wait_for_status(wanted, Some(timeout)).await }).await
     }
 
     /// The node's Ethereum address.
@@ -667,104 +669,5 @@ impl fmt::Debug for Registrar {
             .field("address", &self.driver.address())
             .field("status", &self.status())
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &str = "reg-secret-do-not-print";
-
-    fn registrar() -> (Arc<NodeKey>, Arc<Registrar>) {
-        let key = NodeKey::generate().unwrap();
-        let config = RegistrarConfig {
-            dds_url: "http://127.0.0.1:1".into(),
-            flow: None,
-            node_version: "1.0.0".into(),
-            capabilities: vec!["/capture/scan/v1".into()],
-            register_interval_seconds: None,
-            max_retry: None,
-            request_timeout_seconds: Some(1.0),
-            siwe_domains: Vec::new(),
-            allow_plaintext_dds: false,
-        };
-        let registrar = Registrar::new(config, key.clone(), SECRET.into(), None, None, None)
-            .expect("a valid configuration");
-        (key, registrar)
-    }
-
-    #[test]
-    fn new_objects_never_print_secrets() {
-        let (key, registrar) = registrar();
-        let key_hex: String = key
-            .export_private_key_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let handle = registrar.start().unwrap();
-        let watch = registrar.watch_status();
-        let token = CancelToken::new();
-        let texts = [
-            handle.to_string(),
-            format!("{handle:?}"),
-            watch.to_string(),
-            format!("{watch:?}"),
-            token.to_string(),
-            format!("{token:?}"),
-            registrar.to_string(),
-            format!("{registrar:?}"),
-            format!("{:?}", registrar.info()),
-        ];
-        handle.cancel();
-        assert!(!handle.is_active());
-        for text in texts {
-            assert!(!text.contains(SECRET), "{text}");
-            assert!(!text.contains(&key_hex), "{text}");
-        }
-    }
-
-    #[test]
-    fn a_failed_attempt_leaves_the_status_disconnected() {
-        let (_key, registrar) = registrar();
-        let runtime = runtime().unwrap();
-        let err = runtime.block_on(registrar.register_once()).unwrap_err();
-        assert!(
-            matches!(err, RegistrationError::AttemptFailed { .. }),
-            "{err}"
-        );
-        assert!(!err.to_string().contains(SECRET));
-        // The core would still say "registering"; nothing will retry it.
-        assert_eq!(registrar.status(), RegistrationStatus::Disconnected);
-    }
-
-    #[test]
-    fn a_cancelled_token_ends_calls_at_once() {
-        let (_key, registrar) = registrar();
-        let token = CancelToken::new();
-        token.cancel();
-        assert!(token.is_cancelled());
-        let runtime = runtime().unwrap();
-        let err = runtime
-            .block_on(registrar.register_once_with(token.clone()))
-            .unwrap_err();
-        assert_eq!(err, RegistrationError::Stopped);
-        let watch = registrar.watch_status();
-        assert_eq!(runtime.block_on(watch.next(Some(token))), None);
-        watch.cancel();
-        assert_eq!(runtime.block_on(watch.next(None)), None);
-    }
-
-    #[test]
-    fn a_node_request_from_inside_a_callback_is_answered_not_blocked_on() {
-        let (_key, registrar) = registrar();
-        // A `Logger` or store runs on one of the runtime's threads, as this does.
-        let inside = runtime().unwrap().block_on(async {
-            registrar.handle_node_request("GET".into(), "/health".into(), Vec::new(), Vec::new())
-        });
-        assert_eq!(inside.status, 503);
-        let outside =
-            registrar.handle_node_request("GET".into(), "/health".into(), Vec::new(), Vec::new());
-        assert_ne!(outside.status, 503);
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::error::RegistrationError;
 use crate::registrar::Registrar;
-use crate::tasks::Spawned;
+use crate::tasks::on_runtime;
 use posemesh_registration::AccessToken as CoreAccessToken;
 use std::fmt;
 use std::sync::Arc;
@@ -57,9 +57,7 @@ impl Registrar {
     /// register it waits: bound it (`withTimeout`, a `Task` deadline).
     pub async fn access_token(&self) -> Result<Arc<AccessToken>, RegistrationError> {
         let driver = self.driver.clone();
-        let token = Spawned::new(async move { driver.access_token().await })?
-            .join()
-            .await??;
+        let token = on_runtime(async move { driver.access_token().await }).await??;
         Ok(Arc::new(AccessToken { token }))
     }
 

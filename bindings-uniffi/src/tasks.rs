@@ -1,19 +1,17 @@
 //! The calls' tasks and the handles the app holds on them: each driver
-//! operation runs as a task on the library's one tokio runtime, aborted (and
-//! waited for, briefly) when the awaiting call goes away; a `CancelToken`
+//! operation runs as a native `Call` on the library's one tokio runtime,
+//! abandoned when the awaiting call goes away; a `CancelToken`
 //! ends calls on demand; a `StatusWatch` reads status changes one at a time;
 //! a `RegistrationLoop` is what `start()` returns.
 
 use crate::error::RegistrationError;
 use crate::registrar::RegistrationStatus;
-use posemesh_registration::{Background, Driver};
+use posemesh_registration::{Background, Call, CallEnded, Driver, WIND_DOWN};
 use posemesh_registration_core::Status;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
-use tokio::task::JoinHandle;
 
 /// The one runtime all registrars' tasks run on (native's shared one).
 pub(crate) fn runtime() -> Result<&'static Runtime, RegistrationError> {
@@ -32,54 +30,23 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, RegistrationEr
     }
 }
 
-/// How long a cancelled call or `stop()` waits for its task to wind down.
-const WIND_DOWN: Duration = Duration::from_secs(2);
-
-/// Waits (on the caller's thread, briefly) until `done` holds.
-pub(crate) fn wait_until(done: impl Fn() -> bool) {
-    let deadline = Instant::now() + WIND_DOWN;
-    while !done() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+/// Awaits `call`'s result. When the awaiting call goes away (a cancelled
+/// coroutine or `Task`), `call` goes with it and is abandoned: its driver
+/// future has been dropped by the time the cancelled call returns.
+pub(crate) async fn joined<T: Send + 'static>(call: Call<T>) -> Result<T, RegistrationError> {
+    call.join().await.map_err(|ended| match ended {
+        CallEnded::Abandoned => RegistrationError::Stopped,
+        CallEnded::Panicked => RegistrationError::Unexpected {
+            detail: ended.to_string(),
+        },
+    })
 }
 
-/// A task on the runtime that is aborted, and waited for, when the call
-/// awaiting it goes away: once a cancelled call has returned, its driver
-/// future has been dropped (its request abandoned, the loop marked stopped).
-pub(crate) struct Spawned<T>(Option<JoinHandle<T>>);
-
-impl<T: Send + 'static> Spawned<T> {
-    pub(crate) fn new(
-        task: impl Future<Output = T> + Send + 'static,
-    ) -> Result<Self, RegistrationError> {
-        Ok(Spawned(Some(runtime()?.spawn(task))))
-    }
-
-    pub(crate) async fn join(mut self) -> Result<T, RegistrationError> {
-        let Some(handle) = self.0.as_mut() else {
-            return Err(RegistrationError::Stopped);
-        };
-        let result = handle.await;
-        self.0 = None;
-        result.map_err(|err| {
-            if err.is_panic() {
-                RegistrationError::Unexpected {
-                    detail: "internal error in the registration task".into(),
-                }
-            } else {
-                RegistrationError::Stopped
-            }
-        })
-    }
-}
-
-impl<T> Drop for Spawned<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.abort();
-            wait_until(|| handle.is_finished());
-        }
-    }
+/// Runs `future` as a [`Call`] on the library's runtime and awaits it ([`joined`]).
+pub(crate) async fn on_runtime<T: Send + 'static>(
+    future: impl Future<Output = T> + Send + 'static,
+) -> Result<T, RegistrationError> {
+    joined(Call::spawn(runtime()?.handle(), future)).await
 }
 
 /// Cancels the registrar calls it is passed to (`registerOnceWith`,

@@ -55,7 +55,10 @@ pub use posemesh_registration_driver::{
     after_fork_in_child, BoxFuture, Driver, DriverBuilder, DriverError, EventSink,
     RegisterOnceError, RemoteSigner, Runtime, SnapshotStore, StoreError, TickReport,
 };
-pub use runtime::{off_async_workers, shared_runtime, spawn_loop, Background, TokioRuntime};
+pub use runtime::{
+    off_async_workers, shared_runtime, spawn_loop, Background, Call, CallEnded, TokioRuntime,
+    WIND_DOWN,
+};
 pub use store::{FileStore, FileStoreError, MemoryStore};
 pub use transport::{ReqwestTransport, Transport};
 

@@ -6,7 +6,9 @@
 
 use posemesh_registration_core::UnixTime;
 use posemesh_registration_driver::{BoxFuture, Driver, DriverError, Runtime};
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -106,52 +108,209 @@ pub fn spawn_loop(
     let driver = driver.clone();
     let mut run: BoxFuture<'static, Result<(), DriverError>> =
         Box::pin(async move { driver.run().await });
-    let (alive, ended) = tokio::sync::watch::channel(());
+    let (background, marker) = Background::new();
     let first = {
         let _entered = runtime.enter();
         let waker = futures_util::task::noop_waker();
         run.as_mut().poll(&mut Context::from_waker(&waker))
     };
     match first {
-        // Stopped before it began: an ended handle (`alive` drops here).
+        // Stopped before it began: an ended handle (`marker` drops here).
         Poll::Ready(result) => result?,
         Poll::Pending => {
-            runtime.spawn(async move {
-                let _alive = alive;
-                let _ = run.await;
+            runtime.spawn(Marked {
+                future: run,
+                _marker: marker,
             });
         }
     }
-    Ok(Background { ended })
+    Ok(background)
 }
 
-/// A loop started by [`spawn_loop`]. Cheap to clone.
+/// How long abandoning a [`Call`] waits for its task to end (a host's store
+/// may be in the middle of a save), and [`Background::wait_ended`]'s usual limit.
+pub const WIND_DOWN: Duration = Duration::from_secs(10);
+
+/// A task started by [`spawn_loop`] or [`Call::spawn`]: whether it still
+/// runs, and waiting for its end from async code or from a host's thread.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct Background {
-    /// Closed when the loop's task has ended.
-    ended: tokio::sync::watch::Receiver<()>,
+    state: Arc<EndState>,
+}
+
+#[derive(Default)]
+struct EndState {
+    ended: Mutex<bool>,
+    changed: Condvar,
+    notify: tokio::sync::Notify,
+}
+
+/// Marks its task ended when dropped: it lives in the task's future, so
+/// the task ends it however it ends (returned, panicked or aborted).
+struct EndMarker(Arc<EndState>);
+
+impl Drop for EndMarker {
+    fn drop(&mut self) {
+        *self.0.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0.changed.notify_all();
+        self.0.notify.notify_waiters();
+    }
+}
+
+/// A task's future and its end marker: fields drop in order, so the future
+/// (its request, its guards) is gone before the end is told, however early
+/// the task is aborted.
+struct Marked<F: ?Sized> {
+    future: Pin<Box<F>>,
+    _marker: EndMarker,
+}
+
+impl<F: Future + ?Sized> Future for Marked<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.future.as_mut().poll(cx)
+    }
 }
 
 impl Background {
-    /// Whether the loop's task is still running.
+    fn new() -> (Background, EndMarker) {
+        let state = Arc::new(EndState::default());
+        (
+            Background {
+                state: state.clone(),
+            },
+            EndMarker(state),
+        )
+    }
+
+    /// Whether the task is still running.
     pub fn is_active(&self) -> bool {
-        self.ended.has_changed().is_ok()
+        !*self.state.ended.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Resolves once the loop's task has ended.
+    /// Resolves once the task has ended.
     pub async fn ended(&self) {
-        let mut ended = self.ended.clone();
-        while ended.changed().await.is_ok() {}
+        loop {
+            let notified = self.state.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so an end in between is not missed.
+            notified.as_mut().enable();
+            if !self.is_active() {
+                return;
+            }
+            notified.await;
+        }
     }
 
-    /// Blocks the calling thread (never a runtime worker) until the loop's task
+    /// Blocks the calling thread (never a runtime worker) until the task
     /// has ended or `timeout` has passed; returns whether it ended.
     pub fn wait_ended(&self, timeout: Duration) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
-        while self.is_active() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
+        let ended = self.state.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let (ended, _) = self
+            .state
+            .changed
+            .wait_timeout_while(ended, timeout, |ended| !*ended)
+            .unwrap_or_else(|e| e.into_inner());
+        *ended
+    }
+}
+
+/// One driver call (`register_once`, `access_token`, `run`…) running as a
+/// task on the runtime, for a host whose cancellation is not the dropping of
+/// a Rust future: a Python awaitable's `cancel()`, a Kotlin coroutine or a
+/// Swift `Task` that goes away. Abandoning it ([`Call::abandon`], or dropping
+/// it) aborts the task and waits for its end, so that once that returns the
+/// driver's future has been dropped: its request abandoned, the loop marked
+/// stopped, the status told. That wait blocks the thread that drops the
+/// call: a host that holds a lock the task may need (Python's GIL) releases
+/// it first, or [`Call::detach`]es a call whose result it no longer wants.
+pub struct Call<T> {
+    task: Option<tokio::task::JoinHandle<T>>,
+    done: Background,
+}
+
+/// Why a [`Call`] gave no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CallEnded {
+    /// It was abandoned.
+    #[error("the call was abandoned")]
+    Abandoned,
+    /// The task panicked (a bug; the panic's message went to stderr).
+    #[error("internal error in the registration task")]
+    Panicked,
+}
+
+impl<T: Send + 'static> Call<T> {
+    /// Starts `future` on `runtime`.
+    pub fn spawn(
+        runtime: &tokio::runtime::Handle,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> Self {
+        let (done, marker) = Background::new();
+        let task = runtime.spawn(Marked {
+            future: Box::pin(future),
+            _marker: marker,
+        });
+        Call {
+            task: Some(task),
+            done,
         }
-        !self.is_active()
+    }
+
+    /// The call's result, once it has ended.
+    pub async fn join(mut self) -> Result<T, CallEnded> {
+        let task = self.task.as_mut().ok_or(CallEnded::Abandoned)?;
+        let result = task.await;
+        self.task = None;
+        result.map_err(|err| match err.is_panic() {
+            true => CallEnded::Panicked,
+            false => CallEnded::Abandoned,
+        })
+    }
+}
+
+impl<T> Call<T> {
+    /// Blocks the calling thread until the call has ended or `timeout` has
+    /// passed; returns whether it ended.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        self.done.wait_ended(timeout)
+    }
+
+    /// The call's task, to wait for its end elsewhere.
+    pub fn handle(&self) -> Background {
+        self.done.clone()
+    }
+
+    /// Whether the call is still running.
+    pub fn is_active(&self) -> bool {
+        self.done.is_active()
+    }
+
+    /// Lets the call run on with nobody to abandon it (a host object that
+    /// only hands the result over, dropped while the call ends).
+    pub fn detach(mut self) {
+        self.task = None;
+    }
+
+    /// Aborts the call and, on a host's thread, waits (at most
+    /// [`WIND_DOWN`]) for its task to end. On one of the runtime's own
+    /// threads (a host callback the driver called) it only aborts: waiting
+    /// there would hold up the task it waits for.
+    pub fn abandon(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            if tokio::runtime::Handle::try_current().is_err() {
+                self.done.wait_ended(WIND_DOWN);
+            }
+        }
+    }
+}
+
+impl<T> Drop for Call<T> {
+    fn drop(&mut self) {
+        self.abandon();
     }
 }
 
