@@ -4,11 +4,10 @@
 use crate::convert::{bytes_arg, headers_arg, pyrepr, string_list_arg, time_arg, type_name};
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
+use posemesh_registration::core::registrar::parse_dds_url;
 use posemesh_registration::core::registrar::Options;
-use posemesh_registration::core::registrar::{check_plaintext_dds, ConfigError};
 use posemesh_registration::core::request::{self, SiweChallenge};
 use posemesh_registration::core::response::{self, MAX_RESPONSE_BODY};
-use posemesh_registration::core::url::BaseUrl;
 use posemesh_registration::core::{HttpRequest, HttpResponse};
 use posemesh_registration::{Failure, RegistrarConfig, Secret};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -163,14 +162,6 @@ impl PyFailure {
     }
 }
 
-/// The DDS URL, refused as the registrar refuses it: malformed, or plaintext
-/// to a host that is not loopback without `allow_plaintext_dds`.
-fn dds_url_arg(dds_url: &str, allow_plaintext_dds: bool) -> PyResult<BaseUrl> {
-    let dds = BaseUrl::parse(dds_url).map_err(|err| Error::from(ConfigError::DdsUrl(err)))?;
-    check_plaintext_dds(&dds, allow_plaintext_dds).map_err(Error::from)?;
-    Ok(dds)
-}
-
 /// A request's arguments, checked by the core's rules for the low-level
 /// builders ([`Options::request_config`]: the registrar's, with the same messages).
 fn checked(
@@ -244,7 +235,7 @@ pub(crate) fn build_siwe_nonce_request(
     private_key: &Bound<'_, PyAny>,
     allow_plaintext_dds: bool,
 ) -> PyResult<PyHttpRequest> {
-    let dds = dds_url_arg(dds_url, allow_plaintext_dds)?;
+    let dds = parse_dds_url(dds_url, allow_plaintext_dds).map_err(Error::from)?;
     let key = PyPrivateKey::from_any(private_key)?;
     Ok(PyHttpRequest {
         request: request::siwe_nonce_request(&dds, &key.eth_address()),

@@ -7,10 +7,10 @@
 use crate::error::{FailureClass, RegistrationError};
 use crate::http::{HttpRequest, HttpResponse, TransportErrorKind};
 use crate::keys::{app_signature, NodeKey, Signer};
-use posemesh_registration::core::{self as core, request, response, BaseUrl, Secret, UnixTime};
+use posemesh_registration::core::{self as core, request, response, Secret, UnixTime};
 use posemesh_registration_core::callback;
 use posemesh_registration_core::registrar::DEFAULT_REQUEST_TIMEOUT;
-use posemesh_registration_core::registrar::{check_plaintext_dds, Options};
+use posemesh_registration_core::registrar::{parse_dds_url, Options};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,15 +29,6 @@ fn invalid_input(err: impl std::fmt::Display) -> RegistrationError {
     RegistrationError::InvalidInput {
         reason: err.to_string(),
     }
-}
-
-/// The DDS URL, refused as the registrar refuses it: malformed, or plaintext
-/// to a host that is not loopback unless `allow_plaintext_dds`.
-fn base_url(dds_url: &str, allow_plaintext_dds: bool) -> Result<BaseUrl, RegistrationError> {
-    let dds =
-        BaseUrl::parse(dds_url).map_err(|err| invalid_input(core::ConfigError::DdsUrl(err)))?;
-    check_plaintext_dds(&dds, allow_plaintext_dds).map_err(invalid_input)?;
-    Ok(dds)
 }
 
 /// A request's arguments, checked by the core's rules for the low-level
@@ -116,7 +107,7 @@ pub fn siwe_nonce_request(
     wallet: String,
     allow_plaintext_dds: bool,
 ) -> Result<Arc<HttpRequest>, RegistrationError> {
-    let dds = base_url(&dds_url, allow_plaintext_dds)?;
+    let dds = parse_dds_url(&dds_url, allow_plaintext_dds).map_err(invalid_input)?;
     let request = request::checked_siwe_nonce_request(&dds, &wallet).map_err(invalid_input)?;
     Ok(HttpRequest::new(request, DEFAULT_REQUEST_TIMEOUT))
 }

@@ -5,13 +5,13 @@ use crate::convert::{self, Options};
 use crate::error::{Error, FailureDetail, Result};
 use crate::key::PrivateKey;
 use js_sys::Object;
-use posemesh_registration_core::registrar::{check_plaintext_dds, Options as CoreOptions};
+use posemesh_registration_core::registrar::{parse_dds_url, Options as CoreOptions};
 use posemesh_registration_core::request::{
     checked_siwe_nonce_request, legacy_registration_request, wallet_registration_request,
 };
 use posemesh_registration_core::response::{classify_response, MAX_RESPONSE_BODY};
 use posemesh_registration_core::{
-    BaseUrl, ConfigError, HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
+    HttpRequest, HttpResponse, RegistrarConfig, SiweChallenge, UnixTime,
 };
 use wasm_bindgen::prelude::*;
 
@@ -38,14 +38,6 @@ fn string_argument(value: &JsValue, name: &str) -> Result<String> {
     value
         .as_string()
         .ok_or_else(|| Error::argument(format!("{name} must be a string")))
-}
-
-/// The DDS URL, refused as the registrar refuses it: malformed, or plaintext to a host
-/// that is not loopback unless `allowPlaintextDds`.
-fn checked_dds_url(text: &str, options: &Options<'_>) -> Result<BaseUrl> {
-    let dds = BaseUrl::parse(text).map_err(ConfigError::DdsUrl)?;
-    check_plaintext_dds(&dds, options.flag("allowPlaintextDds")?)?;
-    Ok(dds)
 }
 
 /// The request's options, checked by the core's rules for the low-level builders
@@ -102,7 +94,8 @@ pub fn build_siwe_nonce_request(
 ) -> std::result::Result<JsValue, JsValue> {
     let dds_url = string_argument(&dds_url, "ddsUrl")?;
     let address = string_argument(&address, "address")?;
-    let dds = checked_dds_url(&dds_url, &Options::new(&options, "options")?)?;
+    let allow_plaintext = Options::new(&options, "options")?.flag("allowPlaintextDds")?;
+    let dds = parse_dds_url(&dds_url, allow_plaintext).map_err(Error::from)?;
     let request = checked_siwe_nonce_request(&dds, &address)
         .map_err(|err| Error::argument(err.to_string()))?;
     Ok(to_js_request(&request))

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use posemesh_registration_core::registrar::check_plaintext_dds;
+use posemesh_registration_core::registrar::{check_plaintext_dds, parse_dds_url};
 use posemesh_registration_core::response::{CONFLICT_HINT, PAYMENT_REQUIRED_HINT};
 use posemesh_registration_core::{BaseUrl, ConfigError, Event, Flow, RegistrarConfig, UrlError};
 use std::collections::HashMap;
@@ -63,6 +63,15 @@ fn plaintext_dds_is_refused_unless_loopback_or_allowed() {
         Err(ConfigError::PlaintextDds)
     );
     assert_eq!(check_plaintext_dds(&plain, true), Ok(()));
+    assert_eq!(
+        parse_dds_url("http://dds.example.com", false),
+        Err(ConfigError::PlaintextDds)
+    );
+    assert_eq!(parse_dds_url("http://dds.example.com", true), Ok(plain));
+    assert!(matches!(
+        parse_dds_url("ftp://dds.example.com", true),
+        Err(ConfigError::DdsUrl(_))
+    ));
     assert!(
         !wallet("http://127.0.0.1:1").allow_plaintext_dds,
         "off by default"

@@ -323,6 +323,15 @@ impl RegistrarConfig {
     }
 }
 
+/// A DDS URL as the registrar takes it: parsed ([`BaseUrl::parse`]), then
+/// refused if plaintext ([`check_plaintext_dds`]). For the low-level
+/// builders, which take the URL alone.
+pub fn parse_dds_url(text: &str, allow_plaintext_dds: bool) -> Result<BaseUrl, ConfigError> {
+    let dds_url = BaseUrl::parse(text).map_err(ConfigError::DdsUrl)?;
+    check_plaintext_dds(&dds_url, allow_plaintext_dds)?;
+    Ok(dds_url)
+}
+
 /// Refuses a DDS URL that is neither `https://` nor loopback
 /// ([`BaseUrl::is_https`], [`BaseUrl::is_loopback`]) unless `allow_plaintext_dds`:
 /// the signed request and the registration credentials would cross the
