@@ -364,15 +364,15 @@ def child_of(registrar: pr.Registrar, report_fd: int) -> None:
         os._exit(code)
 
 
-def fork_and_read(registrar: pr.Registrar) -> tuple:
-    """Forks a child that runs child_of(); returns its reports and its wait status."""
+def fork_and_read(registrar: pr.Registrar, child=None) -> tuple:
+    """Forks a child that runs `child` (child_of()); returns its reports and its wait status."""
     read_fd, write_fd = os.pipe()
     with warnings.catch_warnings():  # 3.12+ warns about fork() in a threaded process
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        child_of(registrar, write_fd)
+        (child or child_of)(registrar, write_fd)
     os.close(write_fd)
     data = b""
     deadline = time.monotonic() + CHILD_LIMIT + 10
@@ -448,5 +448,38 @@ def test_a_registrar_forked_with_its_loop_running_registers_in_the_child(dds: Dd
         assert registrar.is_running
         registrations = len(dds.accepted(LEGACY_PATH))
         assert registrations == (1 if moment == "registered" else 2), registrations
+    finally:
+        registrar.stop()
+
+
+def child_stopping(registrar: pr.Registrar, report_fd: int) -> None:
+    """In the forked child: stop() (as a worker's shutdown does) under the watchdog."""
+    code = 0
+    try:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(CHILD_LIMIT)
+        registrar.stop(timeout=CHILD_LIMIT * 3)
+        os.write(report_fd, (json.dumps({"stopped": True}) + "\n").encode())
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork() here")
+def test_stop_in_a_forked_child_does_not_wait_for_the_parents_loop(dds: Dds) -> None:
+    """A worker forked from a process whose loop runs (gunicorn --preload) stops the
+    registrar it inherited at shutdown. The parent's loop task does not exist in the
+    child: stop() has nothing to wait for. (Before, it waited its whole timeout for
+    that task to end: the watchdog kills the child and this fails.)"""
+    registrar = pr.Registrar(dds_url=dds.url, node_version="1.0.0", capabilities=CAPABILITIES,
+                             registration_secret=new_secret(), private_key=new_key())
+    registrar.start()
+    try:
+        assert registrar.wait_until_registered(timeout=20)
+        reports, status = fork_and_read(registrar, child_stopping)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (status, reports)
+        assert reports == {"stopped": True}
+        assert registrar.is_running, "the parent's loop runs on"
     finally:
         registrar.stop()

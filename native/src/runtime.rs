@@ -139,11 +139,13 @@ pub struct Background {
     state: Arc<EndState>,
 }
 
-#[derive(Default)]
 struct EndState {
     ended: Mutex<bool>,
     changed: Condvar,
     notify: tokio::sync::Notify,
+    /// The process whose runtime runs the task: in a forked child the task
+    /// does not exist, so there it has ended.
+    owner: u32,
 }
 
 /// Marks its task ended when dropped: it lives in the task's future, so
@@ -176,7 +178,12 @@ impl<F: Future + ?Sized> Future for Marked<F> {
 
 impl Background {
     fn new() -> (Background, EndMarker) {
-        let state = Arc::new(EndState::default());
+        let state = Arc::new(EndState {
+            ended: Mutex::new(false),
+            changed: Condvar::new(),
+            notify: tokio::sync::Notify::new(),
+            owner: std::process::id(),
+        });
         (
             Background {
                 state: state.clone(),
@@ -185,9 +192,14 @@ impl Background {
         )
     }
 
-    /// Whether the task is still running.
+    /// Whether the task is still running (never in a forked child: the
+    /// parent's tasks do not run there).
     pub fn is_active(&self) -> bool {
-        !*self.state.ended.lock().unwrap_or_else(|e| e.into_inner())
+        !self.in_forked_child() && !*self.state.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn in_forked_child(&self) -> bool {
+        self.state.owner != std::process::id()
     }
 
     /// Resolves once the task has ended.
@@ -207,6 +219,9 @@ impl Background {
     /// Blocks the calling thread (never a runtime worker) until the task
     /// has ended or `timeout` has passed; returns whether it ended.
     pub fn wait_ended(&self, timeout: Duration) -> bool {
+        if self.in_forked_child() {
+            return true;
+        }
         let ended = self.state.ended.lock().unwrap_or_else(|e| e.into_inner());
         let (ended, _) = self
             .state
