@@ -168,6 +168,34 @@ fn build(
     );
     let capabilities = string_list_arg(capabilities, "capabilities")?;
     let key = PyPrivateKey::from_any(private_key)?;
+    let siwe_domains = std::mem::take(&mut access.siwe_domains);
+    let options = || -> Result<RegistrarConfig, ConfigError> {
+        Options {
+            dds_url: dds_url.to_owned(),
+            flow: flow.map(str::to_owned),
+            node_url: node_url.map(str::to_owned),
+            version: node_version.to_owned(),
+            capabilities,
+            credentials: secret,
+            register_interval: Some(duration_option("interval", interval, Seconds)?),
+            request_timeout: Some(duration_option(
+                "request_timeout",
+                request_timeout,
+                Seconds,
+            )?),
+            max_retry: max_retry
+                .map(|n| count_option("max_retry", n as f64))
+                .transpose()?,
+            siwe_domains,
+            allow_plaintext_dds,
+        }
+        .config()
+    };
+    let config = options().map_err(Error::from)?;
+    let transport = Arc::new(crate::logbridge::detach(py, move || access.transport())?);
+
+    // The state after the configuration and the proxy settings: a refused one
+    // leaves no lock file behind.
     let (store, state_name, state_file): (Arc<dyn SnapshotStore>, String, Option<String>) =
         match state.filter(|s| !s.is_none()) {
             None => (Arc::new(MemoryStore::new()), "memory".into(), None),
@@ -195,31 +223,6 @@ fn build(
             }
         };
 
-    let siwe_domains = std::mem::take(&mut access.siwe_domains);
-    let options = || -> Result<RegistrarConfig, ConfigError> {
-        Options {
-            dds_url: dds_url.to_owned(),
-            flow: flow.map(str::to_owned),
-            node_url: node_url.map(str::to_owned),
-            version: node_version.to_owned(),
-            capabilities,
-            credentials: secret,
-            register_interval: Some(duration_option("interval", interval, Seconds)?),
-            request_timeout: Some(duration_option(
-                "request_timeout",
-                request_timeout,
-                Seconds,
-            )?),
-            max_retry: max_retry
-                .map(|n| count_option("max_retry", n as f64))
-                .transpose()?,
-            siwe_domains,
-            allow_plaintext_dds,
-        }
-        .config()
-    };
-    let config = options().map_err(Error::from)?;
-
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
     let context = logbridge::Context {
@@ -228,7 +231,6 @@ fn build(
         state_file,
     };
     let driver = crate::logbridge::detach(py, move || -> Result<Driver, Error> {
-        let transport = Arc::new(access.transport()?);
         let mut builder =
             Driver::builder(config, key, transport, store, Arc::new(TokioRuntime::new()))
                 .events(Arc::new(logbridge::RecordSink(context)));

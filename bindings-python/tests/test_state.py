@@ -204,3 +204,18 @@ def test_unusable_state_path_fails_clearly(dds: Dds, tmp_path: Path) -> None:
     # A usable path still works, its folder made on first use.
     registrar = make(dds, state=tmp_path / "new" / "registration.json")
     assert registrar.register_once() == "registered"
+
+
+def test_a_path_naming_no_file_and_a_refused_configuration_touch_no_file(
+    dds: Dds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for nameless in ["", " "]:
+        with pytest.raises(pr.StateError, match="names no file"):
+            make(dds, state=nameless)
+    # Checked after the configuration and the proxy: what they refuse leaves no lock file.
+    with pytest.raises(pr.ConfigError):
+        make(dds, state=tmp_path / "s.json", registration_secret="abc")
+    with pytest.raises(pr.ConfigError):
+        make(dds, state=tmp_path / "s.json", proxy="not a proxy url")
+    assert os.listdir(tmp_path) == []

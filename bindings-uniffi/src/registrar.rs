@@ -210,13 +210,11 @@ pub struct Registrar {
 
 impl Registrar {
     fn build(
-        config: RegistrarConfig,
+        config: core::RegistrarConfig,
         key: Signing<'_>,
-        registration_credentials: String,
         (transport, store): Io,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
-        let config = config.to_core(registration_credentials)?;
         let runtime = Arc::new(TokioRuntime::new());
         let mut builder = match key {
             Signing::Key(key) => {
@@ -348,13 +346,8 @@ impl Registrar {
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
         let io = app_io(http_client, store)?;
-        Self::build(
-            config,
-            Signing::Key(&key),
-            registration_credentials,
-            io,
-            logger,
-        )
+        let config = config.to_core(registration_credentials)?;
+        Self::build(config, Signing::Key(&key), io, logger)
     }
 
     /// A wallet-flow registrar whose key the app keeps: `signer` (a wallet
@@ -378,13 +371,8 @@ impl Registrar {
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
         let io = app_io(http_client, store)?;
-        Self::build(
-            config,
-            Signing::App(signer),
-            registration_credentials,
-            io,
-            logger,
-        )
+        let config = config.to_core(registration_credentials)?;
+        Self::build(config, Signing::App(signer), io, logger)
     }
 
     /// The constructor, suspending (Kotlin) / `async` (Swift) instead of
@@ -441,7 +429,9 @@ impl Registrar {
     /// A registrar that needs nothing from the app: the built-in HTTP client
     /// and the state in the file `stateFilePath`, written atomically, with a
     /// lock file beside it so that of several processes sharing the file only
-    /// one registers at a time (JVM and desktop use).
+    /// one registers at a time (JVM and desktop use). Throws `Store` for a
+    /// path that names no file, a folder, or one beside which no lock file
+    /// can be made; the configuration is checked first (`InvalidConfig`).
     #[uniffi::constructor(default(logger = None))]
     pub fn with_state_file(
         config: RegistrarConfig,
@@ -450,24 +440,16 @@ impl Registrar {
         state_file_path: String,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
-        if state_file_path.trim().is_empty() {
-            return Err(RegistrationError::InvalidConfig {
-                reason: "state file path must not be empty".into(),
-            });
-        }
+        // The configuration first: a refused one leaves no lock file behind.
+        let config = config.to_core(registration_credentials)?;
         let store = FileStore::new(state_file_path);
         store
             .check_usable()
             .map_err(|err| RegistrationError::Store {
                 detail: err.to_string(),
             })?;
-        Self::build(
-            config,
-            Signing::Key(&key),
-            registration_credentials,
-            (reqwest_transport()?, Arc::new(store)),
-            logger,
-        )
+        let io: Io = (reqwest_transport()?, Arc::new(store));
+        Self::build(config, Signing::Key(&key), io, logger)
     }
 
     /// Makes sure the node is registered, now, and says how: `ADOPTED` when a

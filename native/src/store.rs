@@ -174,11 +174,17 @@ impl FileStore {
     }
 
     /// Checks, before the first attempt, that this store can ever work: the
-    /// path is not a folder and the lock file beside it can be opened (made
+    /// path names a file, not a folder, and the lock file beside it can be opened (made
     /// if missing, never through a symbolic link). Otherwise a path such as
     /// `/proc/version` fails every attempt to take the lock and the loop
     /// retries for ever. A missing folder is fine: the first save makes it.
     pub fn check_usable(&self) -> Result<(), FileStoreError> {
+        let name = self.path.file_name().map(|name| name.to_string_lossy());
+        if name.is_none_or(|name| name.trim().is_empty()) {
+            // "" would put the lock file (".lock") in the working folder; " " is a slip.
+            let nameless = io::Error::other("the path names no file");
+            return Err(self.err("cannot use state file", nameless));
+        }
         if self.path.is_dir() {
             let folder = io::Error::other("it is a folder, not a file");
             return Err(self.err("cannot use state file", folder));

@@ -296,7 +296,14 @@ class RegistrarTest {
                 val error = assertFailsWith<RegistrationException.InvalidConfig>("accepted $c") { Registrar(c, key, secret) }
                 assertNoSecrets(listOf(secret, "pw@"), listOf(error.toString()))
             }
-            assertFailsWith<RegistrationException.InvalidConfig> { Registrar.withStateFile(config(), key, secret, " ") }
+            val nameless = assertFailsWith<RegistrationException.Store> { Registrar.withStateFile(config(), key, secret, " ") }
+            assertTrue(nameless.detail.contains("names no file"), nameless.detail)
+            // A refused configuration touches no file: no lock file beside the state.
+            val dir = java.nio.file.Files.createTempDirectory("state-refused")
+            assertFailsWith<RegistrationException.InvalidConfig> {
+                Registrar.withStateFile(config(timeoutSeconds = 0.0), key, secret, dir.resolve("s.json").toString())
+            }
+            assertEquals(emptyList(), dir.toFile().list()!!.toList())
             // A path the file store can never use fails here, not at every attempt.
             val folder = java.nio.file.Files.createTempDirectory("state-folder")
             val unusable = assertFailsWith<RegistrationException.Store> {
