@@ -8,7 +8,7 @@ use crate::credentials::PyDdsCredentials;
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
 use crate::logbridge;
-use crate::runtime::{inside_runtime, refuse_inside_runtime, runtime, wait};
+use crate::runtime::{inside_runtime, refuse_inside_runtime, runtime, wait, wait_ended};
 use crate::session::{refused_token, PyAccessToken};
 use crate::store::PyStore;
 use futures_util::stream::{BoxStream, StreamExt};
@@ -44,7 +44,7 @@ pub(crate) fn stop_all(py: Python<'_>) -> usize {
     }
     for (_, done) in loops {
         // Never holds up exit for long.
-        let _ = wait(py, ended(done), Some(Duration::from_secs(2)));
+        let _ = wait_ended(py, &done, Some(Duration::from_secs(2)));
     }
     count
 }
@@ -55,11 +55,6 @@ pub(crate) fn stop_all(py: Python<'_>) -> usize {
 pub(crate) fn forget_after_fork() {
     posemesh_registration::shared_driver::after_fork_in_child();
     started().clear();
-}
-
-/// Resolves when the loop's task has ended.
-async fn ended(done: Background) {
-    done.ended().await
 }
 
 /// Everything a Python registrar object holds.
@@ -634,9 +629,9 @@ impl PyRegistrar {
         let py = slf.py();
         let inner = inner_of(slf);
         let done = inner.start(py)?;
-        if let Err(interrupted) = wait(py, ended(done.clone()), None) {
+        if let Err(interrupted) = wait_ended(py, &done, None) {
             inner.stop();
-            wait(py, ended(done), Some(WIND_DOWN))?;
+            wait_ended(py, &done, Some(WIND_DOWN))?;
             return Err(interrupted);
         }
         Ok(())
@@ -659,7 +654,7 @@ impl PyRegistrar {
         if let Some(done) = inner_of(slf).stop() {
             // From a logging handler the loop is the caller: asking is all it can do.
             if !inside_runtime() {
-                wait(slf.py(), ended(done), Some(timeout))?;
+                wait_ended(slf.py(), &done, Some(timeout))?;
             }
         }
         Ok(())
@@ -794,15 +789,15 @@ impl PyAsyncRegistrar {
             let done = inner.stop();
             Box::pin(async move {
                 if let Some(done) = done {
-                    ended(done).await;
+                    done.ended().await;
                 }
-                ended(ended_rx).await;
+                ended_rx.ended().await;
             })
         });
         Ok(bridge::spawn(
             done,
             async move {
-                ended(waiting).await;
+                waiting.ended().await;
                 Ok(None::<()>)
             },
             Some(cleanup),
@@ -823,7 +818,7 @@ impl PyAsyncRegistrar {
             done,
             async move {
                 if let Some(stopped) = stopped {
-                    let _ = tokio::time::timeout(WIND_DOWN, ended(stopped)).await;
+                    let _ = tokio::time::timeout(WIND_DOWN, stopped.ended()).await;
                 }
                 Ok(None::<()>)
             },

@@ -2,7 +2,7 @@
 //! Python thread: GIL released, Ctrl-C honoured.
 
 use crate::errors::Error;
-use posemesh_registration::Call;
+use posemesh_registration::{Background, Call};
 use pyo3::prelude::*;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -31,10 +31,37 @@ pub(crate) fn refuse_inside_runtime(call: &str) -> PyErr {
     .into()
 }
 
-/// Runs `future` on the runtime and waits for it with the GIL released,
-/// checking for signals every 50 ms. `None` if `timeout` passed first. A
-/// signal's exception (or the timeout) drops the future, and returns once it
-/// is dropped (an abandoned request is then reported to the registrar).
+/// Blocks until `task` has ended, with the GIL released, checking for
+/// signals every 50 ms: `Ok(false)` if `timeout` passed first, a signal's
+/// exception (Ctrl-C's `KeyboardInterrupt`) as the error.
+pub(crate) fn wait_ended(
+    py: Python<'_>,
+    task: &Background,
+    timeout: Option<Duration>,
+) -> PyResult<bool> {
+    if inside_runtime() {
+        return Err(refuse_inside_runtime("this call"));
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let mut step = Duration::from_millis(50);
+        if let Some(deadline) = deadline {
+            step = step.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        if crate::logbridge::detach(py, || task.wait_ended(step)) {
+            return Ok(true);
+        }
+        py.check_signals()?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(false);
+        }
+    }
+}
+
+/// Runs `future` on the runtime as a native `Call` and waits for it
+/// ([`wait_ended`]). `None` if `timeout` passed first. A signal's exception
+/// (or the timeout) abandons the call, and returns once its future is
+/// dropped (an abandoned request is then reported to the registrar).
 pub(crate) fn wait<T: Send + 'static>(
     py: Python<'_>,
     future: impl Future<Output = T> + Send + 'static,
@@ -44,22 +71,13 @@ pub(crate) fn wait<T: Send + 'static>(
         return Err(refuse_inside_runtime("this call"));
     }
     let mut call = Call::spawn(runtime().handle(), future);
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        let mut step = Duration::from_millis(50);
-        if let Some(deadline) = deadline {
-            step = step.min(deadline.saturating_duration_since(Instant::now()));
-        }
-        if crate::logbridge::detach(py, || call.wait(step)) {
-            let result = crate::logbridge::detach(py, || runtime().block_on(call.join()));
-            return result
-                .map(Some)
-                .map_err(|err| Error::State(format!("the operation ended early: {err}")).into());
-        }
-        let interrupted = py.check_signals().err();
-        if interrupted.is_some() || deadline.is_some_and(|d| Instant::now() >= d) {
-            crate::logbridge::detach(py, || call.abandon());
-            return interrupted.map_or(Ok(None), Err);
-        }
+    let ended = wait_ended(py, &call.handle(), timeout);
+    if let Ok(true) = ended {
+        let result = crate::logbridge::detach(py, || runtime().block_on(call.join()));
+        return result
+            .map(Some)
+            .map_err(|err| Error::State(format!("the operation ended early: {err}")).into());
     }
+    crate::logbridge::detach(py, || call.abandon());
+    ended.map(|_| None)
 }
