@@ -10,8 +10,9 @@
 
 use crate::errors::Error;
 use crate::logbridge::with_python;
+use crate::registrar::DEFAULT_STOP_TIMEOUT;
 use crate::runtime::runtime;
-use posemesh_registration::{Call, WIND_DOWN};
+use posemesh_registration::Call;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 use std::future::Future;
@@ -53,7 +54,7 @@ impl PyCall {
         if let Some(after) = after.filter(|_| !crate::runtime::inside_runtime()) {
             crate::logbridge::detach(py, || {
                 runtime().block_on(async {
-                    let _ = tokio::time::timeout(WIND_DOWN, after).await;
+                    let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, after).await;
                 })
             });
         }

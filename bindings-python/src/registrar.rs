@@ -18,7 +18,7 @@ use posemesh_registration::core::registrar::{
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
     spawn_loop, AttemptOutcome, Background, Driver, FileStore, Flow, MemoryStore, RegistrarConfig,
-    Secret, SnapshotStore, Status, TokioRuntime, WIND_DOWN,
+    Secret, SnapshotStore, Status, TokioRuntime,
 };
 use pyo3::exceptions::{PyTimeoutError, PyTypeError};
 use pyo3::prelude::*;
@@ -26,6 +26,9 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How long `stop()` waits for the loop to wind down when no timeout is given.
+pub(crate) const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Loops started from Python: stopped by the `atexit` hook. A started loop
 /// runs on without the Python object, like a started thread.
@@ -631,7 +634,7 @@ impl PyRegistrar {
         let done = inner.start(py)?;
         if let Err(interrupted) = wait_ended(py, &done, None) {
             inner.stop();
-            wait_ended(py, &done, Some(WIND_DOWN))?;
+            wait_ended(py, &done, Some(DEFAULT_STOP_TIMEOUT))?;
             return Err(interrupted);
         }
         Ok(())
@@ -650,7 +653,7 @@ impl PyRegistrar {
     /// package's logger, it asks the loop to stop and returns at once.
     #[pyo3(signature = (timeout=None))]
     fn stop(slf: &Bound<'_, Self>, timeout: Option<f64>) -> PyResult<()> {
-        let timeout = wait_timeout(timeout)?.unwrap_or(WIND_DOWN);
+        let timeout = wait_timeout(timeout)?.unwrap_or(DEFAULT_STOP_TIMEOUT);
         if let Some(done) = inner_of(slf).stop() {
             // From a logging handler the loop is the caller: asking is all it can do.
             if !inside_runtime() {
@@ -818,7 +821,7 @@ impl PyAsyncRegistrar {
             done,
             async move {
                 if let Some(stopped) = stopped {
-                    let _ = tokio::time::timeout(WIND_DOWN, stopped.ended()).await;
+                    let _ = tokio::time::timeout(DEFAULT_STOP_TIMEOUT, stopped.ended()).await;
                 }
                 Ok(None::<()>)
             },

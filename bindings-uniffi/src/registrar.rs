@@ -24,7 +24,7 @@ use posemesh_registration::core::{Event, Secret, Status};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
     spawn_loop, Background, Call, Driver, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
-    SnapshotStore as DriverStore, TokioRuntime, Transport, WIND_DOWN,
+    SnapshotStore as DriverStore, TokioRuntime, Transport, ABANDON_WAIT,
 };
 use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::{duration_option, Options, TimeUnit};
@@ -514,7 +514,7 @@ impl Registrar {
         self.driver.stop();
         let loops = std::mem::take(&mut *self.loops());
         for task in loops {
-            task.wait_ended(WIND_DOWN);
+            task.wait_ended(ABANDON_WAIT);
         }
     }
 

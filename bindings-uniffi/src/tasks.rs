@@ -6,7 +6,7 @@
 
 use crate::error::RegistrationError;
 use crate::registrar::RegistrationStatus;
-use posemesh_registration::{Background, Call, CallEnded, Driver, WIND_DOWN};
+use posemesh_registration::{Background, Call, CallEnded, Driver, ABANDON_WAIT};
 use posemesh_registration_core::Status;
 use std::fmt;
 use std::future::Future;
@@ -239,7 +239,7 @@ impl RegistrationLoop {
         if self.task.is_active() {
             self.driver.stop();
         }
-        self.task.wait_ended(WIND_DOWN);
+        self.task.wait_ended(ABANDON_WAIT);
     }
 
     /// Whether the loop still runs.

@@ -57,7 +57,7 @@ pub use posemesh_registration_driver::{
 };
 pub use runtime::{
     off_async_workers, shared_runtime, spawn_loop, Background, Call, CallEnded, TokioRuntime,
-    WIND_DOWN,
+    ABANDON_WAIT,
 };
 pub use store::{FileStore, FileStoreError, MemoryStore};
 pub use transport::{ReqwestTransport, Transport};

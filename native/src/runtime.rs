@@ -127,9 +127,10 @@ pub fn spawn_loop(
     Ok(background)
 }
 
-/// How long abandoning a [`Call`] waits for its task to end (a host's store
-/// may be in the middle of a save), and [`Background::wait_ended`]'s usual limit.
-pub const WIND_DOWN: Duration = Duration::from_secs(10);
+/// How long abandoning a [`Call`] waits for its task to end: the time its
+/// current step takes (a host callback in progress), short enough for an
+/// app's UI thread that cancelled a coroutine.
+pub const ABANDON_WAIT: Duration = Duration::from_secs(2);
 
 /// A task started by [`spawn_loop`] or [`Call::spawn`]: whether it still
 /// runs, and waiting for its end from async code or from a host's thread.
@@ -310,14 +311,14 @@ impl<T> Call<T> {
     }
 
     /// Aborts the call and, on a host's thread, waits (at most
-    /// [`WIND_DOWN`]) for its task to end. On one of the runtime's own
+    /// [`ABANDON_WAIT`]) for its task to end. On one of the runtime's own
     /// threads (a host callback the driver called) it only aborts: waiting
     /// there would hold up the task it waits for.
     pub fn abandon(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
             if tokio::runtime::Handle::try_current().is_err() {
-                self.done.wait_ended(WIND_DOWN);
+                self.done.wait_ended(ABANDON_WAIT);
             }
         }
     }

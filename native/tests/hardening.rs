@@ -171,7 +171,10 @@ fn a_state_path_that_can_never_work_is_refused_before_the_first_attempt() {
     // No file name: "" would make ".lock" in the working folder.
     for nameless in ["", " ", "/", ".."] {
         let err = FileStore::new(nameless).check_usable().unwrap_err();
-        assert!(err.to_string().contains("names no file"), "{nameless:?}: {err}");
+        assert!(
+            err.to_string().contains("names no file"),
+            "{nameless:?}: {err}"
+        );
     }
     assert!(!Path::new(".lock").exists());
     // A file beside which no lock file can be made.
