@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{fresh_key, fresh_secret, Dds};
-use posemesh_registration::core::{Flow, RegistrarConfig};
-use posemesh_registration::{Call, CallEnded, Secret, Status};
+use common::{fresh_key, wallet_config, Dds};
+use posemesh_registration::{Call, CallEnded, Status};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -101,19 +100,6 @@ fn abandoning_on_a_runtime_thread_only_aborts() {
         assert!(!dropped.load(Ordering::SeqCst), "did not wait for the drop");
     });
     assert!(task.wait_ended(Duration::from_secs(5)));
-}
-
-fn wallet_config(dds: &str) -> RegistrarConfig {
-    let mut config = RegistrarConfig::new(
-        dds,
-        Flow::from_options(None, None).unwrap(),
-        "1.0.0",
-        vec!["/reconstruction/global-refinement/v1".into()],
-        Secret::new(fresh_secret()),
-    )
-    .unwrap();
-    config.request_timeout = Duration::from_secs(10);
-    config
 }
 
 /// A Kotlin coroutine cancelled during an attempt: by the time the

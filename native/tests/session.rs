@@ -5,27 +5,13 @@
 
 mod common;
 
-use common::{assert_logs_free_of, eventually, fresh_key, fresh_secret, recorder, Dds};
-use posemesh_registration::core::{Flow, RegistrarConfig};
-use posemesh_registration::{Driver, Event, RegisterOnceError, Secret};
+use common::{assert_logs_free_of, eventually, fresh_key, recorder, wallet_config, Dds};
+use posemesh_registration::{Driver, Event, RegisterOnceError};
 use serde_json::json;
 use std::time::Duration;
 
-fn wallet_config(dds: &Dds) -> RegistrarConfig {
-    let mut config = RegistrarConfig::new(
-        dds.url(),
-        Flow::Wallet,
-        "1.0.0",
-        vec!["/reconstruction/global-refinement/v1".into()],
-        Secret::new(fresh_secret()),
-    )
-    .unwrap();
-    config.request_timeout = Duration::from_secs(5);
-    config
-}
-
 async fn wallet_driver(dds: &Dds) -> Driver {
-    posemesh_registration::builder(wallet_config(dds), fresh_key().0)
+    posemesh_registration::builder(wallet_config(dds.url()), fresh_key().0)
         .unwrap()
         .build()
         .await
@@ -60,7 +46,7 @@ async fn a_running_loop_refreshes_a_short_lived_token_before_it_expires() {
     let dds = Dds::start().await;
     dds.token_lifetime(Duration::from_secs(2)).await;
     let (events, sink) = recorder();
-    let config = wallet_config(&dds);
+    let config = wallet_config(dds.url());
     let driver = posemesh_registration::builder(config, fresh_key().0)
         .unwrap()
         .events(sink)
@@ -138,7 +124,7 @@ async fn a_refused_token_is_replaced_and_a_failed_round_is_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wallet_registration_is_renewed_every_interval() {
     let dds = Dds::start().await;
-    let mut config = wallet_config(&dds);
+    let mut config = wallet_config(dds.url());
     config.register_interval = Duration::from_secs(1);
     let driver = posemesh_registration::builder(config, fresh_key().0)
         .unwrap()

@@ -87,6 +87,20 @@ pub fn recorder() -> (Arc<Mutex<Vec<Event>>>, Arc<dyn EventSink>) {
     )
 }
 
+/// A wallet-flow configuration for `dds_url`, with a fresh secret and a 5 s request timeout.
+pub fn wallet_config(dds_url: &str) -> RegistrarConfig {
+    let mut config = RegistrarConfig::new(
+        dds_url,
+        Flow::Wallet,
+        "1.0.0",
+        vec!["/reconstruction/global-refinement/v1".into()],
+        Secret::new(fresh_secret()),
+    )
+    .unwrap();
+    config.request_timeout = Duration::from_secs(5);
+    config
+}
+
 pub fn fresh_secret() -> String {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).unwrap();
