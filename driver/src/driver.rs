@@ -735,12 +735,13 @@ impl Driver {
             }
             // Carried out before it leaves the queue: a future dropped halfway
             // leaves it for the next flush (saves and unlocks are idempotent).
-            let Some(output) = io.queue.front().cloned() else {
+            // Borrowed, not cloned: only a request to send is copied out.
+            let Some(output) = io.queue.front() else {
                 break;
             };
             match output {
-                Output::Transmit(outgoing) => transmits.push(Pending::Send(outgoing)),
-                Output::Sign(request) => transmits.push(Pending::Sign(request)),
+                Output::Transmit(outgoing) => transmits.push(Pending::Send(outgoing.clone())),
+                Output::Sign(request) => transmits.push(Pending::Sign(request.clone())),
                 Output::Persist(snapshot) => {
                     if let Err(err) = self.save(snapshot.encode()).await {
                         self.report_save_failed(&err);
@@ -764,7 +765,7 @@ impl Driver {
                     lock(&self.shared.registrar).observe_shared(stored, now);
                 }
                 Output::Event(event, origin) => {
-                    self.report(&event, origin);
+                    self.report(event, origin);
                     if let Some(result) = event.attempt_result() {
                         results.push(result.map_err(Clone::clone));
                     }
