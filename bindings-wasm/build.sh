@@ -3,7 +3,7 @@
 #   1. cargo +debweb, profile wasm-release (opt-level z, LTO, one codegen unit), with std
 #      rebuilt alongside (-Zbuild-std) and panics compiled to a bare trap;
 #   2. wasm-bindgen --target web (one glue module for every runtime);
-#   3. wasm-opt -Oz --converge, after --flatten --rereloop (npm binaryen);
+#   3. wasm-opt -Oz --converge, after --monomorphize and two --flatten --rereloop (npm binaryen);
 #   4. the entry points (node, web/bundlers, deno, workerd), types, package.json, README;
 #      every .js minified with esbuild (the .d.ts keep the docs).
 # Prints the gzipped size of the .wasm and the JavaScript, and fails past the size ceiling
@@ -90,8 +90,11 @@ mkdir -p "$PKG"
 # only for tools. --flatten --rereloop before the first -Oz lets it rebuild the control flow
 # (-0.6 KB gzipped). --low-memory-unused: the stack comes first in memory (1 MiB, growing
 # down; data starts at 1 MiB), so the low 1 KiB is never used and constant addresses fold
-# into loads and stores (-0.4 KB gzipped).
-wasm-opt --low-memory-unused --flatten --rereloop -Oz -Oz --converge --strip-target-features \
+# into loads and stores (-0.4 KB gzipped). --monomorphize (copies of a function for call sites
+# that pass it constants, where that is smaller) and a second --flatten --rereloop after the
+# first -Oz: -387 B gzipped together (-106 B and -216 B alone).
+wasm-opt --low-memory-unused --monomorphize --flatten --rereloop -Oz --flatten --rereloop -Oz -Oz \
+  --converge --strip-target-features \
   "$STAGE/${NAME}_bg.wasm" -o "$PKG/${NAME}_bg.wasm"
 cp "$STAGE/$NAME.js" "$STAGE/$NAME.d.ts" "$PKG/"
 cp "$HERE/js/support.js" "$HERE/js/support.d.ts" "$HERE/js/types.d.ts" "$HERE/js/platform.d.ts" "$PKG/"
