@@ -10,8 +10,7 @@ use posemesh_registration_core::registrar::SHORT_DELAY;
 use posemesh_registration_core::{
     AttemptOutcome, ConfigError, Event, Failure, HttpResponse, LockOutcome, Metrics,
     MetricsSnapshot, NodeResponse, Origin, OutgoingRequest, Output, PrivateKey, Registrar,
-    RegistrarConfig, RequestId, SignRequest, Snapshot, SnapshotError, Status, TransportError,
-    UnixTime,
+    RegistrarConfig, RequestId, Snapshot, SnapshotError, Status, TransportError, UnixTime,
 };
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
@@ -73,9 +72,12 @@ pub enum RegisterOnceError {
     Driver(DriverError),
 }
 
-/// Who signs for the node.
+/// Who signs for the node. The npm package has no remote signer: its build sets
+/// `--cfg posemesh_local_signer_only`, which compiles the remote signer's path
+/// (its builder, sign requests and their answers) out of the driver as out of core.
 enum NodeKey {
     Local(PrivateKey),
+    #[cfg(not(posemesh_local_signer_only))]
     Remote {
         address: String,
         signer: Arc<dyn RemoteSigner>,
@@ -150,6 +152,7 @@ impl DriverBuilder {
         let now = self.runtime.now();
         let (mut registrar, remote_signer) = match self.key {
             NodeKey::Local(key) => (Registrar::new(config, key, snapshot, now, seed), None),
+            #[cfg(not(posemesh_local_signer_only))]
             NodeKey::Remote { address, signer } => (
                 Registrar::with_remote_signer(config, &address, snapshot, now, seed)?,
                 Some(signer),
@@ -206,6 +209,7 @@ struct Io {
 struct Shared {
     registrar: Mutex<Registrar>,
     transport: Arc<dyn Transport>,
+    #[cfg_attr(posemesh_local_signer_only, allow(dead_code))]
     remote_signer: Option<Arc<dyn RemoteSigner>>,
     store: Arc<dyn SnapshotStore>,
     /// How long a load or save may take (the request timeout).
@@ -249,13 +253,15 @@ pub struct Driver {
 /// What the registrar is waiting for from the outside world.
 enum Pending {
     Send(OutgoingRequest),
-    Sign(SignRequest),
+    #[cfg(not(posemesh_local_signer_only))]
+    Sign(posemesh_registration_core::SignRequest),
 }
 
 impl Pending {
     fn id(&self) -> RequestId {
         match self {
             Pending::Send(outgoing) => outgoing.id,
+            #[cfg(not(posemesh_local_signer_only))]
             Pending::Sign(request) => request.id,
         }
     }
@@ -264,6 +270,7 @@ impl Pending {
 /// How a [`Pending`] ended.
 enum Answer {
     Response(Result<HttpResponse, TransportError>),
+    #[cfg(not(posemesh_local_signer_only))]
     Signature(Result<Vec<u8>, String>),
 }
 
@@ -296,6 +303,7 @@ impl Driver {
     /// host keeps: `signer` signs each attempt's SIWE message for `address`
     /// (`0x` and 40 hex digits). `build` refuses the legacy flow and a
     /// malformed address ([`DriverError::Config`]).
+    #[cfg(not(posemesh_local_signer_only))]
     pub fn builder_with_remote_signer(
         config: RegistrarConfig,
         address: String,
@@ -689,6 +697,7 @@ impl Driver {
                     .send(outgoing.request, outgoing.timeout);
                 (outgoing.id, Box::pin(send.map(Answer::Response)))
             }
+            #[cfg(not(posemesh_local_signer_only))]
             Pending::Sign(request) => {
                 let signature: BoxFuture<'_, Result<Vec<u8>, String>> =
                     match &self.shared.remote_signer {
@@ -706,6 +715,7 @@ impl Driver {
         let mut registrar = lock(&self.shared.registrar);
         match answer {
             Answer::Response(result) => registrar.handle_response(id, result, now),
+            #[cfg(not(posemesh_local_signer_only))]
             Answer::Signature(result) => registrar.handle_signature(id, result, now),
         }
     }
@@ -741,6 +751,8 @@ impl Driver {
             };
             match output {
                 Output::Transmit(outgoing) => transmits.push(Pending::Send(outgoing.clone())),
+                // Only a remote signer's registrar asks (compiled out without one).
+                #[cfg(not(posemesh_local_signer_only))]
                 Output::Sign(request) => transmits.push(Pending::Sign(request.clone())),
                 Output::Persist(snapshot) => {
                     if let Err(err) = self.save(snapshot.encode()).await {
@@ -774,7 +786,7 @@ impl Driver {
                     }
                 }
                 // Wait is drained above; the lock's outputs are only produced
-                // with a process lock (`use_lock`).
+                // with a process lock (`use_lock`), Sign only for a remote signer.
                 _ => {}
             }
             io.queue.pop_front();
