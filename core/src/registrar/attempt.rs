@@ -294,7 +294,7 @@ impl Registrar {
                             now,
                         );
                     }
-                    (Ok(challenge), NodeSigner::Remote { address }) => {
+                    (Ok(challenge), NodeSigner::Remote { address, .. }) => {
                         let message = challenge.message(address);
                         self.ask_signature(message, flight.attempt_started, now);
                     }

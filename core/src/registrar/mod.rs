@@ -198,14 +198,22 @@ enum NodeSigner {
     /// A key (or signer) the registrar calls in place.
     Local(Arc<dyn Signer>),
     /// A signer the host asks ([`Output::Sign`]): only its address is known.
-    Remote { address: String },
+    #[cfg_attr(posemesh_local_signer_only, allow(dead_code))]
+    Remote {
+        address: String,
+        /// With `posemesh_local_signer_only` (the npm package, which has no remote signer), a
+        /// value that cannot exist: the variant is uninhabited, so the compiler drops every
+        /// remote-signer branch (the sign request, the signature's answer) from that build.
+        #[cfg(posemesh_local_signer_only)]
+        never: std::convert::Infallible,
+    },
 }
 
 impl NodeSigner {
     fn eth_address(&self) -> String {
         match self {
             NodeSigner::Local(signer) => signer.eth_address(),
-            NodeSigner::Remote { address } => address.clone(),
+            NodeSigner::Remote { address, .. } => address.clone(),
         }
     }
 }
@@ -366,6 +374,7 @@ impl Registrar {
     /// knows the signer's `address` only, and asks for the one signature an
     /// attempt needs with [`Output::Sign`]. Refused for the legacy flow and
     /// for an address that is not `0x` and 40 hex digits.
+    #[cfg(not(posemesh_local_signer_only))]
     pub fn with_remote_signer(
         config: RegistrarConfig,
         address: &str,

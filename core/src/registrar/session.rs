@@ -328,7 +328,7 @@ impl Registrar {
                         let signature = key.sign_eip191(message.as_bytes());
                         self.transmit_verify(&message, &signature, now);
                     }
-                    NodeSigner::Remote { address } => {
+                    NodeSigner::Remote { address, .. } => {
                         let message = challenge.message(address);
                         let id = self.next_id();
                         let timeout = self.config.request_timeout;
