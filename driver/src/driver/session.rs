@@ -45,7 +45,7 @@ impl Driver {
             self.shared.wake.notify();
             let ended = self.drive_until(stops, &mut rounds).await;
             match ended {
-                Some(Ok(())) => continue,
+                Some(Ok(_signed_in)) => continue,
                 Some(Err(failure)) => return Err(RegisterOnceError::Failed(failure)),
                 None => return Err(RegisterOnceError::Driver(DriverError::Stopped)),
             }
