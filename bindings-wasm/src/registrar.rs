@@ -107,12 +107,8 @@ impl Registrar {
             std::future::Future<Output = std::result::Result<JsValue, RegisterOnceError>> + 'static,
     {
         let inner = self.inner.clone();
-        let signal = match call_signal(options) {
-            Ok(signal) => signal,
-            Err(err) => return Promise::reject(&err.into()),
-        };
-        host::abortable(
-            signal,
+        abortable(
+            options,
             Box::pin(async move {
                 let _busy = Busy::new(&inner);
                 let driver = inner.driver().await?;
@@ -142,6 +138,15 @@ impl Registrar {
 /// `options.signal` of a call taking `{ signal }`.
 fn call_signal(options: &JsValue) -> Result<Option<JsValue>> {
     Options::new(options, "options")?.signal("signal")
+}
+
+/// `call`'s promise, abandoned when `options.signal` aborts ([`host::abortable`]);
+/// rejected at once if `options` is not a `CallOptions`.
+fn abortable(options: &JsValue, call: host::Call) -> Promise {
+    match call_signal(options) {
+        Ok(signal) => host::abortable(signal, call),
+        Err(err) => Promise::reject(&err.into()),
+    }
 }
 
 fn disposed() -> Error {
@@ -424,15 +429,11 @@ impl Registrar {
             Ok(start) => start,
             Err(err) => return Promise::reject(&err.into()),
         };
-        let signal = match call_signal(&options) {
-            Ok(signal) => signal,
-            Err(err) => return Promise::reject(&err.into()),
-        };
         if inner.run.borrow().is_some() {
             return Promise::reject(&already_running().into());
         }
-        host::abortable(
-            signal,
+        abortable(
+            &options,
             Box::pin(async move {
                 let _busy = Busy::new(&inner);
                 inner.tick(start).await
