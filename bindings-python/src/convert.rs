@@ -91,6 +91,17 @@ pub(crate) fn headers_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(Strin
     Ok(headers)
 }
 
+/// An optional list of `str`: `None` (or absent) is an empty list.
+pub(crate) fn optional_string_list_arg(
+    obj: Option<&Bound<'_, PyAny>>,
+    what: &str,
+) -> PyResult<Vec<String>> {
+    match obj.filter(|obj| !obj.is_none()) {
+        Some(obj) => string_list_arg(obj, what),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// A list of `str` (a lone `str` is refused: it would iterate as characters).
 pub(crate) fn string_list_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<String>> {
     if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyBytes>() {

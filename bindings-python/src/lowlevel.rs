@@ -1,7 +1,9 @@
 //! The sans-IO layer for Python code that sends HTTP itself: request builders
 //! and the response classifier, straight from the core.
 
-use crate::convert::{bytes_arg, headers_arg, pyrepr, string_list_arg, time_arg, type_name};
+use crate::convert::{
+    bytes_arg, headers_arg, optional_string_list_arg, pyrepr, string_list_arg, time_arg, type_name,
+};
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
 use posemesh_registration::core::registrar::parse_dds_url;
@@ -173,10 +175,7 @@ fn checked(
     siwe_domains: Option<&Bound<'_, PyAny>>,
     allow_plaintext_dds: bool,
 ) -> PyResult<RegistrarConfig> {
-    let siwe_domains = match siwe_domains.filter(|d| !d.is_none()) {
-        Some(domains) => string_list_arg(domains, "siwe_domains")?,
-        None => Vec::new(),
-    };
+    let siwe_domains = optional_string_list_arg(siwe_domains, "siwe_domains")?;
     let options = Options {
         dds_url: dds_url.to_owned(),
         node_url: node_url.map(str::to_owned),

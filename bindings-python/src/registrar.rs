@@ -3,7 +3,10 @@
 //! configuration) is the driver's or the core's; this adds the Python glue.
 
 use crate::bridge::{self, PyCall};
-use crate::convert::{bytes_arg, headers_arg, pyrepr, pyrepr_opt, string_list_arg, type_name};
+use crate::convert::{
+    bytes_arg, headers_arg, optional_string_list_arg, pyrepr, pyrepr_opt, string_list_arg,
+    type_name,
+};
 use crate::credentials::PyDdsCredentials;
 use crate::errors::Error;
 use crate::keys::PyPrivateKey;
@@ -264,10 +267,7 @@ impl DdsAccess {
         ca_bundle: Option<&Bound<'_, PyAny>>,
         siwe_domains: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let siwe_domains = match siwe_domains.filter(|d| !d.is_none()) {
-            Some(domains) => string_list_arg(domains, "siwe_domains")?,
-            None => Vec::new(),
-        };
+        let siwe_domains = optional_string_list_arg(siwe_domains, "siwe_domains")?;
         let ca_bundle = match ca_bundle.filter(|c| !c.is_none()) {
             None => None,
             Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {

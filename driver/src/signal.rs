@@ -104,8 +104,8 @@ impl<T: Clone> Broadcast<T> {
             .retain(|(tx, _)| tx.unbounded_send(value.clone()).is_ok());
     }
 
-    /// Ends the subscriptions that follow until a stop, and those made
-    /// before [`Broadcast::restart`].
+    /// Ends the subscriptions that follow until a stop; until
+    /// [`Broadcast::restart`], later ones get their first value and end.
     pub(crate) fn end_at_stop(&self) {
         let mut state = lock(&self.state);
         state.stopped = true;
