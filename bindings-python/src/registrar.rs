@@ -193,20 +193,15 @@ fn build(
         .config()
     };
     let config = options().map_err(Error::from)?;
-    let transport = Arc::new(crate::logbridge::detach(py, move || access.transport())?);
 
-    // The state after the configuration and the proxy settings: a refused one
-    // leaves no lock file behind.
     let (store, state_name, state_file): (Arc<dyn SnapshotStore>, String, Option<String>) =
         match state.filter(|s| !s.is_none()) {
             None => (Arc::new(MemoryStore::new()), "memory".into(), None),
             Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
                 let path: PathBuf = obj.extract()?;
                 let shown = path.display().to_string();
-                let store = FileStore::new(path);
-                crate::logbridge::detach(py, || store.check_usable())
-                    .map_err(|err| Error::State(err.to_string()))?;
-                (Arc::new(store), shown.clone(), Some(shown))
+                // The driver's build checks it can ever work (after the configuration).
+                (Arc::new(FileStore::new(path)), shown.clone(), Some(shown))
             }
             Some(obj) => {
                 let callable = |name: &str| -> PyResult<bool> {
@@ -232,6 +227,7 @@ fn build(
         state_file,
     };
     let driver = crate::logbridge::detach(py, move || -> Result<Driver, Error> {
+        let transport = Arc::new(access.transport()?);
         let mut builder =
             Driver::builder(config, key, transport, store, Arc::new(TokioRuntime::new()))
                 .events(Arc::new(logbridge::RecordSink(context)));

@@ -440,15 +440,12 @@ impl Registrar {
         state_file_path: String,
         logger: Option<Arc<dyn Logger>>,
     ) -> Result<Arc<Self>, RegistrationError> {
-        // The configuration first: a refused one leaves no lock file behind.
         let config = config.to_core(registration_credentials)?;
-        let store = FileStore::new(state_file_path);
-        store
-            .check_usable()
-            .map_err(|err| RegistrationError::Store {
-                detail: err.to_string(),
-            })?;
-        let io: Io = (reqwest_transport()?, Arc::new(store));
+        // The driver's build checks the file can ever work (after the configuration).
+        let io: Io = (
+            reqwest_transport()?,
+            Arc::new(FileStore::new(state_file_path)),
+        );
         Self::build(config, Signing::Key(&key), io, logger)
     }
 

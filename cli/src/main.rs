@@ -321,9 +321,8 @@ async fn register(args: RegisterArgs) -> Result<ExitCode, UsageError> {
     let transport = transport.build()?;
     let mut builder = posemesh_registration::builder(config, key)?.transport(Arc::new(transport));
     if let Some(path) = &args.state_file {
-        let store = FileStore::new(path);
-        store.check_usable()?;
-        builder = builder.store(Arc::new(store));
+        // Checked by the build, before anything is loaded or sent.
+        builder = builder.store(Arc::new(FileStore::new(path)));
     }
     let driver = builder.build().await?;
     if let Some(err) = driver.recovered_from() {

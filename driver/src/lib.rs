@@ -115,6 +115,14 @@ pub trait SnapshotStore: MaybeSend + MaybeSync + 'static {
     fn load(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, StoreError>>;
     /// Replaces the stored bytes, atomically if the store can.
     fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Whether this store can ever work (a file store: its path names a file
+    /// beside which a lock file can be made). [`DriverBuilder::build`] asks
+    /// once, after the configuration is checked and before the first load,
+    /// so that a store that never works fails the build, not every attempt,
+    /// and a refused configuration touches nothing.
+    fn check_usable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
     /// Whether this store coordinates processes: if so the driver takes
     /// [`SnapshotStore::try_lock`] before each registration attempt.
     fn uses_lock(&self) -> bool {

@@ -354,6 +354,12 @@ impl SnapshotStore for FileStore {
         Box::pin(std::future::ready(self.read().map_err(StoreError::from)))
     }
 
+    fn check_usable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(std::future::ready(
+            FileStore::check_usable(self).map_err(StoreError::from),
+        ))
+    }
+
     fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {
         let path = self.path.clone();
         let saving = crate::off_async_workers(move || FileStore::write(&path, &bytes));

@@ -8,7 +8,7 @@ mod loopback;
 use loopback::{post, response, Server};
 mod sync_store;
 
-use posemesh_registration::{FileStore, ReqwestTransport, Transport};
+use posemesh_registration::{DriverError, FileStore, ReqwestTransport, Transport};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -160,6 +160,36 @@ fn a_lock_path_that_is_a_directory_is_an_error_naming_it() {
         "{message}"
     );
     assert!(message.contains("Is a directory"), "{message}");
+}
+
+/// Every host builds through the driver, which checks the store after the
+/// configuration: a refused configuration touches no file, and a file store
+/// that can never work fails the build, not every attempt.
+#[tokio::test]
+async fn the_build_checks_the_store_after_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("registration.json");
+    let build = |config: posemesh_registration::RegistrarConfig, path: &Path| {
+        posemesh_registration::builder(config, common::fresh_key().0)
+            .unwrap()
+            .store(std::sync::Arc::new(FileStore::new(path)))
+            .build()
+    };
+    let mut refused = common::wallet_config("http://127.0.0.1:9");
+    refused.request_timeout = Duration::ZERO;
+    let err = build(refused, &state).await.err().unwrap();
+    assert!(matches!(err, DriverError::Config(_)), "{err}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no lock file");
+    let err = build(common::wallet_config("http://127.0.0.1:9"), dir.path())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, DriverError::Store(_)), "{err}");
+    assert!(err.to_string().contains("it is a folder"), "{err}");
+    build(common::wallet_config("http://127.0.0.1:9"), &state)
+        .await
+        .unwrap();
+    assert!(dir.path().join("registration.json.lock").exists());
 }
 
 #[test]

@@ -59,7 +59,8 @@ impl DriverBuilder {
         self
     }
 
-    /// Checks the configuration, loads the stored snapshot and builds the
+    /// Checks the configuration, then the store
+    /// ([`SnapshotStore::check_usable`]), loads the stored snapshot and builds the
     /// driver. A corrupt or too new snapshot is set aside and reported
     /// ([`Event::StateCorrupt`], [`Driver::recovered_from`]); the node then
     /// registers afresh. An unreadable store is an error.
@@ -69,6 +70,7 @@ impl DriverBuilder {
         let store = self.store;
         let store_limit = config.request_timeout;
         config.use_lock = PROCESS_LOCKS && store.uses_lock();
+        bounded(&*self.runtime, store_limit, "check", store.check_usable()).await?;
         let loading = bounded(&*self.runtime, store_limit, "load", store.load());
         let (snapshot, recovered_from) = match loading.await? {
             None => (None, None),
