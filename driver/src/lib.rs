@@ -119,9 +119,10 @@ pub trait SnapshotStore: MaybeSend + MaybeSync + 'static {
     /// beside which a lock file can be made). [`DriverBuilder::build`] asks
     /// once, after the configuration is checked and before the first load,
     /// so that a store that never works fails the build, not every attempt,
-    /// and a refused configuration touches nothing.
-    fn check_usable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(std::future::ready(Ok(())))
+    /// and a refused configuration touches nothing. Quick and synchronous
+    /// (a few file-system calls), like a file store's load.
+    fn check_usable(&self) -> Result<(), StoreError> {
+        Ok(())
     }
     /// Whether this store coordinates processes: if so the driver takes
     /// [`SnapshotStore::try_lock`] before each registration attempt.

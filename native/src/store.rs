@@ -354,10 +354,8 @@ impl SnapshotStore for FileStore {
         Box::pin(std::future::ready(self.read().map_err(StoreError::from)))
     }
 
-    fn check_usable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(std::future::ready(
-            FileStore::check_usable(self).map_err(StoreError::from),
-        ))
+    fn check_usable(&self) -> Result<(), StoreError> {
+        FileStore::check_usable(self).map_err(StoreError::from)
     }
 
     fn save(&self, bytes: Vec<u8>) -> BoxFuture<'_, Result<(), StoreError>> {

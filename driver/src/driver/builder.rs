@@ -70,7 +70,7 @@ impl DriverBuilder {
         let store = self.store;
         let store_limit = config.request_timeout;
         config.use_lock = PROCESS_LOCKS && store.uses_lock();
-        bounded(&*self.runtime, store_limit, "check", store.check_usable()).await?;
+        store.check_usable()?;
         let loading = bounded(&*self.runtime, store_limit, "load", store.load());
         let (snapshot, recovered_from) = match loading.await? {
             None => (None, None),
