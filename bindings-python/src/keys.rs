@@ -80,17 +80,11 @@ impl PyPrivateKey {
     /// A new random key from the operating system's randomness.
     #[classmethod]
     fn generate(_cls: &Bound<'_, PyType>, py: Python<'_>) -> PyResult<Self> {
-        crate::logbridge::detach(py, || loop {
-            let mut bytes = Zeroizing::new([0u8; 32]);
-            getrandom::fill(&mut bytes[..]).map_err(|err| {
+        let key =
+            crate::logbridge::detach(py, posemesh_registration::generate_key).map_err(|err| {
                 Error::State(format!("no randomness from the operating system: {err}"))
             })?;
-            // Out of range has a probability of about 2^-128: draw again.
-            if let Ok(key) = PrivateKey::from_random_bytes(*bytes) {
-                return Ok(Self::new(key));
-            }
-        })
-        .map_err(|err: Error| err.into())
+        Ok(Self::new(key))
     }
 
     /// The 32 secret bytes, for a host that must store a generated key itself.

@@ -43,19 +43,11 @@ impl NodeKey {
     /// `exportPrivateKeyBytes()` if the node must keep its identity.
     #[uniffi::constructor]
     pub fn generate() -> Result<Arc<Self>, RegistrationError> {
-        // Out of range (zero or ≥ n) has probability ~2⁻¹²⁸; retry a few times anyway.
-        for _ in 0..8 {
-            let mut bytes = Zeroizing::new([0u8; 32]);
-            getrandom::fill(bytes.as_mut()).map_err(|err| RegistrationError::Unexpected {
+        let inner =
+            posemesh_registration::generate_key().map_err(|err| RegistrationError::Unexpected {
                 detail: format!("no OS randomness: {err}"),
             })?;
-            if let Ok(inner) = core::PrivateKey::from_bytes(bytes.as_ref()) {
-                return Ok(Arc::new(NodeKey { inner }));
-            }
-        }
-        Err(RegistrationError::Unexpected {
-            detail: "could not draw a valid secp256k1 key".into(),
-        })
+        Ok(Arc::new(NodeKey { inner }))
     }
 
     /// The 32 secret bytes, for the app to store the key itself (Keychain,

@@ -106,10 +106,10 @@ fn native_io() -> Result<NativeIo, DriverError> {
 /// A new private key from the operating system's randomness.
 pub fn generate_key() -> Result<PrivateKey, getrandom::Error> {
     loop {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
+        let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut bytes[..])?;
         // Out of range (zero or ≥ the curve order) has probability ~2⁻¹²⁸: draw again.
-        if let Ok(key) = PrivateKey::from_random_bytes(bytes) {
+        if let Ok(key) = PrivateKey::from_random_bytes(*bytes) {
             return Ok(key);
         }
     }
