@@ -327,8 +327,8 @@ impl PyStatusStream {
     }
 }
 
-/// What `Registrar` and `AsyncRegistrar` share: configuration, status, the
-/// DDS callbacks and `register_again()`. Not created directly.
+/// What `Registrar` and `AsyncRegistrar` share: configuration, status,
+/// `start()`, the DDS callbacks and `register_again()`. Not created directly.
 #[pyclass(
     frozen,
     subclass,
@@ -406,6 +406,13 @@ impl PyBaseRegistrar {
         PyStatusStream {
             receiver: Arc::new(tokio::sync::Mutex::new(statuses)),
         }
+    }
+
+    /// Starts the registration loop in the background and returns at once.
+    /// Raises `StateError` if it already runs.
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner.start(py)?;
+        Ok(())
     }
 
     /// Registers again now, whatever is stored (after the DDS answered a later
@@ -636,13 +643,6 @@ impl PyRegistrar {
         Ok(())
     }
 
-    /// Starts the registration loop in the background and returns at once.
-    /// Raises `StateError` if it already runs.
-    fn start(slf: &Bound<'_, Self>) -> PyResult<()> {
-        inner_of(slf).start(slf.py())?;
-        Ok(())
-    }
-
     /// Stops the loop (an in-flight request is abandoned; a waiting
     /// `register_once()` raises `StateError`) and waits up to `timeout` seconds
     /// (default 10) for it to wind down. Called from a logging handler of this
@@ -692,7 +692,7 @@ impl PyRegistrar {
 
     /// Starts the background loop (`with Registrar(...) as registrar:`).
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
-        Self::start(slf)?;
+        inner_of(slf).start(slf.py())?;
         Ok(slf.clone())
     }
 
@@ -801,13 +801,6 @@ impl PyAsyncRegistrar {
             },
             Some(cleanup),
         ))
-    }
-
-    /// Starts the registration loop in the background and returns at once.
-    /// Raises `StateError` if it already runs.
-    fn start(slf: &Bound<'_, Self>) -> PyResult<()> {
-        inner_of(slf).start(slf.py())?;
-        Ok(())
     }
 
     /// Stops the loop at once; `done` is called when it has wound down.

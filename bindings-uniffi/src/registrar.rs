@@ -610,15 +610,6 @@ impl Registrar {
 // Swift's last release) frees the object, and a started loop must not stop
 // silently then. Kotlin's `close()` stops first (patched in by generate.sh).
 
-/// `disconnected`, `registering` or `registered`, as the core spells them.
-fn status_text(status: RegistrationStatus) -> &'static str {
-    match status {
-        RegistrationStatus::Disconnected => "disconnected",
-        RegistrationStatus::Registering => "registering",
-        RegistrationStatus::Registered => "registered",
-    }
-}
-
 impl fmt::Display for Registrar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -626,7 +617,7 @@ impl fmt::Display for Registrar {
             "Registrar(dds {}, node {}, {})",
             self.driver.config().dds_url,
             self.driver.address(),
-            status_text(self.status())
+            self.driver.status().as_str()
         )
     }
 }

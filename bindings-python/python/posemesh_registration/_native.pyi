@@ -197,6 +197,8 @@ class BaseRegistrar:
     @property
     def credentials(self) -> Optional[DdsCredentials]:
         """The id, organisation and secret from the DDS callback, once received."""
+    def start(self) -> None:
+        """Starts the registration loop in the background."""
     def register_again(self) -> None:
         """Registers again now, whatever is stored, without stopping a running loop."""
     def token_refused(self, token: Union[AccessToken, str]) -> None:
@@ -247,8 +249,6 @@ class Registrar(BaseRegistrar):
         """Makes sure the node is registered: "registered" or "adopted"; raises on failure."""
     def run_forever(self) -> None:
         """Runs the registration loop in this thread until stop() or Ctrl-C."""
-    def start(self) -> None:
-        """Starts the registration loop in the background."""
     def stop(self, timeout: Optional[float] = None) -> None:
         """Stops the background loop and waits for it to wind down (from a
         logging handler of this package's logger: asks it to stop, returns at once)."""
@@ -290,8 +290,6 @@ class AsyncRegistrar(BaseRegistrar):
         siwe_domains: Optional[Iterable[str]] = None,
         allow_plaintext_dds: bool = False,
     ) -> Self: ...
-    def start(self) -> None:
-        """Starts the registration loop in the background."""
     def _register_once(self, done: _Done) -> _Call: ...
     def _token(self, done: _Done) -> _Call: ...
     def _run_forever(self, done: _Done) -> _Call: ...
