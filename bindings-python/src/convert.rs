@@ -4,7 +4,7 @@ use posemesh_registration::UnixTime;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Bytes from `bytes`, `bytearray` or `memoryview`; also `str` (as UTF-8)
 /// when `allow_str`.
@@ -132,21 +132,12 @@ pub(crate) fn string_list_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Ve
 /// "Now" from optional nanoseconds since the Unix epoch (`time.time_ns()`).
 pub(crate) fn time_arg(timestamp_ns: Option<u128>) -> PyResult<UnixTime> {
     let Some(ns) = timestamp_ns else {
-        return Ok(system_now());
+        return Ok(posemesh_registration::unix_time(SystemTime::now()));
     };
     let secs = u64::try_from(ns / 1_000_000_000)
         .map_err(|_| PyValueError::new_err("timestamp_ns is too large"))?;
     let nanos = u32::try_from(ns % 1_000_000_000).expect("below 10^9");
     Ok(UnixTime::from_secs_nanos(secs, nanos))
-}
-
-/// The system clock (the epoch if it is set before 1970).
-pub(crate) fn system_now() -> UnixTime {
-    UnixTime::from_duration_since_epoch(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO),
-    )
 }
 
 /// The name of an object's type, for error messages (never its value).

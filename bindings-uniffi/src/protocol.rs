@@ -7,23 +7,13 @@
 use crate::error::{FailureClass, RegistrationError};
 use crate::http::{HttpRequest, HttpResponse, TransportErrorKind};
 use crate::keys::{app_signature, NodeKey, Signer};
-use posemesh_registration::core::{self as core, request, response, Secret, UnixTime};
+use posemesh_registration::core::{self as core, request, response, Secret};
+use posemesh_registration::unix_time;
 use posemesh_registration_core::callback;
 use posemesh_registration_core::registrar::DEFAULT_REQUEST_TIMEOUT;
 use posemesh_registration_core::registrar::{parse_dds_url, Options};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Wall-clock time as the core wants it; times before 1970 count as the epoch.
-pub(crate) fn unix_time(time: SystemTime) -> UnixTime {
-    UnixTime::from_duration_since_epoch(time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))
-}
-
-pub(crate) fn system_time(time: UnixTime) -> SystemTime {
-    UNIX_EPOCH
-        .checked_add(time.since_epoch())
-        .unwrap_or(UNIX_EPOCH)
-}
+use std::time::{Duration, SystemTime};
 
 fn invalid_input(err: impl std::fmt::Display) -> RegistrationError {
     RegistrationError::InvalidInput {
@@ -373,6 +363,8 @@ pub fn is_dds_user_agent(user_agent: String) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posemesh_registration::system_time;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn times_before_the_epoch_clamp() {

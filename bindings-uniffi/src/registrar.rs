@@ -15,7 +15,6 @@ use crate::error::RegistrationError;
 use crate::host::{ForeignStore, LogEvent, Logger, SnapshotStore};
 use crate::http::{headers_of, ForeignTransport, HttpClient, HttpHeader};
 use crate::keys::{NodeKey, Signer};
-use crate::protocol::system_time;
 use crate::tasks::{
     block_on, joined, on_runtime, runtime, unless_cancelled, CancelToken, RegistrationLoop,
     StatusWatch,
@@ -23,8 +22,8 @@ use crate::tasks::{
 use posemesh_registration::core::{Event, Secret, Status};
 use posemesh_registration::shared_driver::BoxFuture;
 use posemesh_registration::{
-    spawn_loop, Background, Call, Driver, FileStore, MemoryStore, RemoteSigner, ReqwestTransport,
-    SnapshotStore as DriverStore, TokioRuntime, Transport, ABANDON_WAIT,
+    spawn_loop, system_time, Background, Call, Driver, FileStore, MemoryStore, RemoteSigner,
+    ReqwestTransport, SnapshotStore as DriverStore, TokioRuntime, Transport, ABANDON_WAIT,
 };
 use posemesh_registration_core as core;
 use posemesh_registration_core::registrar::{duration_option, Options, TimeUnit};

@@ -56,8 +56,8 @@ pub use posemesh_registration_driver::{
     RegisterOnceError, RemoteSigner, Runtime, SnapshotStore, StoreError, TickReport,
 };
 pub use runtime::{
-    off_async_workers, shared_runtime, spawn_loop, Background, Call, CallEnded, TokioRuntime,
-    ABANDON_WAIT,
+    off_async_workers, shared_runtime, spawn_loop, system_time, unix_time, Background, Call,
+    CallEnded, TokioRuntime, ABANDON_WAIT,
 };
 pub use store::{FileStore, FileStoreError, MemoryStore};
 pub use transport::{ReqwestTransport, Transport};

@@ -12,6 +12,19 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// A host clock's reading as the core's time: a clock set before 1970 reads
+/// as the epoch rather than a panic.
+pub fn unix_time(time: SystemTime) -> UnixTime {
+    UnixTime::from_duration_since_epoch(time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO))
+}
+
+/// The core's time for a host API (the epoch where the platform cannot hold it).
+pub fn system_time(time: UnixTime) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(time.since_epoch())
+        .unwrap_or(UNIX_EPOCH)
+}
+
 /// tokio's timers and tasks, with wall-clock time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioRuntime {
@@ -39,13 +52,7 @@ impl Runtime for TokioRuntime {
     fn now(&self) -> UnixTime {
         match self.paused_from {
             Some((start, at)) => start + at.elapsed(),
-            None => {
-                // A clock set before 1970 is treated as the epoch rather than a panic.
-                let since_epoch = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or(Duration::ZERO);
-                UnixTime::from_duration_since_epoch(since_epoch)
-            }
+            None => unix_time(SystemTime::now()),
         }
     }
 
@@ -357,5 +364,25 @@ pub fn shared_runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
             *slot = Some((pid, runtime));
             Ok(runtime)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1 704 164 645 s is 2024-01-02T03:04:05Z (`date -u -d @1704164645`).
+    #[test]
+    fn host_clock_readings_convert_both_ways() {
+        let t = UNIX_EPOCH + Duration::new(1_704_164_645, 6_007_008);
+        assert_eq!(
+            unix_time(t).to_rfc3339_nanos(),
+            "2024-01-02T03:04:05.006007008Z"
+        );
+        assert_eq!(system_time(unix_time(t)), t);
+        assert_eq!(
+            unix_time(UNIX_EPOCH - Duration::from_secs(5)),
+            UnixTime::EPOCH
+        );
     }
 }
