@@ -5,8 +5,9 @@
 //! These functions only parse and decide; the registrar applies the result
 //! (see [`crate::Registrar::handle_node_request`]).
 
+use crate::json::{self, Reader};
 use crate::secret::Secret;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 
 /// Path of the DDS registration callback.
@@ -92,15 +93,28 @@ impl CallbackRejection {
     }
 }
 
-#[derive(Deserialize)]
 struct CallbackBody {
-    // Missing and blank are the same mistake: both answer 422.
-    #[serde(default)]
     id: String,
-    #[serde(default)]
     secret: Secret,
-    #[serde(default)]
     organization_id: Option<String>,
+}
+
+impl CallbackBody {
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let (mut id, mut secret, mut organization_id) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "id" => r.once(&mut id, Reader::string),
+            "secret" => r.once(&mut secret, Reader::string),
+            "organization_id" => r.once(&mut organization_id, |r| r.nullable(Reader::string)),
+            _ => Ok(false),
+        })?;
+        // Missing and blank are the same mistake: both answer 422.
+        Ok(CallbackBody {
+            id: id.unwrap_or_default(),
+            secret: Secret::new(secret.unwrap_or_default()),
+            organization_id: organization_id.flatten(),
+        })
+    }
 }
 
 /// Parses and checks a callback body. Never panics, whatever the bytes.
@@ -108,8 +122,8 @@ pub fn parse_registration_callback(body: &[u8]) -> Result<RegistrationCallback, 
     if body.len() > MAX_CALLBACK_BODY {
         return Err(CallbackRejection::TooLarge);
     }
-    let parsed: CallbackBody = serde_json::from_slice(body)
-        .map_err(|err| CallbackRejection::Malformed(crate::json_error_summary(&err)))?;
+    let parsed = json::read(body, CallbackBody::read)
+        .map_err(|err| CallbackRejection::Malformed(err.to_string()))?;
     if parsed.id.trim().is_empty() {
         return Err(CallbackRejection::MissingId);
     }

@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod callback;
+mod json;
 pub mod keys;
 pub mod metrics;
 pub mod redact;
@@ -71,16 +72,3 @@ pub use snapshot::{
 };
 pub use time::UnixTime;
 pub use url::{BaseUrl, UrlError};
-
-/// A serde_json error without the input's content (which may be a secret):
-/// the category and where it happened.
-pub(crate) fn json_error_summary(err: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let category = match err.classify() {
-        Category::Io => "read error",
-        Category::Syntax => "invalid JSON",
-        Category::Data => "unexpected field type or value",
-        Category::Eof => "truncated JSON",
-    };
-    format!("{category} at line {} column {}", err.line(), err.column())
-}

@@ -3,6 +3,7 @@
 //! The host sends them with whatever HTTP client its runtime has. Bodies are
 //! the exact bytes the reference crate sends (serde_json, fields in its order).
 
+use crate::json::{self, Reader};
 use crate::keys::Signer;
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -202,12 +203,35 @@ pub enum ChallengeError {
 impl SiweChallenge {
     /// Reads the DDS's answer to [`siwe_nonce_request`].
     pub fn parse(body: &[u8]) -> Result<Self, ChallengeError> {
-        let challenge: SiweChallenge = serde_json::from_slice(body)
-            .map_err(|err| ChallengeError::Malformed(crate::json_error_summary(&err)))?;
+        let challenge = json::read(body, Self::read)
+            .map_err(|err| ChallengeError::Malformed(err.to_string()))?;
         if challenge.nonce.is_empty() {
             return Err(ChallengeError::EmptyNonce);
         }
         Ok(challenge)
+    }
+
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let (mut nonce, mut domain, mut uri, mut version) = (None, None, None, None);
+        let (mut chain_id, mut issued_at) = (None, None);
+        r.object(&mut |r, key| match key {
+            "nonce" => r.once(&mut nonce, Reader::string),
+            "domain" => r.once(&mut domain, Reader::string),
+            "uri" => r.once(&mut uri, Reader::string),
+            "version" => r.once(&mut version, Reader::string),
+            "chainId" => r.once(&mut chain_id, |r| r.integer()),
+            "issuedAt" => r.once(&mut issued_at, Reader::string),
+            _ => Ok(false),
+        })?;
+        let missing = || r.invalid();
+        Ok(SiweChallenge {
+            nonce: nonce.ok_or_else(missing)?,
+            domain: domain.ok_or_else(missing)?,
+            uri: uri.ok_or_else(missing)?,
+            version: version.ok_or_else(missing)?,
+            chain_id: chain_id.ok_or_else(missing)?,
+            issued_at: issued_at.ok_or_else(missing)?,
+        })
     }
 
     /// Checks the challenge before anything is signed: its domain is the DDS

@@ -5,6 +5,7 @@
 //! version or a damaged snapshot is an error the host reports before starting
 //! afresh. Errors never quote the stored bytes: they may hold the secret.
 
+use crate::json::{self, Reader};
 use crate::registrar::Status;
 use crate::secret::Secret;
 use crate::time::UnixTime;
@@ -61,6 +62,50 @@ pub struct RegisteredAs {
     pub version: String,
     /// The capabilities announced.
     pub capabilities: Vec<String>,
+}
+
+impl DdsCredentials {
+    /// Reads the credentials object of a stored snapshot.
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let (mut id, mut secret, mut organization_id) = (None, None, None);
+        r.object(&mut |r, key| match key {
+            "id" => r.once(&mut id, Reader::string),
+            "secret" => r.once(&mut secret, Reader::string),
+            "organization_id" => r.once(&mut organization_id, |r| r.nullable(Reader::string)),
+            _ => Ok(false),
+        })?;
+        Ok(DdsCredentials {
+            id: id.ok_or_else(|| r.invalid())?,
+            secret: Secret::new(secret.ok_or_else(|| r.invalid())?),
+            organization_id: organization_id.flatten(),
+        })
+    }
+}
+
+impl RegisteredAs {
+    /// Reads the `registered_as` object of a stored snapshot.
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let (mut dds_url, mut flow, mut address, mut node_url) = (None, None, None, None);
+        let (mut version, mut capabilities) = (None, None);
+        r.object(&mut |r, key| match key {
+            "dds_url" => r.once(&mut dds_url, Reader::string),
+            "flow" => r.once(&mut flow, Reader::string),
+            "address" => r.once(&mut address, Reader::string),
+            "node_url" => r.once(&mut node_url, |r| r.nullable(Reader::string)),
+            "version" => r.once(&mut version, Reader::string),
+            "capabilities" => r.once(&mut capabilities, Reader::strings),
+            _ => Ok(false),
+        })?;
+        let missing = || r.invalid();
+        Ok(RegisteredAs {
+            dds_url: dds_url.ok_or_else(missing)?,
+            flow: flow.ok_or_else(missing)?,
+            address: address.ok_or_else(missing)?,
+            node_url: node_url.flatten(),
+            version: version.ok_or_else(missing)?,
+            capabilities: capabilities.ok_or_else(missing)?,
+        })
+    }
 }
 
 /// The persisted registration state.
@@ -179,7 +224,7 @@ pub enum SnapshotError {
     Corrupt(String),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Stored {
     // Absent in the reference's format: that is version 0.
     #[serde(default)]
@@ -217,6 +262,65 @@ struct Stored {
     earlier_callback_taken: Option<String>,
 }
 
+impl Stored {
+    /// Reads a stored snapshot as serde's derive would: absent fields take
+    /// their default, unknown ones are skipped, a repeated one is an error.
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let (mut version, mut status, mut attempt) = (None, None, None);
+        let (mut last_health_check_ms, mut last_healthcheck) = (None, None);
+        let (mut credentials, mut registered_as) = (None, None);
+        #[cfg(not(posemesh_no_process_lock))]
+        let (mut callback_until_ms, mut callback_attempt, mut callback_taken) = (None, None, None);
+        #[cfg(not(posemesh_no_process_lock))]
+        let (mut earlier_callback_attempt, mut earlier_callback_taken) = (None, None);
+        r.object(&mut |r, key| match key {
+            "version" => r.once(&mut version, |r| r.integer()),
+            "status" => r.once(&mut status, |r| r.nullable(Reader::string)),
+            "last_health_check_ms" => {
+                r.once(&mut last_health_check_ms, |r| r.nullable(|r| r.integer()))
+            }
+            "last_healthcheck" => r.once(&mut last_healthcheck, |r| r.nullable(|r| r.integer())),
+            "attempt" => r.once(&mut attempt, |r| r.integer()),
+            "credentials" => r.once(&mut credentials, |r| r.nullable(DdsCredentials::read)),
+            "registered_as" => r.once(&mut registered_as, |r| r.nullable(RegisteredAs::read)),
+            #[cfg(not(posemesh_no_process_lock))]
+            "callback_until_ms" => r.once(&mut callback_until_ms, |r| r.nullable(|r| r.integer())),
+            #[cfg(not(posemesh_no_process_lock))]
+            "callback_attempt" => r.once(&mut callback_attempt, |r| r.nullable(|r| r.integer())),
+            #[cfg(not(posemesh_no_process_lock))]
+            "callback_taken" => r.once(&mut callback_taken, |r| r.nullable(Reader::string)),
+            #[cfg(not(posemesh_no_process_lock))]
+            "earlier_callback_attempt" => r.once(&mut earlier_callback_attempt, |r| {
+                r.nullable(|r| r.integer())
+            }),
+            #[cfg(not(posemesh_no_process_lock))]
+            "earlier_callback_taken" => {
+                r.once(&mut earlier_callback_taken, |r| r.nullable(Reader::string))
+            }
+            _ => Ok(false),
+        })?;
+        Ok(Stored {
+            version: version.unwrap_or_default(),
+            status: status.flatten(),
+            last_health_check_ms: last_health_check_ms.flatten(),
+            last_healthcheck: last_healthcheck.flatten(),
+            attempt: attempt.unwrap_or_default(),
+            credentials: credentials.flatten(),
+            registered_as: registered_as.flatten(),
+            #[cfg(not(posemesh_no_process_lock))]
+            callback_until_ms: callback_until_ms.flatten(),
+            #[cfg(not(posemesh_no_process_lock))]
+            callback_attempt: callback_attempt.flatten(),
+            #[cfg(not(posemesh_no_process_lock))]
+            callback_taken: callback_taken.flatten(),
+            #[cfg(not(posemesh_no_process_lock))]
+            earlier_callback_attempt: earlier_callback_attempt.flatten(),
+            #[cfg(not(posemesh_no_process_lock))]
+            earlier_callback_taken: earlier_callback_taken.flatten(),
+        })
+    }
+}
+
 impl Snapshot {
     /// Serialises the snapshot (version [`SNAPSHOT_VERSION`]).
     pub fn encode(&self) -> Vec<u8> {
@@ -250,8 +354,8 @@ impl Snapshot {
                 bytes.len()
             )));
         }
-        let stored: Stored = serde_json::from_slice(bytes)
-            .map_err(|err| SnapshotError::Corrupt(crate::json_error_summary(&err)))?;
+        let stored = json::read(bytes, Stored::read)
+            .map_err(|err| SnapshotError::Corrupt(err.to_string()))?;
         if stored.version > SNAPSHOT_VERSION {
             return Err(SnapshotError::UnsupportedVersion {
                 found: stored.version,

@@ -19,6 +19,7 @@
 //! The token is a secret: never persisted, never in an event or a message.
 
 use super::*;
+use crate::json::{self, Reader};
 
 /// Where a signed SIWE message is exchanged for an access token.
 pub const SIWE_VERIFY_PATH: &str = "/internal/v1/auth/siwe/verify";
@@ -87,21 +88,23 @@ pub fn siwe_verify_request(
 /// (RFC 3339; older servers call it `expires_at`). The error never holds the
 /// body: it carries the token.
 pub fn parse_verify_answer(body: &[u8]) -> Result<AccessToken, String> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        access_token: Option<Secret>,
-        access_expires_at: Option<String>,
-        expires_at: Option<String>,
+    let (mut token, mut access_expires_at, mut expires_at) = (None, None, None);
+    let read = |r: &mut Reader<'_>| {
+        r.object(&mut |r, key| match key {
+            "access_token" => r.once(&mut token, |r| r.nullable(Reader::string)),
+            "access_expires_at" => r.once(&mut access_expires_at, |r| r.nullable(Reader::string)),
+            "expires_at" => r.once(&mut expires_at, |r| r.nullable(Reader::string)),
+            _ => Ok(false),
+        })
+    };
+    json::read(body, read).map_err(|err| format!("verify answer: {err}"))?;
+    let token = Secret::new(token.flatten().unwrap_or_default());
+    if token.is_empty() {
+        return Err("verify answer has no access_token".into());
     }
-    let answer: Answer = serde_json::from_slice(body)
-        .map_err(|err| format!("verify answer: {}", crate::json_error_summary(&err)))?;
-    let token = answer
-        .access_token
-        .filter(|token| !token.is_empty())
-        .ok_or("verify answer has no access_token")?;
-    let expiry = answer
-        .access_expires_at
-        .or(answer.expires_at)
+    let expiry = access_expires_at
+        .flatten()
+        .or(expires_at.flatten())
         .ok_or("verify answer has no access_expires_at")?;
     let expires_at = UnixTime::parse_rfc3339(&expiry)
         .ok_or("verify answer's access_expires_at is not an RFC 3339 time")?;
