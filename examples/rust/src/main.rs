@@ -56,6 +56,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         driver.address(),
         state.display()
     );
-    let _ = std::fs::remove_file(&state);
+    // A demo: leave nothing behind (a real node keeps its state file, and the
+    // `.lock` beside it, across restarts).
+    let lock = state.with_extension("json.lock");
+    for file in [&state, &lock] {
+        let _ = std::fs::remove_file(file);
+    }
     Ok(())
 }
