@@ -28,7 +28,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 log() { printf '[fuzz] %s\n' "$*"; }
 die() { printf '[fuzz] ERROR: %s\n' "$*" >&2; exit 2; }
 
-ALL_TARGETS=(private_key classify_response snapshot_decode callback url time registrar_ops)
+ALL_TARGETS=(private_key classify_response snapshot_decode callback json_reading url time registrar_ops)
 mode=""
 seconds=""
 targets=()
