@@ -180,8 +180,6 @@ pub(crate) struct Context {
     pub(crate) dds_url: String,
     /// The node's public 0x address (never a key).
     pub(crate) address: String,
-    /// The state file, named in the message of a state that was set aside.
-    pub(crate) state_file: Option<String>,
 }
 
 /// Gives the package's logger a `NullHandler` (once), so that without any
@@ -209,10 +207,7 @@ pub(crate) fn log_event(event: &Event, origin: Origin, context: &Context) {
         Level::Info => INFO,
         Level::Warn => WARNING,
     };
-    let mut message = event.to_string();
-    if let (Event::StateCorrupt { .. }, Some(path)) = (event, context.state_file.as_deref()) {
-        message.push_str(&format!(" (state file {path}, moved to {path}.corrupt)"));
-    }
+    let message = event.to_string();
     let mut fields = fields_of(event);
     fields.push(("posemesh_dds_url", Extra::Str(context.dds_url.clone())));
     fields.push(("posemesh_address", Extra::Str(context.address.clone())));

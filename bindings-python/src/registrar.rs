@@ -20,7 +20,7 @@ use posemesh_registration::core::registrar::{
 };
 use posemesh_registration::transport::ReqwestTransport;
 use posemesh_registration::{
-    spawn_loop, AttemptOutcome, Background, Driver, FileStore, Flow, MemoryStore, RegistrarConfig,
+    spawn_loop, AttemptOutcome, Background, Driver, FileStore, MemoryStore, RegistrarConfig,
     Secret, SnapshotStore, Status, TokioRuntime,
 };
 use pyo3::exceptions::{PyTimeoutError, PyTypeError};
@@ -113,26 +113,15 @@ impl Inner {
 
     fn repr(&self, class: &str) -> String {
         let config = self.driver.config();
-        let node_url = match &config.flow {
-            Flow::Legacy { node_url } => Some(node_url.as_str()),
-            Flow::Wallet => None,
-        };
         format!(
             "{class}(flow={}, dds_url={}, node_url={}, eth_address={}, status={}, state={})",
             pyrepr(config.flow.name()),
             pyrepr(config.dds_url.as_str()),
-            pyrepr_opt(node_url),
+            pyrepr_opt(config.flow.node_url()),
             pyrepr(&self.driver.address()),
             pyrepr(self.status().as_str()),
             pyrepr(&self.state)
         )
-    }
-}
-
-fn outcome_name(outcome: AttemptOutcome) -> &'static str {
-    match outcome {
-        AttemptOutcome::Registered => "registered",
-        AttemptOutcome::Adopted => "adopted",
     }
 }
 
@@ -194,37 +183,36 @@ fn build(
     };
     let config = options().map_err(Error::from)?;
 
-    let (store, state_name, state_file): (Arc<dyn SnapshotStore>, String, Option<String>) =
-        match state.filter(|s| !s.is_none()) {
-            None => (Arc::new(MemoryStore::new()), "memory".into(), None),
-            Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
-                let path: PathBuf = obj.extract()?;
-                let shown = path.display().to_string();
-                // The driver's build checks it can ever work (after the configuration).
-                (Arc::new(FileStore::new(path)), shown.clone(), Some(shown))
-            }
-            Some(obj) => {
-                let callable = |name: &str| -> PyResult<bool> {
-                    Ok(obj.hasattr(name)? && obj.getattr(name)?.is_callable())
-                };
-                if !callable("load")? || !callable("save")? {
-                    return Err(PyTypeError::new_err(format!(
-                        "state must be a path (str or os.PathLike) or an object with load() and \
+    let (store, state_name): (Arc<dyn SnapshotStore>, String) = match state.filter(|s| !s.is_none())
+    {
+        None => (Arc::new(MemoryStore::new()), "memory".into()),
+        Some(obj) if obj.is_instance_of::<PyString>() || obj.hasattr("__fspath__")? => {
+            let path: PathBuf = obj.extract()?;
+            let shown = path.display().to_string();
+            // The driver's build checks it can ever work (after the configuration).
+            (Arc::new(FileStore::new(path)), shown)
+        }
+        Some(obj) => {
+            let callable = |name: &str| -> PyResult<bool> {
+                Ok(obj.hasattr(name)? && obj.getattr(name)?.is_callable())
+            };
+            if !callable("load")? || !callable("save")? {
+                return Err(PyTypeError::new_err(format!(
+                    "state must be a path (str or os.PathLike) or an object with load() and \
                          save(data) methods, not {}",
-                        type_name(obj)
-                    )));
-                }
-                let store = PyStore::new(obj.clone().unbind());
-                (Arc::new(store), "python object".into(), None)
+                    type_name(obj)
+                )));
             }
-        };
+            let store = PyStore::new(obj.clone().unbind());
+            (Arc::new(store), "python object".into())
+        }
+    };
 
     // Records get a handler before there is anything to log.
     logbridge::prepare_logger(py)?;
     let context = logbridge::Context {
         dds_url: config.dds_url.as_str().to_owned(),
         address: key.eth_address(),
-        state_file,
     };
     let driver = crate::logbridge::detach(py, move || -> Result<Driver, Error> {
         let transport = Arc::new(access.transport()?);
@@ -368,10 +356,12 @@ impl PyBaseRegistrar {
     /// The node's public URL (legacy flow), else `None`.
     #[getter]
     fn node_url(&self) -> Option<String> {
-        match self.inner.driver.config().flow {
-            Flow::Legacy { node_url } => Some(node_url),
-            Flow::Wallet => None,
-        }
+        self.inner
+            .driver
+            .config()
+            .flow
+            .node_url()
+            .map(str::to_owned)
     }
 
     /// The node's Ethereum address.
@@ -626,7 +616,7 @@ impl PyRegistrar {
     /// `TransportError` (no usable answer) or `StateError` (stopped).
     fn register_once(slf: &Bound<'_, Self>) -> PyResult<&'static str> {
         let result = wait(slf.py(), inner_of(slf).register_once(), None)?.expect("no timeout");
-        Ok(outcome_name(result?))
+        Ok(result?.as_str())
     }
 
     /// Runs the registration loop in the calling thread until `stop()` is called
@@ -772,7 +762,7 @@ impl PyAsyncRegistrar {
             done,
             async move {
                 let outcome = registering.await?;
-                Ok(outcome_name(outcome))
+                Ok(outcome.as_str())
             },
             None,
         )

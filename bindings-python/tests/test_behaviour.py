@@ -362,6 +362,8 @@ def test_corrupt_state_is_set_aside(dds: Dds, tmp_path: Path, caplog: pytest.Log
     registrar = pr.Registrar(**options(dds.url, state=state))
     [record] = events(caplog, "state.corrupt")
     assert record.levelno == logging.WARNING and str(state) in record.getMessage()
+    # The store says where the bytes went: the record's field and its message.
+    assert record.moved_to == str(tmp_path / "state.json.corrupt") in record.getMessage()
     assert registrar.state_error is not None and "corrupt" in registrar.state_error
     assert (tmp_path / "state.json.corrupt").exists()
     assert registrar.register_once() == "registered"  # afresh

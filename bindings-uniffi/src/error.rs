@@ -7,6 +7,7 @@
 
 use crate::http::TransportErrorKind;
 use posemesh_registration_core as core;
+use posemesh_registration_core::response::truncate_utf8;
 use std::time::Duration;
 
 /// Everything that can go wrong, for the app to `catch`/`switch` on.
@@ -111,7 +112,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for RegistrationError {
         let detail = if first_line.is_empty() {
             "the app's code threw an exception".to_owned()
         } else {
-            truncate(first_line, 512)
+            truncate_utf8(first_line, 512)
         };
         RegistrationError::Unexpected { detail }
     }
@@ -205,29 +206,5 @@ impl From<FailureClass> for core::FailureClass {
             FailureClass::RetryFast => core::FailureClass::RetryFast,
             FailureClass::RetryLater => core::FailureClass::RetryLater,
         }
-    }
-}
-
-/// At most `max` bytes of `text`, cut on a character boundary.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncate_respects_char_boundaries() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("héllo", 3), "hé");
-        assert_eq!(truncate("abc", 10), "abc");
     }
 }

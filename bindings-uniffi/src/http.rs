@@ -2,11 +2,11 @@
 //! `java.net.http`, URLSession, …), the request/response types it sees, and the
 //! adapter that lets the native driver send through it.
 
-use crate::error::{truncate, RegistrationError};
+use crate::error::RegistrationError;
 use futures_util::future::BoxFuture;
 use posemesh_registration::{ReqwestTransport, Transport};
 use posemesh_registration_core as core;
-use posemesh_registration_core::response::MAX_RESPONSE_BODY;
+use posemesh_registration_core::response::{truncate_utf8, MAX_RESPONSE_BODY};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -307,11 +307,11 @@ impl Transport for ForeignTransport {
 fn transport_error(err: RegistrationError) -> core::TransportError {
     match err {
         RegistrationError::Http { kind, detail } => {
-            core::TransportError::new(kind.into(), truncate(&detail, 512))
+            core::TransportError::new(kind.into(), truncate_utf8(&detail, 512))
         }
         other => core::TransportError::new(
             core::TransportErrorKind::Other,
-            truncate(&other.to_string(), 512),
+            truncate_utf8(&other.to_string(), 512),
         ),
     }
 }

@@ -19,11 +19,7 @@ pub struct AccessToken {
 
 impl fmt::Display for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "AccessToken(<redacted>, expires {})",
-            self.token.expires_at()
-        )
+        fmt::Display::fmt(&self.token, f)
     }
 }
 

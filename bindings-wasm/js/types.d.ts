@@ -287,6 +287,8 @@ export interface RegistrarEventData {
   ageMs: number;
   /** `session.signed_in`: how long the new access token is valid. */
   expiresInMs: number;
+  /** `state.corrupt`: where the store moved the unusable bytes, if it says. */
+  movedTo: string;
 }
 
 type Fields<Always extends keyof RegistrarEventData, Sometimes extends keyof RegistrarEventData = never> =
@@ -312,7 +314,7 @@ export interface RegistrarEventFields {
   "registration.adopted": Fields<"ageMs">;
   "registration.stale": Fields<"reason">;
   "registration.callback.conflict": Fields<"id">;
-  "state.corrupt": Fields<"error">;
+  "state.corrupt": Fields<"error", "movedTo">;
   "state.save.error": Fields<"error">;
   "session.signed_in": Fields<"expiresInMs">;
   "session.error": Fields<"attempt" | "error" | "failureClass", "retryInMs" | "status">;

@@ -11,7 +11,7 @@ use js_sys::{Object, Promise, Reflect};
 use posemesh_registration_core::callback::MAX_CALLBACK_BODY;
 use posemesh_registration_core::registrar::Options as CoreOptions;
 use posemesh_registration_core::{
-    AttemptOutcome, Failure, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
+    Failure, PrivateKey as CoreKey, RegistrarConfig, Secret, Status, UnixTime,
 };
 use posemesh_registration_driver::{Driver, DriverError, RegisterOnceError};
 use std::cell::{Cell, RefCell};
@@ -392,10 +392,7 @@ impl Registrar {
         #[wasm_bindgen(unchecked_optional_param_type = "CallOptions")] options: JsValue,
     ) -> Promise {
         self.driver_call(&options, |driver| async move {
-            Ok(match driver.register_once().await? {
-                AttemptOutcome::Registered => "registered".into(),
-                AttemptOutcome::Adopted => "adopted".into(),
-            })
+            Ok(driver.register_once().await?.as_str().into())
         })
     }
 

@@ -34,10 +34,7 @@ impl AccessToken {
     /// `AccessToken(<redacted>, expires …)`: never the token.
     #[wasm_bindgen(js_name = toString)]
     pub fn to_string_js(&self) -> String {
-        format!(
-            "AccessToken(<redacted>, expires {})",
-            self.token.expires_at()
-        )
+        self.token.to_string()
     }
 
     /// `JSON.stringify` gives the expiry only.

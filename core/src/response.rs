@@ -315,7 +315,8 @@ pub fn body_snippet_redacted(body: &[u8], redactor: &Redactor) -> String {
     truncate_utf8(&redactor.redact(&text), SNIPPET_MAX_BYTES)
 }
 
-fn truncate_utf8(text: &str, max_bytes: usize) -> String {
+/// At most `max_bytes` of `text`, cut on a character boundary.
+pub fn truncate_utf8(text: &str, max_bytes: usize) -> String {
     if text.len() <= max_bytes {
         return text.to_owned();
     }

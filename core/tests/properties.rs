@@ -465,6 +465,23 @@ proptest! {
         }
     }
 
+    /// `truncate_utf8` keeps the longest whole-character prefix that fits:
+    /// checked against a prefix grown one character at a time.
+    #[test]
+    fn truncation_keeps_the_longest_whole_character_prefix(
+        text in "[a-zé€😀 ]{0,40}",
+        max in 0usize..100,
+    ) {
+        let mut expected = String::new();
+        for c in text.chars() {
+            if expected.len() + c.len_utf8() > max {
+                break;
+            }
+            expected.push(c);
+        }
+        prop_assert_eq!(response::truncate_utf8(&text, max), expected);
+    }
+
     /// A secret-bearing field's value never reaches the message, even though
     /// `classify_response` knows no secret: however it is spaced, escaped or cut.
     #[test]

@@ -373,7 +373,7 @@ fn the_token_is_never_shown() {
     let outs = sign_in(&mut sim, "tok-very-secret", secs(3600));
     let token = sim.reg.access_token(sim.now).unwrap();
     let shown = format!(
-        "{outs:?} {:?} {token:?} {:?} {:?}",
+        "{outs:?} {:?} {token:?} {token} {:?} {:?}",
         events(&outs)
             .iter()
             .map(ToString::to_string)

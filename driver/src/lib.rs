@@ -139,9 +139,10 @@ pub trait SnapshotStore: MaybeSend + MaybeSync + 'static {
         Box::pin(std::future::ready(()))
     }
     /// Moves unusable stored bytes aside (so nothing is lost) before a fresh
-    /// snapshot overwrites them.
-    fn set_aside_corrupt(&self) -> BoxFuture<'_, ()> {
-        Box::pin(std::future::ready(()))
+    /// snapshot overwrites them; says where, for the `state.corrupt` report
+    /// (`None`: kept nowhere else, or the move failed).
+    fn set_aside_corrupt(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(std::future::ready(None))
     }
 }
 

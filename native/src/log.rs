@@ -81,6 +81,7 @@ pub fn log_event(event: &Event) {
                 reason = text("reason"),
                 hint = text("hint"),
                 expires_in_ms = int("expires_in_ms"),
+                moved_to = text("moved_to"),
                 "{event}"
             )
         };

@@ -322,17 +322,18 @@ impl FileStore {
         self.held.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
-    fn set_aside(&self) {
+    /// Where the file went, if the rename worked.
+    fn set_aside(&self) -> Option<PathBuf> {
         let aside = self.corrupt_path();
-        if fs::rename(&self.path, &aside).is_ok() {
-            // A rename keeps the old mode, which may predate 0600 state files.
-            // Through the opened file, so a symbolic link's target is never changed.
-            #[cfg(unix)]
-            if let Ok(file) = private_file_options().read(true).open(&aside) {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
-            }
+        fs::rename(&self.path, &aside).ok()?;
+        // A rename keeps the old mode, which may predate 0600 state files.
+        // Through the opened file, so a symbolic link's target is never changed.
+        #[cfg(unix)]
+        if let Ok(file) = private_file_options().read(true).open(&aside) {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = file.set_permissions(fs::Permissions::from_mode(0o600));
         }
+        Some(aside)
     }
 
     /// Why the stored snapshot is less private than it should be (a state
@@ -384,8 +385,8 @@ impl SnapshotStore for FileStore {
         Box::pin(std::future::ready(()))
     }
 
-    fn set_aside_corrupt(&self) -> BoxFuture<'_, ()> {
-        self.set_aside();
-        Box::pin(std::future::ready(()))
+    fn set_aside_corrupt(&self) -> BoxFuture<'_, Option<String>> {
+        let aside = self.set_aside().map(|path| path.display().to_string());
+        Box::pin(std::future::ready(aside))
     }
 }

@@ -408,12 +408,13 @@ async fn failed_save_is_reported_and_corrupt_state_is_set_aside() {
             .build()
             .await
             .unwrap();
-    assert!(events
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|e| e.name() == "state.corrupt"));
-    assert!(dir.path().join("state.json.corrupt").exists());
+    // The report names where the bytes went (the CLI's log and Kotlin's records show it).
+    let aside = dir.path().join("state.json.corrupt");
+    assert!(events.lock().unwrap().iter().any(|e| matches!(
+        e,
+        Event::StateCorrupt { moved_to: Some(path), .. } if *path == aside.display().to_string()
+    )));
+    assert!(aside.exists());
     assert_eq!(driver.register_once().await, Ok(AttemptOutcome::Registered));
 }
 

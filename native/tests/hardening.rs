@@ -72,8 +72,9 @@ fn a_corrupt_file_set_aside_is_0600_whatever_its_old_mode() {
     let path = dir.path().join("state.json");
     fs::write(&path, b"not a snapshot").unwrap();
     set_mode(&path, 0o664);
-    FileStore::new(&path).set_aside_corrupt_now();
+    let moved_to = FileStore::new(&path).set_aside_corrupt_now();
     let aside = dir.path().join("state.json.corrupt");
+    assert_eq!(moved_to, Some(aside.display().to_string()));
     assert_eq!(fs::read(&aside).unwrap(), b"not a snapshot");
     assert_eq!(mode(&aside), 0o600);
     assert!(!path.exists());

@@ -81,6 +81,14 @@ impl Flow {
             Flow::Wallet => "wallet",
         }
     }
+
+    /// The node's URL in the legacy flow; the wallet flow has none.
+    pub fn node_url(&self) -> Option<&str> {
+        match self {
+            Flow::Legacy { node_url } => Some(node_url),
+            Flow::Wallet => None,
+        }
+    }
 }
 
 /// Why a configuration was refused.

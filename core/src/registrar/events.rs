@@ -61,7 +61,7 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
     ("registration.stale", &["reason"]),
     ("registration.callback.conflict", &["id"]),
     ("registration.rearm", &[]),
-    ("state.corrupt", &["error"]),
+    ("state.corrupt", &["error", "moved_to"]),
     ("state.save.error", &["error"]),
     ("session.signed_in", &["expires_in_ms"]),
     (
@@ -104,6 +104,16 @@ pub enum AttemptOutcome {
     /// (by this node before a restart, or by a sibling worker): taken over
     /// without asking the DDS again.
     Adopted,
+}
+
+impl AttemptOutcome {
+    /// `registered` or `adopted`: what every binding's `register_once` returns.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Registered => "registered",
+            AttemptOutcome::Adopted => "adopted",
+        }
+    }
 }
 
 /// Why a stored registration was not taken over.
@@ -272,6 +282,9 @@ pub enum Event {
     StateCorrupt {
         /// What was wrong (never the stored bytes).
         error: String,
+        /// Where the store moved the unusable bytes, if it says (a file
+        /// store: the state file's path with `.corrupt` appended).
+        moved_to: Option<String>,
     },
     /// `state.save.error`: a snapshot could not be stored (reported by hosts).
     StateSaveFailed {
@@ -444,9 +457,13 @@ impl Event {
                 vec![("reason", Text(reason.to_string()))]
             }
             Event::CallbackConflict { id } => vec![("id", Text(id.clone()))],
-            Event::StateCorrupt { error } | Event::StateSaveFailed { error } => {
-                vec![("error", Text(error.clone()))]
-            }
+            Event::StateCorrupt { error, moved_to } => present(vec![
+                Some(("error", Text(error.clone()))),
+                moved_to
+                    .as_ref()
+                    .map(|path| ("moved_to", Text(path.clone()))),
+            ]),
+            Event::StateSaveFailed { error } => vec![("error", Text(error.clone()))],
             Event::SessionSignedIn { expires_in } => vec![("expires_in_ms", ms(expires_in))],
             Event::SessionFailed {
                 failure,
@@ -527,7 +544,10 @@ impl Event {
             },
             Event::CallbackConflict { id: "n2".into() },
             Event::RegisterAgain,
-            Event::StateCorrupt { error: "e".into() },
+            Event::StateCorrupt {
+                error: "e".into(),
+                moved_to: Some("state.json.corrupt".into()),
+            },
             Event::StateSaveFailed { error: "e".into() },
             Event::SessionSignedIn {
                 expires_in: secs(3600),
@@ -673,10 +693,13 @@ impl fmt::Display for Event {
                 "refused a second, different registration callback (id {id}) in one window: possibly forged"
             ),
             Event::RegisterAgain => f.write_str("asked to register again now"),
-            Event::StateCorrupt { error } => write!(
-                f,
-                "stored registration state unusable ({error}); set aside, registering afresh"
-            ),
+            Event::StateCorrupt { error, moved_to } => {
+                write!(f, "stored registration state unusable ({error}); set aside")?;
+                if let Some(path) = moved_to {
+                    write!(f, " to {path}")?;
+                }
+                f.write_str(", registering afresh")
+            }
             Event::StateSaveFailed { error } => {
                 write!(f, "could not persist registration state: {error}")
             }

@@ -61,6 +61,14 @@ impl fmt::Debug for AccessToken {
     }
 }
 
+/// `AccessToken(<redacted>, expires …)`: what a binding's `toString()` shows,
+/// never the token.
+impl fmt::Display for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccessToken(<redacted>, expires {})", self.expires_at)
+    }
+}
+
 /// The verify request: `POST {dds}/internal/v1/auth/siwe/verify` with the
 /// signed SIWE message (`signature` as [`Signer::sign_eip191`] writes it).
 pub fn siwe_verify_request(

@@ -72,14 +72,11 @@ impl DriverBuilder {
         config.use_lock = PROCESS_LOCKS && store.uses_lock();
         store.check_usable()?;
         let loading = bounded(&*self.runtime, store_limit, "load", store.load());
-        let (snapshot, recovered_from) = match loading.await? {
-            None => (None, None),
+        let (snapshot, recovered_from, moved_to) = match loading.await? {
+            None => (None, None, None),
             Some(bytes) => match Snapshot::decode(&bytes) {
-                Ok(snapshot) => (Some(snapshot), None),
-                Err(err) => {
-                    store.set_aside_corrupt().await;
-                    (None, Some(err))
-                }
+                Ok(snapshot) => (Some(snapshot), None, None),
+                Err(err) => (None, Some(err), store.set_aside_corrupt().await),
             },
         };
         let seed = self.seed.unwrap_or_else(|| self.runtime.random_seed());
@@ -124,6 +121,7 @@ impl DriverBuilder {
         if let Some(err) = recovered_from {
             let event = Event::StateCorrupt {
                 error: err.to_string(),
+                moved_to,
             };
             driver.report(&event, Location::caller());
         }

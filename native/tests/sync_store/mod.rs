@@ -10,7 +10,7 @@ pub trait SyncStore {
     fn save_now(&self, bytes: &[u8]) -> Result<(), StoreError>;
     fn try_lock_now(&self) -> Result<bool, StoreError>;
     fn unlock_now(&self);
-    fn set_aside_corrupt_now(&self);
+    fn set_aside_corrupt_now(&self) -> Option<String>;
 }
 
 const AT_ONCE: &str = "a file store answers at once outside a runtime";
@@ -28,7 +28,7 @@ impl<S: SnapshotStore> SyncStore for S {
     fn unlock_now(&self) {
         self.unlock().now_or_never().expect(AT_ONCE)
     }
-    fn set_aside_corrupt_now(&self) {
+    fn set_aside_corrupt_now(&self) -> Option<String> {
         self.set_aside_corrupt().now_or_never().expect(AT_ONCE)
     }
 }

@@ -558,12 +558,12 @@ impl SnapshotStore for SimStore {
         ready(())
     }
 
-    fn set_aside_corrupt(&self) -> BoxFuture<'_, ()> {
+    fn set_aside_corrupt(&self) -> BoxFuture<'_, Option<String>> {
         let mut world = lock_world(&self.0.world);
         if !self.0.dead(&world) {
             world.disk = None;
         }
-        ready(())
+        ready(None)
     }
 }
 
