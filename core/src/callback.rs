@@ -7,6 +7,7 @@
 
 use crate::json::{self, Reader};
 use crate::secret::Secret;
+use crate::snapshot::DdsCredentials;
 use serde::Serialize;
 use std::fmt;
 
@@ -101,18 +102,12 @@ struct CallbackBody {
 
 impl CallbackBody {
     fn read(r: &mut Reader<'_>) -> json::Result<Self> {
-        let (mut id, mut secret, mut organization_id) = (None, None, None);
-        r.object(&mut |r, key| match key {
-            "id" => r.once(&mut id, Reader::string),
-            "secret" => r.once(&mut secret, Reader::string),
-            "organization_id" => r.once(&mut organization_id, |r| r.nullable(Reader::string)),
-            _ => Ok(false),
-        })?;
+        let (id, secret, organization_id) = DdsCredentials::read_fields(r)?;
         // Missing and blank are the same mistake: both answer 422.
         Ok(CallbackBody {
             id: id.unwrap_or_default(),
             secret: Secret::new(secret.unwrap_or_default()),
-            organization_id: organization_id.flatten(),
+            organization_id,
         })
     }
 }

@@ -65,8 +65,12 @@ pub struct RegisteredAs {
 }
 
 impl DdsCredentials {
-    /// Reads the credentials object of a stored snapshot.
-    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+    /// Reads the fields of an object that carries credentials (a stored
+    /// snapshot's, the DDS's callback body), each as given: `id`, `secret`
+    /// and `organization_id` (`null` as absent).
+    pub(crate) fn read_fields(
+        r: &mut Reader<'_>,
+    ) -> json::Result<(Option<String>, Option<String>, Option<String>)> {
         let (mut id, mut secret, mut organization_id) = (None, None, None);
         r.object(&mut |r, key| match key {
             "id" => r.once(&mut id, Reader::string),
@@ -74,10 +78,16 @@ impl DdsCredentials {
             "organization_id" => r.once(&mut organization_id, |r| r.nullable(Reader::string)),
             _ => Ok(false),
         })?;
+        Ok((id, secret, organization_id.flatten()))
+    }
+
+    /// Reads the credentials object of a stored snapshot.
+    fn read(r: &mut Reader<'_>) -> json::Result<Self> {
+        let (id, secret, organization_id) = Self::read_fields(r)?;
         Ok(DdsCredentials {
             id: id.ok_or_else(|| r.invalid())?,
             secret: Secret::new(secret.ok_or_else(|| r.invalid())?),
-            organization_id: organization_id.flatten(),
+            organization_id,
         })
     }
 }
