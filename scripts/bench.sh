@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the project's performance figures as Markdown tables: native signing
 # (criterion, ours vs the reference crate's way vs libsecp256k1 on one
-# context, side by side in one run), registrar step cost and size, the Python
+# context, side by side in one run), registrar step cost and size, JSON reading
+# (core's reader vs serde_json), the Python
 # and JS/wasm figures, and a fleet simulation. Printed, never asserted.
 #   scripts/bench.sh            quick settings (about 5 minutes)
 #   scripts/bench.sh --full     criterion's default measurement times
@@ -79,6 +80,14 @@ for group, benches in groups.items():
     if group.startswith("registrar"):
         for bench, mean in benches.items():
             print(f"| {bench.replace('_', ' ')} | {fmt(mean)} |")
+print()
+print("| reading (core's JSON reader vs serde_json with derived types) | posemesh-registration | serde_json derived | ours ÷ serde_json |")
+print("|---|---:|---:|---:|")
+for group, benches in groups.items():
+    ours = next((m for b, m in benches.items() if b.startswith("posemesh")), None)
+    theirs = next((m for b, m in benches.items() if b.startswith("serde")), None)
+    if group.startswith("read") and ours and theirs:
+        print(f"| {group.replace('_', ' ')} | {fmt(ours)} | {fmt(theirs)} | {ours/theirs:.2f} |")
 PY
 echo
 run_footprint
