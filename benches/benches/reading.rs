@@ -2,12 +2,14 @@
 //! (`Snapshot::decode`, `parse_registration_callback`) beside serde_json with
 //! derived types, the reader it replaced (same documents, same fields).
 
+#[path = "../../core/tests/oracle/mod.rs"]
+mod oracle;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use posemesh_registration_core::callback::parse_registration_callback;
 use posemesh_registration_core::{
     DdsCredentials, RegisteredAs, Secret, Snapshot, Status, UnixTime,
 };
-use serde::Deserialize;
 use std::hint::black_box;
 
 /// A registered node's snapshot, as the file store keeps it.
@@ -33,34 +35,6 @@ fn stored_snapshot() -> Vec<u8> {
     .encode()
 }
 
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Stored {
-    #[serde(default)]
-    version: u32,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    last_health_check_ms: Option<u64>,
-    #[serde(default)]
-    attempt: u32,
-    #[serde(default)]
-    credentials: Option<DdsCredentials>,
-    #[serde(default)]
-    registered_as: Option<RegisteredAs>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct CallbackBody {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    secret: String,
-    #[serde(default)]
-    organization_id: Option<String>,
-}
-
 fn reading(c: &mut Criterion) {
     let snapshot = stored_snapshot();
     let mut group = c.benchmark_group("read a stored snapshot");
@@ -68,7 +42,7 @@ fn reading(c: &mut Criterion) {
         b.iter(|| Snapshot::decode(black_box(&snapshot)).unwrap())
     });
     group.bench_function("serde_json derived", |b| {
-        b.iter(|| serde_json::from_slice::<Stored>(black_box(&snapshot)).unwrap())
+        b.iter(|| serde_json::from_slice::<oracle::Stored>(black_box(&snapshot)).unwrap())
     });
     group.finish();
 
@@ -78,7 +52,7 @@ fn reading(c: &mut Criterion) {
         b.iter(|| parse_registration_callback(black_box(callback)).unwrap())
     });
     group.bench_function("serde_json derived", |b| {
-        b.iter(|| serde_json::from_slice::<CallbackBody>(black_box(callback)).unwrap())
+        b.iter(|| serde_json::from_slice::<oracle::CallbackBody>(black_box(callback)).unwrap())
     });
     group.finish();
 }

@@ -5,61 +5,16 @@
 //! challenge, a sign-in answer) is accepted exactly when serde_json accepts it,
 //! with the same values.
 
+mod oracle;
+
+use oracle::{
+    CallbackBody as CallbackOracle, SignInAnswer as AnswerOracle, Stored as StoredOracle,
+};
 use posemesh_registration_core::callback::{parse_registration_callback, CallbackRejection};
 use posemesh_registration_core::registrar::session::parse_verify_answer;
-use posemesh_registration_core::{
-    DdsCredentials, RegisteredAs, SiweChallenge, Snapshot, SnapshotError,
-};
+use posemesh_registration_core::{SiweChallenge, Snapshot, SnapshotError};
 use proptest::collection::vec;
 use proptest::prelude::*;
-use serde::Deserialize;
-
-/// The snapshot fields as the serde derive read them.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct StoredOracle {
-    #[serde(default)]
-    version: u32,
-    #[serde(default)]
-    status: Option<String>,
-    #[serde(default)]
-    last_health_check_ms: Option<u64>,
-    #[serde(default)]
-    last_healthcheck: Option<i64>,
-    #[serde(default)]
-    attempt: u32,
-    #[serde(default)]
-    credentials: Option<DdsCredentials>,
-    #[serde(default)]
-    registered_as: Option<RegisteredAs>,
-    #[serde(default)]
-    callback_until_ms: Option<u64>,
-    #[serde(default)]
-    callback_attempt: Option<u64>,
-    #[serde(default)]
-    callback_taken: Option<String>,
-    #[serde(default)]
-    earlier_callback_attempt: Option<u64>,
-    #[serde(default)]
-    earlier_callback_taken: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct CallbackOracle {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    secret: String,
-    #[serde(default)]
-    organization_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct AnswerOracle {
-    access_token: Option<String>,
-    access_expires_at: Option<String>,
-    expires_at: Option<String>,
-}
 
 /// serde also reads a struct written as an array of its fields; core's reader
 /// refuses that on purpose (no DDS or store writes it).

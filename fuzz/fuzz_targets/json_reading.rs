@@ -6,36 +6,20 @@
 //! serde's derive also reads, is refused on purpose and skipped here.
 #![no_main]
 
+#[path = "../../core/tests/oracle/mod.rs"]
+mod oracle;
+
 use libfuzzer_sys::fuzz_target;
 use posemesh_registration_core::callback::{parse_registration_callback, CallbackRejection};
 use posemesh_registration_core::registrar::session::parse_verify_answer;
 use posemesh_registration_core::request::ChallengeError;
 use posemesh_registration_core::SiweChallenge;
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Callback {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    secret: String,
-    #[serde(default)]
-    organization_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Answer {
-    access_token: Option<String>,
-    access_expires_at: Option<String>,
-    expires_at: Option<String>,
-}
 
 fuzz_target!(|bytes: &[u8]| {
     if serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v.is_array()) {
         return;
     }
-    let oracle = serde_json::from_slice::<Callback>(bytes);
+    let oracle = serde_json::from_slice::<oracle::CallbackBody>(bytes);
     match parse_registration_callback(bytes) {
         Ok(callback) => {
             let oracle = oracle.expect("core read a callback serde_json refuses");
@@ -54,7 +38,7 @@ fuzz_target!(|bytes: &[u8]| {
         Err(_) => assert!(oracle.is_err(), "core refused a challenge"),
     }
 
-    let oracle = serde_json::from_slice::<Answer>(bytes);
+    let oracle = serde_json::from_slice::<oracle::SignInAnswer>(bytes);
     match parse_verify_answer(bytes) {
         Ok(token) => assert_eq!(oracle.ok().and_then(|a| a.access_token).as_deref(), Some(token.expose())),
         Err(message) if message.starts_with("verify answer: ") => {
