@@ -19,14 +19,14 @@ pub(crate) type Result<T> = std::result::Result<T, Error>;
 
 /// Why a document could not be read, as serde_json classes it, and where. It
 /// never holds the input's bytes (they may be a secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Error {
     kind: Kind,
     line: usize,
     column: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Kind {
     /// Not JSON.
     Syntax,

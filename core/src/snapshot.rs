@@ -234,41 +234,40 @@ pub enum SnapshotError {
     Corrupt(String),
 }
 
+/// The stored form: written by serde_json, read by [`Stored::read`] (absent
+/// fields take their default there).
 #[derive(Serialize)]
 struct Stored {
     // Absent in the reference's format: that is version 0.
-    #[serde(default)]
     version: u32,
-    #[serde(default)]
     status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     last_health_check_ms: Option<u64>,
     // Version 0's field: Unix seconds.
-    #[serde(default, skip_serializing)]
+    #[serde(skip_serializing)]
     last_healthcheck: Option<i64>,
-    #[serde(default)]
     attempt: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     credentials: Option<DdsCredentials>,
     // Added within version 1: older readers ignore it, older snapshots lack it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     registered_as: Option<RegisteredAs>,
     // The callback slots only sibling processes read: not in a build that
     // coordinates no processes (the npm package's), which ignores them.
     #[cfg(not(posemesh_no_process_lock))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     callback_until_ms: Option<u64>,
     #[cfg(not(posemesh_no_process_lock))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     callback_attempt: Option<u64>,
     #[cfg(not(posemesh_no_process_lock))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     callback_taken: Option<String>,
     #[cfg(not(posemesh_no_process_lock))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     earlier_callback_attempt: Option<u64>,
     #[cfg(not(posemesh_no_process_lock))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     earlier_callback_taken: Option<String>,
 }
 

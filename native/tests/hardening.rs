@@ -78,6 +78,10 @@ fn a_corrupt_file_set_aside_is_0600_whatever_its_old_mode() {
     assert_eq!(fs::read(&aside).unwrap(), b"not a snapshot");
     assert_eq!(mode(&aside), 0o600);
     assert!(!path.exists());
+    // A move that fails (here: nothing left to move, as for a second worker
+    // that read the same bytes) names no file, and the first copy is kept.
+    assert_eq!(FileStore::new(&path).set_aside_corrupt_now(), None);
+    assert_eq!(fs::read(&aside).unwrap(), b"not a snapshot");
 }
 
 #[test]
