@@ -1208,6 +1208,47 @@ fn restart_with_a_new_version_registers_again() {
     }
 }
 
+/// A restarted node that keeps a fresh registration says so once, as one
+/// whose registration went stale says that: by `registration.adopted` at its
+/// first check, or as the answer of a `register_now` called at once.
+#[test]
+fn a_restart_on_fresh_state_reports_the_registration_it_took_over_once() {
+    // A shared state file holds what a lone registrar would have stored.
+    let configs = [
+        (legacy_config(), legacy_config()),
+        (wallet_config(), wallet_config()),
+        (lock_config(), legacy_config()),
+    ];
+    for (config, registered_by) in configs {
+        let sim = registered_sim(registered_by);
+        let stored = sim.reg.snapshot();
+        let restart_at = sim.now + secs(2);
+        let adopted = |sim: &Sim| -> Vec<Event> {
+            sim.events()
+                .into_iter()
+                .map(|(_, e)| e)
+                .filter(|e| matches!(e, Event::Adopted { .. }))
+                .collect()
+        };
+
+        let mut looping = Sim::with_seed(config.clone(), Some(stored.clone()), 7, restart_at);
+        looping.run_until(restart_at + secs(3));
+        assert!(looping.transmits().is_empty(), "{:?}", config.flow);
+        let reported = adopted(&looping);
+        let [Event::Adopted { age }] = reported.as_slice() else {
+            panic!("{:?}: {reported:?}", config.flow);
+        };
+        // Confirmed when the attempt succeeded, two seconds (and the first
+        // check's delay) before.
+        assert!(*age >= secs(2) && *age <= secs(4), "{age:?}");
+
+        let mut once = Sim::with_seed(config.clone(), Some(stored), 7, restart_at);
+        once.reg.register_now(once.now);
+        once.run_until(restart_at + secs(3));
+        assert_eq!(adopted(&once).len(), 1, "{:?}", config.flow);
+    }
+}
+
 /// Credentials name a node at the DDS that issued them: registered with
 /// another DDS, a restarted node no longer reports (or stores) them; an
 /// upgrade at the same DDS keeps them.

@@ -416,9 +416,9 @@ impl Registrar {
                 self.credentials = Some(Box::new(credentials));
             }
         }
-        self.conflict_since = None;
-        self.next_conflict_warn = None;
-        self.next_refusal_warn = None;
+        if let Some(warnings) = &mut self.warnings {
+            warnings.registered();
+        }
         self.set_status(Status::Registered);
         self.emit(Event::Registered {
             elapsed: now.saturating_since(attempt_started),
@@ -442,12 +442,7 @@ impl Registrar {
         match failure.class {
             FailureClass::Conflict => {
                 self.attempt = 0;
-                self.next_refusal_warn = None;
-                let since = *self.conflict_since.get_or_insert(now);
-                let warn = self.next_conflict_warn.is_none_or(|at| now >= at);
-                if warn {
-                    self.next_conflict_warn = Some(now + WARN_INTERVAL);
-                }
+                let (since, warn) = self.warnings.get_or_insert_default().conflict(now);
                 wait = at_least(ttl);
                 self.emit(Event::Conflict {
                     failure,
@@ -460,12 +455,7 @@ impl Registrar {
                 // said; the count then starts again (no backoff to grow).
                 let attempt = self.attempt.saturating_add(1);
                 self.attempt = 0;
-                self.conflict_since = None;
-                self.next_conflict_warn = None;
-                let warn = self.next_refusal_warn.is_none_or(|at| now >= at);
-                if warn {
-                    self.next_refusal_warn = Some(now + WARN_INTERVAL);
-                }
+                let warn = self.warnings.get_or_insert_default().refusal(now);
                 wait = at_least(ttl);
                 self.emit(Event::RegistrationFailed {
                     failure,
@@ -476,8 +466,9 @@ impl Registrar {
                 });
             }
             FailureClass::RetryFast => {
-                self.conflict_since = None;
-                self.next_conflict_warn = None;
+                if let Some(warnings) = &mut self.warnings {
+                    warnings.end_conflict();
+                }
                 self.attempt = self.attempt.saturating_add(1);
                 let attempt = self.attempt;
                 let capped = self.config.max_retry.filter(|max| attempt >= *max);

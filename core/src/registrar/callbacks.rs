@@ -77,18 +77,11 @@ impl Registrar {
         match self.accept_callback(body, stored, now) {
             Ok(()) => Ok(()),
             Err(rejection) => {
-                let warn = self.next_rejection_warn.is_none_or(|at| now >= at);
-                let suppressed = self.rejections_unwarned;
-                if warn {
-                    self.next_rejection_warn = Some(now + WARN_INTERVAL);
-                    self.rejections_unwarned = 0;
-                } else {
-                    self.rejections_unwarned = suppressed.saturating_add(1);
-                }
+                let (warn, suppressed) = self.warnings.get_or_insert_default().rejection(now);
                 self.emit(Event::CallbackRejected {
                     status: rejection.status(),
                     reason: rejection.to_string(),
-                    suppressed: if warn { suppressed } else { 0 },
+                    suppressed,
                     warn,
                 });
                 Err(rejection)

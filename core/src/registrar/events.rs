@@ -258,7 +258,9 @@ pub enum Event {
         id: RequestId,
     },
     /// `registration.adopted`: a fresh stored registration for this exact
-    /// configuration was taken over instead of registering again.
+    /// configuration was taken over instead of registering again: a
+    /// sibling's, read under the lock, or the one a restarted registrar
+    /// loaded (reported by its first check, or as a `register_now`'s result).
     Adopted {
         /// Time since that registration was last confirmed.
         age: Duration,

@@ -32,8 +32,9 @@
 //! This file holds the state machine (its state, timers and outputs, the
 //! loop's checks); each concern around it has a file: [`config`] (what it is
 //! configured with), [`events`] (what it reports), `attempt` (one
-//! registration attempt), `callbacks` (the DDS's calls to the node) and
-//! `sharing` (several processes on one snapshot).
+//! registration attempt), `callbacks` (the DDS's calls to the node),
+//! `sharing` (several processes on one snapshot) and `warnings` (how often a
+//! repeated trouble warns).
 
 use crate::callback::{
     self, CallbackRejection, NodeResponse, RegistrationCallback, CALLBACK_PATH, HEALTH_PATH,
@@ -59,6 +60,7 @@ pub mod events;
 pub mod options;
 pub mod session;
 mod sharing;
+mod warnings;
 
 pub use config::*;
 pub use events::*;
@@ -297,6 +299,9 @@ pub struct Registrar {
     once_since: Option<UnixTime>,
     /// Set by [`Registrar::register_again`]: the next attempt must not adopt.
     rearm: bool,
+    /// A fresh stored registration was restored at start and no event has
+    /// said so yet: the first check reports it as adopted.
+    restored_unreported: bool,
     /// Whether the host runs a loop that acts on [`Output::Wait`]
     /// ([`Registrar::set_looping`]).
     looping: bool,
@@ -318,11 +323,8 @@ pub struct Registrar {
     latest_now: UnixTime,
     /// Secrets to cut out of every text that came from outside.
     redactor: Redactor,
-    conflict_since: Option<UnixTime>,
-    next_conflict_warn: Option<UnixTime>,
-    next_refusal_warn: Option<UnixTime>,
-    next_rejection_warn: Option<UnixTime>,
-    rejections_unwarned: u32,
+    /// Made when something first needs to warn.
+    warnings: Option<Box<warnings::Warnings>>,
     /// The DDS session, once a host asked for an access token.
     session: Option<Box<session::Session>>,
     outputs: VecDeque<Output>,
@@ -423,6 +425,7 @@ impl Registrar {
             earlier_callback: snapshot.earlier_callback.map(Box::new),
             once_since: None,
             rearm: false,
+            restored_unreported: false,
             busy_since: None,
             looping: true,
             registered_as: snapshot.registered_as.map(Box::new),
@@ -432,11 +435,7 @@ impl Registrar {
             next_observe: (PROCESS_LOCKS && config.use_lock).then(|| now + SHORT_DELAY),
             latest_now: now,
             redactor,
-            conflict_since: None,
-            next_conflict_warn: None,
-            next_refusal_warn: None,
-            next_rejection_warn: None,
-            rejections_unwarned: 0,
+            warnings: None,
             session: None,
             outputs: VecDeque::new(),
             address: address_bytes(&key.eth_address()),
@@ -454,13 +453,16 @@ impl Registrar {
         }
         if registrar.status == Status::Registered {
             // Not persisted here: under a shared store only the lock holder writes.
-            if let Err(reason) = registrar.judge_stored(
+            match registrar.judge_stored(
                 registrar.registered_as.as_deref(),
                 registrar.last_health_check,
                 now,
             ) {
-                registrar.emit(Event::StoredRegistrationStale { reason });
-                registrar.set_status(Status::Registering);
+                Ok(_) => registrar.restored_unreported = true,
+                Err(reason) => {
+                    registrar.emit(Event::StoredRegistrationStale { reason });
+                    registrar.set_status(Status::Registering);
+                }
             }
         }
         registrar
@@ -705,6 +707,8 @@ impl Registrar {
     /// running, that attempt's result answers.
     pub fn register_now(&mut self, now: UnixTime) {
         self.latest_now = self.latest_now.max(now);
+        // Its own result reports a restored registration.
+        self.restored_unreported = false;
         if !matches!(self.phase, Phase::Idle) {
             self.once_since.get_or_insert(now);
             return;
@@ -764,6 +768,11 @@ impl Registrar {
                 let since_last = self.last_health_check.map(|t| now.saturating_since(t));
                 match since_last {
                     Some(elapsed) if elapsed <= ttl => {
+                        if std::mem::take(&mut self.restored_unreported) {
+                            // A restarted node says it is registered, as the
+                            // stale case says it is not.
+                            self.emit(Event::Adopted { age: elapsed });
+                        }
                         // Wake just after the TTL lapses, not a whole TTL later.
                         self.next_check = now + (ttl - elapsed) + Duration::from_millis(1);
                     }
@@ -806,6 +815,7 @@ impl Registrar {
         let from = self.status;
         if from != to {
             self.status = to;
+            self.restored_unreported = false;
             self.emit(Event::StatusChanged { from, to });
         }
     }
