@@ -18,6 +18,29 @@ struct Worker {
     log: std::path::PathBuf,
 }
 
+impl Drop for Worker {
+    /// A failed test leaves no worker registering on its own.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Which workers have exited, and how: a worker that could not start (a port
+/// taken meanwhile) never ends registered, and its log says why.
+fn exits(workers: &mut [Worker]) -> String {
+    workers
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(n, w)| {
+            Some(format!(
+                "worker {n} exited: {}\n",
+                w.child.try_wait().ok()??
+            ))
+        })
+        .collect()
+}
+
 fn worker(mock: &Mock, state: &std::path::Path, dir: &std::path::Path, n: usize) -> Worker {
     let args = [
         "--flow",
@@ -143,15 +166,11 @@ fn exactly_one_registers(processes: usize) {
     );
     // The others see the registration and adopt it: every worker ends its
     // first round registered, one by registering, the rest by adopting.
-    let settled = wait_for(Duration::from_secs(30), || {
-        workers.iter().all(|w| {
-            let log = std::fs::read_to_string(&w.log).unwrap_or_default();
-            log.contains("registration.success") || log.contains("registration.adopted")
-        })
-    });
+    let settled = wait_for(Duration::from_secs(30), || all_settled(&workers));
     let (accepted, concurrent) = (mock.accepted(WALLET_PATH), mock.max_concurrent());
+    let exits = exits(&mut workers);
     let logs = stop_all(&mut workers);
-    assert!(settled, "not every worker ended registered:\n{logs}");
+    assert!(settled, "not every worker ended registered:\n{exits}{logs}");
     assert_eq!(accepted, 1, "{processes} processes: {}", mock.readout());
     assert_eq!(concurrent, 1, "two registrations were in flight at once");
     assert!(logs.contains("lock.busy"), "the others never met the lock");
@@ -219,11 +238,13 @@ fn all_settled(workers: &[Worker]) -> bool {
 /// what the shared state file holds; nobody registered again since, and every
 /// probe was answered. Returns the logs.
 fn check_one_node(mock: &Mock, state: &std::path::Path, workers: &mut [Worker]) -> String {
-    assert!(
-        wait_for(Duration::from_secs(30), || all_settled(workers)),
-        "not every worker ended registered: {}",
-        mock.readout()
-    );
+    if !wait_for(Duration::from_secs(30), || all_settled(workers)) {
+        let (out, exits) = (mock.readout(), exits(workers));
+        panic!(
+            "not every worker ended registered: {out}\n{exits}{}",
+            stop_all(workers)
+        );
+    }
     let issued = || {
         readout(mock)["issued_secrets"][0]
             .as_str()
@@ -263,6 +284,8 @@ fn check_one_node(mock: &Mock, state: &std::path::Path, workers: &mut [Worker]) 
 fn a_callback_at_another_worker_is_stored_for_the_lock_holder() {
     // Worker 0 holds the lock and registers; the DDS calls back the node URL,
     // which is worker 1's port. Worker 1 accepts the callback for its sibling.
+    // Worker 2 starts once all that is done, as a restarted or late worker
+    // does, and takes the stored registration over.
     let mock = Mock::start();
     mock.faults(r#"[{"delay_ms":1500,"pass_through":true}]"#);
     let dir = tempfile::tempdir().unwrap();
@@ -283,6 +306,16 @@ fn a_callback_at_another_worker_is_stored_for_the_lock_holder() {
         "the holder never asked"
     );
     for (n, listen) in listen.iter().enumerate().skip(1) {
+        if n == 2 {
+            assert!(
+                wait_for(Duration::from_secs(10), || {
+                    let stored = std::fs::read_to_string(&state).unwrap_or_default();
+                    stored.contains("\"registered\"") && stored.contains("node-1")
+                }),
+                "the registration was never stored: {}",
+                mock.readout()
+            );
+        }
         workers.push(legacy_worker(
             &mock,
             &state,
