@@ -13,6 +13,7 @@ learnt the credentials, fails these tests' few-second limits.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -117,10 +118,22 @@ else:
 '''
 
 
+_next_port = itertools.count(os.getpid() % 12_000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now, for a server started later. Taken below Linux's
+    ephemeral range (32768-60999), where no outgoing connection or port-0 bind
+    can be handed it in the meantime."""
+    for _ in range(12_000):
+        port = 20_000 + next(_next_port) % 12_000
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port below 32768")
 
 
 def redacted(text: str, dds: Dds) -> str:

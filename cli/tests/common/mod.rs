@@ -8,13 +8,21 @@ use std::process::{Child, Command, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_posemesh-registration");
 
-/// A loopback port nothing listens on (right now).
+/// A loopback port nothing listens on now, for a worker to bind later.
+///
+/// Taken below Linux's ephemeral range (32768–60999), where neither an
+/// outgoing connection nor a port-0 bind (the DDS's, another test's) can be
+/// handed it in the meantime; each test process walks its own stretch.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id() % SPAN;
+    (0..SPAN)
+        .map(|_| (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) % SPAN) as u16)
+        .find(|&port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free loopback port below 32768")
 }
 
 /// The conformance DDS; it exits when its stdin closes (when this is dropped).
