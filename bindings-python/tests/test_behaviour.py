@@ -90,6 +90,27 @@ async def test_register_once_adopts_a_fresh_matching_registration_async(
     assert len(dds.accepted(WALLET)) == 1
 
 
+def test_restart_reports_the_kept_registration(
+    dds: Dds, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = options(dds.url, state=tmp_path / "state.json")
+    assert pr.Registrar(**config).register_once() == "registered"
+    received = len(dds.readout()["received"])
+    caplog.clear()
+
+    restarted = pr.Registrar(**config)
+    restarted.start()
+    try:
+        wait_for(lambda: events(caplog, "registration.adopted"), timeout=5, what="adoption")
+        time.sleep(0.3)  # room for a second report, which must not come
+    finally:
+        restarted.stop()
+    [adopted] = events(caplog, "registration.adopted")
+    assert adopted.age_ms >= 0
+    assert restarted.status == "registered"
+    assert len(dds.readout()["received"]) == received  # no request at all
+
+
 def test_upgrade_registers_again(dds: Dds, tmp_path: Path) -> None:
     config = options(dds.url, state=tmp_path / "state.json")
     assert pr.Registrar(**config).register_once() == "registered"

@@ -109,6 +109,53 @@ async fn register_once_adopts_a_fresh_matching_registration_and_upgrade_register
     assert_eq!(seen[1]["version"], "2.0.0");
 }
 
+/// A loop restarted on a fresh stored registration reports it once, as
+/// `registration.adopted`, and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reports_the_kept_registration() {
+    let dds = Dds::start().await;
+    let (key, _) = fresh_key();
+    let config = wallet_config(dds.url(), "1.0.0", &fresh_secret());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileStore::new(dir.path().join("state.json")));
+    let first = posemesh_registration::builder(config.clone(), key.clone())
+        .unwrap()
+        .store(store.clone())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(first.register_once().await, Ok(AttemptOutcome::Registered));
+    drop(first);
+    let received = dds.readout().await["received"].as_array().unwrap().len();
+
+    let (events, handler) = recorder();
+    let restarted = posemesh_registration::builder(config, key)
+        .unwrap()
+        .store(store)
+        .events(handler)
+        .build()
+        .await
+        .unwrap();
+    let looping = restarted.clone();
+    let run = tokio::spawn(async move { looping.run().await });
+    let adopted = || {
+        let events = events.lock().unwrap();
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Adopted { .. }))
+            .count()
+    };
+    let reported = common::eventually(Duration::from_secs(5), || async { adopted() > 0 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    restarted.stop();
+    run.await.unwrap().unwrap();
+    assert!(reported, "no registration.adopted");
+    assert_eq!(adopted(), 1, "{:?}", events.lock().unwrap());
+    assert_eq!(restarted.status(), Status::Registered);
+    let now = dds.readout().await["received"].as_array().unwrap().len();
+    assert_eq!(now, received, "a request went out");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_register_once_joins_the_first() {
     let dds = Dds::start().await;

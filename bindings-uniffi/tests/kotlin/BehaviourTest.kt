@@ -80,6 +80,30 @@ class BehaviourTest {
     }
 
     @Test
+    fun restartReportsTheKeptRegistration(): Unit = runBlocking {
+        val store = MemoryStore()
+        val secret = secret()
+        NodeKey.generate().use { key ->
+            Registrar(config(), key, secret, JdkClient(), store).use {
+                assertEquals(AttemptOutcome.REGISTERED, it.registerOnce())
+            }
+            // The loop restarted on that state reports the registration it keeps, once.
+            val client = JdkClient()
+            val logger = CapturingLogger()
+            val adopted = { logger.names().count { it == "registration.adopted" } }
+            Registrar(config(), key, secret, client, store, logger).use { registrar ->
+                registrar.start()
+                withTimeout(5_000) { while (adopted() == 0) delay(20) }
+                delay(300) // room for a second report, which must not come
+                assertEquals(RegistrationStatus.REGISTERED, registrar.status())
+            }
+            assertEquals(1, adopted(), logger.text())
+            assertEquals(0, client.sent.get())
+            assertEquals(1, MockDds.accepted().size)
+        }
+    }
+
+    @Test
     fun upgradeRegistersAgain(): Unit = runBlocking {
         val store = MemoryStore()
         val secret = secret()

@@ -103,6 +103,28 @@ test("register_once_adopts_a_fresh_matching_registration", async () => {
   assert.equal(adopted.registrarStatus, "registered");
 });
 
+test("restart_reports_the_kept_registration", async () => {
+  const { key } = newKey();
+  const storage = new MemoryStorage();
+  const config = options(dds.url, { storage });
+  assert.equal(await new Registrar(key, config).registerOnce(), "registered");
+  const before = (await received(key)).length;
+  const { events, onEvent } = recorder();
+  const restarted = new Registrar(key, { ...config, onEvent });
+  const adopted = () => events.filter((e) => e.name === "registration.adopted");
+  await restarted.start();
+  try {
+    await eventually(() => adopted().length > 0, 5_000, "registration.adopted");
+    await new Promise((r) => setTimeout(r, 300)); // room for a second report, which must not come
+  } finally {
+    await restarted.stop();
+  }
+  assert.equal(adopted().length, 1, JSON.stringify(events));
+  assert.equal(typeof adopted()[0].ageMs, "number");
+  assert.equal(restarted.status, "registered");
+  assert.equal((await received(key)).length, before, "no request at all");
+});
+
 test("upgrade_registers_again", async () => {
   const { key } = newKey();
   const storage = new MemoryStorage();
