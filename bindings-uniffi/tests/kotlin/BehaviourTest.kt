@@ -60,14 +60,18 @@ class BehaviourTest {
         }
     }
 
+    /** Registers [key] once, keeping its state in [store]. */
+    private suspend fun registerKeepingState(key: NodeKey, secret: String, store: MemoryStore) =
+        Registrar(config(), key, secret, JdkClient(), store).use {
+            assertEquals(AttemptOutcome.REGISTERED, it.registerOnce())
+        }
+
     @Test
     fun registerOnceAdoptsAFreshMatchingRegistration(): Unit = runBlocking {
         val store = MemoryStore()
         val secret = secret()
         NodeKey.generate().use { key ->
-            Registrar(config(), key, secret, JdkClient(), store).use {
-                assertEquals(AttemptOutcome.REGISTERED, it.registerOnce())
-            }
+            registerKeepingState(key, secret, store)
             // Restarted with the same state and configuration within one TTL: no request.
             val client = JdkClient()
             Registrar(config(), key, secret, client, store).use {
@@ -84,9 +88,7 @@ class BehaviourTest {
         val store = MemoryStore()
         val secret = secret()
         NodeKey.generate().use { key ->
-            Registrar(config(), key, secret, JdkClient(), store).use {
-                assertEquals(AttemptOutcome.REGISTERED, it.registerOnce())
-            }
+            registerKeepingState(key, secret, store)
             // The loop restarted on that state reports the registration it keeps, once.
             val client = JdkClient()
             val logger = CapturingLogger()

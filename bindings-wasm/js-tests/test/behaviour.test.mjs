@@ -86,12 +86,16 @@ test("register_once_registers", async () => {
   assert.equal((await received(key, SIWE)).length, 1);
 });
 
-test("register_once_adopts_a_fresh_matching_registration", async () => {
+/** A node registered once with in-memory storage: its key, options and the requests so far. */
+async function registeredNode() {
   const { key } = newKey();
-  const storage = new MemoryStorage();
-  const config = options(dds.url, { storage });
+  const config = options(dds.url, { storage: new MemoryStorage() });
   assert.equal(await new Registrar(key, config).registerOnce(), "registered");
-  const before = (await received(key)).length;
+  return { key, config, before: (await received(key)).length };
+}
+
+test("register_once_adopts_a_fresh_matching_registration", async () => {
+  const { key, config, before } = await registeredNode();
   const { events, onEvent } = recorder();
   const restarted = new Registrar(key, { ...config, onEvent });
   assert.equal(await restarted.registerOnce(), "adopted");
@@ -104,11 +108,7 @@ test("register_once_adopts_a_fresh_matching_registration", async () => {
 });
 
 test("restart_reports_the_kept_registration", async () => {
-  const { key } = newKey();
-  const storage = new MemoryStorage();
-  const config = options(dds.url, { storage });
-  assert.equal(await new Registrar(key, config).registerOnce(), "registered");
-  const before = (await received(key)).length;
+  const { key, config, before } = await registeredNode();
   const { events, onEvent } = recorder();
   const restarted = new Registrar(key, { ...config, onEvent });
   const adopted = () => events.filter((e) => e.name === "registration.adopted");
