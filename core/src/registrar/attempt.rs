@@ -96,49 +96,6 @@ impl Registrar {
         self.next_check = now + wait;
     }
 
-    /// Takes over a registration another process made, if it was made for
-    /// this exact configuration and is fresh, or was made while this
-    /// registrar waited for the lock (`busy_since`): with a long attempt or a
-    /// slow sibling that can be more than a TTL ago, and registering again
-    /// would repeat what the waiting was for.
-    pub(super) fn adopt_if_registered(
-        &mut self,
-        fresh: Snapshot,
-        busy_since: Option<UnixTime>,
-        now: UnixTime,
-    ) -> bool {
-        if fresh.status != Status::Registered {
-            return false;
-        }
-        let confirmed = fresh.last_health_check;
-        let age = match self.judge_stored(fresh.registered_as.as_ref(), confirmed, now) {
-            Ok(age) => age,
-            Err(StaleReason::Expired {
-                since_last: Some(age),
-            }) if matches!((busy_since, confirmed), (Some(busy), Some(at)) if at >= busy) => age,
-            Err(_) => return false,
-        };
-        self.last_health_check = self.last_health_check.max(fresh.last_health_check);
-        if let Some(credentials) = fresh
-            .credentials
-            .as_ref()
-            .filter(|c| Some(*c) != self.credentials.as_deref())
-        {
-            self.redactor.add_secret(credentials.secret.expose());
-        }
-        self.credentials = fresh.credentials.map(Box::new).or(self.credentials.take());
-        self.registered_as = fresh.registered_as.map(Box::new);
-        self.attempt = 0;
-        // Quiet when this only confirmed a registration already held, unless
-        // a register_now waits for the result.
-        let awaited = self.once_since.take().is_some();
-        if self.status != Status::Registered || awaited {
-            self.set_status(Status::Registered);
-            self.emit(Event::Adopted { age });
-        }
-        true
-    }
-
     pub(super) fn start_attempt(&mut self, now: UnixTime) {
         if self.status == Status::Disconnected {
             self.set_status(Status::Registering);

@@ -32,9 +32,10 @@
 //! This file holds the state machine (its state, timers and outputs, the
 //! loop's checks); each concern around it has a file: [`config`] (what it is
 //! configured with), [`events`] (what it reports), `attempt` (one
-//! registration attempt), `callbacks` (the DDS's calls to the node),
-//! `sharing` (several processes on one snapshot) and `warnings` (how often a
-//! repeated trouble warns).
+//! registration attempt), `stored` (what a stored registration is worth:
+//! kept at a restart, or taken over from a sibling), `callbacks` (the DDS's
+//! calls to the node), `sharing` (several processes on one snapshot) and
+//! `warnings` (how often a repeated trouble warns).
 
 use crate::callback::{
     self, CallbackRejection, NodeResponse, RegistrationCallback, CALLBACK_PATH, HEALTH_PATH,
@@ -60,6 +61,7 @@ pub mod events;
 pub mod options;
 pub mod session;
 mod sharing;
+mod stored;
 mod warnings;
 
 pub use config::*;
@@ -451,53 +453,8 @@ impl Registrar {
             });
             registrar.persist();
         }
-        if registrar.status == Status::Registered {
-            // Not persisted here: under a shared store only the lock holder writes.
-            match registrar.judge_stored(
-                registrar.registered_as.as_deref(),
-                registrar.last_health_check,
-                now,
-            ) {
-                Ok(_) => registrar.restored_unreported = true,
-                Err(reason) => {
-                    registrar.emit(Event::StoredRegistrationStale { reason });
-                    registrar.set_status(Status::Registering);
-                }
-            }
-        }
+        registrar.restore(now);
         registrar
-    }
-
-    /// Whether a stored registration may be taken over: made for exactly this
-    /// configuration and confirmed within one TTL. `Ok` holds its age.
-    fn judge_stored(
-        &self,
-        registered_as: Option<&RegisteredAs>,
-        last_confirmed: Option<UnixTime>,
-        now: UnixTime,
-    ) -> Result<Duration, StaleReason> {
-        let stored = registered_as.ok_or(StaleReason::NotRecorded)?;
-        let current = self.config.registered_as(&self.address());
-        let differing: Vec<&str> = [
-            ("DDS URL", stored.dds_url == current.dds_url),
-            ("flow", stored.flow == current.flow),
-            ("address", stored.address == current.address),
-            ("node URL", stored.node_url == current.node_url),
-            ("version", stored.version == current.version),
-            ("capabilities", stored.capabilities == current.capabilities),
-        ]
-        .into_iter()
-        .filter_map(|(name, same)| (!same).then_some(name))
-        .collect();
-        if !differing.is_empty() {
-            return Err(StaleReason::Changed {
-                fields: differing.join(", "),
-            });
-        }
-        match last_confirmed.map(|t| now.saturating_since(t)) {
-            Some(age) if age <= self.config.ttl() => Ok(age),
-            since_last => Err(StaleReason::Expired { since_last }),
-        }
     }
 
     /// The configuration.
@@ -768,11 +725,7 @@ impl Registrar {
                 let since_last = self.last_health_check.map(|t| now.saturating_since(t));
                 match since_last {
                     Some(elapsed) if elapsed <= ttl => {
-                        if std::mem::take(&mut self.restored_unreported) {
-                            // A restarted node says it is registered, as the
-                            // stale case says it is not.
-                            self.emit(Event::Adopted { age: elapsed });
-                        }
+                        self.report_restored(elapsed);
                         // Wake just after the TTL lapses, not a whole TTL later.
                         self.next_check = now + (ttl - elapsed) + Duration::from_millis(1);
                     }
