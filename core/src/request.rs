@@ -236,7 +236,8 @@ impl SiweChallenge {
 
     /// Checks the challenge before anything is signed: its domain is the DDS
     /// URL's authority (host, host and port, or host and the scheme's default
-    /// port) or one of `also_trusted`, its URI is on that domain, no field can
+    /// port; for a loopback DDS any loopback name on its port or none) or one
+    /// of `also_trusted`, its URI is on that domain, no field can
     /// break the message's lines, the chain id is a positive number,
     /// `issuedAt` an RFC 3339 time and the version 1. The nonce is the DDS's
     /// own business: any non-empty one is signed, as the reference does
@@ -274,6 +275,7 @@ impl SiweChallenge {
         let trusted = domain == authority
             || domain == dds.host()
             || domain == format!("{}:{}", dds.host(), dds.default_port())
+            || names_the_same_loopback(dds, &domain)
             || also_trusted.iter().any(|d| d.eq_ignore_ascii_case(&domain));
         if !trusted {
             return Err(ChallengeError::ForeignDomain {
@@ -302,6 +304,17 @@ impl SiweChallenge {
             self.domain, address, self.uri, self.version, self.chain_id, self.nonce, self.issued_at
         )
     }
+}
+
+/// `localhost`, `127.0.0.1` and `[::1]` all name this machine: a loopback DDS
+/// (a local server, or a tunnel to the DDS) may call itself by any of them,
+/// without a port or with the one the node talks to. Another port is another
+/// server, and a public name is another site: neither is signed for.
+fn names_the_same_loopback(dds: &BaseUrl, domain: &str) -> bool {
+    use crate::url::{host_of_authority, is_loopback_host, port_of_authority};
+    dds.is_loopback()
+        && is_loopback_host(host_of_authority(domain))
+        && port_of_authority(domain).is_none_or(|port| port == dds.port().to_string())
 }
 
 #[derive(Serialize)]

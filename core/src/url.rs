@@ -89,18 +89,14 @@ impl BaseUrl {
     /// Plaintext to it never leaves the machine. Other spellings (`127.1`,
     /// octal, IPv4-mapped) are not recognised: they count as remote.
     pub fn is_loopback(&self) -> bool {
-        let host = url_host(&self.0).unwrap_or("");
-        let host = host.strip_suffix('.').unwrap_or(host);
-        // `localhost`, or a name ending in `.localhost`, in any case.
-        let tail = host.len().checked_sub(9).and_then(|at| host.get(at..));
-        let localhost = tail.is_some_and(|tail| tail.eq_ignore_ascii_case("localhost"))
-            && (host.len() == 9 || host.as_bytes()[host.len() - 10] == b'.');
-        localhost
-            || if host.contains(':') {
-                is_ipv6_loopback(host)
-            } else {
-                is_ipv4_loopback(host)
-            }
+        is_loopback_host(url_host(&self.0).unwrap_or(""))
+    }
+
+    /// The port requests go to: the one written, else the scheme's default.
+    pub fn port(&self) -> u16 {
+        port_of_authority(&self.authority())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| self.default_port())
     }
 
     /// The host alone, in lower case (IPv6 in brackets, as in the authority).
@@ -115,6 +111,22 @@ impl BaseUrl {
         }
         host_of_authority(&authority).to_owned()
     }
+}
+
+/// Whether `host` (IPv6 without brackets) is this machine's loopback, as
+/// [`BaseUrl::is_loopback`] reads it.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    // `localhost`, or a name ending in `.localhost`, in any case.
+    let tail = host.len().checked_sub(9).and_then(|at| host.get(at..));
+    let localhost = tail.is_some_and(|tail| tail.eq_ignore_ascii_case("localhost"))
+        && (host.len() == 9 || host.as_bytes()[host.len() - 10] == b'.');
+    localhost
+        || if host.contains(':') {
+            is_ipv6_loopback(host)
+        } else {
+            is_ipv4_loopback(host)
+        }
 }
 
 impl fmt::Debug for BaseUrl {
@@ -261,6 +273,18 @@ pub(crate) fn host_of_authority(authority: &str) -> &str {
     authority
         .rsplit_once(':')
         .map_or(authority, |(host, _port)| host)
+}
+
+/// The port an authority names, if it names one (`dds.test:8080` → `8080`).
+pub(crate) fn port_of_authority(authority: &str) -> Option<&str> {
+    let after_host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => authority,
+    };
+    after_host
+        .rsplit_once(':')
+        .map(|(_, port)| port)
+        .filter(|port| !port.is_empty())
 }
 
 /// The host of an `http(s)` URL (IPv6 without brackets), if it has one.

@@ -1872,6 +1872,52 @@ fn foreign_siwe_challenges_are_never_signed() {
     }
 }
 
+/// A loopback DDS (a local server, a tunnel) may name itself `localhost`,
+/// `127.0.0.1` or `[::1]`, on its own port or none, as test servers written
+/// after the reference's own tests do; another port or any public name stays
+/// foreign, and a remote DDS never gets the loopback names.
+#[test]
+fn a_loopback_dds_may_name_itself_by_any_loopback_name() {
+    let check = |dds: &str, domain: &str| {
+        let dds = posemesh_registration_core::BaseUrl::parse(dds).unwrap();
+        let uri = format!("http://{domain}/");
+        let challenge =
+            posemesh_registration_core::SiweChallenge::parse(&challenge(domain, &uri, "abcdefgh"))
+                .unwrap();
+        challenge.validate(&dds, &[])
+    };
+    for (dds, domain) in [
+        ("http://127.0.0.1:8080", "localhost"),
+        ("http://127.0.0.1:8080", "LOCALHOST:8080"),
+        ("http://127.0.0.1:8080", "[::1]:8080"),
+        ("http://127.0.0.1:8080", "127.0.0.2"),
+        ("http://127.0.0.1:8080", "dds.localhost:8080"),
+        ("http://[::1]:9000", "127.0.0.1:9000"),
+        ("http://localhost", "127.0.0.1:80"),
+        ("https://localhost", "localhost:443"),
+    ] {
+        assert_eq!(check(dds, domain), Ok(()), "{dds} naming itself {domain}");
+    }
+    for (dds, domain) in [
+        ("http://127.0.0.1:8080", "localhost:3000"),
+        ("http://127.0.0.1:8080", "[::1]:80"),
+        ("http://127.0.0.1:8080", "dds.example.com"),
+        ("http://127.0.0.1:8080", "localhost.example.com:8080"),
+        ("http://127.0.0.1:8080", "10.0.0.1:8080"),
+        ("http://localhost", "127.0.0.1:8080"),
+        ("https://dds.test", "localhost"),
+        ("https://dds.test", "127.0.0.1:443"),
+    ] {
+        assert!(
+            matches!(
+                check(dds, domain),
+                Err(posemesh_registration_core::request::ChallengeError::ForeignDomain { .. })
+            ),
+            "{dds} signed for {domain}"
+        );
+    }
+}
+
 #[test]
 fn echoed_credentials_and_escapes_never_leave_the_core() {
     let echo = |pad: usize| {
