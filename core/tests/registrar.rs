@@ -1070,6 +1070,89 @@ fn request_timeout_is_a_fast_failure() {
     assert_eq!(sim.reg.snapshot(), before);
 }
 
+/// Runs `sim` until its registrar transmits (within `limit`), granting the
+/// lock whenever it is asked for.
+fn run_until_transmit_granting_lock(sim: &mut Sim, limit: Duration) {
+    let end = sim.now + limit;
+    while sim.in_flight.is_none() {
+        if sim.lock_requested {
+            sim.lock(LockOutcome::Acquired { fresh: None });
+            continue;
+        }
+        assert!(sim.wake <= end, "no transmit before {end:?}");
+        sim.advance_to_wake();
+    }
+}
+
+/// The wall clock set back (NTP correcting a device that booted with a
+/// clock ahead, a user setting the time, a restored VM) must not stop the
+/// registrar for as long as it jumped: every wait keeps its length, counted
+/// from the registrar's last call (it cannot know how much of the jump was
+/// time passing), so a lapsed health check is noticed within a TTL.
+#[test]
+fn a_clock_set_back_keeps_every_wait_its_length() {
+    let back = Duration::from_secs(6 * 3600);
+    for config in [legacy_config(), wallet_config(), lock_config()] {
+        let wallet = config.flow == Flow::Wallet;
+        // Registered, then set back: the next check still comes within a TTL,
+        // and a lapsed health check is noticed.
+        let mut sim = Sim::new(config.clone(), None);
+        run_until_transmit_granting_lock(&mut sim, secs(2));
+        if wallet {
+            sim.respond(200, &[], &challenge_json("n0nce42x"));
+        }
+        sim.respond(200, &[], b"{}");
+        assert_eq!(sim.reg.status(), Status::Registered);
+        sim.run_until(sim.now + secs(10));
+        sim.now = sim.now - back;
+        sim.timeout();
+        let set_back_at = sim.now;
+        if !wallet {
+            sim.run_until(set_back_at + TTL + ms(1));
+            let expired = sim.events().into_iter().any(|(at, event)| {
+                at >= set_back_at && matches!(event, Event::HealthCheckExpired { .. })
+            });
+            assert!(
+                expired || sim.lock_requested,
+                "the lapsed health check went unnoticed"
+            );
+        }
+        run_until_transmit_granting_lock(&mut sim, TTL + secs(2));
+
+        // In backoff: the retry keeps its delay.
+        let mut sim = Sim::new(config.clone(), None);
+        run_until_transmit_granting_lock(&mut sim, secs(2));
+        let (_, retry_in, _, _) = failed_event(&sim.respond(503, &[], b""));
+        sim.now = sim.now - back;
+        sim.timeout();
+        let set_back_at = sim.now;
+        run_until_transmit_granting_lock(&mut sim, secs(3));
+        assert!(
+            sim.now.saturating_since(set_back_at) <= retry_in,
+            "wallet {wallet}"
+        );
+
+        // A request in flight still times out after its own timeout.
+        let mut sim = Sim::new(config, None);
+        run_until_transmit_granting_lock(&mut sim, secs(2));
+        let timeout = sim.in_flight.as_ref().unwrap().0.timeout;
+        sim.now = sim.now - back;
+        sim.timeout();
+        assert!(
+            sim.wake <= sim.now + timeout,
+            "wallet {wallet}: {:?}",
+            sim.wake
+        );
+        sim.now = sim.now + timeout;
+        let outs = sim.timeout();
+        assert_eq!(
+            failed_event(&outs).3.class,
+            FailureClass::RetryFast,
+            "wallet {wallet}"
+        );
+    }
+}
+
 #[test]
 fn register_now_on_a_fresh_registration_adopts_it_without_a_request() {
     let mut sim = registered_sim(legacy_config());

@@ -6,7 +6,7 @@ use super::*;
 impl Registrar {
     /// Reports the result of [`Output::AcquireLock`].
     pub fn handle_lock(&mut self, outcome: LockOutcome, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         if !matches!(self.phase, Phase::AwaitingLock) {
             // An answer nobody asked for: hand a taken lock straight back.
             if matches!(outcome, LockOutcome::Acquired { .. }) && !self.holding_lock {
@@ -181,7 +181,7 @@ impl Registrar {
     /// idle, releases the lock, and checks again at once when next driven. A
     /// late answer to the abandoned request is ignored.
     pub fn cancel_request(&mut self, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         self.cancel_session_request(now);
         if let Phase::InFlight(flight) = &self.phase {
             let id = flight.id;
@@ -204,7 +204,7 @@ impl Registrar {
         result: Result<HttpResponse, TransportError>,
         now: UnixTime,
     ) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         if self.session_awaits(id, false) {
             return self.session_response(id, result, now);
         }
@@ -286,7 +286,7 @@ impl Registrar {
         result: Result<Vec<u8>, String>,
         now: UnixTime,
     ) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         if self.session_awaits(id, true) {
             return self.session_signature(id, result, now);
         }

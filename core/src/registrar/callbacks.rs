@@ -14,7 +14,7 @@ impl Registrar {
     /// idle, so a worker that is not the one registering never writes its
     /// stale view over the shared state.
     pub fn handle_health_check(&mut self, user_agent: &str, now: UnixTime) -> bool {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         if !callback::is_dds_user_agent(user_agent) {
             return false;
         }
@@ -57,7 +57,7 @@ impl Registrar {
         body: &[u8],
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         self.handle_registration_callback_shared(body, None, now)
     }
 
@@ -73,7 +73,7 @@ impl Registrar {
         stored: Option<&Snapshot>,
         now: UnixTime,
     ) -> Result<(), CallbackRejection> {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         match self.accept_callback(body, stored, now) {
             Ok(()) => Ok(()),
             Err(rejection) => {
@@ -236,7 +236,7 @@ impl Registrar {
         body: &[u8],
         now: UnixTime,
     ) -> NodeResponse {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         self.handle_node_request_shared(method, path, headers, body, None, now)
     }
 
@@ -267,7 +267,7 @@ impl Registrar {
         stored: Option<&Snapshot>,
         now: UnixTime,
     ) -> NodeResponse {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         let path = path.split('?').next().unwrap_or(path);
         let method = method.to_ascii_uppercase();
         match (method.as_str(), path) {

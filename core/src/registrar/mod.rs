@@ -56,6 +56,7 @@ use std::time::Duration;
 
 mod attempt;
 mod callbacks;
+mod clock;
 pub mod config;
 pub mod events;
 pub mod options;
@@ -587,7 +588,7 @@ impl Registrar {
 
     /// Lets time pass: runs a due check, or times out an unanswered request.
     pub fn handle_timeout(&mut self, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         if self.share_retry_at.is_some_and(|at| now >= at) {
             self.share_retry_at = None;
             self.queue_share(now);
@@ -644,7 +645,7 @@ impl Registrar {
     /// node is not registered, the expiry of a lapsed health check. While a
     /// request or the lock is awaited, the same as [`Registrar::handle_timeout`].
     pub fn check_now(&mut self, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         if matches!(self.phase, Phase::Idle) {
             self.next_check = now;
             self.check(now);
@@ -663,7 +664,7 @@ impl Registrar {
     /// [`RegistrarConfig::lock_stale_after`]. While an attempt is already
     /// running, that attempt's result answers.
     pub fn register_now(&mut self, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         // Its own result reports a restored registration.
         self.restored_unreported = false;
         if !matches!(self.phase, Phase::Idle) {
@@ -693,7 +694,7 @@ impl Registrar {
     /// attempt does not take over a stored registration. Nothing happens while
     /// an attempt is already running.
     pub fn register_again(&mut self, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         self.emit(Event::RegisterAgain);
         self.rearm = true;
         if matches!(self.phase, Phase::Idle) {

@@ -152,6 +152,19 @@ enum SessionStep {
     Verify,
 }
 
+impl Session {
+    /// The wall clock was set back `by` (see `clock.rs`). The token's expiry
+    /// is the DDS's time, not the node's: it stays.
+    pub(super) fn move_times_back(&mut self, by: Duration) {
+        for time in [&mut self.refresh_at, &mut self.next_try] {
+            *time = *time - by;
+        }
+        if let SessionPhase::InFlight { deadline, .. } = &mut self.phase {
+            *deadline = *deadline - by;
+        }
+    }
+}
+
 impl Registrar {
     /// A valid access token for the node's DDS calls, if one is at hand;
     /// otherwise `None`, and a sign-in is under way or due as soon as the
@@ -160,7 +173,7 @@ impl Registrar {
     /// is kept fresh. A host that runs no loop gets `None` once the refresh
     /// is due, and drives the sign-in.
     pub fn access_token(&mut self, now: UnixTime) -> Option<AccessToken> {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         let looping = self.looping;
         let session = self.session.get_or_insert_with(|| {
             Box::new(Session {
@@ -187,7 +200,7 @@ impl Registrar {
     /// is signed in for at once. A token already replaced is ignored, so that
     /// many callers reporting the same refusal cause one sign-in.
     pub fn access_token_refused(&mut self, token: &str, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         let Some(session) = self.session.as_deref_mut() else {
             return;
         };

@@ -16,7 +16,7 @@ impl Registrar {
     /// this process never writes its whole view without the attempt's lock.
     /// This process's view takes the stored credentials.
     pub fn merge_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) -> Option<Snapshot> {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         self.share_retry_at = None;
         let delivery = self.delivery.take();
         let mut merged = stored?;
@@ -85,7 +85,7 @@ impl Registrar {
     /// lock (the lock's answer decides then), or after
     /// [`Registrar::register_again`] (the stored registration is what is gone).
     pub fn observe_shared(&mut self, stored: Option<Snapshot>, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         let Some(stored) = stored else {
             return;
         };
@@ -111,7 +111,7 @@ impl Registrar {
     /// alone is not worth waiting for. Past its window (the clock may jump)
     /// it is tried 60 more times (`LATE_MERGE_TRIES`).
     pub fn share_busy(&mut self, now: UnixTime) {
-        self.latest_now = self.latest_now.max(now);
+        self.observe_time(now);
         match &mut self.delivery {
             Some(delivery) if now < delivery.until || delivery.late_tries < LATE_MERGE_TRIES => {
                 if now >= delivery.until {

@@ -41,6 +41,19 @@ impl Warnings {
         due(&mut self.next_refusal, now)
     }
 
+    /// The wall clock was set back `by` (see `clock.rs`).
+    pub(super) fn move_times_back(&mut self, by: std::time::Duration) {
+        let times = [
+            &mut self.conflict_since,
+            &mut self.next_conflict,
+            &mut self.next_refusal,
+            &mut self.next_rejection,
+        ];
+        for time in times.into_iter().flatten() {
+            *time = *time - by;
+        }
+    }
+
     /// An attempt ended otherwise than in a conflict.
     pub(super) fn end_conflict(&mut self) {
         self.conflict_since = None;
