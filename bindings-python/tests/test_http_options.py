@@ -135,20 +135,23 @@ def test_invalid_proxy_url_is_refused_without_showing_it(dds: Dds, clean_env) ->
 
 
 def test_siwe_domains_trust_the_name_the_dds_gives_itself(dds: Dds) -> None:
-    """Reached as localhost, the DDS names itself 127.0.0.1: refused unless
-    siwe_domains names it; a URL there is a ConfigError (the core's rule)."""
-    own_name = dds.url.split("://", 1)[1]
-    other_url = "http://localhost:" + own_name.rsplit(":", 1)[1]
+    """A DDS that names its public domain in its SIWE challenges is refused
+    unless siwe_domains names it; a URL there is a ConfigError (the core's
+    rule). Reached as localhost, a DDS naming itself 127.0.0.1 is the same
+    machine: no option needed."""
+    own_port = dds.url.rsplit(":", 1)[1]
 
     def registrar(**extra: object) -> pr.Registrar:
-        return pr.Registrar(**options(dds, dds_url=other_url, env_proxy=False, **extra))
+        return pr.Registrar(**options(dds, env_proxy=False, **extra))
 
+    assert registrar(dds_url="http://localhost:" + own_port).register_once() == "registered"
+    dds.client.post("/_control/session", json={"siwe_domain": "dds.public.example"}).raise_for_status()
     # The DDS answered; its challenge is refused, not lost in transport.
     with pytest.raises(pr.DdsRejectedError, match="not the DDS") as info:
         registrar().register_once()
     assert info.value.kind == "retry_later"
-    assert registrar(siwe_domains=[own_name]).register_once() == "registered"
+    assert registrar(siwe_domains=["dds.public.example"]).register_once() == "registered"
     with pytest.raises(pr.ConfigError, match="SIWE domain"):
-        registrar(siwe_domains=["https://" + own_name])
+        registrar(siwe_domains=["https://dds.public.example"])
     with pytest.raises(TypeError):
         registrar(siwe_domains=[42])

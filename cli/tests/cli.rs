@@ -68,24 +68,34 @@ fn once_registers_and_exits_zero() {
     assert_clean(&output);
 }
 
-/// A DDS reached by another name than the one its SIWE challenges give
-/// (here `localhost` for a DDS that says `127.0.0.1`): refused as a foreign
-/// domain unless `--siwe-domain` names it.
+/// A DDS reached by a private URL may name its public domain in its SIWE
+/// challenges: refused unless `--siwe-domain` names it. Loopback names are
+/// one machine: reached as `localhost`, a DDS naming itself `127.0.0.1` is
+/// signed for without any option.
 #[test]
 fn siwe_domain_trusts_the_name_a_dds_gives_itself() {
     let mock = Mock::start();
     let own_name = mock.url.trim_start_matches("http://").to_owned();
-    let other_url = format!("http://localhost:{}", own_name.rsplit(':').next().unwrap());
-    let wallet = |extra: &[&str]| {
-        let mut all = vec!["--dds-url", &other_url, "--node-version", "1.0.0"];
+    let by_localhost = format!("http://localhost:{}", own_name.rsplit(':').next().unwrap());
+    let wallet = |url: &str, extra: &[&str]| {
+        let mut all = vec!["--dds-url", url, "--node-version", "1.0.0"];
         all.extend(["--capability", "/cap/v1", "--once"]);
         all.extend(extra);
         register(&all, Some(KEY))
     };
-    let refused = wallet(&[]);
+    let aliased = wallet(&by_localhost, &[]);
+    assert_eq!(aliased.status.code(), Some(0), "{}", text(&aliased));
+
+    let (status, _) = mock.http(
+        "POST",
+        "/_control/session",
+        r#"{"siwe_domain":"dds.public.example"}"#,
+    );
+    assert_eq!(status, 200);
+    let refused = wallet(&mock.url, &[]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(text(&refused).contains("not the DDS"), "{}", text(&refused));
-    let trusted = wallet(&["--siwe-domain", &own_name]);
+    let trusted = wallet(&mock.url, &["--siwe-domain", "dds.public.example"]);
     assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted));
     assert_clean(&trusted);
 }

@@ -531,19 +531,23 @@ class MobileTest {
 
     @Test
     fun siweDomainsTrustTheNameTheDdsGivesItself(): Unit = runBlocking {
-        // Reached as localhost, the DDS names itself 127.0.0.1 in its SIWE challenges.
-        val ownName = MockDds.url.removePrefix("http://")
-        val otherUrl = "http://localhost:" + ownName.substringAfterLast(':')
         NodeKey.generate().use { key ->
-            Registrar(config().copy(ddsUrl = otherUrl), key, secret()).use { registrar ->
+            // Reached as localhost, the DDS names itself 127.0.0.1: the same machine.
+            val byLocalhost = "http://localhost:" + MockDds.url.substringAfterLast(':')
+            Registrar(config().copy(ddsUrl = byLocalhost), key, secret()).use { registrar ->
+                assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
+            }
+            // A DDS naming its public domain: refused unless siweDomains names it.
+            MockDds.siweDomain("dds.public.example")
+            Registrar(config(), key, secret()).use { registrar ->
                 val refused = assertFailsWith<RegistrationException.AttemptFailed> { registrar.registerOnce() }
                 assertTrue(refused.message!!.contains("not the DDS"), refused.message)
             }
-            val trusted = config().copy(ddsUrl = otherUrl, siweDomains = listOf(ownName))
+            val trusted = config().copy(siweDomains = listOf("dds.public.example"))
             Registrar(trusted, key, secret()).use { registrar ->
                 assertEquals(AttemptOutcome.REGISTERED, registrar.registerOnce())
             }
-            val url = config().copy(siweDomains = listOf("https://$ownName"))
+            val url = config().copy(siweDomains = listOf("https://dds.public.example"))
             val error = assertFailsWith<RegistrationException.InvalidConfig> { Registrar(url, key, secret()) }
             assertTrue(error.message!!.contains("SIWE domain"), error.message)
         }

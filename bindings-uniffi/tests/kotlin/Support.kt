@@ -158,6 +158,11 @@ object MockDds {
         call("POST", "/_control/session", """{"token_lifetime_ms":$ms}""")
     }
 
+    /** The name the DDS's SIWE challenges give it from now on (until `reset()`). */
+    fun siweDomain(name: String) {
+        call("POST", "/_control/session", """{"siwe_domain":"$name"}""")
+    }
+
     /** The status the DDS answers a call made with `token`. */
     fun checkToken(token: String): Int {
         val request = java.net.http.HttpRequest.newBuilder(URI.create("$url/internal/v1/auth/check"))

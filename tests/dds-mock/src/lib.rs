@@ -15,7 +15,9 @@
 //!   tokens `POST /internal/v1/auth/siwe/verify` issues from now on live (1 h
 //!   by default); `GET /internal/v1/auth/check` with `Authorization: Bearer …`
 //!   answers 200 for a live token and 401 otherwise. Faults for the verify
-//!   path give its 401, 403 and 404 modes.
+//!   path give its 401, 403 and 404 modes. `{"siwe_domain":"dds.example.com"}`:
+//!   the name its SIWE challenges give it from now on (a DDS reached by a
+//!   private URL that names its public domain), instead of its own address.
 //! - `GET /_control/registrations`: everything received and done, as JSON.
 //!
 //! It listens on loopback only and never calls a node that is not on loopback.
@@ -164,6 +166,8 @@ struct Log {
     tokens: HashMap<String, chrono::DateTime<chrono::Utc>>,
     sign_ins: usize,
     token_lifetime: Option<Duration>,
+    /// The name SIWE challenges give the DDS, if not its own address.
+    siwe_domain: Option<String>,
 }
 
 /// How long access tokens live unless `/_control/session` says otherwise.
@@ -576,7 +580,13 @@ fn siwe_request(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Re
         });
     }
     let nonce = hex::encode(random_bytes::<8>());
-    let host = shared.base_url.trim_start_matches("http://").to_owned();
+    let (host, uri) = match lock(shared).siwe_domain.clone() {
+        Some(name) => (name.clone(), format!("https://{name}")),
+        None => (
+            shared.base_url.trim_start_matches("http://").to_owned(),
+            shared.base_url.clone(),
+        ),
+    };
     let issued_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     // The one message this challenge allows (EIP-4361 as PROTOCOL.md lays it
     // out), composed here on its own so that a client's drift shows.
@@ -584,7 +594,7 @@ fn siwe_request(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Re
         format!("{host} wants you to sign in with your Ethereum account:"),
         request.wallet.clone(),
         String::new(),
-        format!("URI: {}", shared.base_url),
+        format!("URI: {uri}"),
         "Version: 1".into(),
         "Chain ID: 1".into(),
         format!("Nonce: {nonce}"),
@@ -600,7 +610,7 @@ fn siwe_request(shared: &Shared, path: &str, body: &[u8]) -> Result<Response, Re
         json!({
             "nonce": nonce,
             "domain": host,
-            "uri": shared.base_url,
+            "uri": uri,
             "version": "1",
             "chainId": 1,
             "issuedAt": issued_at,
@@ -729,15 +739,25 @@ async fn check_token(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> R
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SessionSettings {
-    token_lifetime_ms: u64,
+    token_lifetime_ms: Option<u64>,
+    siwe_domain: Option<String>,
 }
 
 async fn set_session(
     State(shared): State<Arc<Shared>>,
     Json(settings): Json<SessionSettings>,
 ) -> impl IntoResponse {
-    lock(&shared).token_lifetime = Some(Duration::from_millis(settings.token_lifetime_ms));
-    Json(json!({ "token_lifetime_ms": settings.token_lifetime_ms }))
+    let mut log = lock(&shared);
+    if let Some(ms) = settings.token_lifetime_ms {
+        log.token_lifetime = Some(Duration::from_millis(ms));
+    }
+    if let Some(name) = settings.siwe_domain {
+        log.siwe_domain = Some(name);
+    }
+    Json(json!({
+        "token_lifetime_ms": log.token_lifetime.map(|lifetime| lifetime.as_millis() as u64),
+        "siwe_domain": log.siwe_domain,
+    }))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
