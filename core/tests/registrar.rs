@@ -1637,6 +1637,51 @@ fn health_endpoint_and_routing() {
     assert_eq!(sim.reg.snapshot(), before);
 }
 
+/// The DDS calls `{node URL}/health` and `{node URL}/internal/v1/registrations`:
+/// a node whose URL has a path (a gateway routing by path) is called under
+/// it. Both that and the bare route (a proxy that strips the path) are served;
+/// a path that only starts alike is not.
+#[test]
+fn a_node_url_with_a_path_is_called_under_it() {
+    let mut config = legacy_config();
+    config.flow = Flow::Legacy {
+        node_url: "https://gateway.example.com/nodes/n7/".into(),
+    };
+    assert_eq!(config.flow.node_path(), Some("/nodes/n7"));
+    assert_eq!(Flow::Wallet.node_path(), None);
+    let mut sim = Sim::new(config, None);
+    sim.run_until_transmit(secs(2));
+    let (response, _) = sim.node_request(
+        "POST",
+        "/nodes/n7/internal/v1/registrations",
+        &[],
+        br#"{"id":"n1","secret":"s3cr3t"}"#,
+    );
+    assert_eq!(response.status, 200);
+    sim.respond(200, &[], b"");
+    assert_eq!(sim.reg.credentials().expect("committed").id, "n1");
+
+    for path in ["/nodes/n7/health?probe=1", "/health"] {
+        sim.elapse(secs(5));
+        let (response, _) = sim.node_request("GET", path, &[("User-Agent", "DDS v2")], b"");
+        assert_eq!(response.status, 200, "{path}");
+        assert_eq!(
+            sim.reg.snapshot().last_health_check,
+            Some(sim.now),
+            "{path}"
+        );
+    }
+    for path in [
+        "/nodes/n7x/health",
+        "/nodes/n7",
+        "/nodes/health",
+        "/nodes/n7/n7/health",
+    ] {
+        let (response, _) = sim.node_request("GET", path, &[("User-Agent", "DDS v2")], b"");
+        assert_eq!(response.status, 404, "{path}");
+    }
+}
+
 // ------------------------------------------------------------------ determinism
 
 fn scripted_run(seed: u64) -> Vec<Record> {

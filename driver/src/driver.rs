@@ -337,6 +337,15 @@ impl Driver {
         self.shared.wake.notify();
     }
 
+    /// Whether serving this node request needs the shared snapshot read first
+    /// (a callback that could be accepted, at the route the node URL gives it).
+    #[cfg(not(posemesh_no_process_lock))]
+    fn needs_stored_snapshot(&self, method: &str, path: &str, body: &[u8]) -> bool {
+        let registrar = lock(&self.shared.registrar);
+        let route = registrar.config().flow.node_route(path);
+        Registrar::needs_stored_snapshot(method, route, body)
+    }
+
     /// Serves a request the DDS made to the node (`POST
     /// /internal/v1/registrations`, `GET /health`); anything else is 404.
     /// What it changed is persisted before it returns.
@@ -353,13 +362,12 @@ impl Driver {
         // (A `cfg`, not only the constant: an await the constant made dead
         // would still keep its state, and the code it polls, in the future.)
         #[cfg(not(posemesh_no_process_lock))]
-        let stored = if self.shared.store.uses_lock()
-            && Registrar::needs_stored_snapshot(method, path, body)
-        {
-            self.load_stored().await
-        } else {
-            None
-        };
+        let stored =
+            if self.shared.store.uses_lock() && self.needs_stored_snapshot(method, path, body) {
+                self.load_stored().await
+            } else {
+                None
+            };
         #[cfg(posemesh_no_process_lock)]
         let stored = None;
         let now = self.shared.runtime.now();

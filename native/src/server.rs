@@ -71,13 +71,24 @@ fn is_transient(err: &std::io::Error) -> bool {
         .is_some_and(|code| code == 23 || code == 24) // ENFILE, EMFILE
 }
 
-/// Routes `POST /internal/v1/registrations` and `GET /health` to `driver`.
-/// Merge it into your application's router.
+/// Routes `POST /internal/v1/registrations` and `GET /health` to `driver`,
+/// and the same under the node URL's own path, where the DDS calls a node
+/// whose URL has one (`/node/health` for `https://gateway.example.com/node`;
+/// a path with characters other than letters, digits and `-._~%/` must be
+/// stripped by the proxy in front). Merge it into your application's router.
 pub fn router(driver: Driver) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route(CALLBACK_PATH, post(answer_dds))
-        .route(HEALTH_PATH, get(answer_dds))
-        .with_state(driver)
+        .route(HEALTH_PATH, get(answer_dds));
+    let config = driver.config();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~%/".contains(c);
+    let routable = |p: &&str| p.chars().all(plain) && !p.contains("//");
+    if let Some(prefix) = config.flow.node_path().filter(routable) {
+        router = router
+            .route(&format!("{prefix}{CALLBACK_PATH}"), post(answer_dds))
+            .route(&format!("{prefix}{HEALTH_PATH}"), get(answer_dds));
+    }
+    router.with_state(driver)
 }
 
 async fn answer_dds(State(driver): State<Driver>, request: Request) -> Response {

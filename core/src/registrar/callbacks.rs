@@ -226,7 +226,8 @@ impl Registrar {
     }
 
     /// Routes a request the node's web server received: `POST
-    /// /internal/v1/registrations` and `GET /health`; anything else is 404.
+    /// /internal/v1/registrations` and `GET /health`, also under the node
+    /// URL's own path ([`Flow::node_route`]); anything else is 404.
     /// Returns the response to send. Header names are matched case-insensitively.
     pub fn handle_node_request(
         &mut self,
@@ -242,7 +243,8 @@ impl Registrar {
 
     /// Whether a request is the DDS's registration callback, for which a host
     /// with a shared snapshot reads it first
-    /// ([`Registrar::handle_node_request_shared`]).
+    /// ([`Registrar::handle_node_request_shared`]). `path` is the route
+    /// ([`Flow::node_route`] of the request's path).
     pub fn is_callback_request(method: &str, path: &str) -> bool {
         method.eq_ignore_ascii_case("POST") && path.split('?').next() == Some(CALLBACK_PATH)
     }
@@ -268,7 +270,7 @@ impl Registrar {
         now: UnixTime,
     ) -> NodeResponse {
         self.observe_time(now);
-        let path = path.split('?').next().unwrap_or(path);
+        let path = self.config.flow.node_route(path);
         let method = method.to_ascii_uppercase();
         match (method.as_str(), path) {
             ("POST", CALLBACK_PATH) => match self

@@ -89,6 +89,28 @@ impl Flow {
             Flow::Wallet => None,
         }
     }
+
+    /// The path the DDS calls the node under, in the legacy flow: the node
+    /// URL's own path without a trailing `/` (`/node` for
+    /// `https://gateway.example.com/node/`), `None` when it has none. The DDS
+    /// calls `{node URL}/health` and `{node URL}/internal/v1/registrations`.
+    pub fn node_path(&self) -> Option<&str> {
+        let path = crate::url::url_path(self.node_url()?).trim_end_matches('/');
+        (!path.is_empty()).then_some(path)
+    }
+
+    /// A request's path as the node's routes name it (`/health`,
+    /// `/internal/v1/registrations`): without its query, and without the
+    /// node URL's own path ([`Flow::node_path`]), under which the DDS calls a
+    /// node whose URL has one. A proxy that strips it sends the bare route,
+    /// which is taken as it is.
+    pub fn node_route<'a>(&self, path: &'a str) -> &'a str {
+        let path = path.split('?').next().unwrap_or(path);
+        self.node_path()
+            .and_then(|prefix| path.strip_prefix(prefix))
+            .filter(|route| route.starts_with('/'))
+            .unwrap_or(path)
+    }
 }
 
 /// Why a configuration was refused.
