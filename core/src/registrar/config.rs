@@ -95,7 +95,11 @@ impl Flow {
     /// `https://gateway.example.com/node/`), `None` when it has none. The DDS
     /// calls `{node URL}/health` and `{node URL}/internal/v1/registrations`.
     pub fn node_path(&self) -> Option<&str> {
-        let path = crate::url::url_path(self.node_url()?).trim_end_matches('/');
+        // `scheme://authority/path`: the path starts at the third `/`.
+        let url = self.node_url()?;
+        let path = &url[url.match_indices('/').nth(2)?.0..];
+        let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+        let path = path.trim_end_matches('/');
         (!path.is_empty()).then_some(path)
     }
 
