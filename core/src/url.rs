@@ -287,14 +287,6 @@ pub(crate) fn port_of_authority(authority: &str) -> Option<&str> {
         .filter(|port| !port.is_empty())
 }
 
-/// The path of an `http(s)` URL (after the authority, before any `?` or `#`),
-/// empty when it has none.
-pub(crate) fn url_path(text: &str) -> &str {
-    let rest = strip_scheme(text).unwrap_or("");
-    let path = rest.find(['/', '?', '#']).map_or("", |at| &rest[at..]);
-    path.split(['?', '#']).next().unwrap_or("")
-}
-
 /// The host of an `http(s)` URL (IPv6 without brackets), if it has one.
 /// Lets a host decide, for example, whether a URL is loopback.
 pub fn url_host(text: &str) -> Option<&str> {
