@@ -22,8 +22,22 @@ fn failure_of<T: std::fmt::Debug>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_gets_callback_and_health_checks_keep_it_registered() {
+    gets_callback_and_health_checks_at("").await;
+}
+
+/// A node behind a gateway that routes by path has a URL with a path: the
+/// DDS calls it back and probes it under that path, and the router serves both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_url_with_a_path_is_called_back_and_probed_under_it() {
+    gets_callback_and_health_checks_at("/nodes/n7/").await;
+}
+
+/// A node whose URL ends in `path` registers, gets the DDS's callback, and
+/// its health checks keep it registered.
+async fn gets_callback_and_health_checks_at(path: &str) {
     let dds = Dds::start().await;
     let mut node = Node::new().await;
+    node.url = format!("{}{path}", node.url);
     // TTL 1 s; probes every 200 ms keep the health check fresh.
     let driver = node
         .builder(dds.url(), Duration::from_secs(1))
@@ -63,34 +77,6 @@ async fn registers_gets_callback_and_health_checks_keep_it_registered() {
     let mut secrets = node.secrets();
     secrets.push(&issued[0]);
     assert_logs_free_of(&secrets);
-}
-
-/// A node behind a gateway that routes by path has a URL with a path: the
-/// DDS calls it back and probes it under that path, and the router serves both.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_url_with_a_path_is_called_back_and_probed_under_it() {
-    let dds = Dds::start().await;
-    let mut node = Node::new().await;
-    node.url = format!("{}/nodes/n7/", node.url);
-    let driver = node
-        .builder(dds.url(), Duration::from_secs(1))
-        .build()
-        .await
-        .unwrap();
-    let _server = node.serve(&driver);
-    let loop_driver = driver.clone();
-    let running = tokio::spawn(async move { loop_driver.run().await });
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            driver.snapshot().credentials.is_some()
-        })
-        .await,
-        "the DDS callback never reached the node"
-    );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(driver.status(), Status::Registered);
-    assert_eq!(dds.accepted().await, 1, "its probes keep it registered");
-    running.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
