@@ -2,7 +2,8 @@
 
 It answers ``POST /internal/v1/registrations`` (the DDS hands over the node's
 id and secret) and ``GET /health`` (the DDS's probe) through
-``registrar.handle_node_request()``; any other path is 404. Serve it on its own
+``registrar.handle_node_request()``, also under the node URL's own path
+(where the DDS calls a node whose URL has one); any other path is 404. Serve it on its own
 (``uvicorn.run(registrar.asgi_app(), ...)``) or mount it in Starlette/FastAPI::
 
     app = FastAPI()
