@@ -20,6 +20,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use posemesh_registration_core::registrar::CLOCK_SET_BACK_AFTER;
 use posemesh_registration_core::snapshot::DdsCredentials;
 use posemesh_registration_core::{
     Event, Flow, HttpResponse, LockOutcome, Output, PrivateKey, Registrar, RegistrarConfig,
@@ -222,6 +223,8 @@ struct Host {
     now: UnixTime,
     use_lock: bool,
     status: Status,
+    /// The latest time the registrar was called at.
+    latest: UnixTime,
     /// The request the host is waiting on: id, deadline, whether it is the SIWE nonce.
     in_flight: Option<(RequestId, UnixTime, bool)>,
     lock_held: bool,
@@ -348,10 +351,26 @@ impl Host {
         }
     }
 
+    /// Keeps the host's request deadline as the registrar keeps its own: a
+    /// clock set back by more than [`CLOCK_SET_BACK_AFTER`] moves it back too,
+    /// so the request keeps its timeout. (Every change of `now` is followed
+    /// by a tick, so the registrar sees each one.)
+    fn follow_clock(&mut self) {
+        let back = self.latest.saturating_since(self.now);
+        if back > CLOCK_SET_BACK_AFTER {
+            if let Some((_, deadline, _)) = &mut self.in_flight {
+                *deadline = *deadline - back;
+            }
+            self.latest = self.now;
+        }
+        self.latest = self.latest.max(self.now);
+    }
+
     /// `handle_timeout(now)`: afterwards the registrar must ask to be woken
     /// later than now. (A deadline already past makes a host that sleeps until
     /// it wake at once and time out whatever was just asked for, e.g. the lock.)
     fn tick(&mut self) {
+        self.follow_clock();
         if matches!(self.in_flight, Some((_, deadline, _)) if self.now >= deadline) {
             self.in_flight = None;
         }
@@ -642,6 +661,7 @@ fuzz_target!(|input: Input| {
         registrar,
         config,
         now: start,
+        latest: start,
         use_lock: input.use_lock,
         status,
         in_flight: None,

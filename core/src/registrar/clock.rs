@@ -10,13 +10,13 @@ use super::*;
 
 /// A time this much earlier than one a host call already named is the clock
 /// set back, not two threads' readings slightly out of order.
-const SET_BACK_AFTER: Duration = Duration::from_secs(1);
+pub const CLOCK_SET_BACK_AFTER: Duration = Duration::from_secs(1);
 
 impl Registrar {
     /// Takes the time of a host call; see the module's documentation.
     pub(super) fn observe_time(&mut self, now: UnixTime) {
         let back = self.latest_now.saturating_since(now);
-        if back > SET_BACK_AFTER {
+        if back > CLOCK_SET_BACK_AFTER {
             self.move_times_back(back);
         }
         self.latest_now = self.latest_now.max(now);

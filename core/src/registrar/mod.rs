@@ -65,6 +65,7 @@ mod sharing;
 mod stored;
 mod warnings;
 
+pub use clock::CLOCK_SET_BACK_AFTER;
 pub use config::*;
 pub use events::*;
 pub use options::{count_option, duration_option, Options, TimeUnit};
