@@ -128,9 +128,10 @@ impl PyFailure {
         &self.failure.message
     }
 
-    /// What to do, when the status has a usual cause: a 409 (another instance
-    /// registered with the same wallet) or a 402 (the wallet lacks the stake the
-    /// network requires); else `None`. `str()` gives the message followed by it.
+    /// What to do, when the answer has a usual cause: a 409 (another instance
+    /// registered with the same wallet), a 402 (the wallet lacks the stake the
+    /// network requires) or a legacy registration refused while the DDS's clock
+    /// differs from this machine's; else `None`. `str()` gives the message followed by it.
     #[getter]
     fn hint(&self) -> Option<&'static str> {
         self.failure.hint()

@@ -54,7 +54,8 @@ pub enum RegistrationError {
         /// `registration failed: status S, endpoint E, body_snippet: B` or the transport error.
         detail: String,
         /// What to do, for a 409 (usually another instance registered with the same
-        /// wallet) or a 402 (the wallet lacks the stake the network requires).
+        /// wallet), a 402 (the wallet lacks the stake the network requires) or a
+        /// legacy registration refused while the DDS's clock differs from the device's.
         hint: Option<String>,
     },
     /// Thrown by an app's `HttpClient` when a request got no response.

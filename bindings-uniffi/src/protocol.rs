@@ -277,7 +277,8 @@ pub struct Failure {
     /// A one-line description safe to log (at most 512 bytes of the body).
     pub detail: String,
     /// What to do, for a 409 (usually another instance registered with the
-    /// same wallet) or a 402 (the wallet lacks the stake the network requires).
+    /// same wallet), a 402 (the wallet lacks the stake the network requires) or
+    /// a legacy registration refused while the DDS's clock differs from the device's.
     #[uniffi(default = None)]
     pub hint: Option<String>,
 }

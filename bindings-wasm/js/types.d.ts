@@ -83,8 +83,9 @@ export interface FailureInfo {
   retryAfterMs?: number;
   /** A one-line description, safe to log (at most 512 bytes of the body). */
   message: string;
-  /** What to do, for a 409 (usually another instance registered with the same wallet) or a
-   *  402 (the wallet lacks the stake the network requires). */
+  /** What to do, for a 409 (usually another instance registered with the same wallet), a
+   *  402 (the wallet lacks the stake the network requires), or a legacy registration
+   *  refused while the DDS's `Date` is more than 10 s from this machine's clock. */
   hint?: string;
 }
 
@@ -260,7 +261,7 @@ export interface RegistrarEventData {
   retryInMs: number;
   /** The HTTP answer's status line (`503 Service Unavailable`), when there was an answer. */
   status: string;
-  /** The usual cause of this answer, when it is known (a 409, a 402). */
+  /** The usual cause of this answer, when it is known (a 409, a 402, a clock the DDS disagrees with). */
   hint: string;
   /** `registration.conflict`: how long the conflict has lasted. */
   blockedMs: number;

@@ -92,7 +92,7 @@ impl Error {
 
     /// A failed registration attempt, with its class, status, `Retry-After` and hint. The
     /// message is the core's text, already free of secrets: the reference's message, then
-    /// `(hint: …)` for a 409 or 402.
+    /// `(hint: …)` for a 409, a 402 or a clock the DDS disagrees with.
     pub(crate) fn registration(failure: &Failure) -> Self {
         let code = match failure.class {
             FailureClass::Conflict => "registration_conflict",
@@ -169,7 +169,7 @@ pub(crate) struct FailureDetail {
     pub retry_after_ms: Option<f64>,
     /// What went wrong, safe to log (the reference's format).
     pub message: String,
-    /// What to do, for a 409 or a 402 (the core's `Failure::hint`).
+    /// What to do, for a 409, a 402 or a clock the DDS disagrees with (the core's `Failure::hint`).
     pub hint: Option<&'static str>,
 }
 

@@ -108,6 +108,17 @@ pub const CONFLICT_HINT: &str = "another instance is usually registered with the
 pub const PAYMENT_REQUIRED_HINT: &str =
     "the wallet lacks the stake the network requires: stake to the node's wallet, then register again";
 
+/// What a refused legacy registration usually means when the DDS's clock (its
+/// `Date` header) and this machine's differ by more than
+/// [`CLOCK_OFFSET_HINT_AFTER`]: [`Failure::hint`].
+pub const CLOCK_HINT: &str = "this machine's clock differs from the DDS's, and a legacy \
+    registration signs the time: set the clock (NTP), then register again";
+
+/// A `Date` header this far from the node's clock makes a refused legacy
+/// registration carry [`CLOCK_HINT`] (the header counts whole seconds, the
+/// answer took a moment: a closer one says nothing).
+pub const CLOCK_OFFSET_HINT_AFTER: Duration = Duration::from_secs(10);
+
 /// A classified failure, with a message safe to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -119,17 +130,24 @@ pub struct Failure {
     pub retry_after: Option<Duration>,
     /// `…: status S, endpoint E, body_snippet: B` or the transport error.
     pub message: String,
+    /// The DDS's clock minus this machine's, in whole seconds, when a legacy
+    /// registration was refused (4xx) by a DDS whose `Date` header differed
+    /// by more than [`CLOCK_OFFSET_HINT_AFTER`].
+    pub clock_offset_secs: Option<i64>,
 }
 
 impl Failure {
     /// What to do, for the answers whose usual cause is known: `409`
-    /// ([`CONFLICT_HINT`]) and `402` ([`PAYMENT_REQUIRED_HINT`]). Kept apart from
-    /// [`Failure::message`], whose format is the reference's; derived from the
-    /// status, so every failure carries it wherever it was classified.
+    /// ([`CONFLICT_HINT`]), `402` ([`PAYMENT_REQUIRED_HINT`]) and a legacy
+    /// registration refused while the clocks differ ([`CLOCK_HINT`]). Kept
+    /// apart from [`Failure::message`], whose format is the reference's;
+    /// derived from the answer, so every failure carries it wherever it was
+    /// classified.
     pub fn hint(&self) -> Option<&'static str> {
         match self.status? {
             409 => Some(CONFLICT_HINT),
             402 => Some(PAYMENT_REQUIRED_HINT),
+            _ if self.clock_offset_secs.is_some() => Some(CLOCK_HINT),
             _ => None,
         }
     }
@@ -207,7 +225,24 @@ pub fn classify_response_redacted(
             .header("retry-after")
             .and_then(|value| parse_retry_after(value, now)),
         message,
+        clock_offset_secs: clock_offset(endpoint, response, now),
     })
+}
+
+/// The DDS's clock minus the node's ([`Failure::clock_offset_secs`]): read
+/// only for a legacy registration refused with a 4xx, the one request that
+/// signs the node's own time.
+fn clock_offset(endpoint: &str, response: &HttpResponse, now: UnixTime) -> Option<i64> {
+    let legacy = endpoint.ends_with(crate::request::LEGACY_REGISTER_PATH);
+    if !legacy || !(400..500).contains(&response.status) {
+        return None;
+    }
+    let dds = UnixTime::parse_http_date(response.header("date")?.trim())?;
+    let (ahead, behind) = (dds.saturating_since(now), now.saturating_since(dds));
+    if ahead.max(behind) <= CLOCK_OFFSET_HINT_AFTER {
+        return None;
+    }
+    Some(ahead.as_secs() as i64 - behind.as_secs() as i64)
 }
 
 /// `503 Service Unavailable`: the code and its reason phrase (RFC 9110), or
@@ -268,6 +303,7 @@ pub fn classify_transport_error_redacted(
         class: FailureClass::RetryFast,
         status: None,
         retry_after: None,
+        clock_offset_secs: None,
         message: format!(
             "POST {endpoint} {kind}: {}",
             body_snippet_redacted(error.detail.as_bytes(), redactor)
@@ -281,6 +317,7 @@ pub fn unusable_response(endpoint: &str, reason: &str) -> Failure {
         class: FailureClass::RetryFast,
         status: None,
         retry_after: None,
+        clock_offset_secs: None,
         message: format!(
             "unusable response from {endpoint}: {}",
             redact::sanitize(reason)
@@ -295,6 +332,7 @@ pub fn signer_failure(reason: &str) -> Failure {
         class: FailureClass::RetryFast,
         status: None,
         retry_after: None,
+        clock_offset_secs: None,
         message: format!(
             "the remote signer did not sign: {}",
             redact::sanitize(reason)
@@ -493,6 +531,46 @@ mod tests {
         }
         let error = TransportError::new(TransportErrorKind::Connect, "refused");
         assert_eq!(classify_transport_error(ENDPOINT, &error).hint(), None);
+    }
+
+    #[test]
+    fn a_refused_legacy_registration_says_when_the_clocks_differ() {
+        // Wed, 21 Oct 2015 07:28:00 GMT = 1445412480 s.
+        let dds = UnixTime::from_secs_nanos(1_445_412_480, 0);
+        let refused = |endpoint: &str, status: u16, now: UnixTime| {
+            let mut answer = response(status, b"timestamp too old");
+            answer
+                .headers
+                .push(("Date".into(), "Wed, 21 Oct 2015 07:28:00 GMT".into()));
+            classify_response(endpoint, &answer, now).unwrap_err()
+        };
+        let minutes = |n: u64| Duration::from_secs(60 * n);
+        let behind = refused(ENDPOINT, 401, dds - minutes(10));
+        assert_eq!(behind.clock_offset_secs, Some(600));
+        assert_eq!(behind.hint(), Some(CLOCK_HINT));
+        assert!(behind.message.ends_with("body_snippet: timestamp too old"));
+        assert_eq!(
+            behind.to_string(),
+            format!("{} (hint: {CLOCK_HINT})", behind.message)
+        );
+        let ahead = refused(ENDPOINT, 400, dds + minutes(60));
+        assert_eq!(ahead.clock_offset_secs, Some(-3600));
+        assert_eq!(ahead.hint(), Some(CLOCK_HINT));
+        // Within the header's whole seconds and the answer's time: nothing said.
+        for off in [0, 5, 10] {
+            let off = Duration::from_secs(off);
+            assert_eq!(refused(ENDPOINT, 401, dds + off).clock_offset_secs, None);
+            assert_eq!(refused(ENDPOINT, 401, dds - off).hint(), None);
+        }
+        // The wallet flow signs the DDS's own time; a 5xx is no refusal; a
+        // 409 has its own, known cause.
+        let wallet = "https://dds.example.com/internal/v1/nodes/register-wallet";
+        assert_eq!(refused(wallet, 401, dds - minutes(10)).hint(), None);
+        assert_eq!(refused(ENDPOINT, 503, dds - minutes(10)).hint(), None);
+        assert_eq!(
+            refused(ENDPOINT, 409, dds - minutes(10)).hint(),
+            Some(CONFLICT_HINT)
+        );
     }
 
     #[test]

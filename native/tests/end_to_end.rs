@@ -202,6 +202,32 @@ async fn retry_after_is_honoured() {
     );
 }
 
+/// A node whose clock is ten minutes slow signs a time the DDS refuses as
+/// too old: the failure says to set the clock, read from the DDS's `Date`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_clock_is_named_when_the_dds_refuses_the_signed_time() {
+    let dds = Dds::start().await;
+    let node = Node::new().await;
+    let slow =
+        posemesh_registration::unix_time(std::time::SystemTime::now()) - Duration::from_secs(600);
+    let driver = node
+        .builder(dds.url(), Duration::from_secs(30))
+        .runtime(Arc::new(
+            posemesh_registration::TokioRuntime::with_tokio_clock(slow),
+        ))
+        .build()
+        .await
+        .unwrap();
+    let failure = failure_of(driver.register_once().await);
+    assert_eq!(failure.status, Some(401), "{failure}");
+    assert_eq!(
+        failure.hint(),
+        Some(posemesh_registration::core::response::CLOCK_HINT)
+    );
+    let offset = failure.clock_offset_secs.expect("the DDS sent its Date");
+    assert!((595..=605).contains(&offset), "{offset}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflict_and_refusals_are_classified() {
     let dds = Dds::start().await;

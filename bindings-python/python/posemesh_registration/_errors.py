@@ -42,7 +42,8 @@ class DdsRejectedError(RegistrationError):
     ``"conflict"`` for 409), ``retry_after`` the server's ``Retry-After`` in
     seconds, if any, and ``hint`` what to do when the status has a usual cause
     (409: another instance registered with the same wallet; 402: the wallet
-    lacks the stake the network requires), also at the end of the message.
+    lacks the stake the network requires; a legacy registration refused while
+    the DDS's clock differs from this machine's), also at the end of the message.
     """
 
     __module__ = "posemesh_registration"

@@ -137,8 +137,10 @@ class Failure:
         """A one-line description that is safe to log (the reference's format)."""
     @property
     def hint(self) -> Optional[str]:
-        """What to do, for a 409 (another instance with the same wallet) or a 402
-        (the wallet lacks the stake); str() gives the message followed by it."""
+        """What to do, for a 409 (another instance with the same wallet), a 402
+        (the wallet lacks the stake) or a legacy registration refused while the
+        DDS's Date is more than 10 s from this machine's clock; str() gives the
+        message followed by it."""
     def to_exception(self) -> RegistrationError:
         """The exception Registrar.register_once() raises for this failure."""
 

@@ -85,6 +85,7 @@ impl Registrar {
                 class: FailureClass::RetryLater,
                 status: None,
                 retry_after: None,
+                clock_offset_secs: None,
                 message,
             },
             attempt: self.attempt,

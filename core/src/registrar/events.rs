@@ -490,6 +490,7 @@ impl Event {
             class: FailureClass::Conflict,
             status: Some(409),
             retry_after: None,
+            clock_offset_secs: None,
             message: "registration failed".into(),
         };
         let secs = Duration::from_secs;
@@ -559,6 +560,7 @@ impl Event {
                     class: FailureClass::RetryFast,
                     status: Some(500),
                     retry_after: None,
+                    clock_offset_secs: None,
                     message: "sign-in failed".into(),
                 },
                 attempt: 1,
