@@ -7,7 +7,7 @@
 #   4. the entry points (node, web/bundlers, deno, workerd), types, package.json, README;
 #      every .js minified with esbuild (the .d.ts keep the docs).
 # Prints the gzipped size of the .wasm and the JavaScript, and fails past the size ceiling
-# (POSEMESH_WASM_MAX_GZ, default 125700 bytes gzipped).
+# (POSEMESH_WASM_MAX_GZ, default 125900 bytes gzipped).
 #
 # Usage: bindings-wasm/build.sh [--pack]   (--pack: also `npm pack` into pkg/../dist/)
 # Needs scripts/setup-wasm.sh and scripts/setup-node.sh (esbuild) to have run.
@@ -154,7 +154,7 @@ printf 'build.sh: %s: %d bytes (%d gzipped); JS glue %d gzipped; total %d bytes 
 # The package may only shrink: a build past this ceiling fails (raise it only with the reason
 # and the new figure in README.md, "Size and start-up"). It is the size as last measured,
 # rounded up to the next KB; 107 KB is the budget still to get back to.
-MAX_TOTAL_GZ="${POSEMESH_WASM_MAX_GZ:-125700}"
+MAX_TOTAL_GZ="${POSEMESH_WASM_MAX_GZ:-125900}"
 if ((wasm_gz + js_gz > MAX_TOTAL_GZ)); then
   echo "build.sh: the package grew past its ceiling: $((wasm_gz + js_gz)) > $MAX_TOTAL_GZ bytes gzipped" >&2
   exit 1
