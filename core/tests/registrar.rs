@@ -1153,6 +1153,41 @@ fn a_clock_set_back_keeps_every_wait_its_length() {
     }
 }
 
+/// A registration stored before the clock was set back is stamped in the
+/// (new clock's) future: how long ago it was confirmed is unknown, so it
+/// confirms nothing. A restart on it, or a sibling reading it, registers
+/// again rather than calling it fresh until the clock catches up.
+#[test]
+fn a_registration_stamped_in_the_future_is_not_taken_as_fresh() {
+    let back = Duration::from_secs(6 * 3600);
+    for config in [legacy_config(), wallet_config(), lock_config()] {
+        let registered_by = if config.use_lock {
+            legacy_config()
+        } else {
+            config.clone()
+        };
+        let sim = registered_sim(registered_by);
+        let stored = sim.reg.snapshot();
+        let restart_at = sim.now + secs(2) - back;
+        let mut restarted = Sim::with_seed(config.clone(), Some(stored.clone()), 7, restart_at);
+        assert!(
+            restarted
+                .events()
+                .iter()
+                .any(|(_, e)| matches!(e, Event::StoredRegistrationStale { .. })),
+            "{:?}: kept as fresh",
+            config.flow
+        );
+        run_until_transmit_granting_lock(&mut restarted, secs(3));
+    }
+    // A sibling finds it in the shared snapshot: not taken over.
+    let stored = registered_sim(legacy_config()).reg.snapshot();
+    let mut sibling = Sim::with_seed(lock_config(), None, 7, t0() - back);
+    sibling.reg.observe_shared(Some(stored), sibling.now);
+    sibling.drain();
+    assert_ne!(sibling.reg.status(), Status::Registered);
+}
+
 #[test]
 fn register_now_on_a_fresh_registration_adopts_it_without_a_request() {
     let mut sim = registered_sim(legacy_config());

@@ -12,6 +12,14 @@ use super::*;
 /// set back, not two threads' readings slightly out of order.
 pub const CLOCK_SET_BACK_AFTER: Duration = Duration::from_secs(1);
 
+/// A confirmation read from storage (a restart's snapshot, a sibling's),
+/// unless it is stamped later than `now`: then it was made before the clock
+/// was set back, how long ago is unknown, and it confirms nothing. Taken as
+/// fresh, it would keep a node "registered" until the clock caught up.
+pub(super) fn stored_confirmation(time: Option<UnixTime>, now: UnixTime) -> Option<UnixTime> {
+    time.filter(|time| time.saturating_since(now) <= CLOCK_SET_BACK_AFTER)
+}
+
 impl Registrar {
     /// Takes the time of a host call; see the module's documentation.
     pub(super) fn observe_time(&mut self, now: UnixTime) {

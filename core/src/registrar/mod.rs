@@ -418,7 +418,7 @@ impl Registrar {
             rng: SplitMix64::new(seed),
             attempt_ids: SplitMix64::new(seed ^ 0x5bd1_e995_a3c5_9ac3),
             status: snapshot.status,
-            last_health_check: snapshot.last_health_check,
+            last_health_check: clock::stored_confirmation(snapshot.last_health_check, now),
             attempt: snapshot.attempt,
             credentials: snapshot.credentials.map(Box::new),
             phase: Phase::Idle,

@@ -45,7 +45,8 @@ impl Registrar {
         if !registered_here {
             return None;
         }
-        merged.last_health_check = merged.last_health_check.max(self.last_health_check);
+        merged.last_health_check =
+            clock::stored_confirmation(merged.last_health_check, now).max(self.last_health_check);
         if let Some(credentials) = &merged.credentials {
             self.redactor.add_secret(credentials.secret.expose());
             self.credentials = Some(Box::new(credentials.clone()));

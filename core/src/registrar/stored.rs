@@ -76,7 +76,7 @@ impl Registrar {
         if fresh.status != Status::Registered {
             return false;
         }
-        let confirmed = fresh.last_health_check;
+        let confirmed = clock::stored_confirmation(fresh.last_health_check, now);
         let age = match self.judge_stored(fresh.registered_as.as_ref(), confirmed, now) {
             Ok(age) => age,
             Err(StaleReason::Expired {
@@ -84,7 +84,7 @@ impl Registrar {
             }) if matches!((busy_since, confirmed), (Some(busy), Some(at)) if at >= busy) => age,
             Err(_) => return false,
         };
-        self.last_health_check = self.last_health_check.max(fresh.last_health_check);
+        self.last_health_check = self.last_health_check.max(confirmed);
         if let Some(credentials) = fresh
             .credentials
             .as_ref()
